@@ -1,0 +1,114 @@
+"""Answering test questions with an amplified prompt on an :class:`SLM`.
+
+With rationale demonstrations the model first writes its own rationale (greedy,
+capped, stopped at "The answer is"), then the labels are scored right after
+"... The answer is (": every method is compared on the same footing, and no answer
+is ever unparsable. IO prompts are scored directly.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.evaluation.metrics import Accuracy, accuracy
+from langchain_selfamplify.models.slm import ANSWER_PREFIX
+from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
+from langchain_selfamplify.prompting.messages import RATIONALE_STOP
+
+
+class Prediction(BaseModel):
+    """The model's answer to one test question."""
+
+    id: str
+    """Question id."""
+    gold: str
+    """Gold label."""
+    predicted: str | None
+    """Predicted label (``None`` if unparsable)."""
+    correct: bool
+    """Whether ``predicted == gold``."""
+    probs: dict[str, float] = Field(default_factory=dict)
+    """Label probabilities at the answer position."""
+    rationale: str | None = None
+    """The rationale the model wrote before answering, if any."""
+
+
+class EvalResult(BaseModel):
+    """Predictions and accuracy of one prompt on one test set."""
+
+    name: str
+    """Row name, e.g. ``"IO"`` or ``"Self-AMPLIFY (ph_cot, success)"``."""
+    accuracy: Accuracy
+    """Accuracy with its 95% interval."""
+    n_unparsed: int
+    """Answers that could not be parsed (always 0 with label scoring)."""
+    predictions: list[Prediction]
+    """One per test question, in test order."""
+
+
+def answer_questions(
+    slm: Any,
+    prompt: AmplifiedPrompt,
+    questions: Sequence[MCQExample],
+    *,
+    max_rationale_tokens: int = 96,
+) -> list[Prediction]:
+    """Answer every question with ``prompt``'s demonstrations.
+
+    Args:
+        slm: The model.
+        prompt: The few-shot prompt.
+        questions: Test questions (their gold labels are used only for scoring).
+        max_rationale_tokens: Token cap of a test-time rationale. Defaults to 96.
+    """
+    conversations = [prompt.to_messages(q) for q in questions]
+    prefix = prompt.assistant_prefix()
+    rationales: list[str | None] = [None] * len(questions)
+    if prefix != ANSWER_PREFIX:
+        texts = [slm.format_prompt(messages, prefix) for messages in conversations]
+        written = slm.generate(texts, max_new_tokens=max_rationale_tokens,
+                               stop=[RATIONALE_STOP], desc="Writing rationales")
+        rationales = [text.strip() for text in written]
+    score_prompts = [
+        slm.format_prompt(messages, f"{r}\n{ANSWER_PREFIX}" if r else ANSWER_PREFIX)
+        for messages, r in zip(conversations, rationales, strict=True)
+    ]
+    scores = slm.score_choices(score_prompts, [q.labels for q in questions],
+                               desc="Scoring answers")
+    return [
+        Prediction(
+            id=q.id, gold=q.answer, predicted=s.predicted, correct=s.predicted == q.answer,
+            probs=dict(zip(s.labels, s.probs, strict=True)), rationale=r,
+        )
+        for q, s, r in zip(questions, scores, rationales, strict=True)
+    ]
+
+
+def evaluate_prompt(
+    slm: Any,
+    prompt: AmplifiedPrompt,
+    questions: Sequence[MCQExample],
+    name: str,
+    **kwargs: Any,
+) -> EvalResult:
+    """Accuracy (with 95% interval) of ``prompt`` on ``questions``."""
+    predictions = answer_questions(slm, prompt, questions, **kwargs)
+    correct = sum(p.correct for p in predictions)
+    unparsed = sum(p.predicted is None for p in predictions)
+    return EvalResult(name=name, accuracy=accuracy(correct, len(predictions)),
+                      n_unparsed=unparsed, predictions=predictions)
+
+
+def io_prompt(pool: Sequence[MCQExample], n: int, seed: int = 0,
+              system_prompt: str | None = None) -> AmplifiedPrompt:
+    """The IO baseline: ``n`` random labelled pool examples, no rationale."""
+    if len(pool) < n:
+        raise ValueError(f"the IO baseline needs n={n} examples; the pool has {len(pool)}")
+    demos = [ex.with_rationale(None) for ex in random.Random(seed).sample(list(pool), n)]
+    return AmplifiedPrompt(examples=demos, system_prompt=system_prompt,
+                           metadata={"method": "io", "strategy": "random", "seed": seed})

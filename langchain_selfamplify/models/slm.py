@@ -1,0 +1,459 @@
+"""``SLM``: the small language model every step of Self-AMPLIFY runs on.
+
+It wraps a Hugging Face causal LM and its tokenizer and offers the three things the
+pipeline needs: batched **choice scoring** (the probability of each answer label right
+after ``"The answer is ("``), batched greedy **generation** with a token cap, and the
+**input-embedding layer** for Captum. It also hands LangChain wrappers of the same
+in-memory model to app developers (``as_langchain_llm`` / ``as_chat_model``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from langchain_selfamplify.errors import ContextLengthError, ModelLoadError
+from langchain_selfamplify.models.chat_format import (
+    ChatFormat,
+    Message,
+    has_chat_template,
+    render_chat,
+)
+from langchain_selfamplify.models.default import DEFAULT_MODEL_NAME, default_model_path
+
+logger = logging.getLogger(__name__)
+
+ANSWER_PREFIX = "The answer is ("
+"""Text after which answer labels are scored, in demonstrations and at test time."""
+
+
+@dataclass(frozen=True)
+class ChoiceScores:
+    """The model's belief over the answer labels at one answer position."""
+
+    labels: list[str]
+    """Answer labels, in the order of ``probs``."""
+    probs: list[float]
+    """Probability of each label, renormalised over the labels (sums to 1)."""
+    log_probs: list[float]
+    """Log-probability of each label's token over the whole vocabulary."""
+
+    @property
+    def predicted(self) -> str:
+        """The most probable label (the first one on ties)."""
+        return self.labels[max(range(len(self.probs)), key=self.probs.__getitem__)]
+
+    def prob(self, label: str) -> float:
+        """Renormalised probability of ``label``."""
+        return self.probs[self.labels.index(label)]
+
+
+@dataclass
+class EncodedBatch:
+    """A left-padded batch ready for the model."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    position_ids: torch.Tensor
+
+
+class SLM:
+    """A local Hugging Face causal language model with the calls Self-AMPLIFY needs.
+
+    Build it with :meth:`from_default` (the embedded SmolLM2-135M-Instruct, offline),
+    :meth:`from_pretrained` (any Hub id, local directory or ``.gguf`` file), or
+    directly from a loaded model and tokenizer.
+
+    Args:
+        model: A ``transformers`` causal LM.
+        tokenizer: Its tokenizer (a fast tokenizer is needed for word attributions).
+        name: Name used in saved prompts and results. Defaults to the model's path.
+        chat_format: ``"auto"`` (default) uses the chat template when there is one and a
+            plain ``Question:/Answer:`` layout otherwise; ``"chat"`` requires a template;
+            ``"plain"`` never uses one.
+        system_prompt: Optional system message put before every conversation.
+        batch_size: Prompts per forward pass in scoring and generation. Defaults to 8.
+        seed: Seed set before any generation, for reproducible runs. Defaults to 0.
+        show_progress: Show tqdm progress bars on long calls. Defaults to True.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str | None = None,
+        chat_format: ChatFormat = "auto",
+        system_prompt: str | None = None,
+        batch_size: int = 8,
+        seed: int = 0,
+        show_progress: bool = True,
+    ) -> None:
+        if chat_format not in ("auto", "chat", "plain"):
+            raise ValueError(f"chat_format must be 'auto', 'chat' or 'plain', not {chat_format!r}")
+        self.model = model.eval()
+        # Only input gradients are needed (Captum); parameter gradients would waste memory.
+        self.model.requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.name = name or str(getattr(model, "name_or_path", "") or "model")
+        self.chat_format: ChatFormat = chat_format
+        self.system_prompt = system_prompt
+        self.batch_size = batch_size
+        self.seed = seed
+        self.show_progress = show_progress
+        self._label_ids: dict[str, int] = {}
+        # One model, many callers (LangChain batch/abatch run threads): serialise use.
+        self.lock = threading.RLock()
+        if chat_format == "chat":
+            render_chat(tokenizer, [{"role": "user", "content": "x"}], "", "chat")
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_default(cls, **kwargs: Any) -> SLM:
+        """The embedded default model, SmolLM2-135M-Instruct, loaded offline.
+
+        Keyword arguments go to :meth:`from_pretrained`.
+        """
+        kwargs.setdefault("name", DEFAULT_MODEL_NAME)
+        return cls.from_pretrained(default_model_path(), **kwargs)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path,
+        *,
+        gguf_file: str | None = None,
+        device: str | None = None,
+        device_map: str | dict[str, Any] | None = None,
+        torch_dtype: torch.dtype | str | None = None,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+        **kwargs: Any,
+    ) -> SLM:
+        """Load a causal LM from a Hub id, a local directory or a ``.gguf`` file.
+
+        Args:
+            name_or_path: Hub id (``"google/gemma-2b-it"``), local model directory, or
+                path of a ``.gguf`` file (dequantised to float32 by ``transformers``).
+            gguf_file: GGUF file name inside ``name_or_path`` (a directory or Hub repo).
+            device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; defaults to CUDA when
+                available, else CPU. Ignored when ``device_map`` is given.
+            device_map: Passed to ``from_pretrained`` (e.g. ``"auto"``) to spread a large
+                model over devices with ``accelerate``.
+            torch_dtype: Weight dtype (e.g. ``torch.bfloat16``). Defaults to the
+                checkpoint's.
+            revision: Hub revision.
+            trust_remote_code: Allow custom modelling code from the Hub. Defaults to False.
+            **kwargs: Passed to :class:`SLM` (``chat_format``, ``batch_size``...).
+
+        Raises:
+            ModelLoadError: the model or tokenizer cannot be found or loaded.
+        """
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        source = Path(str(name_or_path)).expanduser()
+        if source.suffix == ".gguf":
+            _check_gguf_file(source)
+            gguf_file, location = source.name, str(source.parent)
+        else:
+            location = str(name_or_path)
+            if gguf_file and source.is_dir():
+                _check_gguf_file(source / gguf_file)
+        load_kwargs: dict[str, Any] = {"revision": revision,
+                                       "trust_remote_code": trust_remote_code}
+        if gguf_file:
+            load_kwargs["gguf_file"] = gguf_file
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(location, **load_kwargs)
+            model = AutoModelForCausalLM.from_pretrained(
+                location,
+                dtype=torch_dtype if torch_dtype is not None else "auto",
+                device_map=device_map,
+                **load_kwargs,
+            )
+        except Exception as exc:  # transformers raises OSError, ValueError, KeyError...
+            hint = ""
+            if not source.exists():
+                hint = (" If the Hugging Face Hub is unreachable, pass a local directory or "
+                        ".gguf file, or use SLM.from_default().")
+            raise ModelLoadError(f"Could not load model {name_or_path!s}: {exc}.{hint}") from exc
+        if device_map is None:
+            model = model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        kwargs.setdefault("name", str(name_or_path) if not gguf_file else
+                          f"{location}/{gguf_file}")
+        return cls(model, tokenizer, **kwargs)
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def device(self) -> torch.device:
+        """Device of the model's input embeddings (where inputs must go)."""
+        return self.embedding_layer.weight.device
+
+    @property
+    def embedding_layer(self) -> torch.nn.Embedding:
+        """The input-embedding layer, the layer Captum attributes on."""
+        layer = self.model.get_input_embeddings()
+        if layer is None:
+            raise AttributeError(f"{self.name} exposes no input-embedding layer")
+        return layer
+
+    @property
+    def context_length(self) -> int:
+        """Longest prompt + continuation the model accepts, in tokens."""
+        config = self.model.config
+        limits = [
+            value
+            for value in (
+                getattr(config, "max_position_embeddings", None),
+                getattr(config, "n_positions", None),
+                getattr(self.tokenizer, "model_max_length", None),
+            )
+            if isinstance(value, int) and 0 < value < 1_000_000
+        ]
+        return min(limits) if limits else 2048
+
+    @property
+    def has_chat_template(self) -> bool:
+        """Whether the tokenizer carries a chat template."""
+        return has_chat_template(self.tokenizer)
+
+    # ------------------------------------------------------------------ prompts
+    def format_prompt(self, messages: Sequence[Message], assistant_prefix: str = "") -> str:
+        """Render a conversation and open an assistant turn starting with ``assistant_prefix``.
+
+        The system prompt, if any, is put first. See :func:`render_chat`.
+        """
+        if self.system_prompt and (not messages or messages[0]["role"] != "system"):
+            messages = [{"role": "system", "content": self.system_prompt}, *messages]
+        text, _ = render_chat(self.tokenizer, messages, assistant_prefix, self.chat_format)
+        return text
+
+    def _uses_template(self) -> bool:
+        return self.chat_format == "chat" or (self.chat_format == "auto" and self.has_chat_template)
+
+    def encode(self, prompts: Sequence[str], reserve: int = 0) -> EncodedBatch:
+        """Tokenise prompts into a left-padded batch with matching position ids.
+
+        Args:
+            prompts: Prompt texts from :meth:`format_prompt`.
+            reserve: Tokens to keep free for generation.
+
+        Raises:
+            ContextLengthError: a prompt plus ``reserve`` exceeds :attr:`context_length`.
+        """
+        batch = self.tokenizer(
+            list(prompts),
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=not self._uses_template(),
+        )
+        lengths = batch["attention_mask"].sum(dim=1).tolist()
+        for index, length in enumerate(lengths):
+            if length + reserve > self.context_length:
+                raise ContextLengthError(
+                    f"Prompt {index} has {length} tokens (+{reserve} to generate); "
+                    f"{self.name} accepts {self.context_length}. Use fewer or shorter "
+                    "demonstrations, or a model with a longer context."
+                )
+        mask = batch["attention_mask"]
+        # Left padding shifts positions; count them from each prompt's first real token
+        # so a padded prompt scores exactly as it would alone.
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        return EncodedBatch(
+            input_ids=batch["input_ids"].to(self.device),
+            attention_mask=mask.to(self.device),
+            position_ids=positions.to(self.device),
+        )
+
+    def count_tokens(self, prompt: str) -> int:
+        """Number of tokens of a prompt from :meth:`format_prompt`."""
+        return len(self.tokenizer(prompt, add_special_tokens=not self._uses_template())
+                   ["input_ids"])
+
+    # ------------------------------------------------------------------ scoring
+    def label_token_id(self, label: str) -> int:
+        """Token id the model emits for ``label`` right after ``"The answer is ("``.
+
+        Found by tokenising the prefix with and without the label, so tokenizers that
+        glue a leading space or merge ``"(A"`` are handled.
+        """
+        if label not in self._label_ids:
+            encode = self.tokenizer.encode
+            base = encode(ANSWER_PREFIX, add_special_tokens=False)
+            full = encode(ANSWER_PREFIX + label, add_special_tokens=False)
+            if full[: len(base)] == base and len(full) == len(base) + 1:
+                token = full[-1]
+            else:
+                token = encode(label, add_special_tokens=False)[0]
+                logger.warning("Label %r is not a single token after %r; scoring its first "
+                               "token %d", label, ANSWER_PREFIX, token)
+            self._label_ids[label] = int(token)
+        return self._label_ids[label]
+
+    def label_token_ids(self, labels: Sequence[str]) -> list[int]:
+        """Token ids of ``labels``; raises ``ValueError`` when two labels share a token."""
+        ids = [self.label_token_id(label) for label in labels]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"Labels {list(labels)} do not map to distinct tokens for "
+                             f"{self.name}; cannot score them apart.")
+        return ids
+
+    @torch.no_grad()
+    def score_choices(
+        self,
+        prompts: Sequence[str],
+        labels: Sequence[Sequence[str]],
+        *,
+        desc: str | None = None,
+    ) -> list[ChoiceScores]:
+        """Probability of each answer label at the end of each prompt.
+
+        Prompts should end with ``"The answer is ("`` (see :meth:`format_prompt`). One
+        forward pass per batch of :attr:`batch_size` left-padded prompts; prompts are
+        sorted by length so batches carry little padding.
+
+        Args:
+            prompts: Prompt texts.
+            labels: Labels to score for each prompt.
+            desc: Progress-bar label; no bar when ``None``.
+        """
+        if len(prompts) != len(labels):
+            raise ValueError("prompts and labels differ in length")
+        results: list[ChoiceScores | None] = [None] * len(prompts)
+        for batch_ids in self._batches(prompts, desc):
+            with self.lock:
+                encoded = self.encode([prompts[i] for i in batch_ids])
+                logits = self.model(
+                    input_ids=encoded.input_ids,
+                    attention_mask=encoded.attention_mask,
+                    position_ids=encoded.position_ids,
+                ).logits[:, -1, :].float()
+            log_probs = torch.log_softmax(logits, dim=-1)
+            for row, index in enumerate(batch_ids):
+                token_ids = self.label_token_ids(labels[index])
+                chosen = log_probs[row, token_ids]
+                results[index] = ChoiceScores(
+                    labels=list(labels[index]),
+                    probs=torch.softmax(chosen, dim=-1).tolist(),
+                    log_probs=chosen.tolist(),
+                )
+        return [r for r in results if r is not None]
+
+    # ------------------------------------------------------------------ generation
+    @torch.no_grad()
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int = 64,
+        stop: Sequence[str] | None = None,
+        desc: str | None = None,
+    ) -> list[str]:
+        """Greedy continuation of each prompt, capped at ``max_new_tokens`` tokens.
+
+        Args:
+            prompts: Prompt texts from :meth:`format_prompt`.
+            max_new_tokens: Token cap per continuation. Defaults to 64.
+            stop: Strings that end a continuation; the text is cut before the first one.
+            desc: Progress-bar label; no bar when ``None``.
+
+        Returns:
+            The continuations, special tokens removed, in the order of ``prompts``.
+        """
+        from transformers import GenerationConfig
+
+        eos = self.model.generation_config.eos_token_id
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=eos if eos is not None else self.tokenizer.eos_token_id,
+            stop_strings=list(stop) if stop else None,
+        )
+        outputs: list[str] = [""] * len(prompts)
+        for batch_ids in self._batches(prompts, desc):
+            with self.lock:
+                torch.manual_seed(self.seed)
+                encoded = self.encode([prompts[i] for i in batch_ids], reserve=max_new_tokens)
+                generated = self.model.generate(
+                    input_ids=encoded.input_ids,
+                    attention_mask=encoded.attention_mask,
+                    generation_config=config,
+                    tokenizer=self.tokenizer,
+                )
+            new_tokens = generated[:, encoded.input_ids.shape[1] :]
+            for row, index in enumerate(batch_ids):
+                text = self.tokenizer.decode(new_tokens[row], skip_special_tokens=True)
+                outputs[index] = _cut_at_stop(text, stop)
+        return outputs
+
+    def _batches(self, prompts: Sequence[str], desc: str | None) -> Iterator[list[int]]:
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        show = bool(desc) and self.show_progress and len(batches) > 1
+        yield from tqdm(batches, desc=desc, disable=not show, leave=False)
+
+    # ------------------------------------------------------------------ LangChain
+    def as_langchain_llm(self, max_new_tokens: int = 128, **pipeline_kwargs: Any) -> Any:
+        """This model as a ``langchain_huggingface.HuggingFacePipeline`` (text in, text out).
+
+        No Hub call: the pipeline wraps the model already in memory.
+        """
+        from langchain_huggingface import HuggingFacePipeline
+        from transformers import pipeline
+
+        generator = pipeline(
+            "text-generation",
+            model=self.model,
+            tokenizer=self.tokenizer,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            return_full_text=False,
+            **pipeline_kwargs,
+        )
+        return HuggingFacePipeline(pipeline=generator, model_id=self.name)
+
+    def as_chat_model(self, max_new_tokens: int = 128, **pipeline_kwargs: Any) -> Any:
+        """This model as a ``langchain_huggingface.ChatHuggingFace`` chat model.
+
+        Raises:
+            ChatTemplateError: the tokenizer has no chat template.
+        """
+        from langchain_huggingface import ChatHuggingFace
+
+        render_chat(self.tokenizer, [{"role": "user", "content": "x"}], "", "chat")
+        return ChatHuggingFace(
+            llm=self.as_langchain_llm(max_new_tokens, **pipeline_kwargs),
+            tokenizer=self.tokenizer,
+            model_id=self.name,
+        )
+
+    def __repr__(self) -> str:
+        return f"SLM(name={self.name!r}, device={self.device}, chat_format={self.chat_format!r})"
+
+
+def _cut_at_stop(text: str, stop: Sequence[str] | None) -> str:
+    if not stop:
+        return text
+    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=len(text))
+    return text[:cut]
+
+
+def _check_gguf_file(path: Path) -> None:
+    """Fail early, and clearly, on a missing, truncated or non-GGUF file."""
+    if not path.is_file():
+        raise ModelLoadError(f"GGUF file not found: {path}")
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != b"GGUF":
+        raise ModelLoadError(f"{path} is not a GGUF file (its first bytes are {magic!r}).")

@@ -1,0 +1,73 @@
+"""The one place that decides how a question and a demonstration are laid out.
+
+Demonstrations and test questions share these functions, so the text a model sees
+after a demonstration's question is exactly the prefix it continues at test time
+(a fault of the reference implementation was that the two differed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.data.formats import split_inline_options
+from langchain_selfamplify.models.chat_format import Message
+from langchain_selfamplify.models.slm import ANSWER_PREFIX
+
+RATIONALE_STOP = "The answer is"
+"""Where a generated test-time rationale ends and answer scoring begins."""
+
+
+def question_text(question: str | MCQExample) -> str:
+    """The user-turn text of a question.
+
+    An :class:`MCQExample` is rendered; a string with inline ``(A) ... (B) ...``
+    options is laid out the same way (one option per line), so user questions look
+    like the demonstrations. Other strings are used as they are.
+    """
+    if isinstance(question, MCQExample):
+        return question.render()
+    parsed = split_inline_options(question)
+    if parsed is None:
+        return question.strip()
+    stem, choices = parsed
+    options = "\n".join(f"({label}) {text}" for label, text in choices.items())
+    return f"{stem}\n{options}" if stem else options
+
+
+def answer_turn(example: MCQExample) -> str:
+    """The assistant turn of a demonstration: its rationale, then the answer line."""
+    answer = f"{ANSWER_PREFIX}{example.answer})."
+    if example.rationale:
+        return f"{example.rationale.strip()}\n{answer}"
+    return answer
+
+
+def template_example(example: MCQExample) -> dict[str, str]:
+    """A demonstration as the ``question``/``answer`` dict LangChain few-shot templates fill."""
+    return {"question": question_text(example), "answer": answer_turn(example)}
+
+
+def few_shot_messages(
+    demonstrations: Sequence[MCQExample],
+    question: str | MCQExample,
+    system_prompt: str | None = None,
+) -> list[Message]:
+    """System message (optional), one user/assistant pair per demonstration, the question."""
+    messages: list[Message] = []
+    if system_prompt:
+        messages.append({"role": "system", "content": system_prompt})
+    for demo in demonstrations:
+        messages.append({"role": "user", "content": demo.render()})
+        messages.append({"role": "assistant", "content": answer_turn(demo)})
+    messages.append({"role": "user", "content": question_text(question)})
+    return messages
+
+
+def test_time_prefix(demonstrations: Sequence[MCQExample]) -> str:
+    """What the assistant turn starts with at test time.
+
+    With rationales the model writes its own rationale first, so the turn starts
+    empty; without (IO prompting) it starts with ``"The answer is ("``.
+    """
+    return "" if any(d.rationale for d in demonstrations) else ANSWER_PREFIX

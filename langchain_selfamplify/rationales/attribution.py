@@ -1,0 +1,95 @@
+"""Shared machinery of attribution rationales (DeepLift, KernelShap...).
+
+An attribution method scores the words of the zero-shot question prompt towards the
+gold label at the answer position; this base class turns those scores into the
+keyword sentence "The k keywords ... suggest that the answer is (X)."
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.errors import RationaleError
+from langchain_selfamplify.models.slm import ANSWER_PREFIX
+from langchain_selfamplify.prompting.messages import question_text
+from langchain_selfamplify.rationales.base import RationaleMethod
+from langchain_selfamplify.rationales.words import (
+    Word,
+    WordAttribution,
+    keyword_rationale,
+    question_words,
+    token_word_index,
+)
+
+
+@dataclass
+class QuestionPrompt:
+    """The tokenised zero-shot prompt of one example, with the question located in it."""
+
+    text: str
+    """Full prompt text (chat template + question + ``"The answer is ("``)."""
+    input_ids: list[int]
+    """Its token ids."""
+    token_spans: list[tuple[int, int]]
+    """Character span of each token in ``text``."""
+    words: list[Word]
+    """Question words, with spans shifted into ``text``'s frame."""
+    word_of_token: list[int | None]
+    """Index of the word each token belongs to (``None`` outside the question)."""
+
+
+class AttributionMethod(RationaleMethod):
+    """Base of methods that score question words and render the top-k as keywords.
+
+    Args:
+        slm: The model to explain.
+        k: Number of keywords in the rationale. Defaults to 5.
+    """
+
+    def __init__(self, slm: Any, k: int = 5) -> None:
+        super().__init__(slm)
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        self.k = k
+
+    @abstractmethod
+    def attribute(self, example: MCQExample) -> WordAttribution:
+        """Importance of each word of ``example``'s question towards its gold label."""
+
+    def explain(self, examples: Sequence[MCQExample]) -> list[str]:
+        """Keyword rationales, one per example."""
+        rationales = []
+        progress = tqdm(examples, desc=f"{self.name} rationales", leave=False,
+                        disable=not self.slm.show_progress or len(examples) < 2)
+        for example in progress:
+            attribution = self.attribute(example)
+            keywords = attribution.top_k(self.k)
+            if not keywords:
+                raise RationaleError(f"example {example.id!r}: the question has no content "
+                                     "words to attribute to")
+            rationales.append(keyword_rationale(keywords, example.answer))
+        return rationales
+
+    def question_prompt(self, example: MCQExample) -> QuestionPrompt:
+        """Tokenise the zero-shot prompt and map its tokens to the question's words."""
+        slm = self.slm
+        rendered = question_text(example)
+        text = slm.format_prompt([{"role": "user", "content": rendered}], ANSWER_PREFIX)
+        offset = text.find(rendered)
+        if offset < 0:
+            raise RationaleError(
+                f"example {example.id!r}: the chat template altered the question text, so "
+                "its words cannot be located in the prompt"
+            )
+        words = [Word(w.text, w.start + offset, w.end + offset) for w in question_words(example)]
+        encoded = slm.tokenizer(text, return_offsets_mapping=True,
+                                add_special_tokens=not slm._uses_template())
+        spans = [tuple(span) for span in encoded["offset_mapping"]]
+        word_of_token = token_word_index(spans, words, text)
+        return QuestionPrompt(text, list(encoded["input_ids"]), spans, words, word_of_token)

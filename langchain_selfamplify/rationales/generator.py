@@ -1,0 +1,119 @@
+"""``RationaleGenerator``: the Runnable that explains selected examples (step 2)."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig, RunnableSerializable
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.rationales.base import RationaleMethod, get_method
+
+
+class RationaleGenerator(RunnableSerializable[Any, Any]):
+    """Explain examples post hoc with the SLM, towards their gold answers.
+
+    Input: a list of :class:`MCQExample` (returns them with ``rationale`` set), or
+    the selector's output dict ``{"question": ..., "examples": [...]}`` (returns the
+    dict with explained examples). Rationales are cached per example and settings, so
+    a chain invoked on many questions explains its demonstrations once.
+
+    Example:
+        .. code-block:: python
+
+            rationales = RationaleGenerator(slm=slm, method="deeplift", k=5)
+            explained = rationales.invoke(selector.select())
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    slm: Any = Field(exclude=True)
+    """The :class:`SLM` that explains (the same model that is amplified)."""
+    method: str = "ph_cot"
+    """Registered method name: ``deeplift``, ``kernelshap``, ``self_topk``, ``ph_cot``."""
+    k: int = Field(default=5, ge=1)
+    """Keywords per rationale for keyword methods. Defaults to 5."""
+    n_steps: int = Field(default=3, ge=1)
+    """Steps per Ph-CoT rationale. Defaults to 3."""
+    method_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Extra settings of the method (e.g. ``{"n_samples": 500}`` for KernelShap)."""
+
+    _explainer: RationaleMethod = PrivateAttr()
+    _cache: dict[str, str] = PrivateAttr(default_factory=dict)
+    _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        get_method(value)
+        return value
+
+    @model_validator(mode="after")
+    def _build_explainer(self) -> RationaleGenerator:
+        cls = get_method(self.method)
+        kwargs = dict(self.method_kwargs)
+        parameters = inspect.signature(cls).parameters
+        if "k" in parameters:
+            kwargs.setdefault("k", self.k)
+        if "n_steps" in parameters:
+            kwargs.setdefault("n_steps", self.n_steps)
+        self._explainer = cls(self.slm, **kwargs)
+        return self
+
+    @property
+    def explainer(self) -> RationaleMethod:
+        """The method instance doing the work."""
+        return self._explainer
+
+    def explain(self, examples: Sequence[MCQExample]) -> list[MCQExample]:
+        """The examples with their rationales (computed once per example and settings).
+
+        Examples are explained in batches of ``slm.batch_size`` and each batch is cached
+        as soon as it is done, so an error on one example loses no finished batch.
+        """
+        with self._lock:
+            keys = [self._key(ex) for ex in examples]
+            todo = [(ex, key) for ex, key in zip(examples, keys, strict=True)
+                    if key not in self._cache]
+            chunk_size = max(1, getattr(self.slm, "batch_size", 1))
+            for start in range(0, len(todo), chunk_size):
+                chunk = todo[start : start + chunk_size]
+                texts = self._explainer.explain([ex for ex, _ in chunk])
+                for (_, key), text in zip(chunk, texts, strict=True):
+                    self._cache[key] = text
+            return [
+                ex.with_rationale(self._cache[key], rationale_method=self.method)
+                for ex, key in zip(examples, keys, strict=True)
+            ]
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """Explain a list of examples, or the ``"examples"`` of a selector's output."""
+        return self._call_with_config(self._explain_input, input, config, run_type="chain")
+
+    def _explain_input(self, input: Any) -> Any:
+        if isinstance(input, MCQExample):
+            return self.explain([input])[0]
+        if isinstance(input, dict) and "examples" in input:
+            return {**input, "examples": self.explain(input["examples"])}
+        if isinstance(input, list | tuple):
+            return self.explain(list(input))
+        raise TypeError(
+            "expected an MCQExample, a list of them, or a dict with 'examples', "
+            f"got {type(input).__name__}"
+        )
+
+    def _key(self, example: MCQExample) -> str:
+        payload = {
+            "method": self.method,
+            "settings": self._explainer.settings(),
+            "example": example.model_dump(exclude={"rationale", "metadata"}),
+            "model": getattr(self.slm, "name", ""),
+        }
+        blob = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()

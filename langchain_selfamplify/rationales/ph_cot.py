@@ -1,0 +1,92 @@
+"""Ph-CoT rationales: the model writes a short n-step explanation of the known answer."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.errors import RationaleError
+from langchain_selfamplify.prompting.messages import RATIONALE_STOP, question_text
+from langchain_selfamplify.rationales.base import RationaleMethod, register_method
+
+_STEP = re.compile(r"\s*Step\s*\d+\s*[:.)-]\s*", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@register_method
+class PhCoTRationale(RationaleMethod):
+    """Post hoc chain of thought: "explain in n steps why the answer is (X)".
+
+    Generation is greedy, capped at ``max_new_tokens``, and never uses
+    ``no_repeat_ngram_size`` (which would ban "answer is (X)"). The reply is cut into
+    steps ("Step 1: ..." markers, else sentences), trimmed to ``n_steps`` and
+    rendered as ``"Step 1: ... Step 2: ..."``. When no step names the answer, a
+    closing sentence does, so every demonstration links its reasoning to its label.
+
+    Args:
+        slm: The model to ask.
+        n_steps: Maximum number of steps kept. Defaults to 3.
+        max_new_tokens: Token cap of the explanation. Defaults to ``32 * n_steps``.
+    """
+
+    name = "ph_cot"
+
+    def __init__(self, slm: Any, n_steps: int = 3, max_new_tokens: int | None = None) -> None:
+        super().__init__(slm)
+        if n_steps < 1:
+            raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+        self.n_steps = n_steps
+        self.max_new_tokens = max_new_tokens or 32 * n_steps
+
+    def instruction(self, example: MCQExample) -> str:
+        """The user turn asking for the explanation."""
+        return (
+            f"{question_text(example)}\n\nThe correct answer is ({example.answer}) "
+            f"{example.answer_text}. Explain in {self.n_steps} short steps why this is the "
+            "correct answer."
+        )
+
+    def explain(self, examples: Sequence[MCQExample]) -> list[str]:
+        """N-step explanations of the gold answers."""
+        prompts = [
+            self.slm.format_prompt([{"role": "user", "content": self.instruction(ex)}], "Step 1:")
+            for ex in examples
+        ]
+        replies = self.slm.generate(prompts, max_new_tokens=self.max_new_tokens,
+                                    stop=[RATIONALE_STOP], desc="ph_cot rationales")
+        rationales = []
+        for example, reply in zip(examples, replies, strict=True):
+            steps = split_steps(reply, self.n_steps)
+            if not steps:
+                raise RationaleError(f"example {example.id!r}: the model wrote no explanation "
+                                     f"(reply {reply!r})")
+            rationales.append(render_steps(steps, example))
+        return rationales
+
+
+def split_steps(reply: str, n_steps: int) -> list[str]:
+    """Up to ``n_steps`` non-empty steps of a reply that continues ``"Step 1:"``."""
+    pieces = [p.strip() for p in _STEP.split(reply) if p.strip()]
+    if len(pieces) == 1:
+        pieces = [p.strip() for p in _SENTENCE_END.split(pieces[0]) if p.strip()]
+    steps = []
+    for piece in pieces[:n_steps]:
+        piece = " ".join(piece.split())
+        if piece[-1] not in ".!?":
+            # A step cut by the token cap: keep up to its last full sentence, if any.
+            cut = max(piece.rfind(". "), piece.rfind("! "), piece.rfind("? "))
+            piece = piece[: cut + 1] if cut > 0 else piece + "."
+        steps.append(piece)
+    return steps
+
+
+def render_steps(steps: Sequence[str], example: MCQExample) -> str:
+    """``"Step 1: ... Step 2: ..."``, closed by the answer when no step names it."""
+    text = " ".join(f"Step {i + 1}: {step}" for i, step in enumerate(steps))
+    names_answer = (f"({example.answer})" in text
+                    or example.answer_text.lower() in text.lower())
+    if not names_answer:
+        text += f" So the answer is {example.answer_text}."
+    return text

@@ -1,0 +1,90 @@
+"""Self_topk rationales: the model names its own k most important words."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.errors import RationaleError
+from langchain_selfamplify.prompting.messages import question_text
+from langchain_selfamplify.rationales.base import RationaleMethod, register_method
+from langchain_selfamplify.rationales.words import WORD_PATTERN as _WORD
+from langchain_selfamplify.rationales.words import keyword_rationale, stop_words
+
+_SEPARATORS = re.compile(r"[,;\n]|\band\b|\s-\s")
+_NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*")
+
+
+@register_method
+class SelfTopKRationale(RationaleMethod):
+    """The model is asked for the k words that matter most for the known answer.
+
+    Its greedy reply is split into list items (commas, semicolons, new lines, "and");
+    numbering, punctuation and stop words are dropped, duplicates removed and the list
+    trimmed to k words.
+
+    Args:
+        slm: The model to ask.
+        k: Number of keywords. Defaults to 5.
+        max_new_tokens: Token cap of the reply. Defaults to ``8 * k``.
+    """
+
+    name = "self_topk"
+
+    def __init__(self, slm: Any, k: int = 5, max_new_tokens: int | None = None) -> None:
+        super().__init__(slm)
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        self.k = k
+        self.max_new_tokens = max_new_tokens or 8 * k
+
+    def instruction(self, example: MCQExample) -> str:
+        """The user turn asking for the keywords."""
+        return (
+            f"{question_text(example)}\n\nThe correct answer is ({example.answer}) "
+            f"{example.answer_text}. Which {self.k} words of the question matter most for "
+            f"this answer? Reply with the {self.k} words only, separated by commas."
+        )
+
+    def explain(self, examples: Sequence[MCQExample]) -> list[str]:
+        """Keyword rationales written by the model itself."""
+        prefix = f"The {self.k} most important words are:"
+        prompts = [
+            self.slm.format_prompt([{"role": "user", "content": self.instruction(ex)}], prefix)
+            for ex in examples
+        ]
+        replies = self.slm.generate(prompts, max_new_tokens=self.max_new_tokens,
+                                    desc="self_topk rationales")
+        rationales = []
+        for example, reply in zip(examples, replies, strict=True):
+            keywords = parse_keywords(reply, self.k)
+            if not keywords:
+                raise RationaleError(
+                    f"example {example.id!r}: no keywords could be parsed from the model's "
+                    f"reply {reply!r}"
+                )
+            rationales.append(keyword_rationale(keywords, example.answer))
+        return rationales
+
+
+def parse_keywords(reply: str, k: int) -> list[str]:
+    """Up to ``k`` distinct content words from a free-text list, in the order given.
+
+    The first paragraph of the reply is split into list items; each item contributes
+    its words that are not stop words (so "- Stay safe in a crash" gives "Stay",
+    "safe", "crash").
+    """
+    keywords: list[str] = []
+    seen: set[str] = set()
+    first_block = reply.strip().split("\n\n")[0]
+    for piece in _SEPARATORS.split(first_block):
+        for word in _WORD.findall(_NUMBERING.sub("", piece)):
+            if word.lower() in stop_words() or word.lower() in seen:
+                continue
+            seen.add(word.lower())
+            keywords.append(word)
+            if len(keywords) == k:
+                return keywords
+    return keywords

@@ -1,0 +1,172 @@
+"""``SelfAmplifySelector``: pick demonstrations from the SLM's own predictions."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.example_selectors import BaseExampleSelector
+from langchain_core.runnables import RunnableConfig, RunnableSerializable
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+
+from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.errors import SelectionError
+from langchain_selfamplify.models.slm import ANSWER_PREFIX
+from langchain_selfamplify.prompting.messages import question_text, template_example
+from langchain_selfamplify.selection.strategies import ScoredExample, get_strategy
+
+
+class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[str, Any]]):
+    """Select ``n`` demonstrations from a labelled pool by the SLM's own predictions.
+
+    Strategies (Self-AMPLIFY, step 1):
+
+    * ``"success"``: examples the model answers correctly, most confident first;
+    * ``"error"``: examples it gets wrong, largest ``p(predicted) - p(gold)`` first;
+    * ``"random"``: a seeded random sample (no model call).
+
+    The pool is scored once, zero-shot and batched, and cached. As a LangChain
+    ``BaseExampleSelector`` it returns example dicts; as a ``Runnable`` it maps
+    ``{"question": ...}`` to ``{"question": ..., "examples": [MCQExample, ...]}``,
+    ready for :class:`RationaleGenerator` and :class:`AmplifiedPrompt`.
+
+    Example:
+        .. code-block:: python
+
+            selector = SelfAmplifySelector(slm=slm, examples=pool, strategy="success", n=8)
+            demos = selector.select()
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    slm: Any = Field(exclude=True)
+    """The :class:`SLM` whose predictions drive selection."""
+    examples: list[MCQExample]
+    """The labelled pool to select from."""
+    strategy: str = "success"
+    """``"success"``, ``"error"`` or ``"random"``. Defaults to ``"success"``."""
+    n: int = Field(default=8, ge=1)
+    """Number of demonstrations. Defaults to 8."""
+    seed: int = 0
+    """Seed for random selection and tie-breaking. Defaults to 0."""
+
+    _scores: dict[str, ScoredExample] = PrivateAttr(default_factory=dict)
+    _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        get_strategy(value)
+        return value
+
+    @field_validator("examples")
+    @classmethod
+    def _non_empty_pool(cls, value: list[MCQExample]) -> list[MCQExample]:
+        if not value:
+            raise ValueError("the example pool is empty")
+        ids = [ex.id for ex in value]
+        if len(set(ids)) != len(ids):
+            raise ValueError("example ids in the pool must be unique")
+        return value
+
+    # --------------------------------------------------------------- scoring
+    def score_pool(self) -> list[ScoredExample]:
+        """The model's zero-shot prediction on every pool example (computed once).
+
+        Only examples not scored yet go to the model, so adding examples or
+        recovering from an interruption never redoes finished work.
+        """
+        with self._lock:
+            todo = [ex for ex in self.examples if ex.id not in self._scores]
+            for start in range(0, len(todo), 64):
+                chunk = todo[start : start + 64]
+                prompts = [
+                    self.slm.format_prompt([{"role": "user", "content": question_text(ex)}],
+                                           ANSWER_PREFIX)
+                    for ex in chunk
+                ]
+                scores = self.slm.score_choices(
+                    prompts, [ex.labels for ex in chunk],
+                    desc=f"Scoring pool ({start + len(chunk)}/{len(todo)})",
+                )
+                for ex, score in zip(chunk, scores, strict=True):
+                    self._scores[ex.id] = ScoredExample(
+                        example=ex, probs=dict(zip(score.labels, score.probs, strict=True)),
+                        predicted=score.predicted,
+                    )
+            return [self._scores[ex.id] for ex in self.examples]
+
+    # --------------------------------------------------------------- selection
+    def select(self) -> list[MCQExample]:
+        """The ``n`` demonstrations for the configured strategy.
+
+        Raises:
+            SelectionError: fewer than ``n`` pool examples qualify.
+        """
+        rng = random.Random(self.seed)
+        rank = get_strategy(self.strategy)
+        if rank is None:
+            if len(self.examples) < self.n:
+                raise SelectionError(
+                    f"strategy 'random' needs n={self.n} examples; the pool has "
+                    f"{len(self.examples)}."
+                )
+            return rng.sample(self.examples, self.n)
+        ranked = rank(self.score_pool(), rng)
+        if len(ranked) < self.n:
+            what = "answers correctly" if self.strategy == "success" else "gets wrong"
+            raise SelectionError(
+                f"strategy {self.strategy!r} needs n={self.n} examples the model {what}; "
+                f"the pool of {len(self.examples)} has only {len(ranked)}. Use a larger pool, "
+                "a smaller n, or another strategy. (The pool scores are cached on the selector.)"
+            )
+        return [item.example for item in ranked[: self.n]]
+
+    # --------------------------------------------------------------- LangChain API
+    def add_example(self, example: dict[str, Any] | MCQExample) -> None:
+        """Add an example to the pool (it is scored on the next selection)."""
+        item = example if isinstance(example, MCQExample) else MCQExample(**example)
+        with self._lock:
+            if any(ex.id == item.id for ex in self.examples):
+                raise ValueError(f"an example with id {item.id!r} is already in the pool")
+            self.examples.append(item)
+
+    def select_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
+        """Selected demonstrations as dicts for LangChain few-shot templates.
+
+        Each dict has ``question`` (the rendered question), ``answer`` (the assistant
+        turn: rationale, if any, then ``"The answer is (X)."``), ``label`` and ``id``.
+        Self-AMPLIFY's selection does not depend on the input question.
+        """
+        return [{**template_example(ex), "id": ex.id, "label": ex.answer}
+                for ex in self.select()]
+
+    def invoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """``{"question": ...}`` (or a string / MCQExample) -> adds ``"examples"``."""
+        return self._call_with_config(self._attach_examples, input, config, run_type="chain")
+
+    def _attach_examples(self, input: Any) -> dict[str, Any]:
+        payload = as_question_payload(input)
+        payload["examples"] = self.select()
+        return payload
+
+    @property
+    def scored_pool(self) -> Sequence[ScoredExample]:
+        """Scores computed so far (empty before the first selection)."""
+        return list(self._scores.values())
+
+
+def as_question_payload(input: Any) -> dict[str, Any]:
+    """Normalise a chain input to a dict with a ``"question"`` key."""
+    if isinstance(input, str | MCQExample):
+        return {"question": input}
+    if isinstance(input, dict) and "question" in input:
+        return dict(input)
+    raise TypeError(
+        "expected a question string, an MCQExample or a dict with a 'question' key, "
+        f"got {type(input).__name__}"
+    )
