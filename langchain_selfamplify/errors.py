@@ -25,7 +25,7 @@ class UnknownNameError(SelfAmplifyError, ValueError):
         self.kind = kind
         self.name = name
         self.known = sorted(known)
-        super().__init__(f"Unknown {kind} {name!r}. Known {kind}s: {', '.join(self.known)}.")
+        super().__init__(f"Unknown {kind} {name!r}. Known {kind} names: {', '.join(self.known)}.")
 
 
 class ModelLoadError(SelfAmplifyError, OSError):

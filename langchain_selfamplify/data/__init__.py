@@ -6,6 +6,7 @@ from langchain_selfamplify.data.loaders import (
     load_dataset,
     load_demo_set,
     load_file,
+    load_pool_and_test,
     train_test_split,
 )
 from langchain_selfamplify.data.registry import DATASETS, DatasetSpec
@@ -18,6 +19,7 @@ __all__ = [
     "load_dataset",
     "load_demo_set",
     "load_file",
+    "load_pool_and_test",
     "split_inline_options",
     "train_test_split",
 ]

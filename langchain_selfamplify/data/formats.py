@@ -180,7 +180,7 @@ def _tasksource_bigbench(row: Mapping[str, Any], index: int) -> dict[str, Any]:
 
 def _social_iqa(row: Mapping[str, Any], index: int) -> dict[str, Any]:
     """``allenai/social_i_qa`` on the Hub: context, question, answerA-C, label 1-3."""
-    choices = {"A": row.get("answerA"), "B": row.get("answerB"), "C": row.get("answerC")}
+    choices = {label: str(row.get(f"answer{label}") or "") for label in "ABC"}
     question = f"{row.get('context') or ''} {row.get('question') or ''}".strip()
     return {
         "id": str(row.get("id", index)),

@@ -241,3 +241,45 @@ def train_test_split(
     pool = [ex for i, ex in enumerate(examples) if i not in test_ids]
     test = [ex for i, ex in enumerate(examples) if i in test_ids]
     return pool, test
+
+
+def load_pool_and_test(
+    name_or_path: str,
+    *,
+    pool_split: str = "train",
+    test_split: str = "test",
+    pool_size: int | None = None,
+    test_size: int | None = None,
+    seed: int = 0,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> tuple[list[MCQExample], list[MCQExample]]:
+    """A disjoint (selection pool, test set) pair for one dataset.
+
+    Reads ``pool_split`` and ``test_split`` when the dataset has both. A dataset with a
+    single split (local BIG-bench tasks, CommonsenseQA's validation split, a single
+    file) is carved with :func:`train_test_split` under ``seed``, so the pool never
+    overlaps the test set. Both are then cut to ``pool_size`` and ``test_size``
+    (seeded sample for the pool, first questions for the test set).
+    """
+    spec = DATASETS.get(str(name_or_path))
+    local = bool(data_dir or os.environ.get(DATA_DIR_ENV)) or (spec is not None and
+                                                                 spec.name == "demo")
+    splits = set(spec.local_files) if spec is not None and local else None
+    single_file = spec is None and Path(str(name_or_path)).suffix != ""
+    if single_file or (splits is not None and not {pool_split, test_split} <= splits):
+        only = next(iter(sorted(splits))) if splits else pool_split
+        examples = load_dataset(name_or_path, split=only, data_dir=data_dir)
+        carve = test_size or max(1, len(examples) // 2)
+        pool, test = train_test_split(examples, min(carve, len(examples) - 1), seed)
+    else:
+        pool = load_dataset(name_or_path, split=pool_split, data_dir=data_dir)
+        test = load_dataset(name_or_path, split=test_split, data_dir=data_dir)
+        overlap = {ex.id for ex in pool} & {ex.id for ex in test}
+        if overlap:
+            raise DatasetError(f"{len(overlap)} question(s) appear in both the pool and the "
+                               f"test split of {name_or_path!s}, e.g. {sorted(overlap)[0]!r}")
+    if pool_size is not None and pool_size < len(pool):
+        pool = random.Random(seed).sample(pool, pool_size)
+    if test_size is not None:
+        test = test[:test_size]
+    return pool, test

@@ -59,7 +59,8 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             "demo", None, None, "hf_choices",
-            {"all": "demo_mcq.jsonl", "pool": "demo_mcq.jsonl", "test": "demo_mcq.jsonl"},
+            {"all": "demo_mcq.jsonl", "pool": "demo_mcq.jsonl", "train": "demo_mcq.jsonl",
+             "test": "demo_mcq.jsonl"},
             "Bundled demo set: 128 four-option commonsense and science questions",
         ),
     ]

@@ -188,7 +188,8 @@ class SLM:
                         ".gguf file, or use SLM.from_default().")
             raise ModelLoadError(f"Could not load model {name_or_path!s}: {exc}.{hint}") from exc
         if device_map is None:
-            model = model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+            target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+            model = model.to(target)  # type: ignore[arg-type]
         kwargs.setdefault("name", str(name_or_path) if not gguf_file else
                           f"{location}/{gguf_file}")
         return cls(model, tokenizer, **kwargs)

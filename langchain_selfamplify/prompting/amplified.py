@@ -103,11 +103,12 @@ class AmplifiedPrompt(RunnableSerializable[Any, PromptValue]):
     ) -> FewShotPromptTemplate:
         """A ``FewShotPromptTemplate`` laid out like ``Question: ...\\nAnswer: ...``."""
         demos = self.examples if examples is None else examples
-        prefix = (self.system_prompt or "").replace("{", "{{").replace("}", "}}")
+        # FewShotPromptTemplate formats the joined examples once more: escape braces.
         return FewShotPromptTemplate(
-            examples=[template_example(d) for d in demos],
+            examples=[{key: _escape_braces(value) for key, value in template_example(d).items()}
+                      for d in demos],
             example_prompt=PromptTemplate.from_template("Question: {question}\nAnswer: {answer}"),
-            prefix=prefix,
+            prefix=_escape_braces(self.system_prompt or ""),
             suffix="Question: {question}\nAnswer:",
             input_variables=["question"],
             example_separator="\n\n",
@@ -138,7 +139,7 @@ class AmplifiedPrompt(RunnableSerializable[Any, PromptValue]):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         record = PromptFile(
-            format=PROMPT_FILE_FORMAT,
+            format="langchain-selfamplify/amplified-prompt",
             version=PROMPT_FILE_VERSION,
             examples=self.examples,
             system_prompt=self.system_prompt,
@@ -194,3 +195,7 @@ class PromptFile(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     """Provenance."""
 
+
+
+def _escape_braces(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")

@@ -9,7 +9,8 @@ Captum applies DeepLift's rescale rule to the non-linear *modules* it knows; we 
 the elementwise activations of Hugging Face models (SiLU, GELU) for the duration of
 the call, so transformer MLPs are treated by the rule rather than by plain gradients.
 Attention softmax is a function, not a module, and falls back to gradients, as in
-every Captum DeepLift of a transformer.
+every Captum DeepLift of a transformer; so do RMSNorm and the product of a gated MLP.
+Attributions therefore sum to the logit difference only approximately.
 """
 
 from __future__ import annotations
@@ -94,8 +95,8 @@ class DeepLiftRationale(AttributionMethod):
             [word is not None for word in prompt.word_of_token], device=slm.device
         )
         with slm.lock, _rescale_rule_for_hf_activations():
-            embeds = slm.embedding_layer(ids).detach()
-            baseline = embeds.clone()
+            embeds = slm.embedding_layer(ids).detach().requires_grad_()
+            baseline = embeds.detach().clone()
             baseline[0, in_question] = 0.0
             wrapper = _LabelLogitFromEmbeddings(slm.model, label_ids)
             explainer = DeepLift(wrapper)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.rationales.base import RationaleMethod, get_method
@@ -48,11 +48,10 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
     _cache: dict[str, str] = PrivateAttr(default_factory=dict)
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
 
-    @field_validator("method")
-    @classmethod
-    def _known_method(cls, value: str) -> str:
-        get_method(value)
-        return value
+    def __init__(self, **kwargs: Any) -> None:
+        # Checked before pydantic, which would wrap UnknownNameError in a ValidationError.
+        get_method(kwargs.get("method", "ph_cot"))
+        super().__init__(**kwargs)
 
     @model_validator(mode="after")
     def _build_explainer(self) -> RationaleGenerator:

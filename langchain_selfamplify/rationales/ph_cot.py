@@ -7,16 +7,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_selfamplify.data.example import MCQExample
-from langchain_selfamplify.errors import RationaleError
-from langchain_selfamplify.prompting.messages import RATIONALE_STOP, question_text
-from langchain_selfamplify.rationales.base import RationaleMethod, register_method
+from langchain_selfamplify.prompting.messages import RATIONALE_STOP
+from langchain_selfamplify.rationales.base import register_method
+from langchain_selfamplify.rationales.prompted import PromptedRationale
 
 _STEP = re.compile(r"\s*Step\s*\d+\s*[:.)-]\s*", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 @register_method
-class PhCoTRationale(RationaleMethod):
+class PhCoTRationale(PromptedRationale):
     """Post hoc chain of thought: "explain in n steps why the answer is (X)".
 
     Generation is greedy, capped at ``max_new_tokens``, and never uses
@@ -40,30 +40,18 @@ class PhCoTRationale(RationaleMethod):
         self.n_steps = n_steps
         self.max_new_tokens = max_new_tokens or 32 * n_steps
 
-    def instruction(self, example: MCQExample) -> str:
-        """The user turn asking for the explanation."""
-        return (
-            f"{question_text(example)}\n\nThe correct answer is ({example.answer}) "
-            f"{example.answer_text}. Explain in {self.n_steps} short steps why this is the "
-            "correct answer."
-        )
+    def request(self) -> str:
+        """Ask for an n-step explanation."""
+        return f"Explain in {self.n_steps} short steps why this is the correct answer."
 
-    def explain(self, examples: Sequence[MCQExample]) -> list[str]:
-        """N-step explanations of the gold answers."""
-        prompts = [
-            self.slm.format_prompt([{"role": "user", "content": self.instruction(ex)}], "Step 1:")
-            for ex in examples
-        ]
-        replies = self.slm.generate(prompts, max_new_tokens=self.max_new_tokens,
-                                    stop=[RATIONALE_STOP], desc="ph_cot rationales")
-        rationales = []
-        for example, reply in zip(examples, replies, strict=True):
-            steps = split_steps(reply, self.n_steps)
-            if not steps:
-                raise RationaleError(f"example {example.id!r}: the model wrote no explanation "
-                                     f"(reply {reply!r})")
-            rationales.append(render_steps(steps, example))
-        return rationales
+    def assistant_prefix(self) -> str:
+        """``"Step 1:"``: the reply starts as a numbered explanation."""
+        return "Step 1:"
+
+    def to_rationale(self, example: MCQExample, reply: str) -> str | None:
+        """The trimmed steps, closed by the answer when they do not name it."""
+        steps = split_steps(reply, self.n_steps)
+        return render_steps(steps, example) if steps else None
 
 
 def split_steps(reply: str, n_steps: int) -> list[str]:
@@ -73,7 +61,9 @@ def split_steps(reply: str, n_steps: int) -> list[str]:
         pieces = [p.strip() for p in _SENTENCE_END.split(pieces[0]) if p.strip()]
     steps = []
     for piece in pieces[:n_steps]:
-        piece = " ".join(piece.split())
+        # Test-time rationales end where "The answer is" starts; a demonstration that
+        # contained it mid-rationale would teach the model to stop early.
+        piece = " ".join(piece.split()).replace(RATIONALE_STOP, "the answer is")
         if piece[-1] not in ".!?":
             # A step cut by the token cap: keep up to its last full sentence, if any.
             cut = max(piece.rfind(". "), piece.rfind("! "), piece.rfind("? "))

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import Any
 
 from langchain_selfamplify.data.example import MCQExample
-from langchain_selfamplify.errors import RationaleError
-from langchain_selfamplify.prompting.messages import question_text
-from langchain_selfamplify.rationales.base import RationaleMethod, register_method
+from langchain_selfamplify.rationales.base import register_method
+from langchain_selfamplify.rationales.prompted import PromptedRationale
 from langchain_selfamplify.rationales.words import WORD_PATTERN as _WORD
 from langchain_selfamplify.rationales.words import keyword_rationale, stop_words
 
@@ -18,7 +16,7 @@ _NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*")
 
 
 @register_method
-class SelfTopKRationale(RationaleMethod):
+class SelfTopKRationale(PromptedRationale):
     """The model is asked for the k words that matter most for the known answer.
 
     Its greedy reply is split into list items (commas, semicolons, new lines, "and");
@@ -40,33 +38,19 @@ class SelfTopKRationale(RationaleMethod):
         self.k = k
         self.max_new_tokens = max_new_tokens or 8 * k
 
-    def instruction(self, example: MCQExample) -> str:
-        """The user turn asking for the keywords."""
-        return (
-            f"{question_text(example)}\n\nThe correct answer is ({example.answer}) "
-            f"{example.answer_text}. Which {self.k} words of the question matter most for "
-            f"this answer? Reply with the {self.k} words only, separated by commas."
-        )
+    def request(self) -> str:
+        """Ask for the k most important words, comma-separated."""
+        return (f"Which {self.k} words of the question matter most for this answer? "
+                f"Reply with the {self.k} words only, separated by commas.")
 
-    def explain(self, examples: Sequence[MCQExample]) -> list[str]:
-        """Keyword rationales written by the model itself."""
-        prefix = f"The {self.k} most important words are:"
-        prompts = [
-            self.slm.format_prompt([{"role": "user", "content": self.instruction(ex)}], prefix)
-            for ex in examples
-        ]
-        replies = self.slm.generate(prompts, max_new_tokens=self.max_new_tokens,
-                                    desc="self_topk rationales")
-        rationales = []
-        for example, reply in zip(examples, replies, strict=True):
-            keywords = parse_keywords(reply, self.k)
-            if not keywords:
-                raise RationaleError(
-                    f"example {example.id!r}: no keywords could be parsed from the model's "
-                    f"reply {reply!r}"
-                )
-            rationales.append(keyword_rationale(keywords, example.answer))
-        return rationales
+    def assistant_prefix(self) -> str:
+        """``"The k most important words are:"``."""
+        return f"The {self.k} most important words are:"
+
+    def to_rationale(self, example: MCQExample, reply: str) -> str | None:
+        """The keyword sentence of the parsed words."""
+        keywords = parse_keywords(reply, self.k)
+        return keyword_rationale(keywords, example.answer) if keywords else None
 
 
 def parse_keywords(reply: str, k: int) -> list[str]:

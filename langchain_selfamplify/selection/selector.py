@@ -55,11 +55,10 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
     _scores: dict[str, ScoredExample] = PrivateAttr(default_factory=dict)
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
 
-    @field_validator("strategy")
-    @classmethod
-    def _known_strategy(cls, value: str) -> str:
-        get_strategy(value)
-        return value
+    def __init__(self, **kwargs: Any) -> None:
+        # Checked before pydantic, which would wrap UnknownNameError in a ValidationError.
+        get_strategy(kwargs.get("strategy", "success"))
+        super().__init__(**kwargs)
 
     @field_validator("examples")
     @classmethod

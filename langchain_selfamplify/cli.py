@@ -1,0 +1,94 @@
+"""``selfamplify``: the command line.
+
+``selfamplify run`` with no arguments runs Self-AMPLIFY on the embedded
+SmolLM2-135M-Instruct with the bundled demo set, offline.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from langchain_selfamplify.data.registry import DATASETS
+from langchain_selfamplify.errors import SelfAmplifyError
+from langchain_selfamplify.pipeline import RunConfig, RunResult, run_self_amplify
+from langchain_selfamplify.rationales.base import METHODS
+from langchain_selfamplify.selection.strategies import STRATEGIES
+
+app = typer.Typer(help="Self-AMPLIFY: amplify a small LM's few-shot prompt with its own "
+                       "rationales.", no_args_is_help=True, add_completion=False)
+console = Console()
+
+
+@app.callback()
+def main() -> None:
+    """Self-AMPLIFY for LangChain."""
+
+
+@app.command()
+def run(
+    model: Annotated[str | None, typer.Option(
+        help="HF model id, local directory or .gguf file. Default: embedded "
+             "SmolLM2-135M-Instruct.")] = None,
+    dataset: Annotated[str, typer.Option(
+        help=f"Registered name ({', '.join(DATASETS)}), file path or HF id.")] = "demo",
+    data_dir: Annotated[str | None, typer.Option(
+        help="Local directory of the registered datasets (else $SELFAMPLIFY_DATA_DIR, "
+             "else the Hub).")] = None,
+    pool_split: Annotated[str, typer.Option(help="Split to select demonstrations from.")]
+        = "train",
+    test_split: Annotated[str, typer.Option(help="Split to measure accuracy on.")] = "test",
+    method: Annotated[str, typer.Option(
+        help=f"Rationale method: {', '.join(METHODS)}.")] = "ph_cot",
+    strategy: Annotated[str, typer.Option(
+        help=f"Selection strategy: {', '.join(STRATEGIES)}.")] = "success",
+    shots: Annotated[int, typer.Option("--shots", "-n", help="Demonstrations.")] = 4,
+    k: Annotated[int, typer.Option(help="Keywords per keyword rationale.")] = 5,
+    steps: Annotated[int, typer.Option(help="Steps per Ph-CoT rationale.")] = 3,
+    pool_size: Annotated[int | None, typer.Option(help="Cap on the pool size.")] = None,
+    test_size: Annotated[int, typer.Option(help="Test questions.")] = 32,
+    seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Prompts per forward pass.")] = 8,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: auto).")] = None,
+    output_dir: Annotated[str, typer.Option(help="Where the JSON outputs go.")]
+        = "selfamplify_output",
+) -> None:
+    """Select demonstrations, explain them, and compare the amplified prompt with IO."""
+    logging.basicConfig(level=logging.WARNING)
+    config = RunConfig(
+        model=model, dataset=dataset, data_dir=data_dir, pool_split=pool_split,
+        test_split=test_split, method=method, strategy=strategy, shots=shots, k=k,
+        steps=steps, pool_size=pool_size, test_size=test_size, seed=seed,
+        batch_size=batch_size, device=device, output_dir=output_dir,
+    )
+    try:
+        result = run_self_amplify(config)
+    except SelfAmplifyError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=2) from exc
+    print_results(result)
+
+
+def print_results(result: RunResult) -> None:
+    """The IO vs Self-AMPLIFY table and where the files went."""
+    table = Table(title=f"{result.model_name} on {result.config.dataset} "
+                        f"({result.config.shots} shots, pool of {result.pool_size})")
+    for column in ("prompt", "accuracy", "95% CI", "n"):
+        table.add_column(column, justify="left" if column == "prompt" else "right")
+    for row in (result.io, result.self_amplify):
+        acc = row.accuracy
+        table.add_row(row.name, f"{acc.value:.1%}", f"[{acc.ci_low:.1%}, {acc.ci_high:.1%}]",
+                      str(acc.n))
+    console.print(table)
+    timing = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.timings.items())
+    console.print(f"time: {timing}")
+    out = result.config.output_dir
+    console.print(f"wrote {out}/amplified_prompt.json and {out}/results.json")
+
+
+if __name__ == "__main__":
+    app()

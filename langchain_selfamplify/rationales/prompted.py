@@ -1,0 +1,57 @@
+"""Shared machinery of rationales the model writes when asked (Self_topk, Ph-CoT)."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+
+from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.errors import RationaleError
+from langchain_selfamplify.prompting.messages import question_text
+from langchain_selfamplify.rationales.base import RationaleMethod
+
+
+class PromptedRationale(RationaleMethod):
+    """Ask the model about the known answer, generate greedily, turn the reply into a rationale.
+
+    Subclasses set :attr:`max_new_tokens` and implement :meth:`request`,
+    :meth:`assistant_prefix` and :meth:`to_rationale`.
+    """
+
+    max_new_tokens: int
+    """Token cap of the model's reply."""
+
+    @abstractmethod
+    def request(self) -> str:
+        """What to ask about the question and its answer (after the answer is given)."""
+
+    @abstractmethod
+    def assistant_prefix(self) -> str:
+        """Text the model's reply starts with."""
+
+    @abstractmethod
+    def to_rationale(self, example: MCQExample, reply: str) -> str | None:
+        """The rationale made from a reply, or ``None`` when the reply has nothing usable."""
+
+    def instruction(self, example: MCQExample) -> str:
+        """The user turn: the question, its correct answer, and :meth:`request`."""
+        return (f"{question_text(example)}\n\nThe correct answer is ({example.answer}) "
+                f"{example.answer_text}. {self.request()}")
+
+    def explain(self, examples: Sequence[MCQExample]) -> list[str]:
+        """One generated rationale per example (batched greedy generation)."""
+        prompts = [
+            self.slm.format_prompt([{"role": "user", "content": self.instruction(ex)}],
+                                   self.assistant_prefix())
+            for ex in examples
+        ]
+        replies = self.slm.generate(prompts, max_new_tokens=self.max_new_tokens,
+                                    desc=f"{self.name} rationales")
+        rationales = []
+        for example, reply in zip(examples, replies, strict=True):
+            rationale = self.to_rationale(example, reply)
+            if not rationale:
+                raise RationaleError(f"example {example.id!r}: no {self.name} rationale could "
+                                     f"be made from the model's reply {reply!r}")
+            rationales.append(rationale)
+        return rationales

@@ -1,0 +1,36 @@
+"""``selfamplify run`` end to end on the tiny model."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from langchain_selfamplify import AmplifiedPrompt
+from langchain_selfamplify.cli import app
+
+runner = CliRunner()
+
+
+def test_run_writes_the_prompt_and_the_results(tiny_model_dir, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, [
+        "run", "--model", str(tiny_model_dir), "--method", "deeplift", "--strategy", "random",
+        "--shots", "2", "--k", "3", "--test-size", "6", "--output-dir", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    assert "IO" in result.output and "Self-AMPLIFY (deeplift, random)" in result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["io"]["accuracy"]["n"] == 6 == results["self_amplify"]["accuracy"]["n"]
+    assert set(results["timings"]) >= {"selection", "rationales", "evaluate_io"}
+    prompt = AmplifiedPrompt.load(out / "amplified_prompt.json")
+    assert len(prompt.examples) == 2
+    assert all(ex.rationale.startswith("The 3 keywords") for ex in prompt.examples)
+
+
+def test_unknown_names_fail_before_loading_anything(tmp_path):
+    result = runner.invoke(app, ["run", "--method", "nope", "--output-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "Unknown rationale method 'nope'" in result.output
+    result = runner.invoke(app, ["run", "--dataset", "nope", "--output-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "Known dataset names" in result.output

@@ -1,0 +1,66 @@
+"""Answer parsing, accuracy intervals, IO baseline and evaluation on the tiny model."""
+
+from __future__ import annotations
+
+import pytest
+
+from langchain_selfamplify import accuracy, evaluate_prompt, io_prompt, parse_answer
+
+LABELS = ["A", "B", "C", "D"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The answer is (C).", "C"),
+        ("Step 1: (A) is wrong. So the answer is (D)", "D"),
+        ("answer: b", "B"),
+        ("B", "B"),
+        ("(a) because", "A"),
+        ("I pick (B) then (C)", "C"),
+        ("It must be oxygen", "B"),
+        ("The answer is (Z).", None),
+        ("", None),
+        ("no idea", None),
+    ],
+)
+def test_parse_answer(text, expected):
+    assert parse_answer(text, LABELS, ["carbon", "oxygen", "helium", "neon"]) == expected
+
+
+def test_parse_answer_never_raises_on_junk():
+    for junk in [None, 3, b"bytes", "(((", "answer is (", "\x00"]:
+        assert parse_answer(junk, LABELS) in {None, *LABELS}
+
+
+def test_wilson_interval():
+    acc = accuracy(8, 10)
+    assert acc.value == 0.8
+    assert acc.ci_low == pytest.approx(0.4902, abs=1e-3)
+    assert acc.ci_high == pytest.approx(0.9433, abs=1e-3)
+    assert accuracy(0, 5).ci_low == 0.0 and accuracy(5, 5).ci_high == 1.0
+    with pytest.raises(ValueError):
+        accuracy(1, 0)
+
+
+def test_io_prompt_is_seeded_and_has_no_rationales(demo_pool):
+    prompt = io_prompt(demo_pool, 3, seed=1)
+    assert prompt.examples == io_prompt(demo_pool, 3, seed=1).examples
+    assert all(ex.rationale is None for ex in prompt.examples)
+    assert prompt.assistant_prefix() == "The answer is ("
+
+
+def test_evaluate_prompt_answers_every_question(tiny_slm, demo_pool):
+    from langchain_selfamplify import load_demo_set
+
+    test = load_demo_set("test")[:5]
+    io = evaluate_prompt(tiny_slm, io_prompt(demo_pool, 2), test, "IO")
+    assert io.accuracy.n == 5 and io.n_unparsed == 0
+    assert [p.id for p in io.predictions] == [q.id for q in test]
+    demos = [ex.with_rationale("Step 1: think.") for ex in demo_pool[:2]]
+    from langchain_selfamplify import AmplifiedPrompt
+
+    amplified = evaluate_prompt(tiny_slm, AmplifiedPrompt(examples=demos), test, "SA",
+                                max_rationale_tokens=4)
+    assert all(p.rationale is not None for p in amplified.predictions)
+    assert all(p.predicted in LABELS for p in amplified.predictions)

@@ -1,0 +1,93 @@
+"""The model backend on a tiny random Llama: formatting, scoring, generation, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from langchain_selfamplify import SLM, ChatTemplateError, ContextLengthError, ModelLoadError
+from langchain_selfamplify.models.slm import ANSWER_PREFIX
+
+QUESTION = [{"role": "user", "content": "Which gas do plants take in?\n(A) oxygen\n(B) carbon"}]
+
+
+def test_chat_prompt_continues_the_assistant_prefix(tiny_slm):
+    text = tiny_slm.format_prompt(QUESTION, ANSWER_PREFIX)
+    assert text.endswith("<|im_start|>assistant\nThe answer is (")
+    assert tiny_slm.format_prompt(QUESTION).endswith("<|im_start|>assistant\n")
+
+
+def test_plain_fallback_without_chat_template(tiny_plain_model_dir):
+    slm = SLM.from_pretrained(tiny_plain_model_dir, device="cpu", show_progress=False)
+    assert not slm.has_chat_template
+    text = slm.format_prompt(QUESTION, ANSWER_PREFIX)
+    assert text.startswith("Question: Which gas") and text.endswith("Answer: The answer is (")
+    with pytest.raises(ChatTemplateError, match="no chat template"):
+        SLM.from_pretrained(tiny_plain_model_dir, device="cpu", chat_format="chat")
+    with pytest.raises(ChatTemplateError):
+        slm.as_chat_model()
+
+
+def test_batched_scoring_equals_one_prompt_at_a_time(tiny_slm, demo_pool):
+    prompts = [
+        tiny_slm.format_prompt([{"role": "user", "content": ex.render()}], ANSWER_PREFIX)
+        for ex in demo_pool[:7]
+    ]
+    labels = [ex.labels for ex in demo_pool[:7]]
+    batched = tiny_slm.score_choices(prompts, labels)
+    single = [tiny_slm.score_choices([p], [lab])[0] for p, lab in zip(prompts, labels)]
+    for b, s in zip(batched, single):
+        assert b.labels == s.labels
+        assert torch.allclose(torch.tensor(b.probs), torch.tensor(s.probs), atol=1e-5)
+        assert b.predicted == s.predicted
+        assert sum(b.probs) == pytest.approx(1.0)
+
+
+def test_label_tokens_are_distinct(tiny_slm):
+    ids = tiny_slm.label_token_ids(["A", "B", "C", "D"])
+    assert len(set(ids)) == 4
+
+
+def test_generation_is_greedy_capped_and_batch_independent(tiny_slm, demo_pool):
+    prompts = [tiny_slm.format_prompt([{"role": "user", "content": ex.render()}])
+               for ex in demo_pool[:5]]
+    first = tiny_slm.generate(prompts, max_new_tokens=6)
+    again = tiny_slm.generate(prompts, max_new_tokens=6)
+    alone = [tiny_slm.generate([p], max_new_tokens=6)[0] for p in prompts]
+    assert first == again == alone
+    shorter = tiny_slm.generate(prompts, max_new_tokens=3)
+    for short, longer in zip(shorter, first):
+        assert longer.startswith(short) and len(short) < len(longer)
+
+
+def test_stop_strings_cut_the_continuation(tiny_slm):
+    from langchain_selfamplify.models.slm import _cut_at_stop
+
+    assert _cut_at_stop("Step 1: x. The answer is (B).", ["The answer is"]) == "Step 1: x. "
+    assert _cut_at_stop("no stop", ["The answer is"]) == "no stop"
+
+
+def test_prompt_over_the_context_window_is_rejected(tiny_slm):
+    long_prompt = tiny_slm.format_prompt([{"role": "user", "content": "word " * 3000}])
+    with pytest.raises(ContextLengthError, match="accepts 1024"):
+        tiny_slm.score_choices([long_prompt], [["A", "B"]])
+
+
+def test_embedding_layer_is_exposed(tiny_slm):
+    assert isinstance(tiny_slm.embedding_layer, torch.nn.Embedding)
+    assert tiny_slm.device.type == "cpu"
+
+
+def test_loading_errors_are_clear(tmp_path):
+    with pytest.raises(ModelLoadError, match="GGUF file not found"):
+        SLM.from_pretrained(tmp_path / "missing.gguf")
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"NOPE" + b"\0" * 64)
+    with pytest.raises(ModelLoadError, match="not a GGUF file"):
+        SLM.from_pretrained(fake)
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(b"GGUF\x03\x00\x00\x00")
+    with pytest.raises(ModelLoadError, match="Could not load model"):
+        SLM.from_pretrained(truncated)
+    with pytest.raises(ModelLoadError, match="Could not load model"):
+        SLM.from_pretrained(tmp_path / "no-such-model-dir")
