@@ -15,7 +15,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from langchain_selfamplify.data.loaders import load_pool_and_test
-from langchain_selfamplify.evaluation.predict import EvalResult, evaluate_prompt, io_prompt
+from langchain_selfamplify.evaluation.predict import (
+    EvalResult,
+    check_context,
+    evaluate_prompt,
+    io_prompt,
+)
 from langchain_selfamplify.models.default import DEFAULT_MODEL_NAME
 from langchain_selfamplify.models.slm import SLM
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
@@ -142,6 +147,7 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None) -> RunResult:
                   "shots": config.shots, "seed": config.seed, "dataset": config.dataset},
     )
     prompt.save(out / "amplified_prompt.json")
+    check_context(slm, prompt, test, reserve=config.max_rationale_tokens + 8)
 
     started = time.perf_counter()
     baseline = evaluate_prompt(slm, io_prompt(pool, config.shots, config.seed), test, "IO")

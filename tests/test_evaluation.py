@@ -64,3 +64,14 @@ def test_evaluate_prompt_answers_every_question(tiny_slm, demo_pool):
                                 max_rationale_tokens=4)
     assert all(p.rationale is not None for p in amplified.predictions)
     assert all(p.predicted in LABELS for p in amplified.predictions)
+
+
+def test_over_long_prompt_fails_before_any_model_call(tiny_slm, demo_pool, monkeypatch):
+    from langchain_selfamplify import AmplifiedPrompt, ContextLengthError, MCQExample
+
+    long_question = MCQExample(id="long-one", question="word " * 1500,
+                               choices={"A": "a", "B": "b"}, answer="A")
+    monkeypatch.setattr(tiny_slm, "generate", lambda *a, **k: pytest.fail("model was called"))
+    prompt = AmplifiedPrompt(examples=[demo_pool[0].with_rationale("Step 1: x.")])
+    with pytest.raises(ContextLengthError, match="question 'long-one'"):
+        evaluate_prompt(tiny_slm, prompt, [demo_pool[1], long_question], "SA")

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.errors import ContextLengthError
 from langchain_selfamplify.evaluation.metrics import Accuracy, accuracy
 from langchain_selfamplify.models.slm import ANSWER_PREFIX
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
@@ -51,6 +52,28 @@ class EvalResult(BaseModel):
     """One per test question, in test order."""
 
 
+def check_context(
+    slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample], reserve: int = 0
+) -> None:
+    """Fail fast, naming the question, if a prompt would not fit the model's context.
+
+    Checked by tokenising each full prompt before any model call, so a long run never
+    dies half-way on an over-long question.
+
+    Raises:
+        ContextLengthError: a question's prompt plus ``reserve`` tokens is too long.
+    """
+    prefix = prompt.assistant_prefix()
+    for question in questions:
+        length = slm.count_tokens(slm.format_prompt(prompt.to_messages(question), prefix))
+        if length + reserve > slm.context_length:
+            raise ContextLengthError(
+                f"The {len(prompt.examples)}-shot prompt for question {question.id!r} has "
+                f"{length} tokens (+{reserve} for the rationale and answer); {slm.name} "
+                f"accepts {slm.context_length}. Use fewer or shorter demonstrations."
+            )
+
+
 def answer_questions(
     slm: Any,
     prompt: AmplifiedPrompt,
@@ -66,8 +89,10 @@ def answer_questions(
         questions: Test questions (their gold labels are used only for scoring).
         max_rationale_tokens: Token cap of a test-time rationale. Defaults to 96.
     """
-    conversations = [prompt.to_messages(q) for q in questions]
     prefix = prompt.assistant_prefix()
+    reserve = 0 if prefix == ANSWER_PREFIX else max_rationale_tokens + 8
+    check_context(slm, prompt, questions, reserve)
+    conversations = [prompt.to_messages(q) for q in questions]
     rationales: list[str | None] = [None] * len(questions)
     if prefix != ANSWER_PREFIX:
         texts = [slm.format_prompt(messages, prefix) for messages in conversations]
