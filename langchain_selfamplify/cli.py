@@ -46,11 +46,11 @@ def run(
         help=f"Rationale method: {', '.join(METHODS)}.")] = "ph_cot",
     strategy: Annotated[str, typer.Option(
         help=f"Selection strategy: {', '.join(STRATEGIES)}.")] = "success",
-    shots: Annotated[int, typer.Option("--shots", "-n", help="Demonstrations.")] = 4,
+    shots: Annotated[int, typer.Option("--shots", "-n", help="Demonstrations.")] = 8,
     k: Annotated[int, typer.Option(help="Keywords per keyword rationale.")] = 5,
     steps: Annotated[int, typer.Option(help="Steps per Ph-CoT rationale.")] = 3,
     pool_size: Annotated[int | None, typer.Option(help="Cap on the pool size.")] = None,
-    test_size: Annotated[int, typer.Option(help="Test questions.")] = 32,
+    test_size: Annotated[int, typer.Option(help="Test questions.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Prompts per forward pass.")] = 8,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: auto).")] = None,

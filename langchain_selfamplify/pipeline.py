@@ -54,16 +54,16 @@ class RunConfig(BaseModel):
     """Rationale method."""
     strategy: str = "success"
     """Selection strategy."""
-    shots: int = Field(default=4, ge=1)
-    """Number of demonstrations. Defaults to 4 (8-shot prompts are slow on 2 CPU cores)."""
+    shots: int = Field(default=8, ge=1)
+    """Number of demonstrations. Defaults to 8."""
     k: int = Field(default=5, ge=1)
     """Keywords per keyword rationale."""
     steps: int = Field(default=3, ge=1)
     """Steps per Ph-CoT rationale."""
     pool_size: int | None = Field(default=None, ge=1)
     """Cap on the selection pool (seeded sample). Defaults to the whole split."""
-    test_size: int | None = Field(default=32, ge=1)
-    """Number of test questions. Defaults to 32."""
+    test_size: int | None = Field(default=64, ge=1)
+    """Number of test questions (the first of the test split). Defaults to 64."""
     max_rationale_tokens: int = Field(default=64, ge=1)
     """Token cap of test-time rationales."""
     batch_size: int = Field(default=8, ge=1)

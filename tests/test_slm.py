@@ -91,3 +91,29 @@ def test_loading_errors_are_clear(tmp_path):
         SLM.from_pretrained(truncated)
     with pytest.raises(ModelLoadError, match="Could not load model"):
         SLM.from_pretrained(tmp_path / "no-such-model-dir")
+
+
+def few_shot_prompts(slm, demo_pool, prefix):
+    from langchain_selfamplify import AmplifiedPrompt, load_demo_set
+
+    prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: think.") for ex in demo_pool[:3]])
+    return [slm.format_prompt(prompt.to_messages(q), prefix) for q in load_demo_set("test")[:6]]
+
+
+def test_prefix_cached_scoring_equals_full_prompts(tiny_slm, demo_pool, monkeypatch):
+    prompts = few_shot_prompts(tiny_slm, demo_pool, ANSWER_PREFIX)
+    labels = [["A", "B", "C", "D"]] * len(prompts)
+    assert tiny_slm._shared_prefix_length(tiny_slm.tokenize(prompts)) > 32
+    cached = tiny_slm.score_choices(prompts, labels)
+    monkeypatch.setattr(tiny_slm, "prefix_cache", False)
+    full = tiny_slm.score_choices(prompts, labels)
+    for c, f in zip(cached, full):
+        assert c.predicted == f.predicted
+        assert torch.allclose(torch.tensor(c.probs), torch.tensor(f.probs), atol=1e-5)
+
+
+def test_prefix_cached_generation_equals_full_prompts(tiny_slm, demo_pool, monkeypatch):
+    prompts = few_shot_prompts(tiny_slm, demo_pool, "")
+    cached = tiny_slm.generate(prompts, max_new_tokens=8)
+    monkeypatch.setattr(tiny_slm, "prefix_cache", False)
+    assert tiny_slm.generate(prompts, max_new_tokens=8) == cached

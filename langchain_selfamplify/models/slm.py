@@ -9,6 +9,7 @@ in-memory model to app developers (``as_langchain_llm`` / ``as_chat_model``).
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -82,6 +83,9 @@ class SLM:
         batch_size: Prompts per forward pass in scoring and generation. Defaults to 8.
         seed: Seed set before any generation, for reproducible runs. Defaults to 0.
         show_progress: Show tqdm progress bars on long calls. Defaults to True.
+        prefix_cache: Encode a prefix shared by all prompts of a call (a few-shot
+            prompt) once and reuse its KV cache. Defaults to True.
+        min_prefix_tokens: Shortest shared prefix worth caching. Defaults to 32.
     """
 
     def __init__(
@@ -95,6 +99,8 @@ class SLM:
         batch_size: int = 8,
         seed: int = 0,
         show_progress: bool = True,
+        prefix_cache: bool = True,
+        min_prefix_tokens: int = 32,
     ) -> None:
         if chat_format not in ("auto", "chat", "plain"):
             raise ValueError(f"chat_format must be 'auto', 'chat' or 'plain', not {chat_format!r}")
@@ -111,6 +117,9 @@ class SLM:
         self.batch_size = batch_size
         self.seed = seed
         self.show_progress = show_progress
+        self.prefix_cache = prefix_cache
+        self.min_prefix_tokens = min_prefix_tokens
+        self._cached_prefix: tuple[tuple[int, ...], Any] | None = None
         self._label_ids: dict[str, int] = {}
         # One model, many callers (LangChain batch/abatch run threads): serialise use.
         self.lock = threading.RLock()
@@ -242,44 +251,77 @@ class SLM:
     def _uses_template(self) -> bool:
         return self.chat_format == "chat" or (self.chat_format == "auto" and self.has_chat_template)
 
-    def encode(self, prompts: Sequence[str], reserve: int = 0) -> EncodedBatch:
-        """Tokenise prompts into a left-padded batch with matching position ids.
+    def tokenize(self, prompts: Sequence[str], reserve: int = 0) -> list[list[int]]:
+        """Token ids of prompts from :meth:`format_prompt`, checked against the context.
 
         Args:
-            prompts: Prompt texts from :meth:`format_prompt`.
+            prompts: Prompt texts.
             reserve: Tokens to keep free for generation.
 
         Raises:
             ContextLengthError: a prompt plus ``reserve`` exceeds :attr:`context_length`.
         """
-        batch = self.tokenizer(
-            list(prompts),
-            return_tensors="pt",
-            padding=True,
-            add_special_tokens=not self._uses_template(),
-        )
-        lengths = batch["attention_mask"].sum(dim=1).tolist()
-        for index, length in enumerate(lengths):
-            if length + reserve > self.context_length:
+        ids = self.tokenizer(list(prompts), add_special_tokens=not self._uses_template())
+        token_lists = [list(row) for row in ids["input_ids"]]
+        for index, tokens in enumerate(token_lists):
+            if len(tokens) + reserve > self.context_length:
                 raise ContextLengthError(
-                    f"Prompt {index} has {length} tokens (+{reserve} to generate); "
+                    f"Prompt {index} has {len(tokens)} tokens (+{reserve} to generate); "
                     f"{self.name} accepts {self.context_length}. Use fewer or shorter "
                     "demonstrations, or a model with a longer context."
                 )
-        mask = batch["attention_mask"]
-        # Left padding shifts positions; count them from each prompt's first real token
-        # so a padded prompt scores exactly as it would alone.
-        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        return EncodedBatch(
-            input_ids=batch["input_ids"].to(self.device),
-            attention_mask=mask.to(self.device),
-            position_ids=positions.to(self.device),
-        )
+        return token_lists
 
     def count_tokens(self, prompt: str) -> int:
         """Number of tokens of a prompt from :meth:`format_prompt`."""
-        return len(self.tokenizer(prompt, add_special_tokens=not self._uses_template())
-                   ["input_ids"])
+        return len(self.tokenize([prompt])[0]) if prompt else 0
+
+    def encode(self, prompts: Sequence[str], reserve: int = 0) -> EncodedBatch:
+        """Tokenise prompts into a left-padded batch with matching position ids."""
+        return self._left_padded(self.tokenize(prompts, reserve))
+
+    def _left_padded(self, token_lists: Sequence[Sequence[int]]) -> EncodedBatch:
+        width = max(len(tokens) for tokens in token_lists)
+        ids = torch.full((len(token_lists), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, tokens in enumerate(token_lists):
+            ids[row, width - len(tokens):] = torch.tensor(tokens, dtype=torch.long)
+            mask[row, width - len(tokens):] = 1
+        # Left padding shifts positions; count them from each prompt's first real token
+        # so a padded prompt scores exactly as it would alone.
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        return EncodedBatch(ids.to(self.device), mask.to(self.device), positions.to(self.device))
+
+    # ------------------------------------------------------------------ prefix cache
+    def _shared_prefix_length(self, token_lists: Sequence[Sequence[int]]) -> int:
+        """Tokens shared by all prompts (0 when too few to be worth caching).
+
+        Each prompt keeps at least one token of its own, whose logits are read.
+        """
+        if not self.prefix_cache or len(token_lists) < 2:
+            return 0
+        first = token_lists[0]
+        length = min(len(tokens) for tokens in token_lists) - 1
+        for tokens in token_lists[1:]:
+            common = 0
+            while common < length and tokens[common] == first[common]:
+                common += 1
+            length = common
+        return length if length >= self.min_prefix_tokens else 0
+
+    def _prefix_cache_for(self, prefix: Sequence[int]) -> Any:
+        """KV cache of ``prefix`` (kept for the next call with the same prefix)."""
+        key = tuple(prefix)
+        if self._cached_prefix is None or self._cached_prefix[0] != key:
+            ids = torch.tensor([list(prefix)], device=self.device)
+            cache = self.model(input_ids=ids, use_cache=True).past_key_values
+            self._cached_prefix = (key, cache)
+        return self._cached_prefix[1]
+
+    def _expanded_cache(self, prefix: Sequence[int], batch: int) -> Any:
+        cache = copy.deepcopy(self._prefix_cache_for(prefix))
+        cache.batch_repeat_interleave(batch)
+        return cache
 
     # ------------------------------------------------------------------ scoring
     def label_token_id(self, label: str) -> int:
@@ -320,8 +362,10 @@ class SLM:
         """Probability of each answer label at the end of each prompt.
 
         Prompts should end with ``"The answer is ("`` (see :meth:`format_prompt`). One
-        forward pass per batch of :attr:`batch_size` left-padded prompts; prompts are
-        sorted by length so batches carry little padding.
+        forward pass per batch of :attr:`batch_size` prompts. When the prompts share a
+        long prefix (a few-shot prompt), its KV cache is computed once and only each
+        prompt's own tokens are run; otherwise prompts are left-padded, with position
+        ids counted from each prompt's first token.
 
         Args:
             prompts: Prompt texts.
@@ -330,25 +374,47 @@ class SLM:
         """
         if len(prompts) != len(labels):
             raise ValueError("prompts and labels differ in length")
+        token_lists = self.tokenize(prompts)
         results: list[ChoiceScores | None] = [None] * len(prompts)
-        for batch_ids in self._batches(prompts, desc):
-            with self.lock:
-                encoded = self.encode([prompts[i] for i in batch_ids])
-                logits = self.model(
-                    input_ids=encoded.input_ids,
-                    attention_mask=encoded.attention_mask,
-                    position_ids=encoded.position_ids,
-                ).logits[:, -1, :].float()
-            log_probs = torch.log_softmax(logits, dim=-1)
-            for row, index in enumerate(batch_ids):
-                token_ids = self.label_token_ids(labels[index])
-                chosen = log_probs[row, token_ids]
-                results[index] = ChoiceScores(
-                    labels=list(labels[index]),
-                    probs=torch.softmax(chosen, dim=-1).tolist(),
-                    log_probs=chosen.tolist(),
-                )
+        with self.lock:
+            shared = self._shared_prefix_length(token_lists)
+            for batch_ids in self._batches(token_lists, shared, desc):
+                logits = self._last_logits([token_lists[i] for i in batch_ids], shared)
+                log_probs = torch.log_softmax(logits.float(), dim=-1)
+                for row, index in enumerate(batch_ids):
+                    token_ids = self.label_token_ids(labels[index])
+                    chosen = log_probs[row, token_ids]
+                    results[index] = ChoiceScores(
+                        labels=list(labels[index]),
+                        probs=torch.softmax(chosen, dim=-1).tolist(),
+                        log_probs=chosen.tolist(),
+                    )
         return [r for r in results if r is not None]
+
+    def _last_logits(self, token_lists: Sequence[Sequence[int]], shared: int) -> torch.Tensor:
+        """Next-token logits after each prompt, ``(batch, vocab)``."""
+        if not shared:
+            batch = self._left_padded(token_lists)
+            return self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                              position_ids=batch.position_ids).logits[:, -1, :]
+        # Own tokens right-padded after the cached prefix: a prompt's last real token
+        # never sees the padding that follows it.
+        suffixes = [tokens[shared:] for tokens in token_lists]
+        width = max(len(suffix) for suffix in suffixes)
+        ids = torch.full((len(suffixes), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros(len(suffixes), shared + width, dtype=torch.long)
+        mask[:, :shared] = 1
+        for row, suffix in enumerate(suffixes):
+            ids[row, : len(suffix)] = torch.tensor(suffix, dtype=torch.long)
+            mask[row, shared : shared + len(suffix)] = 1
+        positions = (shared + torch.arange(width)).expand(len(suffixes), width)
+        logits = self.model(
+            input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+            position_ids=positions.to(self.device),
+            past_key_values=self._expanded_cache(token_lists[0][:shared], len(suffixes)),
+        ).logits
+        last = torch.tensor([len(suffix) - 1 for suffix in suffixes], device=logits.device)
+        return logits[torch.arange(len(suffixes), device=logits.device), last]
 
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
@@ -361,6 +427,9 @@ class SLM:
         desc: str | None = None,
     ) -> list[str]:
         """Greedy continuation of each prompt, capped at ``max_new_tokens`` tokens.
+
+        A prefix shared by all prompts is encoded once and its KV cache reused (each
+        prompt's own tokens are left-padded after it), as in :meth:`score_choices`.
 
         Args:
             prompts: Prompt texts from :meth:`format_prompt`.
@@ -381,25 +450,45 @@ class SLM:
             eos_token_id=eos if eos is not None else self.tokenizer.eos_token_id,
             stop_strings=list(stop) if stop else None,
         )
+        token_lists = self.tokenize(prompts, reserve=max_new_tokens)
         outputs: list[str] = [""] * len(prompts)
-        for batch_ids in self._batches(prompts, desc):
-            with self.lock:
+        with self.lock:
+            shared = self._shared_prefix_length(token_lists)
+            for batch_ids in self._batches(token_lists, shared, desc):
                 torch.manual_seed(self.seed)
-                encoded = self.encode([prompts[i] for i in batch_ids], reserve=max_new_tokens)
-                generated = self.model.generate(
-                    input_ids=encoded.input_ids,
-                    attention_mask=encoded.attention_mask,
-                    generation_config=config,
-                    tokenizer=self.tokenizer,
-                )
-            new_tokens = generated[:, encoded.input_ids.shape[1] :]
-            for row, index in enumerate(batch_ids):
-                text = self.tokenizer.decode(new_tokens[row], skip_special_tokens=True)
-                outputs[index] = _cut_at_stop(text, stop)
+                batch = [token_lists[i] for i in batch_ids]
+                kwargs = self._generation_inputs(batch, shared)
+                generated = self.model.generate(**kwargs, generation_config=config,
+                                                tokenizer=self.tokenizer)
+                new_tokens = generated[:, kwargs["input_ids"].shape[1] :]
+                for row, index in enumerate(batch_ids):
+                    text = self.tokenizer.decode(new_tokens[row], skip_special_tokens=True)
+                    outputs[index] = _cut_at_stop(text, stop)
         return outputs
 
-    def _batches(self, prompts: Sequence[str], desc: str | None) -> Iterator[list[int]]:
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    def _generation_inputs(self, token_lists: Sequence[Sequence[int]], shared: int
+                           ) -> dict[str, Any]:
+        if not shared:
+            batch = self._left_padded(token_lists)
+            return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+        # [shared prefix][padding][own tokens]: generate() continues every row from its
+        # last token and derives positions from the mask, so padding in the middle is
+        # skipped exactly as left padding is.
+        own = self._left_padded([tokens[shared:] for tokens in token_lists])
+        prefix = torch.tensor([list(token_lists[0][:shared])], device=self.device)
+        rows = len(token_lists)
+        return {
+            "input_ids": torch.cat([prefix.expand(rows, -1), own.input_ids], dim=1),
+            "attention_mask": torch.cat(
+                [torch.ones(rows, shared, dtype=torch.long, device=self.device),
+                 own.attention_mask], dim=1),
+            "past_key_values": self._expanded_cache(token_lists[0][:shared], rows),
+        }
+
+    def _batches(
+        self, token_lists: Sequence[Sequence[int]], shared: int, desc: str | None
+    ) -> Iterator[list[int]]:
+        order = sorted(range(len(token_lists)), key=lambda i: len(token_lists[i]))
         batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         show = bool(desc) and self.show_progress and len(batches) > 1
         yield from tqdm(batches, desc=desc, disable=not show, leave=False)
