@@ -166,3 +166,43 @@ def test_pool_and_test_from_a_single_file_never_overlap(tmp_path):
     pool, test = load_pool_and_test(str(path), test_size=10, seed=1)
     assert len(test) == 10 and len(pool) == 20
     assert not {e.id for e in pool} & {e.id for e in test}
+
+
+def test_registered_names_load_from_the_hub_schema(monkeypatch):
+    """Without a local directory, names resolve to Hub ids and Hub rows are converted."""
+    import datasets
+
+    calls = []
+    hub_rows = {
+        ("allenai/ai2_arc", "ARC-Challenge"): [{"id": "a1", "question": "Q?", "answerKey": "B",
+            "choices": {"label": ["A", "B"], "text": ["x", "y"]}}],
+        ("allenai/social_i_qa", None): [{"context": "Ann smiled.", "question": "Why?",
+            "answerA": "happy", "answerB": "sad", "answerC": "bored", "label": "1"}],
+        ("tasksource/bigbench", "snarks"): [{"inputs": "Which? (a) one (b) two", "idx": 4,
+            "multiple_choice_targets": ["(a)", "(b)"], "multiple_choice_scores": [0, 1]}],
+    }
+
+    def fake_load_dataset(path, config=None, split=None):
+        calls.append((path, config, split))
+        return hub_rows[(path, config)]
+
+    monkeypatch.delenv("SELFAMPLIFY_DATA_DIR", raising=False)
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    assert load_dataset("arc_challenge", split="train")[0].answer == "B"
+    social = load_dataset("social_iqa", split="validation")[0]
+    assert social.question == "Ann smiled. Why?" and social.answer == "A"
+    snark = load_dataset("snarks", split="train")[0]
+    assert snark.choices == {"A": "one", "B": "two"} and snark.answer == "B" and snark.id == "4"
+    assert calls[0] == ("allenai/ai2_arc", "ARC-Challenge", "train")
+
+
+def test_hub_failure_names_the_offline_fix(monkeypatch):
+    import datasets
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no network")
+
+    monkeypatch.delenv("SELFAMPLIFY_DATA_DIR", raising=False)
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(DatasetError, match="SELFAMPLIFY_DATA_DIR"):
+        load_dataset("commonsense_qa", split="validation")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from langchain_selfamplify import MCQExample, RationaleGenerator, UnknownNameError
+from langchain_selfamplify import MCQExample, RationaleError, RationaleGenerator, UnknownNameError
 from langchain_selfamplify.rationales.deeplift import DeepLiftRationale
 from langchain_selfamplify.rationales.kernelshap import KernelShapRationale
 from langchain_selfamplify.rationales.ph_cot import render_steps, split_steps
@@ -129,11 +129,34 @@ def test_generative_methods_run_on_the_tiny_model(tiny_slm, method):
                                    method_kwargs={"max_new_tokens": 12})
     try:
         (explained,) = generator.invoke([EXAMPLE])
-    except Exception as exc:  # a random model may write nothing usable: must say so
-        assert "example 'x'" in str(exc)
+    except RationaleError as exc:  # a random model may write nothing usable: it must say so
+        assert "example 'x'" in str(exc) and "reply" in str(exc)
         return
     assert explained.rationale and explained.answer == "A"
     assert explained.metadata["rationale_method"] == method
+
+
+@pytest.mark.parametrize(
+    ("method", "reply", "expected"),
+    [
+        ("self_topk", " plants, gas, the air", "The 3 keywords 'plants', 'gas' and 'air' suggest"),
+        ("ph_cot", " Plants absorb it. Step 2: It is carbon dioxide.", "Step 1: Plants absorb it."),
+    ],
+)
+def test_generative_methods_turn_replies_into_rationales(tiny_slm, monkeypatch, method, reply,
+                                                         expected):
+    prompts = []
+    monkeypatch.setattr(tiny_slm, "generate",
+                        lambda p, **kw: prompts.extend(p) or [reply] * len(p))
+    (explained,) = RationaleGenerator(slm=tiny_slm, method=method, k=3).invoke([EXAMPLE])
+    assert explained.rationale.startswith(expected)
+    assert "The correct answer is (A) carbon dioxide." in prompts[0]
+
+
+def test_unusable_reply_is_a_clear_error(tiny_slm, monkeypatch):
+    monkeypatch.setattr(tiny_slm, "generate", lambda p, **kw: ["  "] * len(p))
+    with pytest.raises(RationaleError, match="example 'x': no self_topk rationale"):
+        RationaleGenerator(slm=tiny_slm, method="self_topk").invoke([EXAMPLE])
 
 
 def test_generator_caches_rationales(tiny_slm, monkeypatch):
