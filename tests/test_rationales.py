@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from langchain_selfamplify import MCQExample, RationaleError, RationaleGenerator, UnknownNameError
-from langchain_selfamplify.rationales.deeplift import DeepLiftRationale
-from langchain_selfamplify.rationales.kernelshap import KernelShapRationale
-from langchain_selfamplify.rationales.ph_cot import render_steps, split_steps
-from langchain_selfamplify.rationales.self_topk import parse_keywords
+from langchain_selfamplify.rationales.methods.deeplift import DeepLiftRationale
+from langchain_selfamplify.rationales.methods.kernelshap import KernelShapRationale
+from langchain_selfamplify.rationales.methods.ph_cot import render_steps, split_steps
+from langchain_selfamplify.rationales.methods.self_topk import parse_keywords
 from langchain_selfamplify.rationales.words import (
     Word,
     aggregate_to_words,
@@ -95,9 +95,9 @@ def test_deeplift_completeness_and_only_question_tokens(tiny_slm):
     import torch
     from captum.attr import DeepLift
 
-    from langchain_selfamplify.rationales.deeplift import (
-        _LabelLogitFromEmbeddings,
-        _rescale_rule_for_hf_activations,
+    from langchain_selfamplify.rationales.gradient import LabelLogitsFromEmbeddings
+    from langchain_selfamplify.rationales.methods.deeplift import (
+        rescale_rule_for_hf_activations,
     )
 
     explainer = DeepLiftRationale(tiny_slm)
@@ -107,8 +107,8 @@ def test_deeplift_completeness_and_only_question_tokens(tiny_slm):
     baseline = embeds.clone()
     in_question = torch.tensor([w is not None for w in prompt.word_of_token])
     baseline[0, in_question] = 0.0
-    wrapper = _LabelLogitFromEmbeddings(tiny_slm.model, tiny_slm.label_token_ids(EXAMPLE.labels))
-    with _rescale_rule_for_hf_activations(), torch.enable_grad():
+    wrapper = LabelLogitsFromEmbeddings(tiny_slm.model, tiny_slm.label_token_ids(EXAMPLE.labels))
+    with rescale_rule_for_hf_activations(), torch.enable_grad():
         scores, delta = DeepLift(wrapper).attribute(
             embeds, baselines=baseline, target=0, return_convergence_delta=True)
     per_token = scores.sum(-1)[0]
@@ -176,5 +176,5 @@ def test_generator_caches_rationales(tiny_slm, monkeypatch):
 
 
 def test_unknown_method_lists_the_registered_ones(tiny_slm):
-    with pytest.raises(UnknownNameError, match="deeplift, kernelshap, ph_cot, self_topk"):
+    with pytest.raises(UnknownNameError, match="deeplift, feature_ablation, gradient_x_input"):
         RationaleGenerator(slm=tiny_slm, method="lime-ish")

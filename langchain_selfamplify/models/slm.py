@@ -86,6 +86,9 @@ class SLM:
         prefix_cache: Encode a prefix shared by all prompts of a call (a few-shot
             prompt) once and reuse its KV cache. Defaults to True.
         min_prefix_tokens: Shortest shared prefix worth caching. Defaults to 32.
+        gradients: Whether gradient explainers (DeepLift, Integrated Gradients...) may
+            back-propagate through this model. Set False for models that cannot (some
+            quantised or compiled models). Defaults to True.
     """
 
     def __init__(
@@ -101,6 +104,7 @@ class SLM:
         show_progress: bool = True,
         prefix_cache: bool = True,
         min_prefix_tokens: int = 32,
+        gradients: bool = True,
     ) -> None:
         if chat_format not in ("auto", "chat", "plain"):
             raise ValueError(f"chat_format must be 'auto', 'chat' or 'plain', not {chat_format!r}")
@@ -117,6 +121,7 @@ class SLM:
         self.batch_size = batch_size
         self.seed = seed
         self.show_progress = show_progress
+        self.supports_gradients = gradients
         self.prefix_cache = prefix_cache
         self.min_prefix_tokens = min_prefix_tokens
         self._cached_prefix: tuple[tuple[int, ...], Any] | None = None
@@ -274,7 +279,8 @@ class SLM:
 
     def count_tokens(self, prompt: str) -> int:
         """Number of tokens of a prompt from :meth:`format_prompt`."""
-        return len(self.tokenize([prompt])[0]) if prompt else 0
+        return len(self.tokenizer(prompt, add_special_tokens=not self._uses_template())
+                   ["input_ids"])
 
     def encode(self, prompts: Sequence[str], reserve: int = 0) -> EncodedBatch:
         """Tokenise prompts into a left-padded batch with matching position ids."""
@@ -372,10 +378,20 @@ class SLM:
             labels: Labels to score for each prompt.
             desc: Progress-bar label; no bar when ``None``.
         """
-        if len(prompts) != len(labels):
+        return self.score_token_lists(self.tokenize(prompts), labels, desc=desc)
+
+    @torch.no_grad()
+    def score_token_lists(
+        self,
+        token_lists: Sequence[Sequence[int]],
+        labels: Sequence[Sequence[str]],
+        *,
+        desc: str | None = None,
+    ) -> list[ChoiceScores]:
+        """:meth:`score_choices` on prompts already tokenised (e.g. with words erased)."""
+        if len(token_lists) != len(labels):
             raise ValueError("prompts and labels differ in length")
-        token_lists = self.tokenize(prompts)
-        results: list[ChoiceScores | None] = [None] * len(prompts)
+        results: list[ChoiceScores | None] = [None] * len(token_lists)
         with self.lock:
             shared = self._shared_prefix_length(token_lists)
             for batch_ids in self._batches(token_lists, shared, desc):

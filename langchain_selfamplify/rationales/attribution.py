@@ -62,17 +62,25 @@ class AttributionMethod(RationaleMethod):
     def attribute(self, example: MCQExample) -> WordAttribution:
         """Importance of each word of ``example``'s question towards its gold label."""
 
+    def check(self, examples: Sequence[MCQExample]) -> None:
+        """Fail before any model call when an example has fewer content words than k."""
+        for example in examples:
+            n_words = len({w.text.lower() for w in question_words(example) if w.is_candidate})
+            if n_words < self.k:
+                raise RationaleError(
+                    f"k={self.k} keywords were asked for, but example {example.id!r} has only "
+                    f"{n_words} content word(s); use a smaller k."
+                )
+
     def explain(self, examples: Sequence[MCQExample]) -> list[str]:
         """Keyword rationales, one per example."""
+        self.check(examples)
         rationales = []
         progress = tqdm(examples, desc=f"{self.name} rationales", leave=False,
                         disable=not self.slm.show_progress or len(examples) < 2)
         for example in progress:
             attribution = self.attribute(example)
             keywords = attribution.top_k(self.k)
-            if not keywords:
-                raise RationaleError(f"example {example.id!r}: the question has no content "
-                                     "words to attribute to")
             rationales.append(keyword_rationale(keywords, example.answer))
         return rationales
 

@@ -7,28 +7,58 @@ method is adding a file and importing it in ``rationales/__init__.py``.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from langchain_selfamplify.data.example import MCQExample
-from langchain_selfamplify.errors import UnknownNameError
+from langchain_selfamplify.errors import RationaleError, UnknownNameError
 
 
 class RationaleMethod(ABC):
     """Explains labelled examples post hoc with the same SLM, towards the gold answer.
 
-    Subclasses set :attr:`name`, :attr:`needs_gradients` and implement
-    :meth:`explain`. Constructor parameters are the method's settings, with defaults.
+    Subclasses set :attr:`name`, :attr:`needs_gradients` and :attr:`description`,
+    implement :meth:`explain`, and say what one example costs in :meth:`forward_passes`.
+    Constructor parameters are the method's settings, with defaults
+    (:meth:`parameters` lists them).
     """
 
     name: ClassVar[str]
     """Registered name, e.g. ``"deeplift"``."""
     needs_gradients: ClassVar[bool] = False
     """Whether the method back-propagates through the model."""
+    description: ClassVar[str] = ""
+    """One line for listings and ``--help``."""
 
     def __init__(self, slm: Any) -> None:
+        if self.needs_gradients and slm is not None:
+            if not getattr(slm, "supports_gradients", True):
+                raise RationaleError(
+                    f"{self.name} needs gradients, but {slm.name} was loaded with "
+                    "gradients=False; use a perturbation method such as kernelshap or "
+                    "feature_ablation."
+                )
+            try:
+                slm.embedding_layer  # noqa: B018 - raises when there is none
+            except AttributeError as exc:
+                raise RationaleError(f"{self.name} needs the input-embedding layer: {exc}") from exc
         self.slm = slm
+
+    @classmethod
+    def parameters(cls) -> dict[str, Any]:
+        """The method's settings and their defaults (from the constructor signature)."""
+        signature = inspect.signature(cls.__init__)
+        return {
+            name: (None if param.default is inspect.Parameter.empty else param.default)
+            for name, param in signature.parameters.items() if name not in ("self", "slm")
+        }
+
+    def forward_passes(self, n_words: int) -> int:
+        """Model evaluations (forward passes, one example each) to explain a question of
+        ``n_words`` content words; a backward pass counts as one more."""
+        return 1
 
     @abstractmethod
     def explain(self, examples: Sequence[MCQExample]) -> list[str]:

@@ -33,6 +33,10 @@ class PromptedRationale(RationaleMethod):
     def to_rationale(self, example: MCQExample, reply: str) -> str | None:
         """The rationale made from a reply, or ``None`` when the reply has nothing usable."""
 
+    def forward_passes(self, n_words: int) -> int:
+        """The prompt, then one decoding step per generated token (at most)."""
+        return 1 + self.max_new_tokens
+
     def instruction(self, example: MCQExample) -> str:
         """The user turn: the question, its correct answer, and :meth:`request`."""
         return (f"{question_text(example)}\n\nThe correct answer is ({example.answer}) "

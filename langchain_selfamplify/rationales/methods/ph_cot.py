@@ -32,6 +32,7 @@ class PhCoTRationale(PromptedRationale):
     """
 
     name = "ph_cot"
+    description = "the model explains the known answer in n steps (post hoc CoT)"
 
     def __init__(self, slm: Any, n_steps: int = 3, max_new_tokens: int | None = None) -> None:
         super().__init__(slm)

@@ -30,6 +30,7 @@ class SelfTopKRationale(PromptedRationale):
     """
 
     name = "self_topk"
+    description = "the model names its own k most important words"
 
     def __init__(self, slm: Any, k: int = 5, max_new_tokens: int | None = None) -> None:
         super().__init__(slm)

@@ -1,0 +1,46 @@
+"""KernelShap rationales: Captum's KernelShap over the question's content words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from langchain_selfamplify.rationales.base import register_method
+from langchain_selfamplify.rationales.perturbation import CoalitionValue, PerturbationMethod
+
+
+@register_method
+class KernelShapRationale(PerturbationMethod):
+    """Top-k keywords by Captum KernelShap; value = log-prob of the gold label.
+
+    Args:
+        slm: The model to explain.
+        k: Number of keywords. Defaults to 5.
+        n_samples: Coalitions sampled per example. Defaults to 200.
+        seed: Seed for coalition sampling. Defaults to 0.
+    """
+
+    name = "kernelshap"
+    description = "Captum KernelShap over words (sampled coalitions)"
+
+    def __init__(self, slm: Any, k: int = 5, n_samples: int = 200, seed: int = 0) -> None:
+        super().__init__(slm, k, seed)
+        if n_samples < 2:
+            raise ValueError(f"n_samples must be >= 2, got {n_samples}")
+        self.n_samples = n_samples
+
+    def forward_passes(self, n_words: int) -> int:
+        """One evaluation per sampled coalition."""
+        return self.n_samples
+
+    def feature_attributions(self, value: CoalitionValue, n_features: int) -> list[float]:
+        """KernelShap values of the word features."""
+        from captum.attr import KernelShap
+
+        present = torch.ones(1, n_features)
+        scores = KernelShap(value).attribute(
+            present, baselines=torch.zeros_like(present), n_samples=self.n_samples,
+            perturbations_per_eval=self.n_samples,
+        )
+        return scores[0].tolist()
