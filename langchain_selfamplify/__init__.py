@@ -27,15 +27,25 @@ from langchain_selfamplify.errors import (
 )
 from langchain_selfamplify.evaluation import (
     EvalResult,
+    FaithfulnessReport,
     accuracy,
     evaluate_prompt,
+    faithfulness_report,
     io_prompt,
     parse_answer,
 )
 from langchain_selfamplify.models import SLM, ChoiceScores
 from langchain_selfamplify.prompting import AmplifiedPrompt
-from langchain_selfamplify.rationales import METHODS, RationaleGenerator, RationaleMethod
+from langchain_selfamplify.rationales import (
+    METHODS,
+    AttributionMethod,
+    RationaleGenerator,
+    RationaleMethod,
+    WordAttribution,
+    register_method,
+)
 from langchain_selfamplify.selection import STRATEGIES, SelfAmplifySelector
+from langchain_selfamplify.visualize import heatmap_figure, heatmap_html, save_heatmap_html
 
 __version__ = "0.1.0"
 
@@ -44,12 +54,14 @@ __all__ = [
     "SLM",
     "STRATEGIES",
     "AmplifiedPrompt",
+    "AttributionMethod",
     "ChatTemplateError",
     "ChoiceScores",
     "ColumnMap",
     "ContextLengthError",
     "DatasetError",
     "EvalResult",
+    "FaithfulnessReport",
     "MCQExample",
     "ModelLoadError",
     "PromptFileError",
@@ -60,11 +72,17 @@ __all__ = [
     "SelfAmplifyError",
     "SelfAmplifySelector",
     "UnknownNameError",
+    "WordAttribution",
     "accuracy",
     "evaluate_prompt",
+    "faithfulness_report",
+    "heatmap_figure",
+    "heatmap_html",
     "io_prompt",
     "load_dataset",
     "load_demo_set",
     "parse_answer",
+    "register_method",
+    "save_heatmap_html",
     "train_test_split",
 ]

@@ -73,6 +73,70 @@ def run(
     print_results(result)
 
 
+@app.command()
+def explain(
+    question: Annotated[str, typer.Argument(
+        help='The question with inline options: "Which ...? (A) ... (B) ..."')],
+    answer: Annotated[str, typer.Option(help="Label of the answer to explain, e.g. B.")],
+    method: Annotated[str, typer.Option(
+        help=f"Rationale method: {', '.join(METHODS)}.")] = "deeplift",
+    k: Annotated[int, typer.Option(help="Keywords in the rationale.")] = 5,
+    steps: Annotated[int, typer.Option(help="Steps of a Ph-CoT rationale.")] = 3,
+    model: Annotated[str | None, typer.Option(
+        help="HF model id, local directory or .gguf file. Default: the embedded model.")] = None,
+    html: Annotated[str | None, typer.Option(
+        help="Write the word heatmap as a self-contained HTML file.")] = None,
+    png: Annotated[str | None, typer.Option(
+        help="Write the word heatmap as a PNG figure.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: auto).")] = None,
+) -> None:
+    """Explain one answer: print the top-k words and the rationale, draw the heatmap."""
+    from langchain_selfamplify.data.example import MCQExample
+    from langchain_selfamplify.data.formats import normalise_label, split_inline_options
+    from langchain_selfamplify.models.slm import SLM
+    from langchain_selfamplify.rationales.attribution import AttributionMethod
+    from langchain_selfamplify.rationales.base import get_method
+    from langchain_selfamplify.rationales.words import keyword_rationale
+
+    try:
+        cls = get_method(method)
+        parsed = split_inline_options(question)
+        if parsed is None:
+            raise ValueError("the question needs inline options: '... (A) first (B) second'")
+        stem, choices = parsed
+        example = MCQExample(id="question", question=stem, choices=choices,
+                             answer=normalise_label(answer))
+        attributes = issubclass(cls, AttributionMethod)
+        if (html or png) and not attributes:
+            raise ValueError(f"{method} writes free text; heatmaps need an attribution "
+                             "method such as deeplift or kernelshap")
+        slm = (SLM.from_pretrained(model, device=device) if model
+               else SLM.from_default(device=device))
+        kwargs = {key: value for key, value in (("k", k), ("n_steps", steps))
+                  if key in cls.parameters()}
+        explainer = cls(slm, **kwargs)
+        if isinstance(explainer, AttributionMethod):
+            explainer.check([example])
+            attribution = explainer.attribute(example)
+            console.print("top words: " + ", ".join(attribution.top_k(k)))
+            rationale = keyword_rationale(attribution.top_k(k), example.answer)
+        else:
+            (rationale,) = explainer.explain([example])
+    except (SelfAmplifyError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=2) from exc
+    console.print(f"rationale: {rationale}")
+    if isinstance(explainer, AttributionMethod):
+        from langchain_selfamplify.visualize import heatmap_figure, save_heatmap_html
+
+        if html:
+            save_heatmap_html(html, [(example, attribution)], k=k, method=method)
+            console.print(f"wrote {html}")
+        if png:
+            heatmap_figure(example, attribution, k=k).savefig(png, dpi=120)
+            console.print(f"wrote {png}")
+
+
 def print_results(result: RunResult) -> None:
     """The IO vs Self-AMPLIFY table and where the files went."""
     table = Table(title=f"{result.model_name} on {result.config.dataset} "

@@ -86,18 +86,27 @@ class AttributionMethod(RationaleMethod):
 
     def question_prompt(self, example: MCQExample) -> QuestionPrompt:
         """Tokenise the zero-shot prompt and map its tokens to the question's words."""
-        slm = self.slm
-        rendered = question_text(example)
-        text = slm.format_prompt([{"role": "user", "content": rendered}], ANSWER_PREFIX)
-        offset = text.find(rendered)
-        if offset < 0:
-            raise RationaleError(
-                f"example {example.id!r}: the chat template altered the question text, so "
-                "its words cannot be located in the prompt"
-            )
-        words = [Word(w.text, w.start + offset, w.end + offset) for w in question_words(example)]
-        encoded = slm.tokenizer(text, return_offsets_mapping=True,
-                                add_special_tokens=not slm._uses_template())
-        spans = [tuple(span) for span in encoded["offset_mapping"]]
-        word_of_token = token_word_index(spans, words, text)
-        return QuestionPrompt(text, list(encoded["input_ids"]), spans, words, word_of_token)
+        return build_question_prompt(self.slm, example)
+
+
+def build_question_prompt(slm: Any, example: MCQExample) -> QuestionPrompt:
+    """The zero-shot prompt of ``example`` ending in ``"The answer is ("``, tokenised, with
+    each token mapped to the word of the question it belongs to.
+
+    Raises:
+        RationaleError: the chat template altered the question text.
+    """
+    rendered = question_text(example)
+    text = slm.format_prompt([{"role": "user", "content": rendered}], ANSWER_PREFIX)
+    offset = text.find(rendered)
+    if offset < 0:
+        raise RationaleError(
+            f"example {example.id!r}: the chat template altered the question text, so "
+            "its words cannot be located in the prompt"
+        )
+    words = [Word(w.text, w.start + offset, w.end + offset) for w in question_words(example)]
+    encoded = slm.tokenizer(text, return_offsets_mapping=True,
+                            add_special_tokens=not slm._uses_template())
+    spans = [tuple(span) for span in encoded["offset_mapping"]]
+    word_of_token = token_word_index(spans, words, text)
+    return QuestionPrompt(text, list(encoded["input_ids"]), spans, words, word_of_token)

@@ -16,7 +16,11 @@ from torch import nn
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.rationales.attribution import AttributionMethod
-from langchain_selfamplify.rationales.words import WordAttribution, aggregate_to_words
+from langchain_selfamplify.rationales.words import (
+    WordAttribution,
+    aggregate_to_words,
+    question_words,
+)
 
 
 class LabelLogitsFromEmbeddings(nn.Module):
@@ -83,4 +87,4 @@ class GradientMethod(AttributionMethod):
         token_scores = token_scores * in_question
         word_scores = aggregate_to_words(prompt.word_of_token, token_scores.tolist(),
                                          len(prompt.words))
-        return WordAttribution(example.id, example.answer, prompt.words, word_scores)
+        return WordAttribution(example.id, example.answer, question_words(example), word_scores)

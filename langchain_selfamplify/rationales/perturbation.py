@@ -18,7 +18,7 @@ import torch
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import RationaleError
 from langchain_selfamplify.rationales.attribution import AttributionMethod
-from langchain_selfamplify.rationales.words import WordAttribution
+from langchain_selfamplify.rationales.words import WordAttribution, question_words
 
 CoalitionValue = Callable[[torch.Tensor], torch.Tensor]
 """``(coalitions, features) 0/1 -> (coalitions,)`` gold-label log-probabilities."""
@@ -56,7 +56,7 @@ class PerturbationMethod(AttributionMethod):
         scores = [0.0] * len(prompt.words)
         for feature, word in enumerate(features):
             scores[word] = float(feature_scores[feature])
-        return WordAttribution(example.id, example.answer, prompt.words, scores)
+        return WordAttribution(example.id, example.answer, question_words(example), scores)
 
     def _coalition_value(
         self, input_ids: list[int], word_of_token: list[int | None], features: list[int],

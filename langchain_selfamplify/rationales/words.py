@@ -47,7 +47,7 @@ class WordAttribution:
     label: str
     """The label the scores explain (the gold answer)."""
     words: list[Word]
-    """The words of the rendered question, in text order."""
+    """The words of the question, in text order, with spans in ``example.render()``."""
     scores: list[float]
     """One score per word; positive supports ``label``."""
 
