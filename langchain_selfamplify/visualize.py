@@ -91,6 +91,32 @@ p.rationale {{ font-style: italic; margin: 6px 0 0; }}
 """
 
 
+def attribute_examples(
+    slm: Any, examples: Sequence[MCQExample], method: str = "deeplift", **settings: Any
+) -> list[tuple[MCQExample, WordAttribution]]:
+    """``(example, attribution)`` pairs for a whole prompt's demonstrations.
+
+    Example:
+        ``save_heatmap_html("prompt.html", attribute_examples(slm, prompt.examples))``
+
+    Args:
+        slm: The model to explain.
+        examples: The examples, e.g. ``AmplifiedPrompt.examples``.
+        method: A registered attribution method. Defaults to ``"deeplift"``.
+        **settings: The method's settings (``k``, ``n_samples``...).
+    """
+    from langchain_selfamplify.errors import RationaleError
+    from langchain_selfamplify.rationales.attribution import AttributionMethod
+    from langchain_selfamplify.rationales.base import get_method
+
+    cls = get_method(method)
+    if not issubclass(cls, AttributionMethod):
+        raise RationaleError(f"{method} writes free text; heatmaps need an attribution method")
+    explainer = cls(slm, **settings)
+    explainer.check(examples)
+    return [(example, explainer.attribute(example)) for example in examples]
+
+
 def save_heatmap_html(path: str | os.PathLike[str],
                       items: Sequence[tuple[MCQExample, WordAttribution]], **kwargs: Any) -> Path:
     """Write :func:`heatmap_html` to ``path`` (UTF-8). Returns the path."""

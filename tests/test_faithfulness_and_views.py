@@ -151,3 +151,14 @@ def test_every_explainer_is_offered_by_the_cli():
     flat = re.sub(r"[\s│]+", "", result.output)
     for name in METHODS:
         assert name in flat
+
+
+def test_a_whole_prompt_gets_one_heatmap_section_per_demonstration(tiny_slm, demo_pool):
+    from langchain_selfamplify.visualize import attribute_examples
+
+    items = attribute_examples(tiny_slm, demo_pool[:3], "gradient_x_input", k=2)
+    page = heatmap_html(items, k=2)
+    assert page.count('<section class="example">') == 3
+    assert all(ex.id in page for ex in demo_pool[:3])
+    with pytest.raises(Exception, match="heatmaps need an attribution method"):
+        attribute_examples(tiny_slm, demo_pool[:1], "ph_cot")
