@@ -18,7 +18,13 @@ import time
 
 from harness import markdown_table, shared_datasets, timed, write_results
 
-from langchain_selfamplify import METHODS, SLM, RationaleGenerator, faithfulness_report, load_dataset
+from langchain_selfamplify import (
+    METHODS,
+    SLM,
+    RationaleGenerator,
+    faithfulness_report,
+    load_dataset,
+)
 from langchain_selfamplify.rationales.words import question_words
 
 # Perturbation budgets are cut from the library defaults so the run fits on a CPU; the

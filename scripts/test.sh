@@ -12,7 +12,7 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
 fi
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.venv/bin/ruff check langchain_selfamplify tests scripts
+.venv/bin/ruff check langchain_selfamplify tests scripts benchmarks
 .venv/bin/mypy langchain_selfamplify
 
 status=0
