@@ -7,6 +7,7 @@ SmolLM2-135M-Instruct with the bundled demo set, offline.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -135,6 +136,70 @@ def explain(
         if png:
             heatmap_figure(example, attribution, k=k).savefig(png, dpi=120)
             console.print(f"wrote {png}")
+
+
+def _names(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@app.command()
+def evaluate(
+    datasets: Annotated[str, typer.Option(
+        help=f"Comma-separated datasets ({', '.join(DATASETS)} or files).")] = "demo",
+    methods: Annotated[str, typer.Option(
+        help="Comma-separated: io, auto_cot, amplify and rationale methods "
+             f"({', '.join(METHODS)}).")] = "io,auto_cot,amplify,deeplift,kernelshap,"
+                                             "self_topk,ph_cot",
+    strategies: Annotated[str, typer.Option(
+        help="Comma-separated strategies for the rationale methods.")] = "success,error",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
+    model: Annotated[str | None, typer.Option(
+        help="HF model id, local directory or .gguf file. Default: the embedded model.")] = None,
+    data_dir: Annotated[str | None, typer.Option(
+        help="Local directory of the registered datasets.")] = None,
+    shots: Annotated[int, typer.Option("--shots", "-n", help="Demonstrations.")] = 8,
+    k: Annotated[int, typer.Option(help="Keywords per keyword rationale.")] = 5,
+    steps: Annotated[int, typer.Option(help="Steps per Ph-CoT rationale.")] = 3,
+    pool_size: Annotated[int, typer.Option(help="Cap on the pool per dataset.")] = 200,
+    test_size: Annotated[int, typer.Option(help="Test questions per dataset.")] = 100,
+    answer_mode: Annotated[str, typer.Option(
+        help="score: labels scored after the rationale; generate: free text, parsed.")]
+        = "score",
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: auto).")] = None,
+    output_dir: Annotated[str, typer.Option(
+        help="Where predictions.jsonl, cells.jsonl, prompts/, table.md and figure.png go; "
+             "rerun with the same directory to resume.")] = "selfamplify_eval",
+) -> None:
+    """Run (or resume) a datasets x methods x strategies x seeds grid; write the table."""
+    from langchain_selfamplify.evaluation.grid import GridConfig, run_grid
+    from langchain_selfamplify.evaluation.report import grid_figure, grid_table
+    from langchain_selfamplify.models.slm import SLM
+
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        config = GridConfig(
+            datasets=_names(datasets), methods=_names(methods), strategies=_names(strategies),
+            seeds=[int(s) for s in _names(seeds)], shots=shots, k=k, steps=steps,
+            pool_size=pool_size, test_size=test_size, data_dir=data_dir,
+            answer_mode=answer_mode, output_dir=output_dir)  # type: ignore[arg-type]
+        config.validate_names()
+        for dataset in config.datasets:
+            if dataset not in DATASETS and not Path(dataset).exists():
+                from langchain_selfamplify.errors import UnknownNameError
+
+                raise UnknownNameError("dataset", dataset, DATASETS)
+        slm = (SLM.from_pretrained(model, device=device) if model
+               else SLM.from_default(device=device))
+        summary = run_grid(config, slm)
+    except (SelfAmplifyError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=2) from exc
+    table = grid_table(summary)
+    out = Path(output_dir)
+    (out / "table.md").write_text(table + "\n", encoding="utf-8")
+    grid_figure(summary, out / "figure.png")
+    console.print(table)
+    console.print(f"wrote {out}/table.md, {out}/figure.png, {out}/predictions.jsonl")
 
 
 def print_results(result: RunResult) -> None:

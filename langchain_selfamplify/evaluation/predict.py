@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import ContextLengthError
 from langchain_selfamplify.evaluation.metrics import Accuracy, accuracy
+from langchain_selfamplify.evaluation.parsing import parse_answer
 from langchain_selfamplify.models.slm import ANSWER_PREFIX
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.prompting.messages import RATIONALE_STOP
@@ -80,6 +81,7 @@ def answer_questions(
     questions: Sequence[MCQExample],
     *,
     max_rationale_tokens: int = 96,
+    mode: Literal["score", "generate"] = "score",
 ) -> list[Prediction]:
     """Answer every question with ``prompt``'s demonstrations.
 
@@ -88,7 +90,13 @@ def answer_questions(
         prompt: The few-shot prompt.
         questions: Test questions (their gold labels are used only for scoring).
         max_rationale_tokens: Token cap of a test-time rationale. Defaults to 96.
+        mode: ``"score"`` (default) scores the labels after the model's rationale and
+            ``"The answer is ("``; ``"generate"`` lets the model write its whole answer
+            and reads the label with :func:`parse_answer` (for models whose
+            log-probabilities are not available; unparsable answers count as wrong).
     """
+    if mode == "generate":
+        return _generate_and_parse(slm, prompt, questions, max_rationale_tokens + 16)
     prefix = prompt.assistant_prefix()
     reserve = 0 if prefix == ANSWER_PREFIX else max_rationale_tokens + 8
     check_context(slm, prompt, questions, reserve)
@@ -112,6 +120,20 @@ def answer_questions(
         )
         for q, s, r in zip(questions, scores, rationales, strict=True)
     ]
+
+
+def _generate_and_parse(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample],
+                        max_new_tokens: int) -> list[Prediction]:
+    check_context(slm, prompt, questions, max_new_tokens)
+    prefix = prompt.assistant_prefix()
+    texts = [slm.format_prompt(prompt.to_messages(q), prefix) for q in questions]
+    replies = slm.generate(texts, max_new_tokens=max_new_tokens, desc="Answering")
+    predictions = []
+    for question, reply in zip(questions, replies, strict=True):
+        label = parse_answer(prefix + reply, question.labels, list(question.choices.values()))
+        predictions.append(Prediction(id=question.id, gold=question.answer, predicted=label,
+                                      correct=label == question.answer, rationale=reply))
+    return predictions
 
 
 def evaluate_prompt(

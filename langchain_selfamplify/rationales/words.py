@@ -141,12 +141,17 @@ def top_k_words(words: Sequence[Word], scores: Sequence[float], k: int) -> list[
     return chosen
 
 
+def quoted_list(words: Sequence[str]) -> str:
+    """``"'a', 'b' and 'c'"``."""
+    if not words:
+        raise ValueError("no keywords to render")
+    quoted = [f"'{word}'" for word in words]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + f" and {quoted[-1]}"
+
+
 def keyword_rationale(keywords: Sequence[str], label: str) -> str:
     """``"The 3 keywords 'a', 'b' and 'c' suggest that the answer is (X)."``"""
-    if not keywords:
-        raise ValueError("no keywords to render")
-    quoted = [f"'{word}'" for word in keywords]
-    if len(quoted) == 1:
-        return f"The keyword {quoted[0]} suggests that the answer is ({label})."
-    listed = ", ".join(quoted[:-1]) + f" and {quoted[-1]}"
-    return f"The {len(quoted)} keywords {listed} suggest that the answer is ({label})."
+    listed = quoted_list(keywords)
+    if len(keywords) == 1:
+        return f"The keyword {listed} suggests that the answer is ({label})."
+    return f"The {len(keywords)} keywords {listed} suggest that the answer is ({label})."

@@ -1,0 +1,7 @@
+"""Baselines of the Self-AMPLIFY paper: IO prompting, Auto-CoT and AMPLIFY."""
+
+from langchain_selfamplify.baselines.amplify import Amplify, amplify_rationale
+from langchain_selfamplify.baselines.auto_cot import AutoCoT
+from langchain_selfamplify.evaluation.predict import io_prompt
+
+__all__ = ["Amplify", "AutoCoT", "amplify_rationale", "io_prompt"]

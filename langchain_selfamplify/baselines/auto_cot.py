@@ -1,0 +1,143 @@
+"""Auto-CoT (Zhang et al., 2023): diverse demonstrations with zero-shot chain of thought.
+
+1. Embed the pool's questions with Sentence-BERT (all-MiniLM-L6-v2, offline).
+2. k-means with k = n clusters (scikit-learn, seeded).
+3. In each cluster, from the question nearest the centre outwards, take the first that
+   passes the filters: question of at most 60 words, a zero-shot "Let's think step by
+   step." rationale (written by the SLM itself) of at most 5 steps that commits to an
+   answer the lenient parser can read.
+The demonstration's answer is the one the model reasoned its way to: no gold label is
+used anywhere. A cluster where no question passes falls back to its nearest question,
+answered by label scoring after its rationale (counted in the prompt's metadata).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from langchain_selfamplify.baselines.encoder import default_encoder_path
+from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.errors import SelectionError
+from langchain_selfamplify.evaluation.parsing import parse_answer
+from langchain_selfamplify.models.slm import ANSWER_PREFIX
+from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
+from langchain_selfamplify.prompting.messages import RATIONALE_STOP, question_text
+
+ZERO_SHOT_TRIGGER = "Let's think step by step."
+_STEP_SPLIT = re.compile(r"(?:\n+|(?<=[.!?])\s+)")
+
+
+def count_steps(rationale: str) -> int:
+    """Reasoning steps of a rationale: its non-empty lines or sentences."""
+    return len([p for p in _STEP_SPLIT.split(rationale.strip()) if p.strip()])
+
+
+class AutoCoT:
+    """Build an Auto-CoT prompt from an unlabelled view of the pool.
+
+    Args:
+        slm: The model that writes the zero-shot rationales (and is prompted later).
+        n: Demonstrations (= clusters). Defaults to 8.
+        encoder: sentence-transformers model id or directory. Defaults to the bundled
+            all-MiniLM-L6-v2.
+        max_question_words: Question filter. Defaults to 60.
+        max_steps: Rationale filter. Defaults to 5.
+        max_new_tokens: Token cap of a rationale. Defaults to 96.
+        candidates_per_cluster: Questions tried per cluster, nearest first. Defaults to 4.
+        seed: k-means seed. Defaults to 0.
+    """
+
+    def __init__(
+        self,
+        slm: Any,
+        n: int = 8,
+        encoder: str | None = None,
+        max_question_words: int = 60,
+        max_steps: int = 5,
+        max_new_tokens: int = 96,
+        candidates_per_cluster: int = 4,
+        seed: int = 0,
+    ) -> None:
+        self.slm = slm
+        self.n = n
+        self.encoder = encoder
+        self.max_question_words = max_question_words
+        self.max_steps = max_steps
+        self.max_new_tokens = max_new_tokens
+        self.candidates_per_cluster = candidates_per_cluster
+        self.seed = seed
+
+    def embed(self, questions: Sequence[str]) -> np.ndarray:
+        """Sentence embeddings of the questions (normalised)."""
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(self.encoder or str(default_encoder_path()), device="cpu")
+        return np.asarray(model.encode(list(questions), normalize_embeddings=True,
+                                       show_progress_bar=False))
+
+    def clusters(self, pool: Sequence[MCQExample]) -> list[list[int]]:
+        """Pool indices per cluster, nearest to the cluster centre first."""
+        from sklearn.cluster import KMeans
+
+        if len(pool) < self.n:
+            raise SelectionError(f"Auto-CoT needs n={self.n} clusters; the pool has "
+                                 f"{len(pool)} questions")
+        vectors = self.embed([question_text(ex) for ex in pool])
+        kmeans = KMeans(n_clusters=self.n, random_state=self.seed, n_init=10).fit(vectors)
+        distances = kmeans.transform(vectors)
+        groups: list[list[int]] = []
+        for cluster in range(self.n):
+            members = np.flatnonzero(kmeans.labels_ == cluster)
+            groups.append(sorted(members.tolist(), key=lambda i: distances[i, cluster]))
+        return groups
+
+    def build(self, pool: Sequence[MCQExample]) -> AmplifiedPrompt:
+        """The Auto-CoT prompt: one demonstration per cluster."""
+        demos: list[MCQExample] = []
+        fallbacks = 0
+        for members in self.clusters(pool):
+            short = [i for i in members
+                     if len(pool[i].question.split()) <= self.max_question_words] or members
+            tried = [pool[i] for i in short[: self.candidates_per_cluster]]
+            rationales = self._rationales(tried)
+            chosen = None
+            for example, rationale in zip(tried, rationales, strict=True):
+                answer = parse_answer(rationale, example.labels)
+                if answer and count_steps(rationale) <= self.max_steps:
+                    chosen = (example, rationale, answer)
+                    break
+            if chosen is None:
+                fallbacks += 1
+                example, rationale = tried[0], rationales[0]
+                chosen = (example, rationale, self._scored_answer(example, rationale))
+            example, rationale, answer = chosen
+            # The model's own answer replaces the gold one: Auto-CoT uses no labels.
+            demos.append(example.model_copy(update={
+                "answer": answer, "rationale": _trim_steps(rationale, self.max_steps),
+                "metadata": {**example.metadata, "rationale_method": "auto_cot"}}))
+        return AmplifiedPrompt(examples=demos, metadata={
+            "method": "auto_cot", "n": self.n, "seed": self.seed, "fallbacks": fallbacks})
+
+    def _rationales(self, examples: Sequence[MCQExample]) -> list[str]:
+        prompts = [self.slm.format_prompt([{"role": "user", "content": question_text(ex)}],
+                                          ZERO_SHOT_TRIGGER) for ex in examples]
+        replies = self.slm.generate(prompts, max_new_tokens=self.max_new_tokens,
+                                    desc="Auto-CoT rationales")
+        return [f"{ZERO_SHOT_TRIGGER} {reply.strip()}".strip() for reply in replies]
+
+    def _scored_answer(self, example: MCQExample, rationale: str) -> str:
+        stem = rationale.split(RATIONALE_STOP)[0].strip()
+        prompt = self.slm.format_prompt([{"role": "user", "content": question_text(example)}],
+                                        f"{stem}\n{ANSWER_PREFIX}")
+        return self.slm.score_choices([prompt], [example.labels])[0].predicted
+
+
+def _trim_steps(rationale: str, max_steps: int) -> str:
+    """At most ``max_steps`` steps, never containing the test-time stop string."""
+    stem = rationale.split(RATIONALE_STOP)[0]
+    steps = [p.strip() for p in _STEP_SPLIT.split(stem.strip()) if p.strip()]
+    return " ".join(steps[:max_steps]) or ZERO_SHOT_TRIGGER

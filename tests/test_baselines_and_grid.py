@@ -1,0 +1,138 @@
+"""Auto-CoT and AMPLIFY baselines, the evaluation grid, its resume, table and figure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from langchain_selfamplify import SLM, load_dataset, load_demo_set
+from langchain_selfamplify.baselines import Amplify, AutoCoT
+from langchain_selfamplify.cli import app
+from langchain_selfamplify.evaluation import grid as grid_module
+from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells, read_jsonl, run_grid
+from langchain_selfamplify.evaluation.report import grid_figure, grid_table
+from langchain_selfamplify.selection.selector import SelfAmplifySelector
+from tests.conftest import SHARED_DATASETS
+
+
+def real_or_demo_pool(size: int):
+    if SHARED_DATASETS.is_dir():
+        return load_dataset("arc_challenge", split="train", data_dir=SHARED_DATASETS,
+                            limit=size)
+    return load_demo_set("pool")[:size]
+
+
+def test_auto_cot_takes_one_question_per_cluster_and_no_gold_label(tiny_slm):
+    pool = real_or_demo_pool(24)
+    builder = AutoCoT(tiny_slm, n=3, max_new_tokens=8)
+    clusters = builder.clusters(pool)
+    prompt = builder.build(pool)
+    owner = {pool[i].id: c for c, members in enumerate(clusters) for i in members}
+    assert len({owner[ex.id] for ex in prompt.examples}) == 3  # distinct clusters
+    assert all(ex.rationale.startswith("Let's think step by step.") for ex in prompt.examples)
+    # relabel the pool's gold answers: an approach that used them would change
+    relabelled = [ex.model_copy(update={"answer": ex.labels[(ex.labels.index(ex.answer) + 1)
+                                                          % len(ex.labels)]}) for ex in pool]
+    again = AutoCoT(tiny_slm, n=3, max_new_tokens=8).build(relabelled)
+    assert [(e.id, e.rationale, e.answer) for e in again.examples] == [
+        (e.id, e.rationale, e.answer) for e in prompt.examples]
+
+
+def test_amplify_selects_model_errors_by_proxy_confidence(tiny_slm):
+    pool = real_or_demo_pool(24)
+    builder = Amplify(tiny_slm, n=3, k=3, epochs=1)
+    prompt = builder.build(pool)
+    scores = {s.example.id: s for s in SelfAmplifySelector(
+        slm=tiny_slm, examples=pool, strategy="error", n=1).score_pool()}
+    assert all(not scores[ex.id].correct for ex in prompt.examples)
+    mcs = [builder.misclassification_confidence(ex) for ex in prompt.examples]
+    assert mcs == sorted(mcs, reverse=True)
+    wrong = [s.example for s in scores.values() if not s.correct]
+    assert max(builder.misclassification_confidence(ex) for ex in wrong) == pytest.approx(mcs[0])
+    for ex in prompt.examples:
+        assert ex.rationale.startswith("The key words: '")
+        assert ex.rationale.endswith(f"are important clues to predict ({ex.answer}) as the "
+                                     "correct answer.")
+
+
+def small_grid(tmp_path, **overrides):
+    settings = {"datasets": ["demo"], "methods": ["io", "feature_ablation"],
+                "strategies": ["random", "error"], "seeds": [0], "shots": 2, "k": 2,
+                "pool_size": 16, "test_size": 6, "max_rationale_tokens": 4,
+                "output_dir": str(tmp_path)}
+    return GridConfig(**{**settings, **overrides})
+
+
+def test_grid_resumes_after_an_interruption_without_duplicates(tiny_slm, tmp_path, monkeypatch):
+    whole = run_grid(small_grid(tmp_path / "whole"), tiny_slm, chunk_size=2)
+    original = grid_module.answer_questions
+    calls = {"n": 0}
+
+    def dies_on_the_fourth_chunk(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt  # stands for the process being killed
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(grid_module, "answer_questions", dies_on_the_fourth_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(small_grid(tmp_path / "resumed"), tiny_slm, chunk_size=2)
+    partial = read_jsonl(tmp_path / "resumed" / "predictions.jsonl")
+    assert 0 < len(partial) < 3 * 6
+    monkeypatch.setattr(grid_module, "answer_questions", original)
+    resumed = run_grid(small_grid(tmp_path / "resumed"), tiny_slm, chunk_size=2)
+    def without_time(summary):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in summary["rows"]]
+
+    assert without_time(resumed) == without_time(whole)
+    lines = read_jsonl(tmp_path / "resumed" / "predictions.jsonl")
+    keys = [(r["cell"], r["question_id"]) for r in lines]
+    assert len(keys) == len(set(keys)) == len(grid_cells(small_grid(tmp_path))) * 6
+    # the same test questions in every cell
+    by_cell = {}
+    for r in lines:
+        by_cell.setdefault(r["cell"], set()).add(r["question_id"])
+    assert len({frozenset(v) for v in by_cell.values()}) == 1
+
+
+def test_a_cell_that_cannot_run_fails_with_its_reason(tiny_model_dir, tmp_path):
+    slm = SLM.from_pretrained(tiny_model_dir, device="cpu", gradients=False,
+                              show_progress=False)
+    summary = run_grid(small_grid(tmp_path, methods=["io", "deeplift"],
+                                  strategies=["random"]), slm)
+    table = grid_table(summary)
+    assert "failed: deeplift needs gradients" in table
+    assert "| IO | " in table and "n=6" in table
+    figure = grid_figure(summary, tmp_path / "figure.png")
+    assert figure.stat().st_size > 1000
+
+
+def test_generate_mode_reads_answers_from_free_text(tiny_slm, tmp_path):
+    summary = run_grid(small_grid(tmp_path, methods=["io"], answer_mode="generate"), tiny_slm)
+    (row,) = summary["rows"]
+    assert row["n"] == 6 and 0 <= row["unparsed"] <= 6
+    lines = read_jsonl(tmp_path / "predictions.jsonl")
+    assert all(isinstance(r["raw_output"], str) for r in lines)
+
+
+def test_evaluate_command_rejects_unknown_names(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["evaluate", "--datasets", "arc", "--output-dir",
+                                 str(tmp_path)])
+    assert result.exit_code == 2 and "Known dataset names: arc_challenge" in result.output
+    result = runner.invoke(app, ["evaluate", "--methods", "io,cot", "--output-dir",
+                                 str(tmp_path)])
+    assert result.exit_code == 2 and "Unknown method 'cot'" in result.output
+    assert not (tmp_path / "predictions.jsonl").exists()
+
+
+def test_evaluate_command_writes_table_and_figure(tiny_model_dir, tmp_path):
+    result = CliRunner().invoke(app, [
+        "evaluate", "--model", str(tiny_model_dir), "--methods", "io", "--shots", "2",
+        "--pool-size", "8", "--test-size", "4", "--output-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "| IO |" in (tmp_path / "table.md").read_text()
+    assert (tmp_path / "figure.png").exists()
+    assert json.loads((tmp_path / "config.json").read_text())["shots"] == 2
