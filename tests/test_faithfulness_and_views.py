@@ -76,40 +76,33 @@ def test_heatmap_html_is_self_contained():
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/test.sh "
-                                              "installs it)")
-def test_heatmap_renders_words_with_their_colours(tmp_path):
+def screenshot(page, shot, profile):
+    """Render ``page`` in headless Chromium; count its red, blue and dark pixels."""
     from PIL import Image
 
-    page = save_heatmap_html(tmp_path / "heatmap.html", [(EXAMPLE, attribution_for_page())])
-    shot = tmp_path / "shot.png"
     subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-         f"--screenshot={shot}", "--window-size=900,600", page.as_uri()],
+         "--disable-sync", f"--user-data-dir={profile}", f"--screenshot={shot}",
+         "--window-size=900,600", page.as_uri()],
         check=True, capture_output=True, timeout=120,
     )
-    image = Image.open(shot).convert("RGB")
-    pixels = list(image.getdata())
+    pixels = list(Image.open(shot).convert("RGB").getdata())
     red = sum(1 for r, g, b in pixels if r > 200 and g < 70 and b < 70)
     blue = sum(1 for r, g, b in pixels if b > 200 and r < 70 and 80 < g < 130)
     dark = sum(1 for r, g, b in pixels if r < 60 and g < 60 and b < 60)
-    # the legend has a red and a blue swatch, each word a box: both colours appear at least
-    # twice as much as the legend alone would give, and the words' text is drawn
+    return red, blue, dark
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/test.sh "
+                                              "installs it)")
+def test_heatmap_renders_words_with_their_colours(tmp_path):
+    """Against a page with the legend only, the word boxes add red, blue and text pixels."""
+    page = save_heatmap_html(tmp_path / "heatmap.html", [(EXAMPLE, attribution_for_page())])
     legend_only = save_heatmap_html(tmp_path / "empty.html", [])
-    empty_shot = tmp_path / "empty.png"
-    subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'profile2'}",
-         f"--screenshot={empty_shot}", "--window-size=900,600", legend_only.as_uri()],
-        check=True, capture_output=True, timeout=120,
-    )
-    empty = list(Image.open(empty_shot).convert("RGB").getdata())
-    empty_red = sum(1 for r, g, b in empty if r > 200 and g < 70 and b < 70)
-    empty_blue = sum(1 for r, g, b in empty if b > 200 and r < 70 and 80 < g < 130)
-    empty_dark = sum(1 for r, g, b in empty if r < 60 and g < 60 and b < 60)
+    red, blue, dark = screenshot(page, tmp_path / "shot.png", tmp_path / "profile")
+    empty_red, empty_blue, empty_dark = screenshot(legend_only, tmp_path / "empty.png",
+                                                   tmp_path / "profile2")
     assert red > empty_red + 150 and blue > empty_blue + 150
     assert dark > empty_dark + 1000
 
