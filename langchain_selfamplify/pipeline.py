@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
 from langchain_selfamplify.data.loaders import load_pool_and_test
+from langchain_selfamplify.errors import PromptFileError
 from langchain_selfamplify.evaluation.predict import (
     EvalResult,
+    answer_with_checkpoint,
     check_context,
-    evaluate_prompt,
     io_prompt,
+    summarize_predictions,
 )
 from langchain_selfamplify.models.default import DEFAULT_MODEL_NAME
 from langchain_selfamplify.models.slm import SLM
@@ -27,7 +32,7 @@ from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.rationales.base import get_method
 from langchain_selfamplify.rationales.generator import RationaleGenerator
 from langchain_selfamplify.selection.selector import SelfAmplifySelector
-from langchain_selfamplify.selection.strategies import get_strategy
+from langchain_selfamplify.selection.strategies import ScoredExample, get_strategy
 
 logger = logging.getLogger(__name__)
 
@@ -77,11 +82,16 @@ class RunConfig(BaseModel):
 
 
 class RunResult(BaseModel):
-    """What a run measured (also written to ``results.json``)."""
+    """What a run measured: ``results.json``, byte-identical for the same seed, model and data.
 
-    format: str = RESULTS_FORMAT
+    Timings live apart, in ``timings.json``, so they do not break that guarantee.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["langchain-selfamplify/run-results"] = "langchain-selfamplify/run-results"
     """File type marker."""
-    version: int = 1
+    version: Literal[1] = 1
     """Layout version."""
     config: RunConfig
     """The settings."""
@@ -93,15 +103,32 @@ class RunResult(BaseModel):
     """The IO baseline (random demonstrations, no rationale)."""
     self_amplify: EvalResult
     """The amplified prompt."""
-    timings: dict[str, float]
-    """Seconds per step."""
+    timings: dict[str, float] = Field(default_factory=dict, exclude=True)
+    """Seconds per step of this process (written to ``timings.json``)."""
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> RunResult:
+        """Read and validate a ``results.json``.
+
+        Raises:
+            PromptFileError: the file is unreadable, of another format or version, or
+                has invalid fields.
+        """
+        path = Path(path)
+        try:
+            return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValidationError) as exc:
+            raise PromptFileError(f"{path}: not a valid run results file ({exc})") from exc
 
 
 def run_self_amplify(config: RunConfig, slm: Any | None = None) -> RunResult:
     """Run the whole job and write its outputs into ``config.output_dir``.
 
-    Names and data are checked before the model is loaded; the amplified prompt is
-    saved as soon as it exists, before the (long) evaluation.
+    Names and data are checked before the model is loaded. Every finished unit is
+    checkpointed under ``output_dir/checkpoint`` (pool scores per chunk, rationales per
+    batch, predictions per chunk); rerunning the same configuration after an
+    interruption, even a SIGKILL, redoes none of them and gives the same results. The
+    amplified prompt is saved as soon as it exists, before the evaluation.
 
     Args:
         config: The run's settings.
@@ -111,7 +138,7 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None) -> RunResult:
     get_strategy(config.strategy)
     timings: dict[str, float] = {}
     out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = _checkpoint_dir(out, config)
 
     started = time.perf_counter()
     pool, test = load_pool_and_test(
@@ -132,13 +159,21 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None) -> RunResult:
     started = time.perf_counter()
     selector = SelfAmplifySelector(slm=slm, examples=pool, strategy=config.strategy,
                                    n=config.shots, seed=config.seed)
+    scores_path = checkpoint / "pool_scores.jsonl"
+    selector.preload_scores(ScoredExample.model_validate(r) for r in read_jsonl(scores_path))
+    if get_strategy(config.strategy) is not None:
+        selector.score_pool(on_chunk=lambda chunk: append_jsonl(
+            scores_path, [item.model_dump(mode="json") for item in chunk]))
     demos = selector.select()
     timings["selection"] = time.perf_counter() - started
 
     started = time.perf_counter()
     generator = RationaleGenerator(slm=slm, method=config.method, k=config.k,
                                    n_steps=config.steps)
-    explained = generator.explain(demos)
+    rationales_path = checkpoint / "rationales.jsonl"
+    generator.preload(read_jsonl(rationales_path))
+    explained = generator.explain(demos, on_chunk=lambda records: append_jsonl(
+        rationales_path, records))
     timings["rationales"] = time.perf_counter() - started
 
     prompt = AmplifiedPrompt(
@@ -150,20 +185,41 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None) -> RunResult:
     check_context(slm, prompt, test, reserve=config.max_rationale_tokens + 8)
 
     started = time.perf_counter()
-    baseline = evaluate_prompt(slm, io_prompt(pool, config.shots, config.seed), test, "IO")
+    baseline = summarize_predictions(answer_with_checkpoint(
+        slm, io_prompt(pool, config.shots, config.seed), test, checkpoint / "io.jsonl",
+        desc="IO baseline"), "IO")
     timings["evaluate_io"] = time.perf_counter() - started
     started = time.perf_counter()
-    amplified = evaluate_prompt(
-        slm, prompt, test, f"Self-AMPLIFY ({config.method}, {config.strategy})",
+    amplified = summarize_predictions(answer_with_checkpoint(
+        slm, prompt, test, checkpoint / "self_amplify.jsonl", desc="Self-AMPLIFY",
         max_rationale_tokens=config.max_rationale_tokens,
-    )
+    ), f"Self-AMPLIFY ({config.method}, {config.strategy})")
     timings["evaluate_self_amplify"] = time.perf_counter() - started
 
     result = RunResult(
         config=config, model_name=slm.name or DEFAULT_MODEL_NAME, pool_size=len(pool),
         io=baseline, self_amplify=amplified, timings=timings,
     )
-    path = out / "results.json"
-    path.write_text(json.dumps(result.model_dump(mode="json"), indent=2) + "\n",
-                    encoding="utf-8")
+    _write_json(out / "results.json", result.model_dump(mode="json"))
+    _write_json(out / "timings.json", timings)
     return result
+
+
+def _checkpoint_dir(out: Path, config: RunConfig) -> Path:
+    """The checkpoint folder, emptied when it belongs to other settings."""
+    checkpoint = out / "checkpoint"
+    settings = config.model_dump_json(exclude={"output_dir", "device", "batch_size"})
+    marker = checkpoint / "config.json"
+    if checkpoint.exists() and (not marker.exists()
+                                or marker.read_text(encoding="utf-8") != settings):
+        logger.warning("%s holds a run with other settings; starting afresh", checkpoint)
+        shutil.rmtree(checkpoint)
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    marker.write_text(settings, encoding="utf-8")
+    return checkpoint
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)  # atomic: a kill never leaves a half-written file

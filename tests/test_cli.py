@@ -22,7 +22,8 @@ def test_run_writes_the_prompt_and_the_results(tiny_model_dir, tmp_path):
     assert "IO" in result.output and "Self-AMPLIFY (deeplift, random)" in result.output
     results = json.loads((out / "results.json").read_text())
     assert results["io"]["accuracy"]["n"] == 6 == results["self_amplify"]["accuracy"]["n"]
-    assert set(results["timings"]) >= {"selection", "rationales", "evaluate_io"}
+    timings = json.loads((out / "timings.json").read_text())
+    assert set(timings) >= {"selection", "rationales", "evaluate_io"}
     prompt = AmplifiedPrompt.load(out / "amplified_prompt.json")
     assert len(prompt.examples) == 2
     assert all(ex.rationale.startswith("The 3 keywords") for ex in prompt.examples)

@@ -17,12 +17,12 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
 from langchain_selfamplify.data.loaders import load_pool_and_test
 from langchain_selfamplify.errors import PromptFileError, SelfAmplifyError, UnknownNameError
 from langchain_selfamplify.evaluation.metrics import accuracy
@@ -137,27 +137,6 @@ def prompt_hash(prompt: AmplifiedPrompt) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _append(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, sort_keys=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Records of a JSONL file; a torn last line (killed mid-write) is ignored."""
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            logger.warning("%s: ignoring a torn line", path)
-    return records
-
-
 def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 8) -> dict[str, Any]:
     """Run (or resume) the grid and write its outputs; returns :func:`summarize`'s result.
 
@@ -196,17 +175,17 @@ def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 8) -> dict[str, 
                 predictions = answer_questions(slm, prompt, chunk, mode=config.answer_mode,
                                                max_rationale_tokens=config.max_rationale_tokens)
                 share = (time.perf_counter() - began) / len(chunk)
-                _append(predictions_path, [
+                append_jsonl(predictions_path, [
                     {"cell": cell.key, **cell.model_dump(), "question_id": p.id,
                      "prompt_hash": digest, "raw_output": p.rationale, "parsed": p.predicted,
                      "gold": p.gold, "correct": p.correct, "seconds": share}
                     for p in predictions])
                 answered[cell.key].update(p.id for p in predictions)
-            _append(cells_path, [{"cell": cell.key, **cell.model_dump(), "status": "done",
+            append_jsonl(cells_path, [{"cell": cell.key, **cell.model_dump(), "status": "done",
                                   "seconds": time.perf_counter() - started}])
         except (SelfAmplifyError, RuntimeError, ValueError) as exc:
             logger.warning("cell %s failed: %s", cell.key, exc)
-            _append(cells_path, [{"cell": cell.key, **cell.model_dump(), "status": "failed",
+            append_jsonl(cells_path, [{"cell": cell.key, **cell.model_dump(), "status": "failed",
                                   "reason": str(exc), "seconds": time.perf_counter() - started}])
     return summarize(out)
 

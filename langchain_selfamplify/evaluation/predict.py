@@ -8,11 +8,12 @@ is ever unparsable. IO prompts are scored directly.
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import ContextLengthError
@@ -144,11 +145,60 @@ def evaluate_prompt(
     **kwargs: Any,
 ) -> EvalResult:
     """Accuracy (with 95% interval) of ``prompt`` on ``questions``."""
-    predictions = answer_questions(slm, prompt, questions, **kwargs)
+    return summarize_predictions(answer_questions(slm, prompt, questions, **kwargs), name)
+
+
+def answer_with_checkpoint(
+    slm: Any,
+    prompt: AmplifiedPrompt,
+    questions: Sequence[MCQExample],
+    path: str | os.PathLike[str],
+    *,
+    chunk_size: int = 8,
+    desc: str | None = None,
+    **kwargs: Any,
+) -> list[Prediction]:
+    """:func:`answer_questions`, appending each chunk's predictions to a JSONL checkpoint.
+
+    Questions already in ``path`` (from an interrupted run) are not answered again.
+
+    Args:
+        slm: The model.
+        prompt: The few-shot prompt.
+        questions: Test questions.
+        path: The checkpoint file.
+        chunk_size: Questions per write. Defaults to 8.
+        desc: Progress-bar label.
+        **kwargs: Passed to :func:`answer_questions`.
+    """
+    from tqdm.auto import tqdm
+
+    from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
+
+    wanted = {q.id for q in questions}
+    done: dict[str, Prediction] = {}
+    for record in read_jsonl(path):
+        try:
+            prediction = Prediction.model_validate(record)
+        except ValidationError:
+            continue
+        if prediction.id in wanted:
+            done.setdefault(prediction.id, prediction)
+    todo = [q for q in questions if q.id not in done]
+    chunks = [todo[i : i + chunk_size] for i in range(0, len(todo), chunk_size)]
+    for chunk in tqdm(chunks, desc=desc, disable=not (desc and slm.show_progress), leave=False):
+        predictions = answer_questions(slm, prompt, chunk, **kwargs)
+        append_jsonl(path, [p.model_dump() for p in predictions])
+        done.update((p.id, p) for p in predictions)
+    return [done[q.id] for q in questions]
+
+
+def summarize_predictions(predictions: Sequence[Prediction], name: str) -> EvalResult:
+    """Accuracy (with 95% interval) of a list of predictions."""
     correct = sum(p.correct for p in predictions)
     unparsed = sum(p.predicted is None for p in predictions)
     return EvalResult(name=name, accuracy=accuracy(correct, len(predictions)),
-                      n_unparsed=unparsed, predictions=predictions)
+                      n_unparsed=unparsed, predictions=list(predictions))
 
 
 def io_prompt(pool: Sequence[MCQExample], n: int, seed: int = 0,

@@ -147,7 +147,9 @@ class AmplifiedPrompt(RunnableSerializable[Any, PromptValue]):
             metadata=self.metadata,
         )
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        # Sorted keys: the same prompt is the same bytes, however it was assembled.
+        text = json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True)
+        tmp.write_text(text + "\n", encoding="utf-8")
         tmp.replace(path)  # atomic: a crash never leaves a half-written prompt
         return path
 

@@ -6,7 +6,7 @@ import hashlib
 import inspect
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
@@ -70,11 +70,21 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
         """The method instance doing the work."""
         return self._explainer
 
-    def explain(self, examples: Sequence[MCQExample]) -> list[MCQExample]:
+    def explain(
+        self,
+        examples: Sequence[MCQExample],
+        on_chunk: Callable[[list[dict[str, str]]], None] | None = None,
+    ) -> list[MCQExample]:
         """The examples with their rationales (computed once per example and settings).
 
         Examples are explained in batches of ``slm.batch_size`` and each batch is cached
         as soon as it is done, so an error on one example loses no finished batch.
+
+        Args:
+            examples: The examples to explain.
+            on_chunk: Called with ``{"key": ..., "example_id": ..., "rationale": ...}``
+                records of each newly explained batch, e.g. to checkpoint them (reload
+                them with :meth:`preload`).
         """
         with self._lock:
             keys = [self._key(ex) for ex in examples]
@@ -86,10 +96,28 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
                 texts = self._explainer.explain([ex for ex, _ in chunk])
                 for (_, key), text in zip(chunk, texts, strict=True):
                     self._cache[key] = text
+                if on_chunk is not None:
+                    on_chunk([{"key": key, "example_id": ex.id, "rationale": text}
+                              for (ex, key), text in zip(chunk, texts, strict=True)])
             return [
                 ex.with_rationale(self._cache[key], rationale_method=self.method)
                 for ex, key in zip(examples, keys, strict=True)
             ]
+
+    def preload(self, records: Iterable[dict[str, str]]) -> int:
+        """Reuse rationales from :meth:`explain`'s ``on_chunk`` records; returns the count.
+
+        Records are keyed by method, settings, model and example content, so a record
+        written under other settings is never reused.
+        """
+        with self._lock:
+            count = 0
+            for record in records:
+                if isinstance(record.get("key"), str) and isinstance(record.get("rationale"),
+                                                                     str):
+                    self._cache[record["key"]] = record["rationale"]
+                    count += 1
+            return count
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         """Explain a list of examples, or the ``"examples"`` of a selector's output."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from langchain_core.example_selectors import BaseExampleSelector
@@ -71,11 +71,18 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
         return value
 
     # --------------------------------------------------------------- scoring
-    def score_pool(self) -> list[ScoredExample]:
+    def score_pool(
+        self, on_chunk: Callable[[list[ScoredExample]], None] | None = None
+    ) -> list[ScoredExample]:
         """The model's zero-shot prediction on every pool example (computed once).
 
         Only examples not scored yet go to the model, so adding examples or
-        recovering from an interruption never redoes finished work.
+        recovering from an interruption (see :meth:`preload_scores`) never redoes
+        finished work.
+
+        Args:
+            on_chunk: Called with each newly scored chunk (64 examples), e.g. to
+                checkpoint it.
         """
         with self._lock:
             todo = [ex for ex in self.examples if ex.id not in self._scores]
@@ -90,12 +97,30 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
                     prompts, [ex.labels for ex in chunk],
                     desc=f"Scoring pool ({start + len(chunk)}/{len(todo)})",
                 )
-                for ex, score in zip(chunk, scores, strict=True):
-                    self._scores[ex.id] = ScoredExample(
-                        example=ex, probs=dict(zip(score.labels, score.probs, strict=True)),
-                        predicted=score.predicted,
-                    )
+                scored = [
+                    ScoredExample(example=ex, predicted=score.predicted,
+                                  probs=dict(zip(score.labels, score.probs, strict=True)))
+                    for ex, score in zip(chunk, scores, strict=True)
+                ]
+                for item in scored:
+                    self._scores[item.example.id] = item
+                if on_chunk is not None:
+                    on_chunk(scored)
             return [self._scores[ex.id] for ex in self.examples]
+
+    def preload_scores(self, scored: Iterable[ScoredExample]) -> int:
+        """Reuse scores computed earlier (same model and pool); returns how many were kept.
+
+        Scores of examples no longer in the pool, or whose content changed, are ignored.
+        """
+        pool = {ex.id: ex for ex in self.examples}
+        kept = 0
+        with self._lock:
+            for item in scored:
+                if pool.get(item.example.id) == item.example:
+                    self._scores[item.example.id] = item
+                    kept += 1
+        return kept
 
     # --------------------------------------------------------------- selection
     def select(self) -> list[MCQExample]:
