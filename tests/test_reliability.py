@@ -34,44 +34,53 @@ def test_same_seed_gives_byte_identical_prompt_and_results(tiny_slm, tiny_model_
         assert first == second.replace(b"second", b"first")
 
 
-def cli_run(out: Path, model_dir: Path, delay: str) -> subprocess.Popen:
+def cli(args: list[str], delay: str) -> subprocess.Popen:
     env = {**os.environ, "SELFAMPLIFY_CHECKPOINT_DELAY": delay, "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "langchain_selfamplify.cli", "run", "--model", str(model_dir),
-         "--method", "feature_ablation", "--strategy", "error", "--shots", "2", "--k", "2",
-         "--test-size", "12", "--pool-size", "24", "--batch-size", "2",
-         "--output-dir", str(out)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    return subprocess.Popen([sys.executable, "-m", "langchain_selfamplify.cli", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run_args(out: Path, model_dir: Path) -> list[str]:
+    return ["run", "--model", str(model_dir), "--method", "feature_ablation", "--strategy",
+            "error", "--shots", "2", "--k", "2", "--test-size", "12", "--pool-size", "24",
+            "--batch-size", "2", "--output-dir", str(out)]
+
+
+def evaluate_args(out: Path, model_dir: Path) -> list[str]:
+    return ["evaluate", "--model", str(model_dir), "--methods", "io,feature_ablation",
+            "--strategies", "error", "--shots", "2", "--k", "2", "--test-size", "8",
+            "--pool-size", "16", "--output-dir", str(out)]
 
 
 def checkpoint_rows(out: Path) -> int:
-    return sum(len(read_jsonl(path)) for path in (out / "checkpoint").glob("*.jsonl"))
+    return sum(len(read_jsonl(path)) for path in out.rglob("*.jsonl"))
 
 
-def test_run_killed_at_random_points_resumes_to_the_same_results(tiny_model_dir, tmp_path):
-    reference = tmp_path / "reference"
-    assert cli_run(reference, tiny_model_dir, "0").wait(timeout=300) == 0
-    killed = tmp_path / "killed"
-    rng = random.Random(7)
+def kill_until_done(args: list[str], out: Path, finished: Path, seed: int) -> int:
+    """Start the command, SIGKILL it after a random number of new checkpoint rows, repeat
+    until it finishes by itself; returns the number of kills."""
+    rng = random.Random(seed)
     kills = 0
-    for _ in range(12):
-        process = cli_run(killed, tiny_model_dir, "0.3")
-        target = checkpoint_rows(killed) + rng.randint(1, 3) if (killed / "checkpoint").exists() \
-            else rng.randint(1, 3)
+    for _ in range(15):
+        target = checkpoint_rows(out) + rng.randint(1, 3)
+        process = cli(args, "0.3")
         deadline = time.time() + 120
         while process.poll() is None and time.time() < deadline:
-            if (killed / "checkpoint").exists() and checkpoint_rows(killed) >= target:
+            if checkpoint_rows(out) >= target:
                 process.send_signal(signal.SIGKILL)
                 process.wait()
                 kills += 1
                 break
             time.sleep(0.05)
-        if process.poll() == 0 or (killed / "results.json").exists():
-            break
-    else:
-        pytest.fail("the killed run never finished")
-    process.wait(timeout=300)
+        if process.wait(timeout=300) == 0 and finished.exists():
+            return kills
+    pytest.fail("the killed command never finished")
+
+
+def test_run_killed_at_random_points_resumes_to_the_same_results(tiny_model_dir, tmp_path):
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    assert cli(run_args(reference, tiny_model_dir), "0").wait(timeout=300) == 0
+    kills = kill_until_done(run_args(killed, tiny_model_dir), killed, killed / "results.json", 7)
     assert kills >= 2
     assert (killed / "results.json").read_text() == (reference / "results.json").read_text(
         ).replace("reference", "killed")
@@ -80,6 +89,24 @@ def test_run_killed_at_random_points_resumes_to_the_same_results(tiny_model_dir,
     result = RunResult.load(killed / "results.json")
     ids = [p.id for p in result.self_amplify.predictions]
     assert len(ids) == len(set(ids)) == 12
+
+
+def test_evaluate_killed_at_random_points_resumes_to_the_same_table(tiny_model_dir, tmp_path):
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    assert cli(evaluate_args(reference, tiny_model_dir), "0").wait(timeout=300) == 0
+    kills = kill_until_done(evaluate_args(killed, tiny_model_dir), killed,
+                            killed / "figure.png", 11)
+    assert kills >= 2
+
+    def table(path):  # the seconds column depends on the run
+        import re
+
+        return re.sub(r", \d+ s\)", ")", (path / "table.md").read_text())
+
+    assert table(killed) == table(reference)
+    rows = read_jsonl(killed / "predictions.jsonl")
+    keys = [(r["cell"], r["question_id"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 2 * 8
 
 
 def test_tampered_results_and_prompt_files_are_rejected(tiny_slm, tiny_model_dir, tmp_path):
