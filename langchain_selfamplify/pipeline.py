@@ -182,17 +182,20 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None) -> RunResult:
                   "shots": config.shots, "seed": config.seed, "dataset": config.dataset},
     )
     prompt.save(out / "amplified_prompt.json")
-    check_context(slm, prompt, test, reserve=config.max_rationale_tokens + 8)
+    # Fails now, naming it, if a test question cannot fit even alone; questions too long
+    # for the full prompt get fewer demonstrations, with a warning.
+    check_context(slm, prompt, test, reserve=config.max_rationale_tokens + 8,
+                  on_overflow="drop")
 
     started = time.perf_counter()
     baseline = summarize_predictions(answer_with_checkpoint(
         slm, io_prompt(pool, config.shots, config.seed), test, checkpoint / "io.jsonl",
-        desc="IO baseline"), "IO")
+        desc="IO baseline", on_overflow="drop"), "IO")
     timings["evaluate_io"] = time.perf_counter() - started
     started = time.perf_counter()
     amplified = summarize_predictions(answer_with_checkpoint(
         slm, prompt, test, checkpoint / "self_amplify.jsonl", desc="Self-AMPLIFY",
-        max_rationale_tokens=config.max_rationale_tokens,
+        max_rationale_tokens=config.max_rationale_tokens, on_overflow="drop",
     ), f"Self-AMPLIFY ({config.method}, {config.strategy})")
     timings["evaluate_self_amplify"] = time.perf_counter() - started
 

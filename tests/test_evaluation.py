@@ -73,5 +73,26 @@ def test_over_long_prompt_fails_before_any_model_call(tiny_slm, demo_pool, monke
                                choices={"A": "a", "B": "b"}, answer="A")
     monkeypatch.setattr(tiny_slm, "generate", lambda *a, **k: pytest.fail("model was called"))
     prompt = AmplifiedPrompt(examples=[demo_pool[0].with_rationale("Step 1: x.")])
-    with pytest.raises(ContextLengthError, match="question 'long-one'"):
+    with pytest.raises(ContextLengthError, match="'long-one'"):
         evaluate_prompt(tiny_slm, prompt, [demo_pool[1], long_question], "SA")
+
+
+def test_over_long_prompts_drop_demonstrations_with_a_warning(tiny_slm, demo_pool, caplog):
+    from langchain_selfamplify import AmplifiedPrompt, ContextLengthError, MCQExample
+    from langchain_selfamplify.evaluation.predict import answer_questions, check_context
+
+    long_demo = demo_pool[0].with_rationale("Step 1: " + "word " * 700)
+    prompt = AmplifiedPrompt(examples=[demo_pool[1].with_rationale("Step 1: x."), long_demo])
+    question = demo_pool[2]
+    with pytest.raises(ContextLengthError, match="1 demonstration\\(s\\) would fit"):
+        check_context(tiny_slm, prompt, [question], reserve=8)
+    with caplog.at_level("WARNING"):
+        assert check_context(tiny_slm, prompt, [question], 8, "drop") == {question.id: 1}
+    assert f"{question.id} (1 kept)" in caplog.text
+    (prediction,) = answer_questions(tiny_slm, prompt, [question], max_rationale_tokens=4,
+                                     on_overflow="drop")
+    assert prediction.predicted in question.labels
+    alone = MCQExample(id="huge", question="word " * 1500, choices={"A": "a", "B": "b"},
+                       answer="A")
+    with pytest.raises(ContextLengthError, match="'huge' does not fit"):
+        answer_questions(tiny_slm, prompt, [alone], on_overflow="drop")

@@ -173,7 +173,8 @@ def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 8) -> dict[str, 
                 chunk = todo[start : start + chunk_size]
                 began = time.perf_counter()
                 predictions = answer_questions(slm, prompt, chunk, mode=config.answer_mode,
-                                               max_rationale_tokens=config.max_rationale_tokens)
+                                               max_rationale_tokens=config.max_rationale_tokens,
+                                               on_overflow="drop")
                 share = (time.perf_counter() - began) / len(chunk)
                 append_jsonl(predictions_path, [
                     {"cell": cell.key, **cell.model_dump(), "question_id": p.id,

@@ -8,6 +8,7 @@ is ever unparsable. IO prompts are scored directly.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from collections.abc import Sequence
@@ -22,6 +23,8 @@ from langchain_selfamplify.evaluation.parsing import parse_answer
 from langchain_selfamplify.models.slm import ANSWER_PREFIX
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.prompting.messages import RATIONALE_STOP
+
+logger = logging.getLogger(__name__)
 
 
 class Prediction(BaseModel):
@@ -54,26 +57,72 @@ class EvalResult(BaseModel):
     """One per test question, in test order."""
 
 
-def check_context(
-    slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample], reserve: int = 0
-) -> None:
-    """Fail fast, naming the question, if a prompt would not fit the model's context.
+def demonstrations_that_fit(
+    slm: Any, prompt: AmplifiedPrompt, question: MCQExample, reserve: int = 0
+) -> int:
+    """How many of ``prompt``'s demonstrations fit the context with ``question``.
 
-    Checked by tokenising each full prompt before any model call, so a long run never
-    dies half-way on an over-long question.
+    Demonstrations are dropped from the end; the answer-turn prefix stays that of the
+    full prompt, so the question is read the same way.
 
     Raises:
-        ContextLengthError: a question's prompt plus ``reserve`` tokens is too long.
+        ContextLengthError: the question does not fit even without demonstrations.
     """
     prefix = prompt.assistant_prefix()
+    for kept in range(len(prompt.examples), -1, -1):
+        messages = prompt.to_messages(question, prompt.examples[:kept])
+        if slm.count_tokens(slm.format_prompt(messages, prefix)) + reserve <= slm.context_length:
+            return kept
+    raise ContextLengthError(
+        f"Question {question.id!r} does not fit {slm.name}'s context of "
+        f"{slm.context_length} tokens even without demonstrations (+{reserve} tokens for "
+        "the rationale and answer)."
+    )
+
+
+def check_context(
+    slm: Any,
+    prompt: AmplifiedPrompt,
+    questions: Sequence[MCQExample],
+    reserve: int = 0,
+    on_overflow: Literal["error", "drop"] = "error",
+) -> dict[str, int]:
+    """Check, before any model call, that each question's prompt fits the context.
+
+    Args:
+        slm: The model.
+        prompt: The few-shot prompt.
+        questions: The test questions.
+        reserve: Tokens to keep free for the rationale and the answer.
+        on_overflow: ``"error"`` (default) raises for the first question whose prompt
+            is too long; ``"drop"`` drops demonstrations from the end of that
+            question's prompt, with a warning.
+
+    Returns:
+        Question id -> number of demonstrations used, for questions that lose some.
+
+    Raises:
+        ContextLengthError: a prompt is too long (``"error"``), or a question does not
+            fit even alone (both modes).
+    """
+    trimmed: dict[str, int] = {}
     for question in questions:
-        length = slm.count_tokens(slm.format_prompt(prompt.to_messages(question), prefix))
-        if length + reserve > slm.context_length:
+        kept = demonstrations_that_fit(slm, prompt, question, reserve)
+        if kept == len(prompt.examples):
+            continue
+        if on_overflow == "error":
             raise ContextLengthError(
-                f"The {len(prompt.examples)}-shot prompt for question {question.id!r} has "
-                f"{length} tokens (+{reserve} for the rationale and answer); {slm.name} "
-                f"accepts {slm.context_length}. Use fewer or shorter demonstrations."
+                f"The {len(prompt.examples)}-shot prompt for question {question.id!r} is too "
+                f"long for {slm.name}'s context of {slm.context_length} tokens (+{reserve} "
+                f"for the rationale and answer); {kept} demonstration(s) would fit. Use fewer "
+                "or shorter demonstrations, or on_overflow='drop'."
             )
+        trimmed[question.id] = kept
+    if trimmed:
+        logger.warning("%d question(s) too long for the full prompt were given fewer "
+                       "demonstrations: %s", len(trimmed),
+                       ", ".join(f"{qid} ({kept} kept)" for qid, kept in trimmed.items()))
+    return trimmed
 
 
 def answer_questions(
@@ -83,6 +132,7 @@ def answer_questions(
     *,
     max_rationale_tokens: int = 96,
     mode: Literal["score", "generate"] = "score",
+    on_overflow: Literal["error", "drop"] = "error",
 ) -> list[Prediction]:
     """Answer every question with ``prompt``'s demonstrations.
 
@@ -95,13 +145,17 @@ def answer_questions(
             ``"The answer is ("``; ``"generate"`` lets the model write its whole answer
             and reads the label with :func:`parse_answer` (for models whose
             log-probabilities are not available; unparsable answers count as wrong).
+        on_overflow: What to do with a question whose prompt exceeds the context (see
+            :func:`check_context`). Defaults to ``"error"``.
     """
-    if mode == "generate":
-        return _generate_and_parse(slm, prompt, questions, max_rationale_tokens + 16)
     prefix = prompt.assistant_prefix()
-    reserve = 0 if prefix == ANSWER_PREFIX else max_rationale_tokens + 8
-    check_context(slm, prompt, questions, reserve)
-    conversations = [prompt.to_messages(q) for q in questions]
+    reserve = (max_rationale_tokens + 16 if mode == "generate"
+               else 0 if prefix == ANSWER_PREFIX else max_rationale_tokens + 8)
+    kept = check_context(slm, prompt, questions, reserve, on_overflow)
+    conversations = [prompt.to_messages(q, prompt.examples[: kept.get(q.id, len(prompt.examples))])
+                     for q in questions]
+    if mode == "generate":
+        return _generate_and_parse(slm, prefix, conversations, questions, reserve)
     rationales: list[str | None] = [None] * len(questions)
     if prefix != ANSWER_PREFIX:
         texts = [slm.format_prompt(messages, prefix) for messages in conversations]
@@ -123,11 +177,10 @@ def answer_questions(
     ]
 
 
-def _generate_and_parse(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample],
-                        max_new_tokens: int) -> list[Prediction]:
-    check_context(slm, prompt, questions, max_new_tokens)
-    prefix = prompt.assistant_prefix()
-    texts = [slm.format_prompt(prompt.to_messages(q), prefix) for q in questions]
+def _generate_and_parse(slm: Any, prefix: str, conversations: Sequence[list[Any]],
+                        questions: Sequence[MCQExample], max_new_tokens: int
+                        ) -> list[Prediction]:
+    texts = [slm.format_prompt(messages, prefix) for messages in conversations]
     replies = slm.generate(texts, max_new_tokens=max_new_tokens, desc="Answering")
     predictions = []
     for question, reply in zip(questions, replies, strict=True):
