@@ -206,3 +206,22 @@ def test_hub_failure_names_the_offline_fix(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(DatasetError, match="SELFAMPLIFY_DATA_DIR"):
         load_dataset("commonsense_qa", split="validation")
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"id": "e", "question": "  ", "answerKey": "A",
+          "choices": {"label": ["A", "B"], "text": ["x", "y"]}}, "row 1: question: .*empty"),
+        ({"id": "o", "question": "Q?", "answerKey": "A",
+          "choices": {"label": ["A"], "text": ["x"]}}, "row 1: choices: .*at least two"),
+        ({"id": "m", "question": "Q?", "answerKey": "",
+          "choices": {"label": ["A", "B"], "text": ["x", "y"]}}, "row 1: the answer is missing"),
+    ],
+)
+def test_bad_rows_are_named_by_the_loader(tmp_path, row, message):
+    good = {"id": "g", "question": "Fine?", "answerKey": "A",
+            "choices": {"label": ["A", "B"], "text": ["x", "y"]}}
+    path = write(tmp_path / "rows.jsonl", json.dumps(good) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(path)
