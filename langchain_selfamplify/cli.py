@@ -20,8 +20,8 @@ from langchain_selfamplify.pipeline import RunConfig, RunResult, run_self_amplif
 from langchain_selfamplify.rationales.base import METHODS
 from langchain_selfamplify.selection.strategies import STRATEGIES
 
-app = typer.Typer(help="Self-AMPLIFY: amplify a small LM's few-shot prompt with its own "
-                       "rationales.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(help="Self-AMPLIFY: amplify the few-shot prompt of a small language model "
+                       "with rationales it writes itself.", no_args_is_help=True, add_completion=False)
 console = Console()
 
 

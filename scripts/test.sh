@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Set up if needed, then lint, type-check and run every test (unit tests on a tiny
-# model built on the fly, integration tests on the embedded SmolLM2-135M-Instruct),
-# all offline. Extra arguments go to pytest (e.g. -m "not integration").
+# Set up if needed, then lint, type-check, build the docs (strict) and run every test
+# (unit tests on a tiny model built on the fly; integration tests and the cookbook
+# notebooks on the embedded SmolLM2-135M-Instruct), all offline. Extra arguments go to
+# pytest (e.g. -m "not integration").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,8 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 .venv/bin/ruff check langchain_selfamplify tests scripts benchmarks
 .venv/bin/mypy langchain_selfamplify
+
+bash scripts/build_docs.sh  # mkdocs build --strict, offline
 
 status=0
 .venv/bin/python -m pytest "$@" || status=$?

@@ -136,3 +136,11 @@ def test_evaluate_command_writes_table_and_figure(tiny_model_dir, tmp_path):
     assert "| IO |" in (tmp_path / "table.md").read_text()
     assert (tmp_path / "figure.png").exists()
     assert json.loads((tmp_path / "config.json").read_text())["shots"] == 2
+
+
+def test_resuming_with_other_settings_is_refused(tiny_slm, tmp_path):
+    from langchain_selfamplify import SelfAmplifyError
+
+    run_grid(small_grid(tmp_path, methods=["io"]), tiny_slm)
+    with pytest.raises(SelfAmplifyError, match="other settings"):
+        run_grid(small_grid(tmp_path, methods=["io"], test_size=5), tiny_slm)

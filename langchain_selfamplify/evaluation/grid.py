@@ -148,7 +148,14 @@ def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 8) -> dict[str, 
     config.validate_names()
     out = Path(config.output_dir)
     (out / "prompts").mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    settings = config.model_dump_json(indent=2) + "\n"
+    saved = out / "config.json"
+    if saved.exists() and saved.read_text(encoding="utf-8") != settings and (
+            out / "predictions.jsonl").exists():
+        raise SelfAmplifyError(
+            f"{out} holds a grid run with other settings; resuming it would mix them. Use "
+            "another output directory, or delete this one to start afresh.")
+    saved.write_text(settings, encoding="utf-8")
     predictions_path, cells_path = out / "predictions.jsonl", out / "cells.jsonl"
     answered: dict[str, set[str]] = defaultdict(set)
     for record in read_jsonl(predictions_path):
