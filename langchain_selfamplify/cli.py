@@ -21,7 +21,8 @@ from langchain_selfamplify.rationales.base import METHODS
 from langchain_selfamplify.selection.strategies import STRATEGIES
 
 app = typer.Typer(help="Self-AMPLIFY: amplify the few-shot prompt of a small language model "
-                       "with rationales it writes itself.", no_args_is_help=True, add_completion=False)
+                       "with rationales it writes itself.",
+                  no_args_is_help=True, add_completion=False)
 console = Console()
 
 
