@@ -5,7 +5,7 @@ explained with k in {1, 3, 5, 10} keywords and n in {1, 2, 3, 5} steps; each
 amplified prompt answers the same test questions (its rationales' faithfulness is
 reported beside), next to the IO baseline.
 
-Run: ``python benchmarks/rationale_length.py`` (about 15 minutes on 2 CPU cores).
+Run: ``python benchmarks/rationale_length.py`` (about 10 minutes on 2 CPU cores).
 Writes ``docs/results/rationale_length.{json,md}``.
 """
 
@@ -31,8 +31,8 @@ from langchain_selfamplify import (
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pool", type=int, default=120)
-    parser.add_argument("--test", type=int, default=32)
+    parser.add_argument("--pool", type=int, default=60)
+    parser.add_argument("--test", type=int, default=24)
     parser.add_argument("--shots", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
