@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import resource
+import statistics
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -74,3 +76,92 @@ def write_results(name: str, payload: dict[str, Any], markdown: str) -> None:
                                          encoding="utf-8")
     (RESULTS / f"{name}.md").write_text(markdown.rstrip() + "\n", encoding="utf-8")
     print(markdown)
+    if "headline" in payload:
+        update_readme_performance()
+
+
+# ---------------------------------------------------------------- performance helpers
+def median_seconds(run: Callable[[], Any], repeats: int) -> tuple[float, list[float], Any]:
+    """Median wall time of ``repeats`` calls of ``run``, all times, and the last result."""
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times, result
+
+
+def peak_gflops() -> float:
+    """Float32 matrix-multiply throughput of this machine (GFLOP/s), measured now on
+    the shapes of a small transformer's MLP; the best of a few tries."""
+    import torch
+
+    a, b = torch.randn(768, 576), torch.randn(576, 1536)
+    for _ in range(3):
+        a @ b
+    best = 0.0
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(10):
+            a @ b
+        best = max(best, 10 * 2 * a.shape[0] * a.shape[1] * b.shape[1]
+                   / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def n_parameters(model: Any) -> int:
+    """Parameters of a model (tied input and output embeddings counted once)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def flop_limit_seconds(params: int, tokens: int, gflops: float) -> float:
+    """Seconds the machine needs at its measured peak for ``2 x params x tokens`` FLOPs."""
+    return 2 * params * tokens / (gflops * 1e9)
+
+
+@contextmanager
+def counted_tokens(model: Any) -> Iterator[dict[str, int]]:
+    """Count the tokens (rows x positions) every forward call of ``model`` processes."""
+    counts = {"tokens": 0, "forward_calls": 0}
+
+    def hook(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
+        inputs = kwargs.get("input_ids")
+        if inputs is None:
+            inputs = kwargs.get("inputs_embeds", args[0] if args else None)
+        if inputs is not None:
+            counts["tokens"] += int(inputs.shape[0] * inputs.shape[1])
+        counts["forward_calls"] += 1
+
+    handle = model.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield counts
+    finally:
+        handle.remove()
+
+
+README = ROOT / "README.md"
+PERFORMANCE_START = "<!-- performance:start -->"
+PERFORMANCE_END = "<!-- performance:end -->"
+PERFORMANCE_BENCHMARKS = ("perturbation", "evaluation", "selection", "gradient", "main_job")
+
+
+def update_readme_performance() -> None:
+    """Rewrite the README's performance table from the ``headline`` rows of the
+    performance results present in ``docs/results``."""
+    rows = []
+    for name in PERFORMANCE_BENCHMARKS:
+        path = RESULTS / f"{name}.json"
+        if not path.is_file():
+            continue
+        for line in json.loads(path.read_text(encoding="utf-8")).get("headline", []):
+            rows.append([line["target"], line["result"], line["goal"],
+                         "yes" if line["met"] else "**no**",
+                         f"`python benchmarks/{name}.py`"])
+    table = markdown_table(["target", "measured", "goal", "met", "reproduce"], rows)
+    text = README.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(PERFORMANCE_START) + ".*?" + re.escape(PERFORMANCE_END),
+                         re.DOTALL)
+    if not pattern.search(text):
+        raise SystemExit(f"README.md has no {PERFORMANCE_START} ... {PERFORMANCE_END} block")
+    README.write_text(pattern.sub(lambda _: f"{PERFORMANCE_START}\n{table}\n{PERFORMANCE_END}",
+                                  text), encoding="utf-8")

@@ -25,7 +25,11 @@ from langchain_selfamplify.errors import SelectionError
 from langchain_selfamplify.evaluation.parsing import parse_answer
 from langchain_selfamplify.models.slm import ANSWER_PREFIX
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
-from langchain_selfamplify.prompting.messages import RATIONALE_STOP, question_text
+from langchain_selfamplify.prompting.messages import (
+    RATIONALE_STOP,
+    question_text,
+    zero_shot_prompt,
+)
 
 ZERO_SHOT_TRIGGER = "Let's think step by step."
 _STEP_SPLIT = re.compile(r"(?:\n+|(?<=[.!?])\s+)")
@@ -123,16 +127,14 @@ class AutoCoT:
             "method": "auto_cot", "n": self.n, "seed": self.seed, "fallbacks": fallbacks})
 
     def _rationales(self, examples: Sequence[MCQExample]) -> list[str]:
-        prompts = [self.slm.format_prompt([{"role": "user", "content": question_text(ex)}],
-                                          ZERO_SHOT_TRIGGER) for ex in examples]
+        prompts = [zero_shot_prompt(self.slm, ex, ZERO_SHOT_TRIGGER) for ex in examples]
         replies = self.slm.generate(prompts, max_new_tokens=self.max_new_tokens,
                                     desc="Auto-CoT rationales")
         return [f"{ZERO_SHOT_TRIGGER} {reply.strip()}".strip() for reply in replies]
 
     def _scored_answer(self, example: MCQExample, rationale: str) -> str:
         stem = rationale.split(RATIONALE_STOP)[0].strip()
-        prompt = self.slm.format_prompt([{"role": "user", "content": question_text(example)}],
-                                        f"{stem}\n{ANSWER_PREFIX}")
+        prompt = zero_shot_prompt(self.slm, example, f"{stem}\n{ANSWER_PREFIX}")
         return self.slm.score_choices([prompt], [example.labels])[0].predicted
 
 

@@ -10,6 +10,7 @@ in-memory model to app developers (``as_langchain_llm`` / ``as_chat_model``).
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -85,7 +86,8 @@ class SLM:
         show_progress: Show tqdm progress bars on long calls. Defaults to True.
         prefix_cache: Encode a prefix shared by all prompts of a call (a few-shot
             prompt) once and reuse its KV cache. Defaults to True.
-        min_prefix_tokens: Shortest shared prefix worth caching. Defaults to 32.
+        min_prefix_tokens: Shortest shared prefix worth caching. Defaults to 8 (the
+            system turn of a chat template is already worth it).
         gradients: Whether gradient explainers (DeepLift, Integrated Gradients...) may
             back-propagate through this model. Set False for models that cannot (some
             quantised or compiled models). Defaults to True.
@@ -103,7 +105,7 @@ class SLM:
         seed: int = 0,
         show_progress: bool = True,
         prefix_cache: bool = True,
-        min_prefix_tokens: int = 32,
+        min_prefix_tokens: int = 8,
         gradients: bool = True,
     ) -> None:
         if chat_format not in ("auto", "chat", "plain"):
@@ -126,6 +128,9 @@ class SLM:
         self.min_prefix_tokens = min_prefix_tokens
         self._cached_prefix: tuple[tuple[int, ...], Any] | None = None
         self._label_ids: dict[str, int] = {}
+        # Most causal LMs can skip the vocabulary projection of positions not read.
+        self._takes_logits_to_keep = "logits_to_keep" in inspect.signature(
+            model.forward).parameters
         # One model, many callers (LangChain batch/abatch run threads): serialise use.
         self.lock = threading.RLock()
         if chat_format == "chat":
@@ -284,9 +289,11 @@ class SLM:
 
     def encode(self, prompts: Sequence[str], reserve: int = 0) -> EncodedBatch:
         """Tokenise prompts into a left-padded batch with matching position ids."""
-        return self._left_padded(self.tokenize(prompts, reserve))
+        return self.pad_left(self.tokenize(prompts, reserve))
 
-    def _left_padded(self, token_lists: Sequence[Sequence[int]]) -> EncodedBatch:
+    def pad_left(self, token_lists: Sequence[Sequence[int]]) -> EncodedBatch:
+        """Token lists as a left-padded batch, with position ids counted from each
+        list's first real token."""
         width = max(len(tokens) for tokens in token_lists)
         ids = torch.full((len(token_lists), width), self.tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
@@ -297,6 +304,23 @@ class SLM:
         # so a padded prompt scores exactly as it would alone.
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         return EncodedBatch(ids.to(self.device), mask.to(self.device), positions.to(self.device))
+
+    def forward(self, keep: int | torch.Tensor, **inputs: Any) -> Any:
+        """Run the model, computing logits only where they are read.
+
+        Args:
+            keep: ``n`` for the last ``n`` positions, or a 1-D tensor of positions.
+            **inputs: Model inputs (``input_ids``, ``past_key_values``...).
+
+        Returns:
+            The model output, its ``logits`` restricted to the ``keep`` positions.
+        """
+        if self._takes_logits_to_keep:
+            return self.model(**inputs, logits_to_keep=keep)
+        output = self.model(**inputs)
+        logits = output.logits
+        output.logits = logits[:, -keep:] if isinstance(keep, int) else logits[:, keep]
+        return output
 
     # ------------------------------------------------------------------ prefix cache
     def _shared_prefix_length(self, token_lists: Sequence[Sequence[int]]) -> int:
@@ -315,18 +339,32 @@ class SLM:
             length = common
         return length if length >= self.min_prefix_tokens else 0
 
-    def _prefix_cache_for(self, prefix: Sequence[int]) -> Any:
-        """KV cache of ``prefix`` (kept for the next call with the same prefix)."""
+    def kv_cache_of(self, prefix: Sequence[int]) -> Any:
+        """KV cache of a token sequence that starts with ``prefix`` (do not modify it).
+
+        The last cache computed is kept: a call with the same prefix, or with any
+        prefix of the kept sequence (the perturbation explainers crop the cache of
+        the whole prompt to each coalition's untouched head), runs no model call.
+        """
         key = tuple(prefix)
-        if self._cached_prefix is None or self._cached_prefix[0] != key:
+        if self._cached_prefix is None or self._cached_prefix[0][: len(key)] != key:
             ids = torch.tensor([list(prefix)], device=self.device)
-            cache = self.model(input_ids=ids, use_cache=True).past_key_values
+            cache = self.forward(1, input_ids=ids, use_cache=True).past_key_values
             self._cached_prefix = (key, cache)
         return self._cached_prefix[1]
 
-    def _expanded_cache(self, prefix: Sequence[int], batch: int) -> Any:
-        cache = copy.deepcopy(self._prefix_cache_for(prefix))
-        cache.batch_repeat_interleave(batch)
+    def repeated_kv_cache(self, prefix: Sequence[int], batch: int) -> Any:
+        """A fresh KV cache of ``prefix`` repeated ``batch`` times, to continue from.
+
+        The model is run on ``prefix`` only when it is not a prefix of the last
+        sequence cached; the returned copy may be extended freely.
+        """
+        cache = copy.deepcopy(self.kv_cache_of(prefix))
+        extra = cache.get_seq_length() - len(prefix)
+        if extra > 0:
+            cache.crop(-extra)  # a negative count removes tokens in every transformers version
+        if batch > 1:
+            cache.batch_repeat_interleave(batch)
         return cache
 
     # ------------------------------------------------------------------ scoring
@@ -410,9 +448,10 @@ class SLM:
     def _last_logits(self, token_lists: Sequence[Sequence[int]], shared: int) -> torch.Tensor:
         """Next-token logits after each prompt, ``(batch, vocab)``."""
         if not shared:
-            batch = self._left_padded(token_lists)
-            return self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                              position_ids=batch.position_ids).logits[:, -1, :]
+            batch = self.pad_left(token_lists)
+            # logits_to_keep=1: the vocabulary projection is run for the last position only.
+            return self.forward(1, input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                                position_ids=batch.position_ids).logits[:, -1, :]
         # Own tokens right-padded after the cached prefix: a prompt's last real token
         # never sees the padding that follows it.
         suffixes = [tokens[shared:] for tokens in token_lists]
@@ -424,13 +463,17 @@ class SLM:
             ids[row, : len(suffix)] = torch.tensor(suffix, dtype=torch.long)
             mask[row, shared : shared + len(suffix)] = 1
         positions = (shared + torch.arange(width)).expand(len(suffixes), width)
-        logits = self.model(
+        # Project to the vocabulary only at the positions some prompt ends at.
+        ends = sorted({len(suffix) - 1 for suffix in suffixes})
+        logits = self.forward(
+            torch.tensor(ends, device=self.device),
             input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
             position_ids=positions.to(self.device),
-            past_key_values=self._expanded_cache(token_lists[0][:shared], len(suffixes)),
+            past_key_values=self.repeated_kv_cache(token_lists[0][:shared], len(suffixes)),
         ).logits
-        last = torch.tensor([len(suffix) - 1 for suffix in suffixes], device=logits.device)
-        return logits[torch.arange(len(suffixes), device=logits.device), last]
+        column = torch.tensor([ends.index(len(suffix) - 1) for suffix in suffixes],
+                              device=logits.device)
+        return logits[torch.arange(len(suffixes), device=logits.device), column]
 
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
@@ -485,12 +528,12 @@ class SLM:
     def _generation_inputs(self, token_lists: Sequence[Sequence[int]], shared: int
                            ) -> dict[str, Any]:
         if not shared:
-            batch = self._left_padded(token_lists)
+            batch = self.pad_left(token_lists)
             return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
         # [shared prefix][padding][own tokens]: generate() continues every row from its
         # last token and derives positions from the mask, so padding in the middle is
         # skipped exactly as left padding is.
-        own = self._left_padded([tokens[shared:] for tokens in token_lists])
+        own = self.pad_left([tokens[shared:] for tokens in token_lists])
         prefix = torch.tensor([list(token_lists[0][:shared])], device=self.device)
         rows = len(token_lists)
         return {
@@ -498,7 +541,7 @@ class SLM:
             "attention_mask": torch.cat(
                 [torch.ones(rows, shared, dtype=torch.long, device=self.device),
                  own.attention_mask], dim=1),
-            "past_key_values": self._expanded_cache(token_lists[0][:shared], rows),
+            "past_key_values": self.repeated_kv_cache(token_lists[0][:shared], rows),
         }
 
     def _batches(

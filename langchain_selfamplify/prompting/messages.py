@@ -8,6 +8,7 @@ after a demonstration's question is exactly the prefix it continues at test time
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.data.formats import split_inline_options
@@ -33,6 +34,14 @@ def question_text(question: str | MCQExample) -> str:
     stem, choices = parsed
     options = "\n".join(f"({label}) {text}" for label, text in choices.items())
     return f"{stem}\n{options}" if stem else options
+
+
+def zero_shot_prompt(slm: Any, question: str | MCQExample,
+                     assistant_prefix: str = ANSWER_PREFIX) -> str:
+    """The question alone in a user turn, the answer turn opened with ``assistant_prefix``
+    (by default ``"The answer is ("``): how the pool is scored and examples explained."""
+    return slm.format_prompt([{"role": "user", "content": question_text(question)}],
+                             assistant_prefix)
 
 
 def answer_turn(example: MCQExample) -> str:

@@ -76,13 +76,20 @@ class AttributionMethod(RationaleMethod):
         """Keyword rationales, one per example."""
         self.check(examples)
         rationales = []
-        progress = tqdm(examples, desc=f"{self.name} rationales", leave=False,
+        size = self.slm.batch_size
+        chunks = [examples[i : i + size] for i in range(0, len(examples), size)]
+        progress = tqdm(total=len(examples), desc=f"{self.name} rationales", leave=False,
                         disable=not self.slm.show_progress or len(examples) < 2)
-        for example in progress:
-            attribution = self.attribute(example)
-            keywords = attribution.top_k(self.k)
-            rationales.append(keyword_rationale(keywords, example.answer))
+        for chunk in chunks:
+            for example, attribution in zip(chunk, self.attribute_batch(chunk), strict=True):
+                rationales.append(keyword_rationale(attribution.top_k(self.k), example.answer))
+            progress.update(len(chunk))
+        progress.close()
         return rationales
+
+    def attribute_batch(self, examples: Sequence[MCQExample]) -> list[WordAttribution]:
+        """:meth:`attribute` for several examples (methods that can batch override it)."""
+        return [self.attribute(example) for example in examples]
 
     def question_prompt(self, example: MCQExample) -> QuestionPrompt:
         """Tokenise the zero-shot prompt and map its tokens to the question's words."""

@@ -9,7 +9,9 @@ Token scores (summed over the embedding dimension) are summed per word.
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,67 +26,89 @@ from langchain_selfamplify.rationales.words import (
 
 
 class LabelLogitsFromEmbeddings(nn.Module):
-    """``inputs_embeds -> logits of the answer labels at the last position``."""
+    """``(inputs_embeds, attention_mask) -> logits of the answer labels at the last
+    position``. Rows are left-padded; positions count from each row's first token."""
 
-    def __init__(self, model: nn.Module, label_ids: list[int]) -> None:
+    def __init__(self, slm: Any, label_ids: list[int]) -> None:
         super().__init__()
-        self.model = model
+        self.model = slm.model  # a submodule, so Captum's DeepLift hooks reach its layers
+        self.run = slm.forward
         self.label_ids = label_ids
 
-    def forward(self, inputs_embeds: torch.Tensor) -> torch.Tensor:
-        batch, length = inputs_embeds.shape[:2]
-        positions = torch.arange(length, device=inputs_embeds.device).expand(batch, -1)
-        mask = torch.ones(batch, length, dtype=torch.long, device=inputs_embeds.device)
-        logits = self.model(
-            inputs_embeds=inputs_embeds, attention_mask=mask, position_ids=positions
-        ).logits
+    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        positions = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
+        logits = self.run(1, inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                          position_ids=positions).logits
         return logits[:, -1, self.label_ids]
 
 
 @dataclass
 class GradientInputs:
-    """What a gradient method attributes: embeddings, baseline, target, question mask."""
+    """What a gradient method attributes: a left-padded batch of examples."""
 
     forward: LabelLogitsFromEmbeddings
-    """The explained function."""
+    """The explained function (logits of the union of the examples' label tokens)."""
     embeds: torch.Tensor
-    """Input embeddings, ``(1, tokens, dim)``, requiring gradients."""
+    """Input embeddings, ``(examples, tokens, dim)``, requiring gradients."""
     baseline: torch.Tensor
-    """The input with the question span zeroed."""
-    target: int
-    """Index of the gold label among the labels."""
+    """The input with the question spans zeroed."""
+    attention_mask: torch.Tensor
+    """``(examples, tokens)``: 1 on real tokens, 0 on left padding."""
+    target: list[int]
+    """Per example, the index of its gold label among ``forward.label_ids``."""
     in_question: torch.Tensor
-    """Boolean mask of the question's tokens."""
+    """``(examples, tokens)`` boolean mask of the question tokens."""
+
+    @property
+    def additional_forward_args(self) -> tuple[torch.Tensor]:
+        """What Captum passes to :attr:`forward` after the embeddings."""
+        return (self.attention_mask,)
 
 
 class GradientMethod(AttributionMethod):
-    """Base of attribution methods that back-propagate to the input embeddings."""
+    """Base of attribution methods that back-propagate to the input embeddings.
+
+    Examples are attributed ``slm.batch_size`` at a time, left-padded in one batch.
+    """
 
     needs_gradients = True
 
     @abstractmethod
     def token_attributions(self, inputs: GradientInputs) -> torch.Tensor:
-        """Attribution per token, ``(tokens,)``, zero outside the question."""
+        """Attribution per token, ``(examples, tokens)``."""
 
     def attribute(self, example: MCQExample) -> WordAttribution:
         """Scores of the question's words towards the gold label."""
+        return self.attribute_batch([example])[0]
+
+    def attribute_batch(self, examples: Sequence[MCQExample]) -> list[WordAttribution]:
+        """:meth:`attribute` for several examples in one batch of model calls."""
         slm = self.slm
-        prompt = self.question_prompt(example)
-        ids = torch.tensor([prompt.input_ids], device=slm.device)
-        in_question = torch.tensor([w is not None for w in prompt.word_of_token],
-                                   device=slm.device)
+        prompts = [self.question_prompt(example) for example in examples]
+        batch = slm.pad_left([prompt.input_ids for prompt in prompts])
+        width = batch.input_ids.shape[1]
+        in_question = torch.zeros(len(prompts), width, dtype=torch.bool, device=slm.device)
+        for row, prompt in enumerate(prompts):
+            in_question[row, width - len(prompt.input_ids):] = torch.tensor(
+                [w is not None for w in prompt.word_of_token])
+        gold_ids = [slm.label_token_id(example.answer) for example in examples]
+        label_ids = sorted({i for example in examples
+                            for i in slm.label_token_ids(example.labels)})
         with slm.lock:
-            embeds = slm.embedding_layer(ids).detach().requires_grad_()
+            embeds = slm.embedding_layer(batch.input_ids).detach().requires_grad_()
             baseline = embeds.detach().clone()
-            baseline[0, in_question] = 0.0
+            baseline[in_question] = 0.0
             inputs = GradientInputs(
-                forward=LabelLogitsFromEmbeddings(slm.model, slm.label_token_ids(example.labels)),
-                embeds=embeds, baseline=baseline, target=example.labels.index(example.answer),
-                in_question=in_question,
+                forward=LabelLogitsFromEmbeddings(slm, label_ids), embeds=embeds,
+                baseline=baseline, attention_mask=batch.attention_mask,
+                target=[label_ids.index(gold) for gold in gold_ids], in_question=in_question,
             )
             with torch.enable_grad():
-                token_scores = self.token_attributions(inputs).detach()
-        token_scores = token_scores * in_question
-        word_scores = aggregate_to_words(prompt.word_of_token, token_scores.tolist(),
-                                         len(prompt.words))
-        return WordAttribution(example.id, example.answer, question_words(example), word_scores)
+                token_scores = self.token_attributions(inputs).detach() * in_question
+        attributions = []
+        for row, (example, prompt) in enumerate(zip(examples, prompts, strict=True)):
+            scores = token_scores[row, width - len(prompt.input_ids):].tolist()
+            word_scores = aggregate_to_words(prompt.word_of_token, scores, len(prompt.words))
+            attributions.append(WordAttribution(example.id, example.answer,
+                                                question_words(example), word_scores))
+        return attributions

@@ -4,7 +4,9 @@ Each content word (stop words excluded, so evaluations are not spent on them) is
 binary feature. A coalition keeps some words and replaces the tokens of the others by
 a mask token, keeping positions fixed; its value is the gold label's log-probability
 right after ``"The answer is ("``. Coalitions are evaluated many per forward pass
-(``slm.batch_size``), without autograd, under a fixed seed.
+(``slm.batch_size``), without autograd, under a fixed seed. The prompt is run once
+and its KV cache kept: a coalition's tokens before its first masked word are never
+run again, and only the last position is projected to the vocabulary.
 """
 
 from __future__ import annotations
@@ -58,6 +60,27 @@ class PerturbationMethod(AttributionMethod):
             scores[word] = float(feature_scores[feature])
         return WordAttribution(example.id, example.answer, question_words(example), scores)
 
+    def _shared_head(self, prompt: list[int], first: list[int], last: list[int]
+                     ) -> tuple[int, Any]:
+        """Length and KV cache (batch 1) of the tokens shared by a sorted chunk's rows.
+
+        ``first`` and ``last`` are the chunk's first and last rows in lexicographic
+        order, so their common head is every row's. Each row keeps one token of its own.
+        """
+        slm = self.slm
+        shared = min(_common_length(first, last), len(prompt) - 1)
+        if not slm.prefix_cache or shared == 0:
+            return 0, None
+        untouched = min(_common_length(first, prompt), shared)
+        if untouched:
+            cache = slm.repeated_kv_cache(prompt[:untouched], 1)
+            if shared > untouched:
+                head = torch.tensor([first[untouched:shared]], device=slm.device)
+                slm.forward(1, input_ids=head, past_key_values=cache)  # extends ``cache``
+            return shared, cache
+        head = torch.tensor([first[:shared]], device=slm.device)
+        return shared, slm.forward(1, input_ids=head, use_cache=True).past_key_values
+
     def _coalition_value(
         self, input_ids: list[int], word_of_token: list[int | None], features: list[int],
         gold: int,
@@ -74,17 +97,39 @@ class PerturbationMethod(AttributionMethod):
 
         def value(coalitions: torch.Tensor) -> torch.Tensor:
             coalitions = coalitions.to(slm.device).reshape(-1, len(features))
-            values = []
-            for chunk in coalitions.split(slm.batch_size):
-                keep = torch.ones(chunk.shape[0], ids.shape[0], dtype=torch.bool,
-                                  device=slm.device)
-                keep[:, removable] = chunk[:, token_feature[removable]] > 0.5
-                batch = torch.where(keep, ids.expand_as(keep), torch.full_like(ids, mask_id))
-                logits = slm.model(input_ids=batch).logits[:, -1, :].float()
-                values.append(torch.log_softmax(logits, dim=-1)[:, gold])
-            return torch.cat(values)
+            keep = torch.ones(coalitions.shape[0], ids.shape[0], dtype=torch.bool,
+                              device=slm.device)
+            keep[:, removable] = coalitions[:, token_feature[removable]] > 0.5
+            perturbed = torch.where(keep, ids.expand_as(keep), torch.full_like(ids, mask_id))
+            rows = perturbed.tolist()
+            # Coalitions in lexicographic order of their tokens: each forward pass runs
+            # a chunk whose rows share the longest head. That head is run once, on top
+            # of the cached prompt up to its first masked token; the rows run only their
+            # own tails; and only the last position is projected to the vocabulary.
+            order = sorted(range(len(rows)), key=rows.__getitem__)
+            if slm.prefix_cache:
+                slm.kv_cache_of(input_ids)  # the whole prompt, once; heads are cropped from it
+            values = torch.empty(len(rows), device=slm.device)
+            for start in range(0, len(order), slm.batch_size):
+                chunk = order[start : start + slm.batch_size]
+                shared, cache = self._shared_head(input_ids, rows[chunk[0]], rows[chunk[-1]])
+                if cache is not None and len(chunk) > 1:
+                    cache.batch_repeat_interleave(len(chunk))
+                logits = slm.forward(1, input_ids=perturbed[chunk, shared:],
+                                     past_key_values=cache).logits[:, -1, :].float()
+                values[chunk] = torch.log_softmax(logits, dim=-1)[:, gold]
+            return values
 
         return value
+
+
+def _common_length(a: list[int], b: list[int]) -> int:
+    length = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        length += 1
+    return length
 
 
 def mask_token_id(tokenizer: Any) -> int:

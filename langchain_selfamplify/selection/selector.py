@@ -13,8 +13,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import SelectionError
-from langchain_selfamplify.models.slm import ANSWER_PREFIX
-from langchain_selfamplify.prompting.messages import question_text, template_example
+from langchain_selfamplify.prompting.messages import template_example, zero_shot_prompt
 from langchain_selfamplify.selection.strategies import ScoredExample, get_strategy
 
 
@@ -88,11 +87,7 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
             todo = [ex for ex in self.examples if ex.id not in self._scores]
             for start in range(0, len(todo), 64):
                 chunk = todo[start : start + 64]
-                prompts = [
-                    self.slm.format_prompt([{"role": "user", "content": question_text(ex)}],
-                                           ANSWER_PREFIX)
-                    for ex in chunk
-                ]
+                prompts = [zero_shot_prompt(self.slm, ex) for ex in chunk]
                 scores = self.slm.score_choices(
                     prompts, [ex.labels for ex in chunk],
                     desc=f"Scoring pool ({start + len(chunk)}/{len(todo)})",

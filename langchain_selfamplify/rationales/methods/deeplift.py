@@ -70,5 +70,6 @@ class DeepLiftRationale(GradientMethod):
         with rescale_rule_for_hf_activations(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
             scores = DeepLift(inputs.forward).attribute(
-                inputs.embeds, baselines=inputs.baseline, target=inputs.target)
-        return scores.sum(dim=-1)[0]
+                inputs.embeds, baselines=inputs.baseline, target=inputs.target,
+                additional_forward_args=inputs.additional_forward_args)
+        return scores.sum(dim=-1)

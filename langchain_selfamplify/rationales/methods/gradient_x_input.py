@@ -28,5 +28,7 @@ class GradientXInputRationale(GradientMethod):
         """Gradient x input per token."""
         from captum.attr import InputXGradient
 
-        scores = InputXGradient(inputs.forward).attribute(inputs.embeds, target=inputs.target)
-        return scores.sum(dim=-1)[0]
+        scores = InputXGradient(inputs.forward).attribute(
+            inputs.embeds, target=inputs.target,
+            additional_forward_args=inputs.additional_forward_args)
+        return scores.sum(dim=-1)

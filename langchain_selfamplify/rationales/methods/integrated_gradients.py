@@ -42,5 +42,6 @@ class IntegratedGradientsRationale(GradientMethod):
         scores = IntegratedGradients(inputs.forward).attribute(
             inputs.embeds, baselines=inputs.baseline, target=inputs.target,
             n_steps=self.path_steps, internal_batch_size=self.slm.batch_size,
+            additional_forward_args=inputs.additional_forward_args,
         )
-        return scores.sum(dim=-1)[0]
+        return scores.sum(dim=-1)

@@ -1,0 +1,134 @@
+"""The fast paths give what the plain reference routes give (no timing here: the speed
+is measured by ``benchmarks/``). Unit tests on the tiny random Llama; the last ones on
+the embedded model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from langchain_selfamplify import SLM, AmplifiedPrompt, SelfAmplifySelector
+from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.evaluation.predict import answer_questions
+from langchain_selfamplify.rationales import get_method
+from langchain_selfamplify.references import (
+    CAPTUM_METHODS,
+    captum_word_attributions,
+    generate_predictions,
+    pipeline_answers,
+)
+
+EXAMPLES = [
+    MCQExample(id="q1", question="Which gas do green plants absorb from the air to make food?",
+               choices={"A": "oxygen", "B": "carbon dioxide", "C": "nitrogen", "D": "helium"},
+               answer="B"),
+    MCQExample(id="q2", question="A student drops a ball from a tall building. What pulls "
+               "the ball toward the ground?",
+               choices={"A": "magnetism", "B": "friction", "C": "gravity"}, answer="C"),
+]
+BUDGETS = {"feature_ablation": ({}, {}), "kernelshap": ({"n_samples": 24}, {"n_samples": 24}),
+           "lime": ({"n_samples": 24}, {"n_samples": 24}),
+           "shapley_sampling": ({"n_permutations": 2}, {"n_samples": 2})}
+
+
+def _feature_scores(attribution) -> list[float]:
+    return [s for w, s in zip(attribution.words, attribution.scores, strict=True)
+            if w.is_candidate]
+
+
+@pytest.mark.parametrize("method", CAPTUM_METHODS)
+def test_perturbation_methods_equal_captum_llm_attribution(tiny_slm, method):
+    ours_kwargs, captum_kwargs = BUDGETS[method]
+    explainer = get_method(method)(tiny_slm, **ours_kwargs)
+    for example in EXAMPLES:
+        ours = _feature_scores(explainer.attribute(example))
+        reference = captum_word_attributions(tiny_slm, example, method, **captum_kwargs)
+        assert len(ours) == len(reference)
+        assert max(map(abs, reference)) > 0  # a real signal, not two zero vectors
+        assert ours == pytest.approx(reference, abs=1e-4)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 64])
+def test_coalition_chunks_do_not_change_attributions(tiny_model_dir, batch_size):
+    """Chunk size moves the shared heads; without the prompt cache nothing is shared."""
+    cached = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False,
+                                 batch_size=batch_size)
+    plain = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False,
+                                batch_size=batch_size, prefix_cache=False)
+    for example in EXAMPLES:
+        fast = get_method("kernelshap")(cached, n_samples=32).attribute(example)
+        slow = get_method("kernelshap")(plain, n_samples=32).attribute(example)
+        assert fast.scores == pytest.approx(slow.scores, abs=1e-4)
+
+
+@pytest.mark.parametrize("method", ["deeplift", "integrated_gradients", "gradient_x_input"])
+def test_gradient_methods_batched_over_examples_equal_one_at_a_time(tiny_slm, method):
+    kwargs = {"path_steps": 8} if method == "integrated_gradients" else {}
+    explainer = get_method(method)(tiny_slm, **kwargs)
+    batched = explainer.attribute_batch(EXAMPLES)
+    for example, together in zip(EXAMPLES, batched, strict=True):
+        alone = explainer.attribute(example)
+        assert together.words == alone.words
+        assert max(map(abs, alone.scores)) > 0
+        assert together.scores == pytest.approx(alone.scores, rel=1e-3, abs=1e-5)
+
+
+def test_pool_scoring_equals_one_token_generate(tiny_slm, demo_pool):
+    pool = demo_pool[:12]
+    selector = SelfAmplifySelector(examples=pool, slm=tiny_slm, n=1)
+    assert [s.predicted for s in selector.score_pool()] == generate_predictions(tiny_slm, pool)
+
+
+class _NoLogitsToKeep(torch.nn.Module):
+    """A causal LM whose forward does not take ``logits_to_keep`` (older models)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.inner = model
+        self.config = model.config
+        self.generation_config = model.generation_config
+
+    def get_input_embeddings(self):
+        return self.inner.get_input_embeddings()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None,
+                past_key_values=None, use_cache=None, inputs_embeds=None):
+        return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                          position_ids=position_ids, past_key_values=past_key_values,
+                          use_cache=use_cache, inputs_embeds=inputs_embeds)
+
+
+def test_models_without_logits_to_keep_score_the_same(tiny_slm, demo_pool):
+    legacy = SLM(_NoLogitsToKeep(tiny_slm.model), tiny_slm.tokenizer, show_progress=False,
+                 batch_size=4)
+    assert not legacy._takes_logits_to_keep
+    pool = demo_pool[:6]
+    ours = SelfAmplifySelector(examples=pool, slm=tiny_slm, n=1).score_pool()
+    theirs = SelfAmplifySelector(examples=pool, slm=legacy, n=1).score_pool()
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.probs == pytest.approx(b.probs, abs=1e-5)
+    explained = get_method("feature_ablation")(legacy).attribute(EXAMPLES[0])
+    reference = get_method("feature_ablation")(tiny_slm).attribute(EXAMPLES[0])
+    assert explained.scores == pytest.approx(reference.scores, abs=1e-4)
+
+
+@pytest.mark.integration
+def test_evaluation_equals_the_langchain_pipeline_route(default_slm, demo_pool):
+    """Prefix-cached, batched answers read exactly what the one-at-a-time chain reads."""
+    demos = [ex.with_rationale(f"Step 1: the question is about {ex.question.split()[-1]}")
+             for ex in demo_pool[:4]]
+    prompt = AmplifiedPrompt(examples=demos)
+    questions = demo_pool[10:16]
+    ours = answer_questions(default_slm, prompt, questions, mode="generate",
+                            max_rationale_tokens=16)
+    reference = pipeline_answers(default_slm, prompt, questions, max_new_tokens=32)
+    assert [p.rationale.strip() for p in ours] == [p.rationale.strip() for p in reference]
+    assert [p.predicted for p in ours] == [p.predicted for p in reference]
+
+
+@pytest.mark.integration
+def test_perturbation_equals_captum_on_the_embedded_model(default_slm, demo_pool):
+    example = demo_pool[0]
+    ours = _feature_scores(get_method("feature_ablation")(default_slm).attribute(example))
+    reference = captum_word_attributions(default_slm, example, "feature_ablation")
+    assert ours == pytest.approx(reference, abs=1e-4)
