@@ -132,7 +132,10 @@ def counted_tokens(model: Any) -> Iterator[dict[str, int]]:
             counts["tokens"] += int(inputs.shape[0] * inputs.shape[1])
         counts["forward_calls"] += 1
 
-    handle = model.register_forward_pre_hook(hook, with_kwargs=True)
+    # Hook the inner transformer: Captum calls the LM's ``forward`` directly, which
+    # skips hooks on the LM itself; the LM always calls its base model as a module.
+    handle = getattr(model, "base_model", model).register_forward_pre_hook(hook,
+                                                                           with_kwargs=True)
     try:
         yield counts
     finally:

@@ -107,10 +107,12 @@ def test_deeplift_completeness_and_only_question_tokens(tiny_slm):
     baseline = embeds.clone()
     in_question = torch.tensor([w is not None for w in prompt.word_of_token])
     baseline[0, in_question] = 0.0
-    wrapper = LabelLogitsFromEmbeddings(tiny_slm.model, tiny_slm.label_token_ids(EXAMPLE.labels))
+    wrapper = LabelLogitsFromEmbeddings(tiny_slm, tiny_slm.label_token_ids(EXAMPLE.labels))
+    mask = torch.ones_like(ids)
     with rescale_rule_for_hf_activations(), torch.enable_grad():
         scores, delta = DeepLift(wrapper).attribute(
-            embeds, baselines=baseline, target=0, return_convergence_delta=True)
+            embeds, baselines=baseline, target=0, return_convergence_delta=True,
+            additional_forward_args=(mask,))
     per_token = scores.sum(-1)[0]
     assert torch.all(per_token[~in_question] == 0)
     assert per_token[in_question].abs().sum() > 0

@@ -9,6 +9,7 @@ in-memory model to app developers (``as_langchain_llm`` / ``as_chat_model``).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import logging
@@ -29,6 +30,11 @@ from langchain_selfamplify.models.chat_format import (
     render_chat,
 )
 from langchain_selfamplify.models.default import DEFAULT_MODEL_NAME, default_model_path
+from langchain_selfamplify.models.shared_prefix import (
+    shared_prefix_attention_for,
+    shared_prefix_cache,
+    supports_shared_prefix,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +134,8 @@ class SLM:
         self.min_prefix_tokens = min_prefix_tokens
         self._cached_prefix: tuple[tuple[int, ...], Any] | None = None
         self._label_ids: dict[str, int] = {}
+        # A batch's shared prefix kept once, not once per row (see shared_prefix.py).
+        self._shares_prefix = supports_shared_prefix(model)
         # Most causal LMs can skip the vocabulary projection of positions not read.
         self._takes_logits_to_keep = "logits_to_keep" in inspect.signature(
             model.forward).parameters
@@ -367,6 +375,16 @@ class SLM:
             cache.batch_repeat_interleave(batch)
         return cache
 
+    def _cache_for_rows(self, prefix: Sequence[int], rows: int
+                        ) -> tuple[Any, contextlib.AbstractContextManager[Any]]:
+        """A KV cache of ``prefix`` for ``rows`` rows to continue, and the context the
+        model must run in: the prefix kept once with shared-prefix attention when the
+        model allows it, else repeated for every row."""
+        if self._shares_prefix:
+            cache = shared_prefix_cache(self.kv_cache_of(prefix), len(prefix))
+            return cache, shared_prefix_attention_for(self.model, cache)
+        return self.repeated_kv_cache(prefix, rows), contextlib.nullcontext()
+
     # ------------------------------------------------------------------ scoring
     def label_token_id(self, label: str) -> int:
         """Token id the model emits for ``label`` right after ``"The answer is ("``.
@@ -465,12 +483,13 @@ class SLM:
         positions = (shared + torch.arange(width)).expand(len(suffixes), width)
         # Project to the vocabulary only at the positions some prompt ends at.
         ends = sorted({len(suffix) - 1 for suffix in suffixes})
-        logits = self.forward(
-            torch.tensor(ends, device=self.device),
-            input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-            position_ids=positions.to(self.device),
-            past_key_values=self.repeated_kv_cache(token_lists[0][:shared], len(suffixes)),
-        ).logits
+        cache, context = self._cache_for_rows(token_lists[0][:shared], len(suffixes))
+        with context:
+            logits = self.forward(
+                torch.tensor(ends, device=self.device),
+                input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                position_ids=positions.to(self.device), past_key_values=cache,
+            ).logits
         column = torch.tensor([ends.index(len(suffix) - 1) for suffix in suffixes],
                               device=logits.device)
         return logits[torch.arange(len(suffixes), device=logits.device), column]
@@ -516,9 +535,10 @@ class SLM:
             for batch_ids in self._batches(token_lists, shared, desc):
                 torch.manual_seed(self.seed)
                 batch = [token_lists[i] for i in batch_ids]
-                kwargs = self._generation_inputs(batch, shared)
-                generated = self.model.generate(**kwargs, generation_config=config,
-                                                tokenizer=self.tokenizer)
+                kwargs, context = self._generation_inputs(batch, shared)
+                with context:
+                    generated = self.model.generate(**kwargs, generation_config=config,
+                                                    tokenizer=self.tokenizer)
                 new_tokens = generated[:, kwargs["input_ids"].shape[1] :]
                 for row, index in enumerate(batch_ids):
                     text = self.tokenizer.decode(new_tokens[row], skip_special_tokens=True)
@@ -526,23 +546,25 @@ class SLM:
         return outputs
 
     def _generation_inputs(self, token_lists: Sequence[Sequence[int]], shared: int
-                           ) -> dict[str, Any]:
+                           ) -> tuple[dict[str, Any], contextlib.AbstractContextManager[Any]]:
         if not shared:
             batch = self.pad_left(token_lists)
-            return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+            return ({"input_ids": batch.input_ids, "attention_mask": batch.attention_mask},
+                    contextlib.nullcontext())
         # [shared prefix][padding][own tokens]: generate() continues every row from its
         # last token and derives positions from the mask, so padding in the middle is
         # skipped exactly as left padding is.
         own = self.pad_left([tokens[shared:] for tokens in token_lists])
         prefix = torch.tensor([list(token_lists[0][:shared])], device=self.device)
         rows = len(token_lists)
+        cache, context = self._cache_for_rows(token_lists[0][:shared], rows)
         return {
             "input_ids": torch.cat([prefix.expand(rows, -1), own.input_ids], dim=1),
             "attention_mask": torch.cat(
                 [torch.ones(rows, shared, dtype=torch.long, device=self.device),
                  own.attention_mask], dim=1),
-            "past_key_values": self.repeated_kv_cache(token_lists[0][:shared], rows),
-        }
+            "past_key_values": cache,
+        }, context
 
     def _batches(
         self, token_lists: Sequence[Sequence[int]], shared: int, desc: str | None

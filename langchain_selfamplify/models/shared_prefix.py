@@ -1,0 +1,175 @@
+"""Attention over a prefix that every row of a batch shares, stored once.
+
+A few-shot prompt is the same long prefix for every test question. Repeating its KV
+cache for each row of a batch (what ``transformers`` does) makes every decoding step
+copy and read ``rows x prefix`` keys and values, so on a CPU a batch decodes little
+faster than one question at a time. Here the prefix's keys and values are kept once
+(batch 1) in :class:`SharedPrefixLayer`; each row's own tokens are cached as usual; and
+:func:`shared_prefix_attention` scores every row's queries against the prefix in one
+matrix product and against the row's own keys separately, then takes one softmax over
+both, which is exactly attention over the concatenation.
+
+It is used only for models whose attention is plain softmax attention over all
+positions (no sliding window, no logit soft-capping, no attention sinks) running the
+``sdpa`` or ``eager`` implementation; other models keep the repeated cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+NAME = "selfamplify_shared_prefix"
+"""Name under which the attention function is registered with ``transformers``."""
+
+_ACTIVE: contextvars.ContextVar[Any] = contextvars.ContextVar("shared_prefix_cache",
+                                                              default=None)
+_REGISTERED = False
+
+
+def supports_shared_prefix(model: Any) -> bool:
+    """Whether ``model`` can use the shared-prefix attention."""
+    try:
+        from transformers.cache_utils import DynamicLayer  # noqa: F401
+        from transformers.masking_utils import AttentionMaskInterface  # noqa: F401
+        from transformers.modeling_utils import AttentionInterface  # noqa: F401
+    except ImportError:
+        return False
+    config = model.config
+    if getattr(config, "_attn_implementation", None) not in ("sdpa", "eager"):
+        return False
+    if any(getattr(config, name, None) for name in (
+            "sliding_window", "attn_logit_softcapping", "attention_chunk_size")):
+        return False
+    layer_types = getattr(config, "layer_types", None)
+    if layer_types and any(kind != "full_attention" for kind in layer_types):
+        return False
+    # Attention sinks (gpt-oss) add a term the function does not know.
+    return not any(hasattr(module, "sinks") for module in model.modules())
+
+
+def _register() -> None:
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    from transformers.modeling_utils import AttentionInterface
+
+    AttentionInterface.register(NAME, shared_prefix_attention)
+    AttentionMaskInterface.register(NAME, sdpa_mask)
+    _REGISTERED = True
+
+
+def shared_prefix_cache(prefix_cache: Any, length: int) -> Any:
+    """A cache holding the first ``length`` positions of ``prefix_cache`` once, for
+    any batch size.
+
+    Args:
+        prefix_cache: A ``DynamicCache`` of batch 1 (not modified).
+        length: How many of its positions are the shared prefix.
+    """
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    class SharedPrefixLayer(DynamicLayer):  # type: ignore[misc]
+        """Prefix keys and values (batch 1), then each row's own, grown as usual."""
+
+        def __init__(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+            super().__init__()
+            self.prefix_keys, self.prefix_values = keys, values
+
+        def update(self, key_states: torch.Tensor, value_states: torch.Tensor,
+                   *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+            return super().update(key_states, value_states)  # the rows' own tokens only
+
+        def get_seq_length(self) -> int:
+            return int(self.prefix_keys.shape[-2]) + super().get_seq_length()
+
+    cache = DynamicCache()
+    cache.layers = [SharedPrefixLayer(layer.keys[..., :length, :], layer.values[..., :length, :])
+                    for layer in prefix_cache.layers]
+    cache.layer_class_to_replicate = None
+    return cache
+
+
+@contextlib.contextmanager
+def shared_prefix_attention_for(model: Any, cache: Any) -> Iterator[None]:
+    """Run ``model`` with :func:`shared_prefix_attention` reading ``cache``'s prefix."""
+    _register()
+    config = model.config
+    previous = config._attn_implementation
+    token = _ACTIVE.set(cache)
+    config._attn_implementation = NAME
+    try:
+        yield
+    finally:
+        config._attn_implementation = previous
+        _ACTIVE.reset(token)
+
+
+def shared_prefix_attention(
+    module: Any,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """Softmax attention over [shared prefix, the row's own tokens].
+
+    Args:
+        module: The attention module (its ``layer_idx`` names the cache layer).
+        query: ``(rows, heads, queries, dim)``.
+        key: The rows' own keys, ``(rows, kv_heads, own, dim)``.
+        value: The rows' own values, same shape.
+        attention_mask: ``(rows, 1, queries, prefix + own)``, boolean (True attends) or
+            additive; ``None`` means causal over the rows' own tokens.
+        scaling: Score scale. Defaults to ``dim ** -0.5``.
+        dropout: Ignored (inference only).
+        **kwargs: Ignored.
+
+    Returns:
+        ``(rows, queries, heads, dim)`` and no attention weights.
+    """
+    layer = _ACTIVE.get().layers[module.layer_idx]
+    prefix_keys, prefix_values = layer.prefix_keys[0], layer.prefix_values[0]
+    rows, heads, queries, dim = query.shape
+    kv_heads, own = key.shape[1], key.shape[2]
+    groups, prefix = heads // kv_heads, prefix_keys.shape[-2]
+    scale = scaling if scaling is not None else dim ** -0.5
+
+    grouped = query.view(rows, kv_heads, groups, queries, dim)
+    # Every row's queries against the one copy of the prefix: a single product per head.
+    stacked = grouped.permute(1, 0, 2, 3, 4).reshape(kv_heads, rows * groups * queries, dim)
+    prefix_scores = torch.matmul(stacked, prefix_keys.transpose(-1, -2)) * scale
+    prefix_scores = prefix_scores.view(kv_heads, rows, groups, queries, prefix)
+    prefix_scores = prefix_scores.permute(1, 0, 2, 3, 4)
+    own_scores = torch.matmul(grouped, key.unsqueeze(2).transpose(-1, -2)) * scale
+    scores = torch.cat([prefix_scores, own_scores], dim=-1)
+
+    if attention_mask is None:
+        # Causal over the own tokens: query i sits at own position own - queries + i.
+        positions = torch.arange(own, device=query.device)
+        last = own - queries + torch.arange(queries, device=query.device)
+        allowed = torch.cat([torch.ones(queries, prefix, dtype=torch.bool, device=query.device),
+                             positions[None, :] <= last[:, None]], dim=-1)
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    elif attention_mask.dtype == torch.bool:
+        scores = scores.masked_fill(~attention_mask[:, :, None, :, -(prefix + own):],
+                                    float("-inf"))
+    else:
+        scores = scores + attention_mask[:, :, None, :, -(prefix + own):]
+    probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+
+    prefix_probs = probs[..., :prefix].permute(1, 0, 2, 3, 4).reshape(
+        kv_heads, rows * groups * queries, prefix)
+    output = torch.matmul(prefix_probs, prefix_values).view(
+        kv_heads, rows, groups, queries, dim).permute(1, 0, 2, 3, 4)
+    output = output + torch.matmul(probs[..., prefix:], value.unsqueeze(2))
+    return output.reshape(rows, heads, queries, dim).transpose(1, 2).contiguous(), None
