@@ -54,7 +54,7 @@ def run(
     pool_size: Annotated[int | None, typer.Option(help="Cap on the pool size.")] = None,
     test_size: Annotated[int, typer.Option(help="Test questions.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Prompts per forward pass.")] = 8,
+    batch_size: Annotated[int, typer.Option(help="Prompts per forward pass.")] = 16,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: auto).")] = None,
     output_dir: Annotated[str, typer.Option(help="Where the JSON outputs go.")]
         = "selfamplify_output",

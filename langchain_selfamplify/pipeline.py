@@ -71,7 +71,7 @@ class RunConfig(BaseModel):
     """Number of test questions (the first of the test split). Defaults to 64."""
     max_rationale_tokens: int = Field(default=64, ge=1)
     """Token cap of test-time rationales."""
-    batch_size: int = Field(default=8, ge=1)
+    batch_size: int = Field(default=16, ge=1)
     """Prompts per forward pass."""
     seed: int = 0
     """Seed of every random choice."""

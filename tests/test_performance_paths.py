@@ -132,3 +132,23 @@ def test_perturbation_equals_captum_on_the_embedded_model(default_slm, demo_pool
     ours = _feature_scores(get_method("feature_ablation")(default_slm).attribute(example))
     reference = captum_word_attributions(default_slm, example, "feature_ablation")
     assert ours == pytest.approx(reference, abs=1e-4)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_continuous_batching_equals_generate_one_prompt_at_a_time(tiny_model_dir, demo_pool,
+                                                                    batch_size):
+    """Slots freed by finished replies are refilled; each reply is still what
+    ``model.generate`` gives for its prompt alone (stop strings, end token, cap)."""
+    slm = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False,
+                              batch_size=batch_size)
+    assert slm._shares_prefix
+    prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: look.") for ex in demo_pool[:3]])
+    texts = [slm.format_prompt(prompt.to_messages(q)) for q in demo_pool[10:17]]
+    free = slm.generate(texts, max_new_tokens=12)
+    assert free == [slm.generate([text], max_new_tokens=12)[0] for text in texts]
+    assert len(set(free)) > 1
+    # Stop at a character the free replies contain, so some replies end early.
+    stop = [next(c for c in "".join(free) if c.isalpha())]
+    stopped = slm.generate(texts, max_new_tokens=12, stop=stop)
+    assert stopped == [slm.generate([text], max_new_tokens=12, stop=stop)[0] for text in texts]
+    assert stopped != free

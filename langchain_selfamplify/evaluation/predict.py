@@ -207,7 +207,7 @@ def answer_with_checkpoint(
     questions: Sequence[MCQExample],
     path: str | os.PathLike[str],
     *,
-    chunk_size: int = 8,
+    chunk_size: int = 32,
     desc: str | None = None,
     **kwargs: Any,
 ) -> list[Prediction]:
@@ -220,7 +220,8 @@ def answer_with_checkpoint(
         prompt: The few-shot prompt.
         questions: Test questions.
         path: The checkpoint file.
-        chunk_size: Questions per write. Defaults to 8.
+        chunk_size: Questions per write. Defaults to 32 (the questions of one write
+            are decoded together).
         desc: Progress-bar label.
         **kwargs: Passed to :func:`answer_questions`.
     """

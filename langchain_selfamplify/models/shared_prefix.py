@@ -111,6 +111,32 @@ def shared_prefix_attention_for(model: Any, cache: Any) -> Iterator[None]:
         _ACTIVE.reset(token)
 
 
+MANY_QUERIES = 8
+"""From this many queries per row (prompt encoding, not decoding) the prefix is
+repeated per row and PyTorch's fused attention used: its cost is then in the queries,
+not in reading the keys, and the fused kernel beats the explicit softmax."""
+
+
+def _fused_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                     prefix_keys: torch.Tensor, prefix_values: torch.Tensor,
+                     attention_mask: torch.Tensor | None, scale: float
+                     ) -> tuple[torch.Tensor, None]:
+    rows, queries, prefix, own = query.shape[0], query.shape[2], prefix_keys.shape[-2], key.shape[2]
+    keys = torch.cat([prefix_keys.expand(rows, -1, -1, -1), key], dim=2)
+    values = torch.cat([prefix_values.expand(rows, -1, -1, -1), value], dim=2)
+    if attention_mask is None:
+        last = own - queries + torch.arange(queries, device=query.device)
+        attention_mask = torch.cat(
+            [torch.ones(queries, prefix, dtype=torch.bool, device=query.device),
+             torch.arange(own, device=query.device)[None, :] <= last[:, None]], dim=-1)
+    else:
+        attention_mask = attention_mask[..., -(prefix + own):]
+    output = torch.nn.functional.scaled_dot_product_attention(
+        query, keys, values, attn_mask=attention_mask, scale=scale,
+        enable_gqa=query.shape[1] != keys.shape[1])
+    return output.transpose(1, 2).contiguous(), None
+
+
 def shared_prefix_attention(
     module: Any,
     query: torch.Tensor,
@@ -143,6 +169,9 @@ def shared_prefix_attention(
     kv_heads, own = key.shape[1], key.shape[2]
     groups, prefix = heads // kv_heads, prefix_keys.shape[-2]
     scale = scaling if scaling is not None else dim ** -0.5
+    if queries >= MANY_QUERIES:
+        return _fused_attention(query, key, value, prefix_keys, prefix_values,
+                                attention_mask, scale)
 
     grouped = query.view(rows, kv_heads, groups, queries, dim)
     # Every row's queries against the one copy of the prefix: a single product per head.

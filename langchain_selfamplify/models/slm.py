@@ -29,6 +29,7 @@ from langchain_selfamplify.models.chat_format import (
     has_chat_template,
     render_chat,
 )
+from langchain_selfamplify.models.decoding import greedy_decode_shared_prefix
 from langchain_selfamplify.models.default import DEFAULT_MODEL_NAME, default_model_path
 from langchain_selfamplify.models.shared_prefix import (
     shared_prefix_attention_for,
@@ -87,7 +88,8 @@ class SLM:
             plain ``Question:/Answer:`` layout otherwise; ``"chat"`` requires a template;
             ``"plain"`` never uses one.
         system_prompt: Optional system message put before every conversation.
-        batch_size: Prompts per forward pass in scoring and generation. Defaults to 8.
+        batch_size: Prompts per forward pass in scoring and generation (decoding slots).
+            Defaults to 16.
         seed: Seed set before any generation, for reproducible runs. Defaults to 0.
         show_progress: Show tqdm progress bars on long calls. Defaults to True.
         prefix_cache: Encode a prefix shared by all prompts of a call (a few-shot
@@ -107,7 +109,7 @@ class SLM:
         name: str | None = None,
         chat_format: ChatFormat = "auto",
         system_prompt: str | None = None,
-        batch_size: int = 8,
+        batch_size: int = 16,
         seed: int = 0,
         show_progress: bool = True,
         prefix_cache: bool = True,
@@ -506,8 +508,11 @@ class SLM:
     ) -> list[str]:
         """Greedy continuation of each prompt, capped at ``max_new_tokens`` tokens.
 
-        A prefix shared by all prompts is encoded once and its KV cache reused (each
-        prompt's own tokens are left-padded after it), as in :meth:`score_choices`.
+        A prefix shared by all prompts is encoded once and its KV cache reused, as in
+        :meth:`score_choices`. When the model allows shared-prefix attention the prefix
+        is kept once for the whole batch and decoding is continuously batched: a
+        finished reply's slot goes to the next prompt at once. Otherwise each batch of
+        :attr:`batch_size` prompts runs through ``model.generate``.
 
         Args:
             prompts: Prompt texts from :meth:`format_prompt`.
@@ -532,39 +537,60 @@ class SLM:
         outputs: list[str] = [""] * len(prompts)
         with self.lock:
             shared = self._shared_prefix_length(token_lists)
+            if shared and self._shares_prefix:
+                return self._generate_with_slots(token_lists, shared, config, stop, desc)
             for batch_ids in self._batches(token_lists, shared, desc):
                 torch.manual_seed(self.seed)
                 batch = [token_lists[i] for i in batch_ids]
-                kwargs, context = self._generation_inputs(batch, shared)
-                with context:
-                    generated = self.model.generate(**kwargs, generation_config=config,
-                                                    tokenizer=self.tokenizer)
+                kwargs = self._generation_inputs(batch, shared)
+                generated = self.model.generate(**kwargs, generation_config=config,
+                                                tokenizer=self.tokenizer)
                 new_tokens = generated[:, kwargs["input_ids"].shape[1] :]
                 for row, index in enumerate(batch_ids):
                     text = self.tokenizer.decode(new_tokens[row], skip_special_tokens=True)
                     outputs[index] = _cut_at_stop(text, stop)
         return outputs
 
+    def _generate_with_slots(self, token_lists: Sequence[Sequence[int]], shared: int,
+                             config: Any, stop: Sequence[str] | None, desc: str | None
+                             ) -> list[str]:
+        """:meth:`generate` for prompts sharing a prefix: continuous batching over the
+        prefix kept once (see ``decoding.py``)."""
+        eos = config.eos_token_id
+        eos_ids = {int(t) for t in (eos if isinstance(eos, list) else [eos]) if t is not None}
+
+        def finished(tokens: list[int]) -> bool:
+            if not stop:
+                return False
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            return any(s in text for s in stop)
+
+        show = bool(desc) and self.show_progress and len(token_lists) > 1
+        with tqdm(total=len(token_lists), desc=desc, disable=not show, leave=False) as bar:
+            generated = greedy_decode_shared_prefix(
+                self, token_lists, shared, max_new_tokens=config.max_new_tokens,
+                eos_token_ids=eos_ids, finished=finished, on_done=lambda _: bar.update(1))
+        return [_cut_at_stop(self.tokenizer.decode(tokens, skip_special_tokens=True), stop)
+                for tokens in generated]
+
     def _generation_inputs(self, token_lists: Sequence[Sequence[int]], shared: int
-                           ) -> tuple[dict[str, Any], contextlib.AbstractContextManager[Any]]:
+                           ) -> dict[str, Any]:
         if not shared:
             batch = self.pad_left(token_lists)
-            return ({"input_ids": batch.input_ids, "attention_mask": batch.attention_mask},
-                    contextlib.nullcontext())
+            return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
         # [shared prefix][padding][own tokens]: generate() continues every row from its
         # last token and derives positions from the mask, so padding in the middle is
         # skipped exactly as left padding is.
         own = self.pad_left([tokens[shared:] for tokens in token_lists])
         prefix = torch.tensor([list(token_lists[0][:shared])], device=self.device)
         rows = len(token_lists)
-        cache, context = self._cache_for_rows(token_lists[0][:shared], rows)
         return {
             "input_ids": torch.cat([prefix.expand(rows, -1), own.input_ids], dim=1),
             "attention_mask": torch.cat(
                 [torch.ones(rows, shared, dtype=torch.long, device=self.device),
                  own.attention_mask], dim=1),
-            "past_key_values": cache,
-        }, context
+            "past_key_values": self.repeated_kv_cache(token_lists[0][:shared], rows),
+        }
 
     def _batches(
         self, token_lists: Sequence[Sequence[int]], shared: int, desc: str | None

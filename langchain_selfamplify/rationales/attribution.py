@@ -75,17 +75,21 @@ class AttributionMethod(RationaleMethod):
     def explain(self, examples: Sequence[MCQExample]) -> list[str]:
         """Keyword rationales, one per example."""
         self.check(examples)
-        rationales = []
+        rationales: dict[int, str] = {}
+        # Batches of similar lengths, so batched methods pad little.
+        order = sorted(range(len(examples)), key=lambda i: len(examples[i].render()))
         size = self.slm.batch_size
-        chunks = [examples[i : i + size] for i in range(0, len(examples), size)]
         progress = tqdm(total=len(examples), desc=f"{self.name} rationales", leave=False,
                         disable=not self.slm.show_progress or len(examples) < 2)
-        for chunk in chunks:
-            for example, attribution in zip(chunk, self.attribute_batch(chunk), strict=True):
-                rationales.append(keyword_rationale(attribution.top_k(self.k), example.answer))
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            attributions = self.attribute_batch([examples[i] for i in chunk])
+            for index, attribution in zip(chunk, attributions, strict=True):
+                rationales[index] = keyword_rationale(attribution.top_k(self.k),
+                                                      examples[index].answer)
             progress.update(len(chunk))
         progress.close()
-        return rationales
+        return [rationales[i] for i in range(len(examples))]
 
     def attribute_batch(self, examples: Sequence[MCQExample]) -> list[WordAttribution]:
         """:meth:`attribute` for several examples (methods that can batch override it)."""

@@ -1,0 +1,191 @@
+"""Greedy decoding of many prompts that share a prefix, with continuous batching.
+
+``model.generate`` runs a batch until its longest reply ends, so rows that finished
+early keep costing a decoding step each. Here a batch is a set of slots: when a row
+ends (end-of-sequence token, a stop string, or the token cap), the next prompt takes
+its slot at once. The shared prefix is kept once (see :mod:`.shared_prefix`); each
+slot's own tokens sit right-aligned in the batch's cache, left-padded and masked, so
+every step is one forward pass over all slots. Greedy choices are the argmax of the
+logits, as ``generate(do_sample=False)`` makes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from langchain_selfamplify.models.shared_prefix import (
+    shared_prefix_attention_for,
+    shared_prefix_cache,
+)
+
+
+class _Slots:
+    """The batch being decoded: its cache, masks and per-slot bookkeeping."""
+
+    def __init__(self, base: Any, prefix: int, device: torch.device) -> None:
+        self.base = base
+        self.cache = shared_prefix_cache(base, prefix)
+        self.prefix = prefix
+        self.device = device
+        self.mask = torch.zeros(0, 0, dtype=torch.long, device=device)  # own part
+        self.lengths = torch.zeros(0, dtype=torch.long, device=device)  # own tokens
+        self.prompt_of: list[int] = []
+        self.generated: list[list[int]] = []
+
+    @property
+    def rows(self) -> int:
+        return len(self.prompt_of)
+
+    def _layers(self) -> list[Any]:
+        return list(self.cache.layers)
+
+    def keep(self, rows: list[int]) -> None:
+        """Drop every row not in ``rows``."""
+        index = torch.tensor(rows, dtype=torch.long, device=self.device)
+        for layer in self._layers():
+            if layer.is_initialized:
+                layer.keys, layer.values = layer.keys[index], layer.values[index]
+        self.mask, self.lengths = self.mask[index], self.lengths[index]
+        self.prompt_of = [self.prompt_of[i] for i in rows]
+        self.generated = [self.generated[i] for i in rows]
+        self._crop_padding()
+
+    def add(self, keys: list[torch.Tensor], values: list[torch.Tensor], mask: torch.Tensor,
+            lengths: torch.Tensor, prompts: list[int], first_tokens: list[int]) -> None:
+        """Append rows whose own keys/values (right-aligned, ``mask``) were just computed."""
+        width, own = mask.shape[1], self.mask.shape[1]
+        if self.rows and width != own:
+            # Left-pad the narrower side so own tokens stay right-aligned.
+            pad = abs(width - own)
+            if width < own:
+                keys = [_pad_left(k, pad) for k in keys]
+                values = [_pad_left(v, pad) for v in values]
+                mask = torch.nn.functional.pad(mask, (pad, 0))
+            else:
+                for layer in self._layers():
+                    layer.keys, layer.values = _pad_left(layer.keys, pad), _pad_left(layer.values,
+                                                                                     pad)
+                self.mask = torch.nn.functional.pad(self.mask, (pad, 0))
+        for layer, k, v in zip(self._layers(), keys, values, strict=True):
+            if self.rows:
+                layer.keys, layer.values = torch.cat([layer.keys, k]), torch.cat([layer.values, v])
+            else:
+                layer.keys, layer.values, layer.is_initialized = k, v, True
+        self.mask = torch.cat([self.mask, mask]) if self.rows else mask
+        self.lengths = torch.cat([self.lengths, lengths])
+        self.prompt_of += prompts
+        self.generated += [[token] for token in first_tokens]
+
+    def _crop_padding(self) -> None:
+        """Drop own-cache columns that are padding in every row."""
+        if not self.rows:
+            return
+        used = self.mask.any(dim=0).nonzero()
+        start = int(used[0]) if len(used) else self.mask.shape[1]
+        if start:
+            for layer in self._layers():
+                layer.keys = layer.keys[..., start:, :]
+                layer.values = layer.values[..., start:, :]
+            self.mask = self.mask[:, start:]
+
+
+def _pad_left(tensor: torch.Tensor, pad: int) -> torch.Tensor:
+    """Zeros before the sequence dimension (-2) of a ``(rows, heads, seq, dim)`` tensor."""
+    return torch.nn.functional.pad(tensor, (0, 0, pad, 0))
+
+
+@torch.no_grad()
+def greedy_decode_shared_prefix(
+    slm: Any,
+    token_lists: Sequence[Sequence[int]],
+    shared: int,
+    *,
+    max_new_tokens: int,
+    eos_token_ids: set[int],
+    finished: Callable[[list[int]], bool],
+    on_done: Callable[[int], None] | None = None,
+) -> list[list[int]]:
+    """New token ids of each prompt, greedy, ``slm.batch_size`` slots at a time.
+
+    Args:
+        slm: The model (its shared-prefix attention must be supported).
+        token_lists: Prompts' token ids; the first ``shared`` are the same in all.
+        shared: Length of the shared prefix (at least 1).
+        max_new_tokens: Token cap per reply.
+        eos_token_ids: Tokens that end a reply (not included in it).
+        finished: Whether a reply's tokens so far end it (e.g. a stop string).
+        on_done: Called with a prompt's index when its reply is complete.
+
+    Returns:
+        Generated token ids per prompt, in the order of ``token_lists``.
+    """
+    model, device = slm.model, slm.device
+    prefix = list(token_lists[0][:shared])
+    slots = _Slots(slm.kv_cache_of(prefix), shared, device)
+    pending = sorted(range(len(token_lists)), key=lambda i: len(token_lists[i]))
+    pending.reverse()  # pop() takes the shortest prompts first, which pad least together
+    results: dict[int, list[int]] = {}
+
+    def complete(tokens: list[int]) -> bool:
+        return (tokens[-1] in eos_token_ids or len(tokens) >= max_new_tokens
+                or finished(tokens))
+
+    with shared_prefix_attention_for(model, slots.cache):
+        while pending or slots.rows:
+            free = slm.batch_size - slots.rows
+            if free and pending:
+                _prefill(slm, slots, [pending.pop() for _ in range(min(free, len(pending)))],
+                         token_lists)
+            done = [row for row in range(slots.rows) if complete(slots.generated[row])]
+            if done:
+                for row in done:
+                    tokens = slots.generated[row]
+                    results[slots.prompt_of[row]] = (tokens[:-1] if tokens[-1] in eos_token_ids
+                                                     else tokens)
+                    if on_done is not None:
+                        on_done(slots.prompt_of[row])
+                slots.keep([row for row in range(slots.rows) if row not in done])
+                continue  # refill the freed slots before the next step
+            _step(slm, slots)
+    return [results[i] for i in range(len(token_lists))]
+
+
+def _prefill(slm: Any, slots: _Slots, prompts: list[int],
+             token_lists: Sequence[Sequence[int]]) -> None:
+    """Run the new prompts' own tokens together and add them as slots."""
+    own = [list(token_lists[i][slots.prefix:]) for i in prompts]
+    width = max(len(tokens) for tokens in own)
+    ids = torch.full((len(own), width), slm.tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros(len(own), width, dtype=torch.long)
+    for row, tokens in enumerate(own):
+        ids[row, width - len(tokens):] = torch.tensor(tokens)
+        mask[row, width - len(tokens):] = 1
+    ids, mask = ids.to(slots.device), mask.to(slots.device)
+    lengths = mask.sum(dim=1)
+    positions = slots.prefix + (mask.cumsum(dim=1) - 1).clamp(min=0)
+    # A cache of its own over the same prefix tensors, read back after the pass.
+    cache = shared_prefix_cache(slots.base, slots.prefix)
+    attention = torch.cat([torch.ones(len(own), slots.prefix, dtype=torch.long,
+                                      device=slots.device), mask], dim=1)
+    logits = slm.forward(1, input_ids=ids, position_ids=positions, past_key_values=cache,
+                         attention_mask=attention).logits[:, -1]
+    slots.add([layer.keys for layer in cache.layers], [layer.values for layer in cache.layers],
+              mask, lengths, prompts, logits.argmax(dim=-1).tolist())
+
+
+def _step(slm: Any, slots: _Slots) -> None:
+    """One decoding step for every slot."""
+    last = torch.tensor([[tokens[-1]] for tokens in slots.generated], device=slots.device)
+    ones = torch.ones(slots.rows, 1, dtype=torch.long, device=slots.device)
+    attention = torch.cat([torch.ones(slots.rows, slots.prefix, dtype=torch.long,
+                                      device=slots.device), slots.mask, ones], dim=1)
+    positions = (slots.prefix + slots.lengths).unsqueeze(1)
+    logits = slm.forward(1, input_ids=last, position_ids=positions, attention_mask=attention,
+                         past_key_values=slots.cache).logits[:, -1]
+    slots.mask = torch.cat([slots.mask, ones], dim=1)
+    slots.lengths = slots.lengths + 1
+    for row, token in enumerate(logits.argmax(dim=-1).tolist()):
+        slots.generated[row].append(token)
