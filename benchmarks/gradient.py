@@ -1,9 +1,10 @@
 """Gradient rationales: DeepLift and Integrated Gradients, examples per second.
 
-Each method explains ARC-Challenge test questions batched over examples (left-padded,
-``slm.batch_size`` per batch; Integrated Gradients also batches its path steps with
+Each method explains ARC-Challenge test questions batched over examples (similar
+lengths together, left-padded; at most 4 examples, 8 rows, per backward pass to bound
+activation memory; Integrated Gradients also batches its path steps with
 ``internal_batch_size``), against the same method one example (and one step) at a
-time. The keywords must not change.
+time (``slm.batch_size = 1``). The keywords must not change.
 
 Run: ``python benchmarks/gradient.py`` (about 3 minutes on 2 CPU cores).
 Writes ``docs/results/gradient.{json,md}``.
@@ -58,7 +59,8 @@ def main() -> None:
                     lambda: explainer.explain(examples), args.repeats)  # noqa: B023
             per_run = tokens["tokens"] // args.repeats
             limit = flop_limit_seconds(params, FORWARD_AND_BACKWARD * per_run, gflops)
-            routes[label] = {"batch_size": batch_size, "median_s": seconds, "times_s": times,
+            routes[label] = {"examples_per_batch": explainer.examples_per_batch(),
+                             "median_s": seconds, "times_s": times,
                              "examples_per_s": n_examples / seconds, "tokens_run": per_run,
                              "fraction_of_peak": limit / seconds, "rationales": rationales}
             print(method, label, {k: v for k, v in routes[label].items() if k != "rationales"},
@@ -71,7 +73,8 @@ def main() -> None:
                         / routes["batched"]["median_s"]})
     slm.batch_size = args.batch_size
 
-    rows = [[r["method"], label, r["examples"], route["examples_per_s"], route["tokens_run"],
+    rows = [[r["method"], label, route["examples_per_batch"], r["examples"],
+             route["examples_per_s"], route["tokens_run"],
              f"{100 * route['fraction_of_peak']:.0f}%"]
             for r in results for label, route in r["routes"].items()]
     markdown = "\n".join([
@@ -83,8 +86,8 @@ def main() -> None:
         f"those tokens (2 x 2 x {params / 1e6:.0f}M parameters x tokens at the measured "
         f"{gflops:.0f} GFLOP/s) over the measured time.",
         "",
-        markdown_table(["method", "route", "examples", "examples/s", "tokens run", "of peak"],
-                       rows),
+        markdown_table(["method", "route", "examples per batch", "examples", "examples/s",
+                        "tokens run", "of peak"], rows),
         "",
         *[f"- {r['method']}: batched is {r['speedup']:.2f}x one at a time; "
           f"{r['same_rationales']}/{r['examples']} rationales identical." for r in results],

@@ -134,13 +134,13 @@ def test_perturbation_equals_captum_on_the_embedded_model(default_slm, demo_pool
     assert ours == pytest.approx(reference, abs=1e-4)
 
 
-@pytest.mark.parametrize("batch_size", [1, 3, 16])
+@pytest.mark.parametrize("slots", [1, 3, 64])
 def test_continuous_batching_equals_generate_one_prompt_at_a_time(tiny_model_dir, demo_pool,
-                                                                    batch_size):
+                                                                    slots):
     """Slots freed by finished replies are refilled; each reply is still what
     ``model.generate`` gives for its prompt alone (stop strings, end token, cap)."""
     slm = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False,
-                              batch_size=batch_size)
+                              decode_slots=slots)
     assert slm._shares_prefix
     prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: look.") for ex in demo_pool[:3]])
     texts = [slm.format_prompt(prompt.to_messages(q)) for q in demo_pool[10:17]]

@@ -137,13 +137,13 @@ def prompt_hash(prompt: AmplifiedPrompt) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 32) -> dict[str, Any]:
+def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64) -> dict[str, Any]:
     """Run (or resume) the grid and write its outputs; returns :func:`summarize`'s result.
 
     Args:
         config: The grid.
         slm: The model.
-        chunk_size: Questions answered between two writes. Defaults to 32.
+        chunk_size: Questions answered between two writes. Defaults to 64.
     """
     config.validate_names()
     out = Path(config.output_dir)

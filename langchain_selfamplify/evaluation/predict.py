@@ -207,7 +207,7 @@ def answer_with_checkpoint(
     questions: Sequence[MCQExample],
     path: str | os.PathLike[str],
     *,
-    chunk_size: int = 32,
+    chunk_size: int = 64,
     desc: str | None = None,
     **kwargs: Any,
 ) -> list[Prediction]:
@@ -220,7 +220,7 @@ def answer_with_checkpoint(
         prompt: The few-shot prompt.
         questions: Test questions.
         path: The checkpoint file.
-        chunk_size: Questions per write. Defaults to 32 (the questions of one write
+        chunk_size: Questions per write. Defaults to 64 (the questions of one write
             are decoded together).
         desc: Progress-bar label.
         **kwargs: Passed to :func:`answer_questions`.

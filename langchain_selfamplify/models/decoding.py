@@ -108,7 +108,7 @@ def greedy_decode_shared_prefix(
     finished: Callable[[list[int]], bool],
     on_done: Callable[[int], None] | None = None,
 ) -> list[list[int]]:
-    """New token ids of each prompt, greedy, ``slm.batch_size`` slots at a time.
+    """New token ids of each prompt, greedy, ``slm.decode_slots`` replies at a time.
 
     Args:
         slm: The model (its shared-prefix attention must be supported).
@@ -135,7 +135,7 @@ def greedy_decode_shared_prefix(
 
     with shared_prefix_attention_for(model, slots.cache):
         while pending or slots.rows:
-            free = slm.batch_size - slots.rows
+            free = slm.decode_slots - slots.rows
             if free and pending:
                 _prefill(slm, slots, [pending.pop() for _ in range(min(free, len(pending)))],
                          token_lists)

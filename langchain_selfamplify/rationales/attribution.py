@@ -78,7 +78,7 @@ class AttributionMethod(RationaleMethod):
         rationales: dict[int, str] = {}
         # Batches of similar lengths, so batched methods pad little.
         order = sorted(range(len(examples)), key=lambda i: len(examples[i].render()))
-        size = self.slm.batch_size
+        size = self.examples_per_batch()
         progress = tqdm(total=len(examples), desc=f"{self.name} rationales", leave=False,
                         disable=not self.slm.show_progress or len(examples) < 2)
         for start in range(0, len(order), size):
@@ -90,6 +90,10 @@ class AttributionMethod(RationaleMethod):
             progress.update(len(chunk))
         progress.close()
         return [rationales[i] for i in range(len(examples))]
+
+    def examples_per_batch(self) -> int:
+        """How many examples :meth:`explain` hands to :meth:`attribute_batch` at once."""
+        return self.slm.batch_size
 
     def attribute_batch(self, examples: Sequence[MCQExample]) -> list[WordAttribution]:
         """:meth:`attribute` for several examples (methods that can batch override it)."""

@@ -68,10 +68,19 @@ class GradientInputs:
 class GradientMethod(AttributionMethod):
     """Base of attribution methods that back-propagate to the input embeddings.
 
-    Examples are attributed ``slm.batch_size`` at a time, left-padded in one batch.
+    Examples of similar lengths are attributed together, left-padded in one batch
+    (see :meth:`examples_per_batch`).
     """
 
     needs_gradients = True
+    max_rows = 8
+    """Most rows (examples, or path steps) in one backward pass: back-propagation keeps
+    every layer's activations, about 1 MB per token on a 135M model."""
+
+    def examples_per_batch(self) -> int:
+        """``slm.batch_size``, at most half of :attr:`max_rows` (DeepLift runs each
+        example next to its baseline)."""
+        return max(1, min(self.slm.batch_size, self.max_rows // 2))
 
     @abstractmethod
     def token_attributions(self, inputs: GradientInputs) -> torch.Tensor:

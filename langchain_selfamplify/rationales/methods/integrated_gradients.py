@@ -14,7 +14,8 @@ from langchain_selfamplify.rationales.gradient import GradientInputs, GradientMe
 class IntegratedGradientsRationale(GradientMethod):
     """Top-k keywords by Integrated Gradients from the question-zeroed baseline.
 
-    The path's steps are batched (``internal_batch_size = slm.batch_size``).
+    The path's steps are batched (``internal_batch_size``: ``slm.batch_size``, at most
+    ``max_rows``).
 
     Args:
         slm: The model to explain.
@@ -41,7 +42,8 @@ class IntegratedGradientsRationale(GradientMethod):
 
         scores = IntegratedGradients(inputs.forward).attribute(
             inputs.embeds, baselines=inputs.baseline, target=inputs.target,
-            n_steps=self.path_steps, internal_batch_size=self.slm.batch_size,
+            n_steps=self.path_steps,
+            internal_batch_size=max(1, min(self.slm.batch_size, self.max_rows)),
             additional_forward_args=inputs.additional_forward_args,
         )
         return scores.sum(dim=-1)
