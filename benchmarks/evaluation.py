@@ -111,7 +111,7 @@ def main() -> None:
         f"Embedded SmolLM2-135M-Instruct; the few-shot prefix is {prefix_tokens} tokens; "
         f"replies capped at {max_new} new tokens, greedy. Tokens: rows x positions the "
         "model ran (prompt and generated). Of peak: the FLOP limit of those tokens "
-        f"(2 x {params / 1e6:.0f}M parameters x tokens at the measured {gflops:.0f} "
+        f"(2 x {params / 1e6:.0f}M non-embedding parameters x tokens at the measured {gflops:.0f} "
         "GFLOP/s) over the measured time; decoding one token per row at a time is bound "
         "by memory, not FLOPs, so these fractions are low for every route.",
         "",

@@ -83,8 +83,8 @@ def main() -> None:
         f"Embedded SmolLM2-135M-Instruct on ARC-Challenge test questions; Integrated "
         f"Gradients with {args.path_steps} path steps. Tokens: rows x positions of the "
         "forward passes. Of peak: the FLOP limit of a forward and a backward pass over "
-        f"those tokens (2 x 2 x {params / 1e6:.0f}M parameters x tokens at the measured "
-        f"{gflops:.0f} GFLOP/s) over the measured time.",
+        f"those tokens (2 x 2 x {params / 1e6:.0f}M non-embedding parameters x tokens at "
+        f"the measured {gflops:.0f} GFLOP/s) over the measured time.",
         "",
         markdown_table(["method", "route", "examples per batch", "examples", "examples/s",
                         "tokens run", "of peak"], rows),

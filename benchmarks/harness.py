@@ -110,8 +110,14 @@ def peak_gflops() -> float:
 
 
 def n_parameters(model: Any) -> int:
-    """Parameters of a model (tied input and output embeddings counted once)."""
-    return sum(p.numel() for p in model.parameters())
+    """Non-embedding parameters of a model: those every token runs through.
+
+    The input embedding is a lookup, and its tied output projection (the vocabulary
+    head) runs only where logits are read, which differs between routes; leaving it
+    out keeps the FLOP limit a floor for every route.
+    """
+    embedding = model.get_input_embeddings().weight.numel()
+    return sum(p.numel() for p in model.parameters()) - embedding
 
 
 def flop_limit_seconds(params: int, tokens: int, gflops: float) -> float:

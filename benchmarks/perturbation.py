@@ -108,7 +108,7 @@ def main() -> None:
         f"{args.samples} coalitions for KernelShap and Lime, 1 permutation for Shapley "
         "sampling, seed 0 for both routes. Medians over the questions. Tokens: rows x "
         "positions run by the model per question. Of peak: the FLOP limit of those tokens "
-        f"(2 x {params / 1e6:.0f}M parameters x tokens at the measured {gflops:.0f} "
+        f"(2 x {params / 1e6:.0f}M non-embedding parameters x tokens at the measured {gflops:.0f} "
         "GFLOP/s) over the measured time. Bound: Captum's time over the FLOP limit of "
         "the tokens ours runs, the most any route running those tokens could gain.",
         "",

@@ -79,7 +79,7 @@ def main() -> None:
         f"Median of {args.repeats} runs, embedded SmolLM2-135M-Instruct, "
         f"{statistics.mean(len(slm.tokenize([p])[0]) for p in _prompts(slm, pool[:50])):.0f} "
         "prompt tokens on average. FLOP limit: 2 x "
-        f"{params / 1e6:.0f}M parameters x tokens run, at this machine's measured "
+        f"{params / 1e6:.0f}M non-embedding parameters x tokens run, at this machine's measured "
         f"{gflops:.0f} GFLOP/s (float32 matmul).",
         "",
         markdown_table(["route", "median s", "examples/s", "tokens run", "FLOP limit s",
