@@ -60,7 +60,7 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     def cell(value: Any) -> str:
         if isinstance(value, float):
             return f"{value:.3f}"
-        return "" if value is None else str(value)
+        return "" if value is None else str(value).replace("|", "\\|")
 
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]

@@ -34,9 +34,10 @@ import json, resource, sys
 from typer.main import get_command
 from langchain_selfamplify.cli import app
 try:
-    get_command(app).main(args=sys.argv[1:], standalone_mode=False)
+    code = get_command(app).main(args=sys.argv[1:], standalone_mode=False)
 finally:
     print("PEAK_RSS_KIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+sys.exit(code if isinstance(code, int) else 0)
 """
 
 
@@ -48,7 +49,9 @@ def run_job(options: list[str]) -> dict[str, Any]:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - start
         if done.returncode != 0:
-            raise SystemExit(f"selfamplify run {' '.join(options)} failed:\n{done.stderr[-3000:]}")
+            lines = [line for line in done.stderr.splitlines()
+                     if line.strip() and not line.startswith("PEAK_RSS_KIB")]
+            return {"options": options, "error": lines[-1] if lines else "failed"}
         peak = next(int(line.split()[1]) for line in done.stderr.splitlines()
                     if line.startswith("PEAK_RSS_KIB"))
         timings = json.loads((Path(out) / "timings.json").read_text(encoding="utf-8"))
@@ -66,15 +69,19 @@ def main() -> None:
 
     default = run_job([])
     print("default", default, flush=True)
+    if "error" in default:
+        raise SystemExit(f"selfamplify run failed: {default['error']}")
     sweep = []
     if not args.no_sweep:
         base = ["--test-size", "16"]
-        for options in ([], ["--pool-size", "16"], ["--pool-size", "32"], ["--shots", "4"],
+        for options in ([], ["--pool-size", "32"], ["--pool-size", "48"], ["--shots", "4"],
                         ["--shots", "12"], ["--steps", "1"], ["--steps", "5"]):
             sweep.append(run_job(base + options))
             print("sweep", sweep[-1], flush=True)
 
     def row(name: str, job: dict[str, Any]) -> list[Any]:
+        if "error" in job:
+            return [name, f"failed: {job['error']}", None, None, None, None, None, None]
         steps = job["steps_s"]
         return [name, job["wall_s"], job["peak_rss_mib"], steps["load_model"], steps["selection"],
                 steps["rationales"], steps["evaluate_io"], steps["evaluate_self_amplify"]]
@@ -94,7 +101,7 @@ def main() -> None:
         f"{'met' if met else '**not met**'}.",
     ]
     if sweep:
-        names = ["base: 16 test questions", "pool 16", "pool 32", "4 shots", "12 shots",
+        names = ["base: 16 test questions", "pool 32", "pool 48", "4 shots", "12 shots",
                  "1 Ph-CoT step", "5 Ph-CoT steps"]
         lines += ["", "## Sweep (one setting changed from the base)", "",
                   markdown_table(headers, [row(n, j) for n, j in zip(names, sweep, strict=True)])]

@@ -160,19 +160,13 @@ def greedy_decode_shared_prefix(
 def _prefill(slm: Any, slots: _Slots, prompts: list[int],
              token_lists: Sequence[Sequence[int]]) -> None:
     """Run the new prompts' own tokens together and add them as slots."""
-    own = [list(token_lists[i][slots.prefix:]) for i in prompts]
-    width = max(len(tokens) for tokens in own)
-    ids = torch.full((len(own), width), slm.tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros(len(own), width, dtype=torch.long)
-    for row, tokens in enumerate(own):
-        ids[row, width - len(tokens):] = torch.tensor(tokens)
-        mask[row, width - len(tokens):] = 1
-    ids, mask = ids.to(slots.device), mask.to(slots.device)
+    batch = slm.pad_left([token_lists[i][slots.prefix:] for i in prompts])
+    ids, mask = batch.input_ids, batch.attention_mask
     lengths = mask.sum(dim=1)
-    positions = slots.prefix + (mask.cumsum(dim=1) - 1).clamp(min=0)
+    positions = slots.prefix + batch.position_ids
     # A cache of its own over the same prefix tensors, read back after the pass.
     cache = shared_prefix_cache(slots.base, slots.prefix)
-    attention = torch.cat([torch.ones(len(own), slots.prefix, dtype=torch.long,
+    attention = torch.cat([torch.ones(len(prompts), slots.prefix, dtype=torch.long,
                                       device=slots.device), mask], dim=1)
     logits = slm.forward(1, input_ids=ids, position_ids=positions, past_key_values=cache,
                          attention_mask=attention).logits[:, -1]
