@@ -34,8 +34,8 @@ def main() -> None:
 @app.command()
 def run(
     model: Annotated[str | None, typer.Option(
-        help="HF model id, local directory or .gguf file. Default: embedded "
-             "SmolLM2-135M-Instruct.")] = None,
+        help="Embedded model (smollm2-135m, gemma3-270m), HF model id, local directory or "
+             ".gguf file. Default: the embedded SmolLM2-135M-Instruct.")] = None,
     dataset: Annotated[str, typer.Option(
         help=f"Registered name ({', '.join(DATASETS)}), file path or HF id.")] = "demo",
     data_dir: Annotated[str | None, typer.Option(
@@ -85,7 +85,8 @@ def explain(
     k: Annotated[int, typer.Option(help="Keywords in the rationale.")] = 5,
     steps: Annotated[int, typer.Option(help="Steps of a Ph-CoT rationale.")] = 3,
     model: Annotated[str | None, typer.Option(
-        help="HF model id, local directory or .gguf file. Default: the embedded model.")] = None,
+        help="Embedded model (smollm2-135m, gemma3-270m), HF model id, local directory or "
+             ".gguf file. Default: the embedded SmolLM2-135M-Instruct.")] = None,
     html: Annotated[str | None, typer.Option(
         help="Write the word heatmap as a self-contained HTML file.")] = None,
     png: Annotated[str | None, typer.Option(
@@ -112,8 +113,7 @@ def explain(
         if (html or png) and not attributes:
             raise ValueError(f"{method} writes free text; heatmaps need an attribution "
                              "method such as deeplift or kernelshap")
-        slm = (SLM.from_pretrained(model, device=device) if model
-               else SLM.from_default(device=device))
+        slm = SLM.load(model, device=device)
         kwargs = {key: value for key, value in (("k", k), ("n_steps", steps))
                   if key in cls.parameters()}
         explainer = cls(slm, **kwargs)
@@ -153,19 +153,33 @@ def evaluate(
                                              "self_topk,ph_cot",
     strategies: Annotated[str, typer.Option(
         help="Comma-separated strategies for the rationale methods.")] = "success,error",
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
+    seeds: Annotated[str, typer.Option(
+        help="Comma-separated seeds (replicates: each draws its own pool sample; the test "
+             "questions stay fixed).")] = "0,1,2",
     model: Annotated[str | None, typer.Option(
-        help="HF model id, local directory or .gguf file. Default: the embedded model.")] = None,
+        help="Embedded model (smollm2-135m, gemma3-270m), HF model id, local directory or "
+             ".gguf file. Default: the embedded SmolLM2-135M-Instruct.")] = None,
     data_dir: Annotated[str | None, typer.Option(
         help="Local directory of the registered datasets.")] = None,
     shots: Annotated[int, typer.Option("--shots", "-n", help="Demonstrations.")] = 8,
     k: Annotated[int, typer.Option(help="Keywords per keyword rationale.")] = 5,
     steps: Annotated[int, typer.Option(help="Steps per Ph-CoT rationale.")] = 3,
-    pool_size: Annotated[int, typer.Option(help="Cap on the pool per dataset.")] = 200,
-    test_size: Annotated[int, typer.Option(help="Test questions per dataset.")] = 100,
+    pool_size: Annotated[int, typer.Option(help="Pool sampled per dataset and seed.")] = 100,
+    test_size: Annotated[int, typer.Option(
+        help="Test questions per dataset (every question outside the pool where fewer).")]
+        = 200,
     answer_mode: Annotated[str, typer.Option(
-        help="score: labels scored after the rationale; generate: free text, parsed.")]
+        help="score: answers scored after the rationale; generate: free text, parsed.")]
         = "score",
+    answer_format: Annotated[str, typer.Option(
+        help="letter: labels scored after 'The answer is ('; cloze: choice texts scored "
+             "after 'The answer is:' (length-normalised).")] = "letter",
+    balance_labels: Annotated[bool, typer.Option(
+        help="Spread the demonstrations' gold labels over the labels.")] = False,
+    permute: Annotated[bool, typer.Option(
+        help="Test-time choice permutation (one pass per cyclic order).")] = False,
+    calibrate: Annotated[bool, typer.Option(
+        help="Contextual calibration of label scores (letter format).")] = False,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: auto).")] = None,
     output_dir: Annotated[str, typer.Option(
         help="Where predictions.jsonl, cells.jsonl, prompts/, table.md and figure.png go; "
@@ -173,7 +187,11 @@ def evaluate(
 ) -> None:
     """Run (or resume) a datasets x methods x strategies x seeds grid; write the table."""
     from langchain_selfamplify.evaluation.grid import GridConfig, run_grid
-    from langchain_selfamplify.evaluation.report import grid_figure, grid_table
+    from langchain_selfamplify.evaluation.report import (
+        comparison_table,
+        grid_figure,
+        grid_table,
+    )
     from langchain_selfamplify.models.slm import SLM
 
     logging.basicConfig(level=logging.WARNING)
@@ -182,22 +200,24 @@ def evaluate(
             datasets=_names(datasets), methods=_names(methods), strategies=_names(strategies),
             seeds=[int(s) for s in _names(seeds)], shots=shots, k=k, steps=steps,
             pool_size=pool_size, test_size=test_size, data_dir=data_dir,
-            answer_mode=answer_mode, output_dir=output_dir)  # type: ignore[arg-type]
+            answer_mode=answer_mode, answer_format=answer_format,  # type: ignore[arg-type]
+            balance_labels=balance_labels, permute=permute, calibrate=calibrate,
+            output_dir=output_dir)
         config.validate_names()
         for dataset in config.datasets:
             if dataset not in DATASETS and not Path(dataset).exists():
                 from langchain_selfamplify.errors import UnknownNameError
 
                 raise UnknownNameError("dataset", dataset, DATASETS)
-        slm = (SLM.from_pretrained(model, device=device) if model
-               else SLM.from_default(device=device))
+        slm = SLM.load(model, device=device)
         summary = run_grid(config, slm)
     except (SelfAmplifyError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2) from exc
     table = grid_table(summary)
+    comparisons = "\n\n".join(comparison_table(summary, b) for b in ("io", "auto_cot", "amplify"))
     out = Path(output_dir)
-    (out / "table.md").write_text(table + "\n", encoding="utf-8")
+    (out / "table.md").write_text(table + "\n\n" + comparisons + "\n", encoding="utf-8")
     grid_figure(summary, out / "figure.png")
     console.print(table)
     console.print(f"wrote {out}/table.md, {out}/figure.png, {out}/predictions.jsonl")

@@ -106,7 +106,7 @@ def test_evaluate_killed_at_random_points_resumes_to_the_same_table(tiny_model_d
     assert table(killed) == table(reference)
     rows = read_jsonl(killed / "predictions.jsonl")
     keys = [(r["cell"], r["question_id"]) for r in rows]
-    assert len(keys) == len(set(keys)) == 2 * 8
+    assert len(keys) == len(set(keys)) == 3 * 2 * 8  # 3 seeds (the default), 2 cells, 8 questions
 
 
 def test_tampered_results_and_prompt_files_are_rejected(tiny_slm, tiny_model_dir, tmp_path):

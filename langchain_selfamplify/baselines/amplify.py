@@ -5,8 +5,10 @@
    over the choices is trained with cross-entropy (a few CPU minutes).
 2. Among the pool examples the SLM answers wrongly, those with the highest
    misclassification confidence score of the proxy, ``MCS = max p(wrong) - p(true)``,
-   are selected.
-3. Gradient x input on the proxy's word embeddings towards the true choice gives word
+   are selected. Each example is scored out of fold: the pool is cut into ``folds``
+   parts and an example is scored by the proxy trained on the other parts, never by one
+   that saw it (a proxy scored in-sample has memorised its own training answers).
+3. Gradient x input on the same out-of-fold proxy towards the true choice gives word
    scores (sub-words merged, stop words dropped); the top-k words fill the template
    "The key words: 'w1', ... and 'wk' are important clues to predict (X) as the correct
    answer."
@@ -24,6 +26,7 @@ from torch import nn
 from langchain_selfamplify.baselines.encoder import default_encoder_path
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import SelectionError
+from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.rationales.words import (
     WORD_PATTERN,
@@ -33,13 +36,16 @@ from langchain_selfamplify.rationales.words import (
     token_word_index,
     top_k_words,
 )
+from langchain_selfamplify.selection.balance import balance_labels
 from langchain_selfamplify.selection.selector import SelfAmplifySelector
 
 
-def amplify_rationale(keywords: Sequence[str], label: str) -> str:
-    """AMPLIFY's template for the top-k words."""
+def amplify_rationale(keywords: Sequence[str], label: str, answer_text: str | None = None
+                      ) -> str:
+    """AMPLIFY's template for the top-k words (naming ``answer_text`` in the cloze format)."""
+    stated = f"'{answer_text}'" if answer_text is not None else f"({label})"
     return (f"The key words: {quoted_list(keywords)} are important clues to predict "
-            f"({label}) as the correct answer.")
+            f"{stated} as the correct answer.")
 
 
 class ProxyClassifier(nn.Module):
@@ -86,11 +92,19 @@ class Amplify:
             all-MiniLM-L6-v2.
         epochs: Fine-tuning epochs. Defaults to 2.
         learning_rate: AdamW learning rate. Defaults to 5e-5.
-        seed: Seed of training and tie-breaking. Defaults to 0.
+        seed: Seed of training, folds and tie-breaking. Defaults to 0.
+        folds: Out-of-fold parts of the pool (one proxy trained per part). Defaults to 5.
+        answer_format: How the prompt's demonstrations end. Defaults to ``"letter"``.
+        balance: Spread the demonstrations' gold labels (see ``balance_labels``).
+            Defaults to False.
     """
 
     def __init__(self, slm: Any, n: int = 8, k: int = 5, encoder: str | None = None,
-                 epochs: int = 2, learning_rate: float = 5e-5, seed: int = 0) -> None:
+                 epochs: int = 2, learning_rate: float = 5e-5, seed: int = 0,
+                 folds: int = 5, answer_format: AnswerFormat = "letter",
+                 balance: bool = False) -> None:
+        if folds < 2:
+            raise ValueError(f"folds must be >= 2 (out-of-fold scoring), got {folds}")
         self.slm = slm
         self.n = n
         self.k = k
@@ -98,7 +112,11 @@ class Amplify:
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.seed = seed
+        self.folds = folds
+        self.answer_format: AnswerFormat = answer_format
+        self.balance = balance
         self.proxy: ProxyClassifier | None = None
+        self._proxy_of: dict[str, ProxyClassifier] = {}
 
     def train_proxy(self, pool: Sequence[MCQExample]) -> ProxyClassifier:
         """Fine-tune the proxy on the pool (seeded)."""
@@ -126,19 +144,38 @@ class Amplify:
         self.proxy = proxy
         return proxy
 
+    def train_out_of_fold(self, pool: Sequence[MCQExample]) -> dict[str, ProxyClassifier]:
+        """One proxy per fold, trained on the other folds: example id -> the proxy that
+        never saw it."""
+        order = list(range(len(pool)))
+        random.Random(self.seed).shuffle(order)
+        proxy_of: dict[str, ProxyClassifier] = {}
+        for fold in range(self.folds):
+            held_out = set(order[fold :: self.folds])
+            proxy = self.train_proxy([ex for i, ex in enumerate(pool) if i not in held_out])
+            proxy_of.update((pool[i].id, proxy) for i in held_out)
+        self._proxy_of = proxy_of
+        return proxy_of
+
+    def _proxy_for(self, example: MCQExample) -> ProxyClassifier:
+        proxy = self._proxy_of.get(example.id, self.proxy)
+        if proxy is None:
+            raise RuntimeError("train a proxy first (train_proxy or train_out_of_fold)")
+        return proxy
+
     def misclassification_confidence(self, example: MCQExample) -> float:
-        """Proxy's ``max p(wrong) - p(true)``."""
-        assert self.proxy is not None
+        """``max p(wrong) - p(true)`` by the proxy that did not train on ``example`` (after
+        :meth:`train_out_of_fold`; else the last proxy trained)."""
+        proxy = self._proxy_for(example)
         with torch.no_grad():
-            probs = self.proxy.choice_logits(self.proxy.encode_pairs([example])).softmax(-1)
+            probs = proxy.choice_logits(proxy.encode_pairs([example])).softmax(-1)
         true = example.labels.index(example.answer)
         wrong = max(p for i, p in enumerate(probs.tolist()) if i != true)
         return wrong - float(probs[true])
 
     def keywords(self, example: MCQExample) -> list[str]:
         """Top-k question words by gradient x input on the proxy towards the true choice."""
-        assert self.proxy is not None
-        proxy = self.proxy
+        proxy = self._proxy_for(example)
         batch = proxy.encode_pairs([example])
         embeddings = proxy.encoder.get_input_embeddings()(batch["input_ids"]).detach()
         embeddings.requires_grad_()
@@ -165,17 +202,22 @@ class Amplify:
     def build(self, pool: Sequence[MCQExample]) -> AmplifiedPrompt:
         """The AMPLIFY prompt: n SLM errors, highest proxy MCS first, with proxy rationales."""
         selector = SelfAmplifySelector(slm=self.slm, examples=list(pool), strategy="error",
-                                       n=1, seed=self.seed)
+                                       n=1, seed=self.seed, answer_format=self.answer_format)
         errors = [s.example for s in selector.score_pool() if not s.correct]
         if len(errors) < self.n:
             raise SelectionError(f"AMPLIFY needs n={self.n} examples the model gets wrong; "
                                  f"the pool has {len(errors)}")
-        self.train_proxy(pool)
+        self.train_out_of_fold(pool)
         ranked = sorted(errors, key=lambda ex: -self.misclassification_confidence(ex))
+        chosen = ranked[: self.n]
         demos = []
-        for example in ranked[: self.n]:
+        for original, example in zip(chosen, balance_labels(chosen) if self.balance else chosen,
+                                     strict=True):
             keywords = self.keywords(example)
-            rationale = amplify_rationale(keywords, example.answer) if keywords else None
+            self._proxy_of[example.id] = self._proxy_for(original)
+            stated = example.answer_text if self.answer_format == "cloze" else None
+            rationale = amplify_rationale(keywords, example.answer, stated) if keywords else None
             demos.append(example.with_rationale(rationale, rationale_method="amplify"))
-        return AmplifiedPrompt(examples=demos, metadata={"method": "amplify", "n": self.n,
-                                                         "k": self.k, "seed": self.seed})
+        return AmplifiedPrompt(examples=demos, answer_format=self.answer_format,
+                               metadata={"method": "amplify", "n": self.n, "k": self.k,
+                                         "seed": self.seed, "folds": self.folds})

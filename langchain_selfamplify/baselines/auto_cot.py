@@ -4,8 +4,10 @@
 2. k-means with k = n clusters (scikit-learn, seeded).
 3. In each cluster, from the question nearest the centre outwards, take the first that
    passes the filters: question of at most 60 words, a zero-shot "Let's think step by
-   step." rationale (written by the SLM itself) of at most 5 steps that commits to an
-   answer the lenient parser can read.
+   step." rationale (written by the SLM itself) of at most 5 steps (the trigger sentence
+   is not a step) that ends on an explicit final answer ("the answer is (B)", or the
+   text of one choice after "the answer is"); a rationale that only lists the options
+   does not pass.
 The demonstration's answer is the one the model reasoned its way to: no gold label is
 used anywhere. A cluster where no question passes falls back to its nearest question,
 answered by label scoring after its rationale (counted in the prompt's metadata).
@@ -22,22 +24,47 @@ import numpy as np
 from langchain_selfamplify.baselines.encoder import default_encoder_path
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import SelectionError
-from langchain_selfamplify.evaluation.parsing import parse_answer
-from langchain_selfamplify.models.slm import ANSWER_PREFIX
+from langchain_selfamplify.models.answer_scoring import AnswerFormat, score_answers
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.prompting.messages import (
     RATIONALE_STOP,
+    answer_prefix,
     question_text,
     zero_shot_prompt,
 )
 
 ZERO_SHOT_TRIGGER = "Let's think step by step."
 _STEP_SPLIT = re.compile(r"(?:\n+|(?<=[.!?])\s+)")
+_FINAL_ANSWER = re.compile(r"answer\s+is\s*:?\s*(.+)", re.IGNORECASE)
+_LABEL = re.compile(r"^\(?\s*([A-Za-z0-9])\s*\)?(?![A-Za-z0-9])")
 
 
 def count_steps(rationale: str) -> int:
-    """Reasoning steps of a rationale: its non-empty lines or sentences."""
-    return len([p for p in _STEP_SPLIT.split(rationale.strip()) if p.strip()])
+    """Reasoning steps of a rationale: its non-empty lines or sentences, the zero-shot
+    trigger sentence not counted."""
+    body = rationale.strip()
+    if body.startswith(ZERO_SHOT_TRIGGER):
+        body = body[len(ZERO_SHOT_TRIGGER):]
+    return len([p for p in _STEP_SPLIT.split(body.strip()) if p.strip()])
+
+
+def explicit_answer(rationale: str, example: MCQExample) -> str | None:
+    """The label a rationale's explicit final answer names, or ``None``.
+
+    Only the last "answer is ..." counts: followed by a valid label ("(B)", "B") or by
+    the text of exactly one choice. Options merely listed are no answer.
+    """
+    found = _FINAL_ANSWER.findall(rationale)
+    if not found:
+        return None
+    tail = found[-1].strip()
+    label = _LABEL.match(tail)
+    valid = {lab.upper(): lab for lab in example.labels}
+    if label and label.group(1).upper() in valid:
+        return valid[label.group(1).upper()]
+    lowered = tail.lower()
+    named = [lab for lab, text in example.choices.items() if lowered.startswith(text.lower())]
+    return named[0] if len(named) == 1 else None
 
 
 class AutoCoT:
@@ -53,6 +80,8 @@ class AutoCoT:
         max_new_tokens: Token cap of a rationale. Defaults to 96.
         candidates_per_cluster: Questions tried per cluster, nearest first. Defaults to 4.
         seed: k-means seed. Defaults to 0.
+        answer_format: How the prompt's demonstrations end (``"letter"`` or ``"cloze"``).
+            Defaults to ``"letter"``.
     """
 
     def __init__(
@@ -65,6 +94,7 @@ class AutoCoT:
         max_new_tokens: int = 96,
         candidates_per_cluster: int = 4,
         seed: int = 0,
+        answer_format: AnswerFormat = "letter",
     ) -> None:
         self.slm = slm
         self.n = n
@@ -74,6 +104,7 @@ class AutoCoT:
         self.max_new_tokens = max_new_tokens
         self.candidates_per_cluster = candidates_per_cluster
         self.seed = seed
+        self.answer_format: AnswerFormat = answer_format
 
     def embed(self, questions: Sequence[str]) -> np.ndarray:
         """Sentence embeddings of the questions (normalised)."""
@@ -110,7 +141,7 @@ class AutoCoT:
             rationales = self._rationales(tried)
             chosen = None
             for example, rationale in zip(tried, rationales, strict=True):
-                answer = parse_answer(rationale, example.labels)
+                answer = explicit_answer(rationale, example)
                 if answer and count_steps(rationale) <= self.max_steps:
                     chosen = (example, rationale, answer)
                     break
@@ -123,7 +154,7 @@ class AutoCoT:
             demos.append(example.model_copy(update={
                 "answer": answer, "rationale": _trim_steps(rationale, self.max_steps),
                 "metadata": {**example.metadata, "rationale_method": "auto_cot"}}))
-        return AmplifiedPrompt(examples=demos, metadata={
+        return AmplifiedPrompt(examples=demos, answer_format=self.answer_format, metadata={
             "method": "auto_cot", "n": self.n, "seed": self.seed, "fallbacks": fallbacks})
 
     def _rationales(self, examples: Sequence[MCQExample]) -> list[str]:
@@ -134,8 +165,10 @@ class AutoCoT:
 
     def _scored_answer(self, example: MCQExample, rationale: str) -> str:
         stem = rationale.split(RATIONALE_STOP)[0].strip()
-        prompt = zero_shot_prompt(self.slm, example, f"{stem}\n{ANSWER_PREFIX}")
-        return self.slm.score_choices([prompt], [example.labels])[0].predicted
+        prompt = zero_shot_prompt(self.slm, example,
+                                  f"{stem}\n{answer_prefix(self.answer_format)}")
+        return score_answers(self.slm, [prompt], [example.choices],
+                             self.answer_format)[0].predicted
 
 
 def _trim_steps(rationale: str, max_steps: int) -> str:

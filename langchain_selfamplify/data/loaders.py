@@ -251,15 +251,34 @@ def load_pool_and_test(
     pool_size: int | None = None,
     test_size: int | None = None,
     seed: int = 0,
+    split_seed: int = 0,
     data_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[list[MCQExample], list[MCQExample]]:
     """A disjoint (selection pool, test set) pair for one dataset.
 
-    Reads ``pool_split`` and ``test_split`` when the dataset has both. A dataset with a
-    single split (local BIG-bench tasks, CommonsenseQA's validation split, a single
-    file) is carved with :func:`train_test_split` under ``seed``, so the pool never
-    overlaps the test set. Both are then cut to ``pool_size`` and ``test_size``
-    (seeded sample for the pool, first questions for the test set).
+    The test set depends on the dataset and ``split_seed`` only, never on ``seed``, so
+    runs under several seeds answer the same test questions and compare question by
+    question; each ``seed`` draws its own pool sample (and so its own demonstrations).
+
+    Reads ``pool_split`` and ``test_split`` when the dataset has both; the test set is
+    the first ``test_size`` questions of ``test_split``. A dataset with a single split
+    (local BIG-bench tasks, CommonsenseQA's validation split, a single file) is carved
+    with :func:`train_test_split` under ``split_seed``: the test set takes
+    ``test_size`` questions, but always leaves a pool region of twice ``pool_size``
+    (at most half the dataset), so that seeds draw different pools; a small dataset is
+    tested on every question outside that region. The pool is then a ``seed``-ed
+    sample of ``pool_size`` questions of the region.
+
+    Args:
+        name_or_path: Registered name, file path or Hub id.
+        pool_split: Split to select demonstrations from.
+        test_split: Split to measure accuracy on.
+        pool_size: Pool sample size. Defaults to the whole pool split or region.
+        test_size: Test questions. Defaults to the whole test split, or half a carved
+            dataset.
+        seed: Seed of the pool sample. Defaults to 0.
+        split_seed: Seed of the pool/test carve of single-split datasets. Defaults to 0.
+        data_dir: Local directory of the registered datasets.
     """
     spec = DATASETS.get(str(name_or_path))
     local = bool(data_dir or os.environ.get(DATA_DIR_ENV)) or (spec is not None and
@@ -269,8 +288,9 @@ def load_pool_and_test(
     if single_file or (splits is not None and not {pool_split, test_split} <= splits):
         only = next(iter(sorted(splits))) if splits else pool_split
         examples = load_dataset(name_or_path, split=only, data_dir=data_dir)
-        carve = test_size or max(1, len(examples) // 2)
-        pool, test = train_test_split(examples, min(carve, len(examples) - 1), seed)
+        reserved = min(2 * pool_size if pool_size else len(examples), len(examples) // 2)
+        carve = min(test_size or len(examples) // 2, len(examples) - max(1, reserved))
+        pool, test = train_test_split(examples, carve, split_seed)
     else:
         pool = load_dataset(name_or_path, split=pool_split, data_dir=data_dir)
         test = load_dataset(name_or_path, split=test_split, data_dir=data_dir)
@@ -278,8 +298,8 @@ def load_pool_and_test(
         if overlap:
             raise DatasetError(f"{len(overlap)} question(s) appear in both the pool and the "
                                f"test split of {name_or_path!s}, e.g. {sorted(overlap)[0]!r}")
+        if test_size is not None:
+            test = test[:test_size]
     if pool_size is not None and pool_size < len(pool):
         pool = random.Random(seed).sample(pool, pool_size)
-    if test_size is not None:
-        test = test[:test_size]
     return pool, test

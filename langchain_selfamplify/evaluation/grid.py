@@ -1,7 +1,9 @@
 """The evaluation grid: datasets x methods x strategies x seeds on one model, resumable.
 
 Each cell builds its prompt from the pool split only (saved under ``prompts/``), then
-answers the same test questions as every other cell of its dataset and seed. Every
+answers the same test questions as every other cell of its dataset, whatever the seed:
+the test set is fixed per dataset, and each seed draws its own pool sample, and so its
+own demonstrations. Cells are compared question by question (see ``comparisons.py``). Every
 prediction is appended to ``predictions.jsonl`` as soon as its chunk is answered, and
 each finished or failed cell to ``cells.jsonl``: after an interruption, a new run with
 the same settings skips finished cells and finished questions, so nothing is redone or
@@ -25,8 +27,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
 from langchain_selfamplify.data.loaders import load_pool_and_test
 from langchain_selfamplify.errors import PromptFileError, SelfAmplifyError, UnknownNameError
+from langchain_selfamplify.evaluation.diagnostics import TOP_LABEL_FLAG, cell_diagnostics
 from langchain_selfamplify.evaluation.metrics import accuracy
-from langchain_selfamplify.evaluation.predict import answer_questions, io_prompt
+from langchain_selfamplify.evaluation.predict import (
+    answer_questions,
+    check_answer_options,
+    io_prompt,
+)
+from langchain_selfamplify.evaluation.statistics import compare_across_seeds, compare_paired
+from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.rationales.base import METHODS
 from langchain_selfamplify.rationales.generator import RationaleGenerator
@@ -51,24 +60,37 @@ class GridConfig(BaseModel):
     """Baselines (io, auto_cot, amplify) and rationale methods."""
     strategies: list[str] = ["success", "error"]
     """Selection strategies for the rationale methods."""
-    seeds: list[int] = [0]
-    """Seeds: each changes the pool/test carving, selection ties and sampling."""
+    seeds: list[int] = [0, 1, 2]
+    """Seeds, the grid's replicates: each draws its own pool sample (so its own
+    demonstrations), selection ties and sampling; the test questions stay fixed."""
     shots: int = Field(default=8, ge=1)
     """Demonstrations per prompt."""
     k: int = Field(default=5, ge=1)
     """Keywords per keyword rationale."""
     steps: int = Field(default=3, ge=1)
     """Steps per Ph-CoT rationale."""
-    pool_size: int | None = 200
-    """Cap on the selection pool."""
-    test_size: int | None = 100
-    """Test questions per dataset."""
+    pool_size: int | None = 100
+    """Selection pool sampled per seed (at most half of a dataset carved into pool and
+    test)."""
+    test_size: int | None = 200
+    """Test questions per dataset (every question outside the pool region where fewer)."""
     data_dir: str | None = None
     """Local directory of the registered datasets."""
     max_rationale_tokens: int = 64
-    """Token cap of test-time rationales."""
+    """Least token cap of test-time rationales (raised to the longest demonstration
+    rationale + 16; see ``rationale_cap``)."""
     answer_mode: Literal["score", "generate"] = "score"
     """How answers are read (see ``answer_questions``)."""
+    answer_format: AnswerFormat = "letter"
+    """``"letter"`` (labels scored after "The answer is (") or ``"cloze"`` (choice texts
+    scored after "The answer is:", length-normalised)."""
+    balance_labels: bool = False
+    """Spread the demonstrations' gold labels evenly (IO, AMPLIFY and Self-AMPLIFY rows;
+    Auto-CoT's answers are the model's own)."""
+    permute: bool = False
+    """Test-time choice permutation: one pass per cyclic order of the choices."""
+    calibrate: bool = False
+    """Contextual calibration of label scores (letter format, score mode)."""
     method_kwargs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Extra settings per rationale method (e.g. ``{"kernelshap": {"n_samples": 64}}``)."""
     output_dir: str = "selfamplify_eval"
@@ -114,20 +136,26 @@ def build_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig) -> A
     """The cell's prompt, built from the pool only."""
     from langchain_selfamplify.baselines import Amplify, AutoCoT
 
+    fmt = config.answer_format
     if cell.method == "io":
-        return io_prompt(pool, config.shots, cell.seed)
+        return io_prompt(pool, config.shots, cell.seed, answer_format=fmt,
+                         balance=config.balance_labels)
     if cell.method == "auto_cot":
         return AutoCoT(slm, n=config.shots, max_new_tokens=config.max_rationale_tokens,
-                       seed=cell.seed).build(pool)
+                       seed=cell.seed, answer_format=fmt).build(pool)
     if cell.method == "amplify":
-        return Amplify(slm, n=config.shots, k=config.k, seed=cell.seed).build(pool)
+        return Amplify(slm, n=config.shots, k=config.k, seed=cell.seed, answer_format=fmt,
+                       balance=config.balance_labels).build(pool)
     selector = SelfAmplifySelector(slm=slm, examples=pool, strategy=cell.strategy,
-                                   n=config.shots, seed=cell.seed)
+                                   n=config.shots, seed=cell.seed, answer_format=fmt,
+                                   balance_labels=config.balance_labels)
     generator = RationaleGenerator(slm=slm, method=cell.method, k=config.k,
-                                   n_steps=config.steps,
+                                   n_steps=config.steps, answer_format=fmt,
                                    method_kwargs=config.method_kwargs.get(cell.method, {}))
-    return AmplifiedPrompt(examples=generator.explain(selector.select()),
-                           metadata={"method": cell.method, "strategy": cell.strategy})
+    examples, skipped = generator.explain_selection(selector)
+    return AmplifiedPrompt(examples=examples, answer_format=fmt,
+                           metadata={"method": cell.method, "strategy": cell.strategy,
+                                     "skipped": skipped})
 
 
 def prompt_hash(prompt: AmplifiedPrompt) -> str:
@@ -156,21 +184,23 @@ def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64) -> dict[str,
             f"{out} holds a grid run with other settings; resuming it would mix them. Use "
             "another output directory, or delete this one to start afresh.")
     saved.write_text(settings, encoding="utf-8")
+    # Every dataset and seed is loaded, and every answer option checked, before any model call.
+    splits = {(dataset, seed): load_pool_and_test(
+                  dataset, pool_size=config.pool_size, test_size=config.test_size,
+                  seed=seed, data_dir=config.data_dir)
+              for dataset in config.datasets for seed in config.seeds}
+    for pool, test in splits.values():
+        check_answer_options(config.answer_format, [*pool, *test], mode=config.answer_mode,
+                             permute=config.permute, calibrate=config.calibrate)
     predictions_path, cells_path = out / "predictions.jsonl", out / "cells.jsonl"
     answered: dict[str, set[str]] = defaultdict(set)
     for record in read_jsonl(predictions_path):
         answered[record["cell"]].add(record["question_id"])
     finished = {record["cell"] for record in read_jsonl(cells_path)}
-    splits: dict[tuple[str, int], tuple[list[Any], list[Any]]] = {}
     for cell in grid_cells(config):
         if cell.key in finished:
             continue
-        split_key = (cell.dataset, cell.seed)
-        if split_key not in splits:
-            splits[split_key] = load_pool_and_test(
-                cell.dataset, pool_size=config.pool_size, test_size=config.test_size,
-                seed=cell.seed, data_dir=config.data_dir)
-        pool, test = splits[split_key]
+        pool, test = splits[(cell.dataset, cell.seed)]
         started = time.perf_counter()
         try:
             prompt = _cell_prompt(slm, cell, pool, config, out / "prompts" / f"{cell.key}.json")
@@ -181,13 +211,15 @@ def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64) -> dict[str,
                 began = time.perf_counter()
                 predictions = answer_questions(slm, prompt, chunk, mode=config.answer_mode,
                                                max_rationale_tokens=config.max_rationale_tokens,
-                                               on_overflow="drop")
+                                               on_overflow="drop", permute=config.permute,
+                                               calibrate=config.calibrate)
                 share = (time.perf_counter() - began) / len(chunk)
                 append_jsonl(predictions_path, [
                     {"cell": cell.key, **cell.model_dump(), "question_id": p.id,
                      "prompt_hash": digest, "raw_output": p.rationale, "parsed": p.predicted,
-                     "gold": p.gold, "correct": p.correct, "seconds": share}
-                    for p in predictions])
+                     "gold": p.gold, "correct": p.correct, "truncated": p.truncated,
+                     "n_choices": len(q.choices), "seconds": share}
+                    for p, q in zip(predictions, chunk, strict=True)])
                 answered[cell.key].update(p.id for p in predictions)
             append_jsonl(cells_path, [{"cell": cell.key, **cell.model_dump(), "status": "done",
                                   "seconds": time.perf_counter() - started}])
@@ -214,32 +246,105 @@ def _cell_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig,
 
 
 def summarize(out: str | os.PathLike[str]) -> dict[str, Any]:
-    """Per-cell and per-(dataset, method, strategy) accuracy from a grid's files."""
+    """Accuracy, label-bias diagnostics and paired comparisons from a grid's files.
+
+    Returns:
+        ``{"cells": [...], "rows": [...], "comparisons": [...], "predictions": n}``.
+        A cell (one seed) carries its accuracy and :class:`CellDiagnostics`; a row (a
+        dataset, method and strategy over its seeds) the accuracy pooled over seeds,
+        the mean of the per-seed accuracies and whether any seed is flagged; a
+        comparison the paired difference of a row with IO, Auto-CoT and AMPLIFY, per
+        seed and across seeds (see :mod:`.statistics`).
+    """
     out = Path(out)
-    cells = {r["cell"]: r for r in read_jsonl(out / "cells.jsonl")}
-    by_cell: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    seen: set[tuple[str, str]] = set()
+    cell_records = {r["cell"]: r for r in read_jsonl(out / "cells.jsonl")}
+    by_cell: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for record in read_jsonl(out / "predictions.jsonl"):
-        if (record["cell"], record["question_id"]) in seen:
-            continue
-        seen.add((record["cell"], record["question_id"]))
-        by_cell[record["cell"]].append(record)
+        by_cell[record["cell"]].setdefault(record["question_id"], record)
+    cells = []
+    for key, record in cell_records.items():
+        cell: dict[str, Any] = {k: record[k] for k in ("cell", "dataset", "method", "strategy",
+                                                       "seed", "status")}
+        cell["seconds"] = record.get("seconds", 0.0)
+        predictions = list(by_cell.get(key, {}).values())
+        if record["status"] == "failed":
+            cell["reason"] = record.get("reason", "")
+        elif predictions:
+            correct = sum(bool(p["correct"]) for p in predictions)
+            cell["accuracy"] = accuracy(correct, len(predictions)).model_dump()
+            cell["unparsed"] = sum(p["parsed"] is None for p in predictions)
+            cell["diagnostics"] = cell_diagnostics(
+                predictions, _demo_labels(out / "prompts" / f"{key}.json")).model_dump()
+            cell["flagged"] = cell["diagnostics"]["top_label_share"] > TOP_LABEL_FLAG
+        cells.append(cell)
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for key, cell in cells.items():
+    for cell in cells:
         row = rows.setdefault((cell["dataset"], cell["method"], cell["strategy"]), {
             "dataset": cell["dataset"], "method": cell["method"], "strategy": cell["strategy"],
-            "correct": 0, "n": 0, "unparsed": 0, "seconds": 0.0, "failed": [], "seeds": []})
+            "correct": 0, "n": 0, "unparsed": 0, "seconds": 0.0, "failed": [], "seeds": [],
+            "seed_accuracies": [], "flagged": False, "top_label_shares": [],
+            "truncation_rates": []})
         row["seeds"].append(cell["seed"])
-        row["seconds"] += cell.get("seconds", 0.0)
+        row["seconds"] += cell["seconds"]
         if cell["status"] == "failed":
             row["failed"].append(cell.get("reason", ""))
+        if "accuracy" not in cell:
             continue
-        predictions = by_cell.get(key, [])
-        row["correct"] += sum(bool(p["correct"]) for p in predictions)
-        row["n"] += len(predictions)
-        row["unparsed"] += sum(p["parsed"] is None for p in predictions)
+        acc, diag = cell["accuracy"], cell["diagnostics"]
+        row["correct"] += acc["correct"]
+        row["n"] += acc["n"]
+        row["unparsed"] += cell["unparsed"]
+        row["seed_accuracies"].append(acc["value"])
+        row["flagged"] = row["flagged"] or cell["flagged"]
+        row["top_label_shares"].append(diag["top_label_share"])
+        row["chance"] = diag["chance"]
+        if diag["truncation_rate"] is not None:
+            row["truncation_rates"].append(diag["truncation_rate"])
     for row in rows.values():
         if row["n"]:
             row["accuracy"] = accuracy(row["correct"], row["n"]).model_dump()
-    return {"rows": list(rows.values()),
+            row["at_chance"] = row["accuracy"]["ci_low"] <= row["chance"]
+    correct_by = {(c["dataset"], c["method"], c["strategy"], c["seed"]):
+                  {qid: bool(p["correct"]) for qid, p in by_cell.get(c["cell"], {}).items()}
+                  for c in cells if "accuracy" in c}
+    return {"cells": cells, "rows": list(rows.values()),
+            "comparisons": paired_comparisons(correct_by),
             "predictions": sum(len(v) for v in by_cell.values())}
+
+
+def paired_comparisons(correct_by: dict[tuple[str, str, str, int], dict[str, bool]]
+                       ) -> list[dict[str, Any]]:
+    """Every row against every baseline row of its dataset, per seed and across seeds.
+
+    Args:
+        correct_by: (dataset, method, strategy, seed) -> question id -> correct.
+    """
+    rows = sorted({key[:3] for key in correct_by})
+    results = []
+    for dataset, method, strategy in rows:
+        for baseline, baseline_strategy in BASELINES.items():
+            if baseline == method:
+                continue
+            mine = {k[3]: v for k, v in correct_by.items() if k[:3] == (dataset, method, strategy)}
+            theirs = {k[3]: v for k, v in correct_by.items()
+                      if k[:3] == (dataset, baseline, baseline_strategy)}
+            common = sorted(set(mine) & set(theirs))
+            if not common:
+                continue
+            base = {"dataset": dataset, "method": method, "strategy": strategy,
+                    "baseline": baseline}
+            for seed in common:
+                comparison = compare_paired(mine[seed], theirs[seed])
+                results.append({**base, "seed": seed, **comparison.model_dump(),
+                                "verdict": comparison.verdict})
+            pooled = compare_across_seeds(mine, theirs)
+            results.append({**base, "seed": "all", **pooled.model_dump(),
+                            "verdict": pooled.verdict})
+    return results
+
+
+def _demo_labels(path: Path) -> list[str]:
+    try:
+        return [example.answer for example in AmplifiedPrompt.load(path).examples]
+    except PromptFileError:
+        return []

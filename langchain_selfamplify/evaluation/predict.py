@@ -1,9 +1,11 @@
 """Answering test questions with an amplified prompt on an :class:`SLM`.
 
 With rationale demonstrations the model first writes its own rationale (greedy,
-capped, stopped at "The answer is"), then the labels are scored right after
-"... The answer is (": every method is compared on the same footing, and no answer
-is ever unparsable. IO prompts are scored directly.
+capped, stopped at "The answer is"), then the answer is scored right after it, in the
+prompt's answer format (the labels after "The answer is (", or the choice texts after
+"The answer is:"): every method is compared on the same footing, and no answer is
+ever unparsable. IO prompts are scored directly. Two label-bias controls are options:
+test-time choice permutation and contextual calibration.
 """
 
 from __future__ import annotations
@@ -20,9 +22,14 @@ from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import ContextLengthError
 from langchain_selfamplify.evaluation.metrics import Accuracy, accuracy
 from langchain_selfamplify.evaluation.parsing import parse_answer
-from langchain_selfamplify.models.slm import ANSWER_PREFIX
+from langchain_selfamplify.models.answer_scoring import (
+    ANSWER_FORMATS,
+    AnswerFormat,
+    require_choice_texts,
+    score_answers,
+)
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
-from langchain_selfamplify.prompting.messages import RATIONALE_STOP
+from langchain_selfamplify.prompting.messages import RATIONALE_STOP, answer_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +49,8 @@ class Prediction(BaseModel):
     """Label probabilities at the answer position."""
     rationale: str | None = None
     """The rationale the model wrote before answering, if any."""
+    truncated: bool = False
+    """Whether that rationale reached its token cap before "The answer is"."""
 
 
 class EvalResult(BaseModel):
@@ -133,48 +142,173 @@ def answer_questions(
     max_rationale_tokens: int = 96,
     mode: Literal["score", "generate"] = "score",
     on_overflow: Literal["error", "drop"] = "error",
+    permute: bool = False,
+    calibrate: bool = False,
 ) -> list[Prediction]:
     """Answer every question with ``prompt``'s demonstrations.
+
+    The answer is read in the prompt's ``answer_format``: the label after ``"The answer
+    is ("`` (letter), or the choice text of highest length-normalised log-likelihood
+    after ``"The answer is:"`` (cloze). With rationale demonstrations the model first
+    writes its own rationale, capped at ``max_rationale_tokens`` or the longest
+    demonstration rationale (+16 tokens), whichever is larger, so it is never cut
+    shorter than what it imitates.
 
     Args:
         slm: The model.
         prompt: The few-shot prompt.
         questions: Test questions (their gold labels are used only for scoring).
-        max_rationale_tokens: Token cap of a test-time rationale. Defaults to 96.
-        mode: ``"score"`` (default) scores the labels after the model's rationale and
-            ``"The answer is ("``; ``"generate"`` lets the model write its whole answer
-            and reads the label with :func:`parse_answer` (for models whose
-            log-probabilities are not available; unparsable answers count as wrong).
+        max_rationale_tokens: Least token cap of a test-time rationale. Defaults to 96.
+        mode: ``"score"`` (default) scores the answers after the model's rationale;
+            ``"generate"`` lets the model write its whole answer and reads the label with
+            :func:`parse_answer` (for models whose log-probabilities are not available;
+            unparsable answers count as wrong).
         on_overflow: What to do with a question whose prompt exceeds the context (see
             :func:`check_context`). Defaults to ``"error"``.
+        permute: Answer each question under each cyclic order of its choices and take
+            the choice of highest mean probability (one pass per order). Score mode only.
+        calibrate: Contextual calibration (Zhao et al., 2021): divide each label's
+            probability by the one the prompt gives a content-free question ("N/A"),
+            then renormalise. Letter format, score mode only.
+
+    Raises:
+        ValueError: an option does not apply (see :func:`check_answer_options`).
     """
+    check_answer_options(prompt.answer_format, questions, mode=mode, permute=permute,
+                         calibrate=calibrate)
+    cap = rationale_cap(slm, prompt, max_rationale_tokens)
+    if not permute:
+        return _answer(slm, prompt, questions, cap, mode, on_overflow, calibrate)
+    runs = []
+    for shift in range(max(len(q.choices) for q in questions)):
+        shifted = [rotate_choices(q, shift) for q in questions if len(q.choices) > shift]
+        runs.append({p.id: p for p in _answer(slm, prompt, shifted, cap, mode, on_overflow,
+                                               calibrate)})
+    predictions = []
+    for question in questions:
+        original = runs[0][question.id]
+        k = len(question.choices)
+        mean = dict.fromkeys(question.labels, 0.0)
+        for shift in range(k):
+            for position, prob in enumerate(runs[shift][question.id].probs.values()):
+                mean[question.labels[(position + shift) % k]] += prob / k
+        predicted = max(mean, key=mean.__getitem__)
+        predictions.append(original.model_copy(update={
+            "predicted": predicted, "correct": predicted == question.answer, "probs": mean}))
+    return predictions
+
+
+def check_answer_options(
+    answer_format: AnswerFormat,
+    questions: Sequence[MCQExample],
+    *,
+    mode: Literal["score", "generate"] = "score",
+    permute: bool = False,
+    calibrate: bool = False,
+) -> None:
+    """Fail, before any model call, on an answer option that cannot apply.
+
+    Raises:
+        ValueError: cloze on questions whose choices are bare labels; permutation on a
+            question with one choice or in generate mode; calibration in generate mode
+            or with the cloze format.
+    """
+    if answer_format not in ANSWER_FORMATS:
+        raise ValueError(f"answer_format must be one of {ANSWER_FORMATS}, not {answer_format!r}")
+    if answer_format == "cloze":
+        require_choice_texts(questions)
+    if permute:
+        if mode != "score":
+            raise ValueError("test-time choice permutation averages choice probabilities; "
+                             "it needs mode='score', not 'generate'")
+        single = next((q for q in questions if len(q.choices) < 2), None)
+        if single is not None:
+            raise ValueError(f"test-time choice permutation needs at least two choices; "
+                             f"question {single.id!r} has {len(single.choices)}")
+    if calibrate:
+        if mode != "score":
+            raise ValueError("contextual calibration rescales label probabilities; it needs "
+                             "mode='score', not 'generate' (which reads no probabilities)")
+        if answer_format != "letter":
+            raise ValueError("contextual calibration applies to label scoring "
+                             "(answer_format='letter'), not to the cloze format")
+
+
+def rationale_cap(slm: Any, prompt: AmplifiedPrompt, least: int) -> int:
+    """Token cap of test-time rationales: ``least``, or the longest demonstration
+    rationale plus 16 tokens when that is longer (a model cut shorter than what it
+    imitates ends mid-sentence), but never over a quarter of the context."""
+    lengths = [len(slm.tokenizer.encode(d.rationale, add_special_tokens=False))
+               for d in prompt.examples if d.rationale]
+    longest = max(lengths) + 16 if lengths else 0
+    return max(least, min(longest, slm.context_length // 4))
+
+
+def rotate_choices(question: MCQExample, shift: int) -> MCQExample:
+    """``question`` with its choice texts moved ``shift`` places down the labels
+    (cyclically); the labels keep their order and the answer follows its text."""
+    labels, texts = question.labels, list(question.choices.values())
+    k = len(labels)
+    rotated = {labels[j]: texts[(j + shift) % k] for j in range(k)}
+    answer = labels[(labels.index(question.answer) - shift) % k]
+    return question.model_copy(update={"choices": rotated, "answer": answer})
+
+
+def content_free_question(labels: Sequence[str]) -> MCQExample:
+    """The content-free input of contextual calibration: ``"N/A"`` everywhere."""
+    return MCQExample(id="__content_free__", question="N/A",
+                      choices=dict.fromkeys(labels, "N/A"), answer=labels[0])
+
+
+def _answer(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample], cap: int,
+            mode: Literal["score", "generate"], on_overflow: Literal["error", "drop"],
+            calibrate: bool) -> list[Prediction]:
     prefix = prompt.assistant_prefix()
-    reserve = (max_rationale_tokens + 16 if mode == "generate"
-               else 0 if prefix == ANSWER_PREFIX else max_rationale_tokens + 8)
+    scored_after = answer_prefix(prompt.answer_format)
+    reserve = (cap + 16 if mode == "generate" else 0 if prefix == scored_after else cap + 8)
     kept = check_context(slm, prompt, questions, reserve, on_overflow)
     conversations = [prompt.to_messages(q, prompt.examples[: kept.get(q.id, len(prompt.examples))])
                      for q in questions]
     if mode == "generate":
         return _generate_and_parse(slm, prefix, conversations, questions, reserve)
+    references: dict[tuple[str, ...], dict[str, float]] = {}
+    if calibrate:
+        label_sets = sorted({tuple(q.labels) for q in questions})
+        neutral = [content_free_question(labels) for labels in label_sets]
+        for labels, p in zip(label_sets, _answer(slm, prompt, neutral, cap, mode, on_overflow,
+                                                  calibrate=False), strict=True):
+            references[labels] = p.probs
     rationales: list[str | None] = [None] * len(questions)
-    if prefix != ANSWER_PREFIX:
+    if prefix != scored_after:
         texts = [slm.format_prompt(messages, prefix) for messages in conversations]
-        written = slm.generate(texts, max_new_tokens=max_rationale_tokens,
-                               stop=[RATIONALE_STOP], desc="Writing rationales")
+        written = slm.generate(texts, max_new_tokens=cap, stop=[RATIONALE_STOP],
+                               desc="Writing rationales")
         rationales = [text.strip() for text in written]
     score_prompts = [
-        slm.format_prompt(messages, f"{r}\n{ANSWER_PREFIX}" if r else ANSWER_PREFIX)
+        slm.format_prompt(messages, f"{r}\n{scored_after}" if r else scored_after)
         for messages, r in zip(conversations, rationales, strict=True)
     ]
-    scores = slm.score_choices(score_prompts, [q.labels for q in questions],
-                               desc="Scoring answers")
-    return [
-        Prediction(
-            id=q.id, gold=q.answer, predicted=s.predicted, correct=s.predicted == q.answer,
-            probs=dict(zip(s.labels, s.probs, strict=True)), rationale=r,
-        )
-        for q, s, r in zip(questions, scores, rationales, strict=True)
-    ]
+    scores = score_answers(slm, score_prompts, [q.choices for q in questions],
+                           prompt.answer_format, desc="Scoring answers")
+    predictions = []
+    for q, s, r in zip(questions, scores, rationales, strict=True):
+        probs = dict(zip(s.labels, s.probs, strict=True))
+        if calibrate:
+            probs = calibrated(probs, references[tuple(q.labels)])
+        predicted = max(probs, key=probs.__getitem__)
+        truncated = r is not None and len(
+            slm.tokenizer.encode(r, add_special_tokens=False)) >= cap - 1
+        predictions.append(Prediction(id=q.id, gold=q.answer, predicted=predicted,
+                                      correct=predicted == q.answer, probs=probs, rationale=r,
+                                      truncated=truncated))
+    return predictions
+
+
+def calibrated(probs: dict[str, float], reference: dict[str, float]) -> dict[str, float]:
+    """``probs`` divided by the content-free ``reference`` probabilities, renormalised."""
+    weights = {label: p / max(reference[label], 1e-12) for label, p in probs.items()}
+    total = sum(weights.values())
+    return {label: w / total for label, w in weights.items()}
 
 
 def _generate_and_parse(slm: Any, prefix: str, conversations: Sequence[list[Any]],
@@ -256,10 +390,23 @@ def summarize_predictions(predictions: Sequence[Prediction], name: str) -> EvalR
 
 
 def io_prompt(pool: Sequence[MCQExample], n: int, seed: int = 0,
-              system_prompt: str | None = None) -> AmplifiedPrompt:
-    """The IO baseline: ``n`` random labelled pool examples, no rationale."""
+              system_prompt: str | None = None, *, answer_format: AnswerFormat = "letter",
+              balance: bool = False) -> AmplifiedPrompt:
+    """The IO baseline: ``n`` random labelled pool examples, no rationale.
+
+    Args:
+        pool: The labelled pool.
+        n: Demonstrations.
+        seed: Sampling seed. Defaults to 0.
+        system_prompt: Optional system message.
+        answer_format: ``"letter"`` (default) or ``"cloze"``.
+        balance: Spread the demonstrations' gold labels (see ``balance_labels``).
+    """
+    from langchain_selfamplify.selection.balance import balance_labels
+
     if len(pool) < n:
         raise ValueError(f"the IO baseline needs n={n} examples; the pool has {len(pool)}")
     demos = [ex.with_rationale(None) for ex in random.Random(seed).sample(list(pool), n)]
-    return AmplifiedPrompt(examples=demos, system_prompt=system_prompt,
+    return AmplifiedPrompt(examples=balance_labels(demos) if balance else demos,
+                           system_prompt=system_prompt, answer_format=answer_format,
                            metadata={"method": "io", "strategy": "random", "seed": seed})

@@ -23,7 +23,10 @@ def row_label(method: str, strategy: str) -> str:
 def grid_table(summary: dict[str, Any]) -> str:
     """Markdown table: one row per method and strategy, one column per dataset.
 
-    A cell reads ``accuracy [95% CI] (n, unparsed u, t s)`` or ``failed: reason``.
+    A cell reads ``accuracy [95% CI] (n, seeds, top label share, truncation)``, pooled
+    over seeds, or ``failed: reason``. ``⚑`` marks a row where some seed's most
+    predicted label covers more than 80% of its answers; ``≈chance`` one whose interval
+    reaches the chance rate.
     """
     rows = summary["rows"]
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
@@ -36,17 +39,86 @@ def grid_table(summary: dict[str, Any]) -> str:
             row = cells.get((label, dataset))
             if row is None:
                 out.append("")
-            elif row["failed"]:
+            elif row["failed"] and "accuracy" not in row:
                 out.append("failed: " + row["failed"][0].replace("|", "/")[:80])
             elif "accuracy" in row:
-                acc = row["accuracy"]
-                out.append(f"{acc['value']:.1%} [{acc['ci_low']:.1%}, {acc['ci_high']:.1%}] "
-                           f"(n={row['n']}, unparsed {row['unparsed']}, "
-                           f"{row['seconds']:.0f} s)")
+                out.append(_row_cell(row))
             else:
                 out.append("no predictions")
         lines.append(f"| {label} | " + " | ".join(out) + " |")
     return "\n".join(lines)
+
+
+def _row_cell(row: dict[str, Any]) -> str:
+    acc = row["accuracy"]
+    marks = (" ⚑" if row["flagged"] else "") + (" ≈chance" if row.get("at_chance") else "")
+    text = (f"{acc['value']:.1%} [{acc['ci_low']:.1%}, {acc['ci_high']:.1%}]{marks} "
+            f"(n={row['n'] // max(1, len(row['seed_accuracies']))}×{len(row['seed_accuracies'])}"
+            f" seeds, top label {max(row['top_label_shares']):.0%}")
+    if row["truncation_rates"]:
+        text += f", cut {sum(row['truncation_rates']) / len(row['truncation_rates']):.0%}"
+    if row["failed"]:
+        text += f", {len(row['failed'])} seed(s) failed"
+    return text + ")"
+
+
+def comparison_table(summary: dict[str, Any], baseline: str = "io") -> str:
+    """Markdown table of every row's paired difference with ``baseline``, across seeds.
+
+    A cell reads ``+4.5 pts [-1.0, 10.0], p=0.12: no detectable difference``: the mean
+    accuracy difference over seeds, its 95% paired-bootstrap interval and the paired
+    permutation p-value. The verdict comes from the interval alone.
+    """
+    found = [c for c in summary["comparisons"]
+             if c["baseline"] == baseline and c["seed"] == "all"]
+    datasets = list(dict.fromkeys(c["dataset"] for c in found))
+    labels = list(dict.fromkeys(row_label(c["method"], c["strategy"]) for c in found))
+    cells = {(row_label(c["method"], c["strategy"]), c["dataset"]): c for c in found}
+    name = METHOD_NAMES.get(baseline, baseline)
+    lines = [f"| vs {name} | " + " | ".join(datasets) + " |",
+             "|---|" + "---|" * len(datasets)]
+    for label in labels:
+        out = []
+        for dataset in datasets:
+            c = cells.get((label, dataset))
+            out.append("" if c is None else
+                       f"{c['difference'] * 100:+.1f} pts [{c['ci_low'] * 100:+.1f}, "
+                       f"{c['ci_high'] * 100:+.1f}], p={c['p_value']:.2g}: "
+                       f"{_verdict_text(c['verdict'], name)}")
+        lines.append(f"| {label} | " + " | ".join(out) + " |")
+    return "\n".join(lines)
+
+
+def _verdict_text(verdict: str, baseline: str) -> str:
+    return {"beats": f"**beats {baseline}**", "worse than": f"**worse than {baseline}**"}.get(
+        verdict, "no detectable difference")
+
+
+def verdict_lines(summary: dict[str, Any], baseline: str = "io") -> list[str]:
+    """One plain sentence per dataset: where the method rows beat ``baseline``, where
+    they do not, and where the model is at chance, from the across-seed paired tests."""
+    name = METHOD_NAMES.get(baseline, baseline)
+    lines = []
+    rows = {(r["dataset"], r["method"], r["strategy"]): r for r in summary["rows"]}
+    for dataset in dict.fromkeys(r["dataset"] for r in summary["rows"]):
+        found = [c for c in summary["comparisons"] if c["dataset"] == dataset
+                 and c["baseline"] == baseline and c["seed"] == "all"
+                 and c["method"] not in ("io", "auto_cot", "amplify")]
+        beats = [row_label(c["method"], c["strategy"]) for c in found if c["verdict"] == "beats"]
+        worse = [row_label(c["method"], c["strategy"]) for c in found
+                 if c["verdict"] == "worse than"]
+        chance = [key for key, r in rows.items() if key[0] == dataset and r.get("at_chance")]
+        flagged = [key for key, r in rows.items() if key[0] == dataset and r.get("flagged")]
+        parts = [f"{len(beats)} of {len(found)} Self-AMPLIFY rows beat {name}"
+                 + (f" ({', '.join(beats)})" if beats else ""),
+                 f"{len(worse)} are worse" + (f" ({', '.join(worse)})" if worse else "")]
+        total = sum(1 for key in rows if key[0] == dataset)
+        parts.append(f"{len(chance)} of {total} rows are within reach of chance")
+        if flagged:
+            parts.append(f"{len(flagged)} of {total} rows put one label on over 80% of "
+                         "questions in some seed")
+        lines.append(f"- **{dataset}**: " + "; ".join(parts) + ".")
+    return lines
 
 
 def grid_figure(summary: dict[str, Any], path: str | os.PathLike[str]) -> Path:
@@ -56,7 +128,7 @@ def grid_figure(summary: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    rows = [r for r in summary["rows"] if "accuracy" in r]
+    rows = [r for r in summary["rows"] if "accuracy" in r]  # pooled over seeds
     datasets = list(dict.fromkeys(r["dataset"] for r in rows)) or ["(none)"]
     figure, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 4.5),
                                 squeeze=False, sharey=True)

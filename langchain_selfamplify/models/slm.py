@@ -30,7 +30,12 @@ from langchain_selfamplify.models.chat_format import (
     render_chat,
 )
 from langchain_selfamplify.models.decoding import greedy_decode_shared_prefix
-from langchain_selfamplify.models.default import DEFAULT_MODEL_NAME, default_model_path
+from langchain_selfamplify.models.default import (
+    DEFAULT_MODEL_NAME,
+    EMBEDDED_MODELS,
+    default_model_path,
+    embedded_model_path,
+)
 from langchain_selfamplify.models.shared_prefix import (
     shared_prefix_attention_for,
     shared_prefix_cache,
@@ -159,6 +164,29 @@ class SLM:
         """
         kwargs.setdefault("name", DEFAULT_MODEL_NAME)
         return cls.from_pretrained(default_model_path(), **kwargs)
+
+    @classmethod
+    def from_embedded(cls, name: str = "smollm2-135m", **kwargs: Any) -> SLM:
+        """An embedded model, loaded offline: ``"smollm2-135m"`` (the default) or
+        ``"gemma3-270m"`` (optional extra ``[gemma]``; plain layout, no chat template).
+
+        Keyword arguments go to :meth:`from_pretrained`.
+
+        Raises:
+            ModelLoadError: unknown name, or the model's package is not installed.
+        """
+        kwargs.setdefault("name", EMBEDDED_MODELS.get(name, name))
+        return cls.from_pretrained(embedded_model_path(name), **kwargs)
+
+    @classmethod
+    def load(cls, model: str | None = None, **kwargs: Any) -> SLM:
+        """What ``--model`` names: ``None`` for the default embedded model, an embedded
+        model's short name (``"gemma3-270m"``), or anything :meth:`from_pretrained` takes."""
+        if model is None:
+            return cls.from_default(**kwargs)
+        if model in EMBEDDED_MODELS:
+            return cls.from_embedded(model, **kwargs)
+        return cls.from_pretrained(model, **kwargs)
 
     @classmethod
     def from_pretrained(

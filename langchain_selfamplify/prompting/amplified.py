@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import PromptFileError
+from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.models.chat_format import Message
 from langchain_selfamplify.prompting.messages import (
     few_shot_messages,
@@ -61,6 +62,9 @@ class AmplifiedPrompt(RunnableSerializable[Any, PromptValue]):
     style: Literal["chat", "text"] = "chat"
     """``"chat"`` builds chat messages (``FewShotChatMessagePromptTemplate``) for chat
     models; ``"text"`` one string (``FewShotPromptTemplate``) for plain LLMs."""
+    answer_format: AnswerFormat = "letter"
+    """How demonstrations end and answers are read: ``"letter"`` ("The answer is (B).")
+    or ``"cloze"`` ("The answer is: carbon dioxide.")."""
     metadata: dict[str, Any] = Field(default_factory=dict)
     """Provenance: model, method, strategy, seed... (saved with the prompt)."""
 
@@ -75,11 +79,12 @@ class AmplifiedPrompt(RunnableSerializable[Any, PromptValue]):
                     examples: list[MCQExample] | None = None) -> list[Message]:
         """The conversation as role/content dicts, as :class:`SLM` renders it."""
         demos = self.examples if examples is None else examples
-        return few_shot_messages(demos, question, self.system_prompt)
+        return few_shot_messages(demos, question, self.system_prompt, self.answer_format)
 
     def assistant_prefix(self, examples: list[MCQExample] | None = None) -> str:
         """What the answer turn starts with at test time (see ``test_time_prefix``)."""
-        return test_time_prefix(self.examples if examples is None else examples)
+        return test_time_prefix(self.examples if examples is None else examples,
+                                self.answer_format)
 
     def to_chat_prompt_template(
         self, examples: list[MCQExample] | None = None
@@ -87,7 +92,7 @@ class AmplifiedPrompt(RunnableSerializable[Any, PromptValue]):
         """A ``ChatPromptTemplate`` (system, few-shot pairs, ``{question}``)."""
         demos = self.examples if examples is None else examples
         few_shot = FewShotChatMessagePromptTemplate(
-            examples=[template_example(d) for d in demos],
+            examples=[template_example(d, self.answer_format) for d in demos],
             example_prompt=ChatPromptTemplate.from_messages(
                 [("human", "{question}"), ("ai", "{answer}")]
             ),
@@ -105,7 +110,8 @@ class AmplifiedPrompt(RunnableSerializable[Any, PromptValue]):
         demos = self.examples if examples is None else examples
         # FewShotPromptTemplate formats the joined examples once more: escape braces.
         return FewShotPromptTemplate(
-            examples=[{key: _escape_braces(value) for key, value in template_example(d).items()}
+            examples=[{key: _escape_braces(value)
+                       for key, value in template_example(d, self.answer_format).items()}
                       for d in demos],
             example_prompt=PromptTemplate.from_template("Question: {question}\nAnswer: {answer}"),
             prefix=_escape_braces(self.system_prompt or ""),
@@ -144,6 +150,7 @@ class AmplifiedPrompt(RunnableSerializable[Any, PromptValue]):
             examples=self.examples,
             system_prompt=self.system_prompt,
             style=self.style,
+            answer_format=self.answer_format,
             metadata=self.metadata,
         )
         tmp = path.with_suffix(path.suffix + ".tmp")
@@ -176,7 +183,8 @@ class AmplifiedPrompt(RunnableSerializable[Any, PromptValue]):
         except ValidationError as exc:
             raise PromptFileError(f"{path}: invalid amplified prompt: {exc}") from exc
         return cls(examples=record.examples, system_prompt=record.system_prompt,
-                   style=record.style, metadata=record.metadata)
+                   style=record.style, answer_format=record.answer_format,
+                   metadata=record.metadata)
 
 
 class PromptFile(BaseModel):
@@ -194,6 +202,8 @@ class PromptFile(BaseModel):
     """Optional system message."""
     style: Literal["chat", "text"] = "chat"
     """Prompt style."""
+    answer_format: AnswerFormat = "letter"
+    """Answer format (files written before it existed are letter prompts)."""
     metadata: dict[str, Any] = Field(default_factory=dict)
     """Provenance."""
 

@@ -12,11 +12,29 @@ from typing import Any
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.data.formats import split_inline_options
+from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.models.chat_format import Message
 from langchain_selfamplify.models.slm import ANSWER_PREFIX
 
 RATIONALE_STOP = "The answer is"
 """Where a generated test-time rationale ends and answer scoring begins."""
+
+CLOZE_PREFIX = "The answer is:"
+"""Text after which a choice's text is scored in the cloze format."""
+
+
+def answer_prefix(answer_format: AnswerFormat = "letter") -> str:
+    """Where the answer is read: ``"The answer is ("`` (letter) or ``"The answer is:"``
+    (cloze)."""
+    return CLOZE_PREFIX if answer_format == "cloze" else ANSWER_PREFIX
+
+
+def answer_line(example: MCQExample, answer_format: AnswerFormat = "letter") -> str:
+    """A demonstration's last line: ``"The answer is (B)."`` or, in the cloze format,
+    ``"The answer is: carbon dioxide."``."""
+    if answer_format == "cloze":
+        return f"{CLOZE_PREFIX} {example.answer_text}."
+    return f"{ANSWER_PREFIX}{example.answer})."
 
 
 def question_text(question: str | MCQExample) -> str:
@@ -44,23 +62,25 @@ def zero_shot_prompt(slm: Any, question: str | MCQExample,
                              assistant_prefix)
 
 
-def answer_turn(example: MCQExample) -> str:
+def answer_turn(example: MCQExample, answer_format: AnswerFormat = "letter") -> str:
     """The assistant turn of a demonstration: its rationale, then the answer line."""
-    answer = f"{ANSWER_PREFIX}{example.answer})."
+    answer = answer_line(example, answer_format)
     if example.rationale:
         return f"{example.rationale.strip()}\n{answer}"
     return answer
 
 
-def template_example(example: MCQExample) -> dict[str, str]:
+def template_example(example: MCQExample,
+                     answer_format: AnswerFormat = "letter") -> dict[str, str]:
     """A demonstration as the ``question``/``answer`` dict LangChain few-shot templates fill."""
-    return {"question": question_text(example), "answer": answer_turn(example)}
+    return {"question": question_text(example), "answer": answer_turn(example, answer_format)}
 
 
 def few_shot_messages(
     demonstrations: Sequence[MCQExample],
     question: str | MCQExample,
     system_prompt: str | None = None,
+    answer_format: AnswerFormat = "letter",
 ) -> list[Message]:
     """System message (optional), one user/assistant pair per demonstration, the question."""
     messages: list[Message] = []
@@ -68,15 +88,16 @@ def few_shot_messages(
         messages.append({"role": "system", "content": system_prompt})
     for demo in demonstrations:
         messages.append({"role": "user", "content": demo.render()})
-        messages.append({"role": "assistant", "content": answer_turn(demo)})
+        messages.append({"role": "assistant", "content": answer_turn(demo, answer_format)})
     messages.append({"role": "user", "content": question_text(question)})
     return messages
 
 
-def test_time_prefix(demonstrations: Sequence[MCQExample]) -> str:
+def test_time_prefix(demonstrations: Sequence[MCQExample],
+                     answer_format: AnswerFormat = "letter") -> str:
     """What the assistant turn starts with at test time.
 
     With rationales the model writes its own rationale first, so the turn starts
-    empty; without (IO prompting) it starts with ``"The answer is ("``.
+    empty; without (IO prompting) it starts with the format's answer prefix.
     """
-    return "" if any(d.rationale for d in demonstrations) else ANSWER_PREFIX
+    return "" if any(d.rationale for d in demonstrations) else answer_prefix(answer_format)

@@ -16,8 +16,9 @@ from tqdm.auto import tqdm
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import RationaleError
+from langchain_selfamplify.models.answer_scoring import cloze_continuation
 from langchain_selfamplify.models.slm import ANSWER_PREFIX
-from langchain_selfamplify.prompting.messages import question_text
+from langchain_selfamplify.prompting.messages import answer_prefix, question_text
 from langchain_selfamplify.rationales.base import RationaleMethod
 from langchain_selfamplify.rationales.words import (
     Word,
@@ -85,8 +86,9 @@ class AttributionMethod(RationaleMethod):
             chunk = order[start : start + size]
             attributions = self.attribute_batch([examples[i] for i in chunk])
             for index, attribution in zip(chunk, attributions, strict=True):
-                rationales[index] = keyword_rationale(attribution.top_k(self.k),
-                                                      examples[index].answer)
+                rationales[index] = keyword_rationale(
+                    attribution.top_k(self.k), examples[index].answer,
+                    self.stated_answer(examples[index]))
             progress.update(len(chunk))
         progress.close()
         return [rationales[i] for i in range(len(examples))]
@@ -101,18 +103,29 @@ class AttributionMethod(RationaleMethod):
 
     def question_prompt(self, example: MCQExample) -> QuestionPrompt:
         """Tokenise the zero-shot prompt and map its tokens to the question's words."""
-        return build_question_prompt(self.slm, example)
+        return build_question_prompt(self.slm, example, answer_prefix(self.answer_format))
+
+    def target_tokens(self, example: MCQExample) -> list[int]:
+        """What the attribution explains, as tokens continuing the question prompt: the
+        gold label's token (letter format) or the gold choice's text (cloze format,
+        whose summed log-probability is the target)."""
+        if self.answer_format == "cloze":
+            return list(self.slm.tokenizer.encode(cloze_continuation(example.answer_text),
+                                                  add_special_tokens=False))
+        return [self.slm.label_token_id(example.answer)]
 
 
-def build_question_prompt(slm: Any, example: MCQExample) -> QuestionPrompt:
-    """The zero-shot prompt of ``example`` ending in ``"The answer is ("``, tokenised, with
-    each token mapped to the word of the question it belongs to.
+def build_question_prompt(slm: Any, example: MCQExample,
+                          assistant_prefix: str = ANSWER_PREFIX) -> QuestionPrompt:
+    """The zero-shot prompt of ``example`` ending in ``assistant_prefix`` (``"The answer
+    is ("`` by default), tokenised, with each token mapped to the word of the question
+    it belongs to.
 
     Raises:
         RationaleError: the chat template altered the question text.
     """
     rendered = question_text(example)
-    text = slm.format_prompt([{"role": "user", "content": rendered}], ANSWER_PREFIX)
+    text = slm.format_prompt([{"role": "user", "content": rendered}], assistant_prefix)
     offset = text.find(rendered)
     if offset < 0:
         raise RationaleError(

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, TypeVar
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import RationaleError, UnknownNameError
+from langchain_selfamplify.models.answer_scoring import AnswerFormat
 
 
 class RationaleMethod(ABC):
@@ -31,6 +32,9 @@ class RationaleMethod(ABC):
     """Whether the method back-propagates through the model."""
     description: ClassVar[str] = ""
     """One line for listings and ``--help``."""
+    answer_format: AnswerFormat = "letter"
+    """Answer format of the prompts the rationales go into: what attribution targets
+    score and how rationales state the answer. :class:`RationaleGenerator` sets it."""
 
     def __init__(self, slm: Any) -> None:
         if self.needs_gradients and slm is not None:
@@ -63,6 +67,15 @@ class RationaleMethod(ABC):
     @abstractmethod
     def explain(self, examples: Sequence[MCQExample]) -> list[str]:
         """One rationale text per example, in order."""
+
+    def explain_each(self, examples: Sequence[MCQExample]) -> list[str | None]:
+        """:meth:`explain`, with ``None`` for an example the method could make no
+        rationale for (methods whose output can be unusable override it)."""
+        return list(self.explain(examples))
+
+    def stated_answer(self, example: MCQExample) -> str | None:
+        """The answer text a rationale names in the cloze format (``None`` for letters)."""
+        return example.answer_text if self.answer_format == "cloze" else None
 
     def settings(self) -> dict[str, Any]:
         """The method's settings, recorded with every rationale (for caching and provenance)."""

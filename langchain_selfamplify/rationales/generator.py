@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -13,7 +14,10 @@ from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.rationales.base import RationaleMethod, get_method
+
+logger = logging.getLogger(__name__)
 
 
 class RationaleGenerator(RunnableSerializable[Any, Any]):
@@ -43,6 +47,10 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
     """Steps per Ph-CoT rationale. Defaults to 3."""
     method_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Extra settings of the method (e.g. ``{"n_samples": 500}`` for KernelShap)."""
+    answer_format: AnswerFormat = "letter"
+    """Answer format of the prompt the rationales go into: attribution methods explain
+    the gold label (``"letter"``) or the gold choice's text (``"cloze"``), and keyword
+    rationales name it the same way."""
 
     _explainer: RationaleMethod = PrivateAttr()
     _cache: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -63,6 +71,7 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
         if "n_steps" in parameters:
             kwargs.setdefault("n_steps", self.n_steps)
         self._explainer = cls(self.slm, **kwargs)
+        self._explainer.answer_format = self.answer_format
         return self
 
     @property
@@ -103,6 +112,37 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
                 ex.with_rationale(self._cache[key], rationale_method=self.method)
                 for ex, key in zip(examples, keys, strict=True)
             ]
+
+    def explain_selection(self, selector: Any) -> tuple[list[MCQExample], list[str]]:
+        """Explain a selector's demonstrations, replacing any the method can make no
+        rationale for (an unusable Self_topk reply) by the next-ranked example.
+
+        Args:
+            selector: A :class:`SelfAmplifySelector`.
+
+        Returns:
+            The explained demonstrations and the ids of the skipped examples.
+
+        Raises:
+            SelectionError: too few examples remain once the unusable are skipped.
+        """
+        skipped: list[str] = []
+        while True:
+            demos = selector.select(exclude=skipped)
+            with self._lock:
+                keys = [self._key(ex) for ex in demos]
+                todo = [ex for ex, key in zip(demos, keys, strict=True) if key not in self._cache]
+                unusable = []
+                for example, text in zip(todo, self._explainer.explain_each(todo), strict=True):
+                    if text is None:
+                        unusable.append(example.id)
+                    else:
+                        self._cache[self._key(example)] = text
+            if not unusable:
+                return self.explain(demos), skipped
+            logger.warning("%s: no rationale for example(s) %s; taking the next-ranked ones",
+                           self.method, ", ".join(unusable))
+            skipped += unusable
 
     def preload(self, records: Iterable[dict[str, str]]) -> int:
         """Reuse rationales from :meth:`explain`'s ``on_chunk`` records; returns the count.

@@ -1,9 +1,11 @@
 """Shared machinery of gradient attributions on the input embeddings.
 
-The explained function maps input embeddings to the answer labels' logits right after
-``"The answer is ("``; the target is the gold label. Baselines equal the input outside
-the question span and zero over it, so only question tokens receive attribution.
-Token scores (summed over the embedding dimension) are summed per word.
+In the letter format the explained function maps input embeddings to the answer
+labels' logits right after ``"The answer is ("``, and the target is the gold label. In
+the cloze format it maps them to the summed log-probability of the gold choice's text
+after ``"The answer is:"`` (its tokens are appended to the input). Baselines equal the
+input outside the question span and zero over it, so only question tokens receive
+attribution. Token scores (summed over the embedding dimension) are summed per word.
 """
 
 from __future__ import annotations
@@ -42,12 +44,45 @@ class LabelLogitsFromEmbeddings(nn.Module):
         return logits[:, -1, self.label_ids]
 
 
+class ContinuationLogProb(nn.Module):
+    """``(inputs_embeds, attention_mask) -> (rows, 1)``: each row's summed log-probability
+    of its own continuation, whose tokens end the (left-padded) row."""
+
+    def __init__(self, slm: Any, continuations: Sequence[Sequence[int]]) -> None:
+        super().__init__()
+        self.model = slm.model  # a submodule, so Captum's DeepLift hooks reach its layers
+        self.run = slm.forward
+        width = max(len(c) for c in continuations)
+        self.width = width
+        tokens = torch.zeros(len(continuations), width, dtype=torch.long)
+        mask = torch.zeros(len(continuations), width)
+        for row, continuation in enumerate(continuations):
+            tokens[row, width - len(continuation):] = torch.tensor(list(continuation))
+            mask[row, width - len(continuation):] = 1.0
+        self.targets = tokens.to(slm.device)
+        self.target_mask = mask.to(slm.device)
+
+    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        positions = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
+        logits = self.run(self.width + 1, inputs_embeds=inputs_embeds,
+                          attention_mask=attention_mask, position_ids=positions).logits
+        log_probs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+        # Captum repeats rows (baselines, path steps): tile the row constants to match.
+        repeat = inputs_embeds.shape[0] // self.targets.shape[0]
+        tokens = self.targets.repeat(repeat, 1)
+        mask = self.target_mask.repeat(repeat, 1)
+        picked = log_probs.gather(2, tokens.unsqueeze(-1)).squeeze(-1)
+        return (picked * mask).sum(dim=1, keepdim=True)
+
+
 @dataclass
 class GradientInputs:
     """What a gradient method attributes: a left-padded batch of examples."""
 
-    forward: LabelLogitsFromEmbeddings
-    """The explained function (logits of the union of the examples' label tokens)."""
+    forward: nn.Module
+    """The explained function: logits of the union of the examples' label tokens
+    (:class:`LabelLogitsFromEmbeddings`), or each row's continuation log-probability
+    (:class:`ContinuationLogProb`, target 0)."""
     embeds: torch.Tensor
     """Input embeddings, ``(examples, tokens, dim)``, requiring gradients."""
     baseline: torch.Tensor
@@ -94,29 +129,39 @@ class GradientMethod(AttributionMethod):
         """:meth:`attribute` for several examples in one batch of model calls."""
         slm = self.slm
         prompts = [self.question_prompt(example) for example in examples]
-        batch = slm.pad_left([prompt.input_ids for prompt in prompts])
+        cloze = self.answer_format == "cloze"
+        # In the cloze format each row ends with its target text, after the prompt.
+        tails = [self.target_tokens(ex) if cloze else [] for ex in examples]
+        rows = [prompt.input_ids + tail for prompt, tail in zip(prompts, tails, strict=True)]
+        batch = slm.pad_left(rows)
         width = batch.input_ids.shape[1]
         in_question = torch.zeros(len(prompts), width, dtype=torch.bool, device=slm.device)
-        for row, prompt in enumerate(prompts):
-            in_question[row, width - len(prompt.input_ids):] = torch.tensor(
-                [w is not None for w in prompt.word_of_token])
-        gold_ids = [slm.label_token_id(example.answer) for example in examples]
-        label_ids = sorted({i for example in examples
-                            for i in slm.label_token_ids(example.labels)})
+        for row, (prompt, tail) in enumerate(zip(prompts, tails, strict=True)):
+            in_question[row, width - len(rows[row]):] = torch.tensor(
+                [w is not None for w in prompt.word_of_token] + [False] * len(tail))
+        forward: nn.Module
+        if cloze:
+            forward, target = ContinuationLogProb(slm, tails), [0] * len(examples)
+        else:
+            gold_ids = [slm.label_token_id(example.answer) for example in examples]
+            label_ids = sorted({i for example in examples
+                                for i in slm.label_token_ids(example.labels)})
+            forward = LabelLogitsFromEmbeddings(slm, label_ids)
+            target = [label_ids.index(gold) for gold in gold_ids]
         with slm.lock:
             embeds = slm.embedding_layer(batch.input_ids).detach().requires_grad_()
             baseline = embeds.detach().clone()
             baseline[in_question] = 0.0
             inputs = GradientInputs(
-                forward=LabelLogitsFromEmbeddings(slm, label_ids), embeds=embeds,
-                baseline=baseline, attention_mask=batch.attention_mask,
-                target=[label_ids.index(gold) for gold in gold_ids], in_question=in_question,
+                forward=forward, embeds=embeds, baseline=baseline,
+                attention_mask=batch.attention_mask, target=target, in_question=in_question,
             )
             with torch.enable_grad():
                 token_scores = self.token_attributions(inputs).detach() * in_question
         attributions = []
         for row, (example, prompt) in enumerate(zip(examples, prompts, strict=True)):
-            scores = token_scores[row, width - len(prompt.input_ids):].tolist()
+            start = width - len(rows[row])
+            scores = token_scores[row, start : start + len(prompt.input_ids)].tolist()
             word_scores = aggregate_to_words(prompt.word_of_token, scores, len(prompt.words))
             attributions.append(WordAttribution(example.id, example.answer,
                                                 question_words(example), word_scores))

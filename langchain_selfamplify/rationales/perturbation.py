@@ -2,9 +2,11 @@
 
 Each content word (stop words excluded, so evaluations are not spent on them) is one
 binary feature. A coalition keeps some words and replaces the tokens of the others by
-a mask token, keeping positions fixed; its value is the gold label's log-probability
-right after ``"The answer is ("``. Coalitions are evaluated many per forward pass
-(``slm.batch_size``), without autograd, under a fixed seed. The prompt is run once
+a mask token, keeping positions fixed; its value is the log-probability of the
+attribution target (``target_tokens``: the gold label after ``"The answer is ("``, or
+the gold choice's text after ``"The answer is:"`` in the cloze format). Coalitions are
+evaluated many per forward pass (``slm.batch_size``), without autograd, under a fixed
+seed. The prompt is run once
 and its KV cache kept: a coalition's tokens before its first masked word are never
 run again, and only the last position is projected to the vocabulary.
 """
@@ -23,7 +25,7 @@ from langchain_selfamplify.rationales.attribution import AttributionMethod
 from langchain_selfamplify.rationales.words import WordAttribution, question_words
 
 CoalitionValue = Callable[[torch.Tensor], torch.Tensor]
-"""``(coalitions, features) 0/1 -> (coalitions,)`` gold-label log-probabilities."""
+"""``(coalitions, features) 0/1 -> (coalitions,)`` log-probabilities of the target."""
 
 
 class PerturbationMethod(AttributionMethod):
@@ -51,7 +53,7 @@ class PerturbationMethod(AttributionMethod):
         if not features:
             raise RationaleError(f"example {example.id!r}: no content words to attribute to")
         value = self._coalition_value(prompt.input_ids, prompt.word_of_token, features,
-                                      slm.label_token_id(example.answer))
+                                      self.target_tokens(example))
         with slm.lock, torch.no_grad():
             torch.manual_seed(self.seed)
             feature_scores = self.feature_attributions(value, len(features))
@@ -60,15 +62,16 @@ class PerturbationMethod(AttributionMethod):
             scores[word] = float(feature_scores[feature])
         return WordAttribution(example.id, example.answer, question_words(example), scores)
 
-    def _shared_head(self, prompt: list[int], first: list[int], last: list[int]
-                     ) -> tuple[int, Any]:
+    def _shared_head(self, prompt: list[int], first: list[int], last: list[int],
+                     limit: int) -> tuple[int, Any]:
         """Length and KV cache (batch 1) of the tokens shared by a sorted chunk's rows.
 
         ``first`` and ``last`` are the chunk's first and last rows in lexicographic
-        order, so their common head is every row's. Each row keeps one token of its own.
+        order, so their common head is every row's; it stops at ``limit`` tokens, so
+        every position whose logits are read is run.
         """
         slm = self.slm
-        shared = min(_common_length(first, last), len(prompt) - 1)
+        shared = min(_common_length(first, last), limit)
         if not slm.prefix_cache or shared == 0:
             return 0, None
         untouched = min(_common_length(first, prompt), shared)
@@ -82,14 +85,19 @@ class PerturbationMethod(AttributionMethod):
         return shared, slm.forward(1, input_ids=head, use_cache=True).past_key_values
 
     def _coalition_value(
-        self, input_ids: list[int], word_of_token: list[int | None], features: list[int],
-        gold: int,
+        self, prompt_ids: list[int], word_of_token: list[int | None], features: list[int],
+        target: list[int],
     ) -> CoalitionValue:
         slm = self.slm
+        # The target's tokens follow the prompt; they are never masked, and the logits
+        # of the positions before each of them are read.
+        input_ids = list(prompt_ids) + list(target)
         ids = torch.tensor(input_ids, device=slm.device)
+        target_ids = torch.tensor(target, device=slm.device)
         feature_of_word = {word: f for f, word in enumerate(features)}
         token_feature = torch.tensor(
-            [feature_of_word.get(w, -1) if w is not None else -1 for w in word_of_token],
+            [feature_of_word.get(w, -1) if w is not None else -1 for w in word_of_token]
+            + [-1] * len(target),
             device=slm.device,
         )
         removable = token_feature >= 0
@@ -112,12 +120,15 @@ class PerturbationMethod(AttributionMethod):
             values = torch.empty(len(rows), device=slm.device)
             for start in range(0, len(order), slm.batch_size):
                 chunk = order[start : start + slm.batch_size]
-                shared, cache = self._shared_head(input_ids, rows[chunk[0]], rows[chunk[-1]])
+                shared, cache = self._shared_head(input_ids, rows[chunk[0]], rows[chunk[-1]],
+                                                  limit=len(prompt_ids) - 1)
                 if cache is not None and len(chunk) > 1:
                     cache.batch_repeat_interleave(len(chunk))
-                logits = slm.forward(1, input_ids=perturbed[chunk, shared:],
-                                     past_key_values=cache).logits[:, -1, :].float()
-                values[chunk] = torch.log_softmax(logits, dim=-1)[:, gold]
+                logits = slm.forward(len(target) + 1, input_ids=perturbed[chunk, shared:],
+                                     past_key_values=cache).logits[:, :-1, :].float()
+                log_probs = torch.log_softmax(logits, dim=-1)
+                values[chunk] = log_probs.gather(
+                    2, target_ids.expand(len(chunk), -1).unsqueeze(-1)).squeeze(-1).sum(-1)
             return values
 
         return value

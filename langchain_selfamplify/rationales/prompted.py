@@ -43,7 +43,21 @@ class PromptedRationale(RationaleMethod):
                 f"{example.answer_text}. {self.request()}")
 
     def explain(self, examples: Sequence[MCQExample]) -> list[str]:
-        """One generated rationale per example (batched greedy generation)."""
+        """One generated rationale per example (batched greedy generation).
+
+        Raises:
+            RationaleError: the model's reply for an example has nothing usable.
+        """
+        rationales = []
+        for example, rationale in zip(examples, self.explain_each(examples), strict=True):
+            if not rationale:
+                raise RationaleError(f"example {example.id!r}: no {self.name} rationale could "
+                                     f"be made from the model's reply")
+            rationales.append(rationale)
+        return rationales
+
+    def explain_each(self, examples: Sequence[MCQExample]) -> list[str | None]:
+        """One generated rationale per example, ``None`` where the reply has nothing usable."""
         prompts = [
             self.slm.format_prompt([{"role": "user", "content": self.instruction(ex)}],
                                    self.assistant_prefix())
@@ -51,11 +65,5 @@ class PromptedRationale(RationaleMethod):
         ]
         replies = self.slm.generate(prompts, max_new_tokens=self.max_new_tokens,
                                     desc=f"{self.name} rationales")
-        rationales = []
-        for example, reply in zip(examples, replies, strict=True):
-            rationale = self.to_rationale(example, reply)
-            if not rationale:
-                raise RationaleError(f"example {example.id!r}: no {self.name} rationale could "
-                                     f"be made from the model's reply {reply!r}")
-            rationales.append(rationale)
-        return rationales
+        return [self.to_rationale(example, reply) or None
+                for example, reply in zip(examples, replies, strict=True)]

@@ -149,9 +149,15 @@ def quoted_list(words: Sequence[str]) -> str:
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + f" and {quoted[-1]}"
 
 
-def keyword_rationale(keywords: Sequence[str], label: str) -> str:
-    """``"The 3 keywords 'a', 'b' and 'c' suggest that the answer is (X)."``"""
+def keyword_rationale(keywords: Sequence[str], label: str, answer_text: str | None = None
+                      ) -> str:
+    """``"The 3 keywords 'a', 'b' and 'c' suggest that the answer is (X)."``
+
+    With ``answer_text`` (the cloze format) the sentence names the answer's text
+    instead of its label.
+    """
     listed = quoted_list(keywords)
+    stated = answer_text if answer_text is not None else f"({label})"
     if len(keywords) == 1:
-        return f"The keyword {listed} suggests that the answer is ({label})."
-    return f"The {len(keywords)} keywords {listed} suggest that the answer is ({label})."
+        return f"The keyword {listed} suggests that the answer is {stated}."
+    return f"The {len(keywords)} keywords {listed} suggest that the answer is {stated}."

@@ -13,7 +13,13 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import SelectionError
-from langchain_selfamplify.prompting.messages import template_example, zero_shot_prompt
+from langchain_selfamplify.models.answer_scoring import AnswerFormat, score_answers
+from langchain_selfamplify.prompting.messages import (
+    answer_prefix,
+    template_example,
+    zero_shot_prompt,
+)
+from langchain_selfamplify.selection.balance import balance_labels
 from langchain_selfamplify.selection.strategies import ScoredExample, get_strategy
 
 
@@ -50,6 +56,12 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
     """Number of demonstrations. Defaults to 8."""
     seed: int = 0
     """Seed for random selection and tie-breaking. Defaults to 0."""
+    answer_format: AnswerFormat = "letter"
+    """How the pool is scored: the labels after ``"The answer is ("`` (``"letter"``,
+    default) or the choice texts after ``"The answer is:"`` (``"cloze"``)."""
+    balance_labels: bool = False
+    """Re-order the selected demonstrations' choices so their gold labels are spread
+    evenly (see :func:`balance_labels`). Defaults to False."""
 
     _scores: dict[str, ScoredExample] = PrivateAttr(default_factory=dict)
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
@@ -87,9 +99,10 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
             todo = [ex for ex in self.examples if ex.id not in self._scores]
             for start in range(0, len(todo), 64):
                 chunk = todo[start : start + 64]
-                prompts = [zero_shot_prompt(self.slm, ex) for ex in chunk]
-                scores = self.slm.score_choices(
-                    prompts, [ex.labels for ex in chunk],
+                prefix = answer_prefix(self.answer_format)
+                prompts = [zero_shot_prompt(self.slm, ex, prefix) for ex in chunk]
+                scores = score_answers(
+                    self.slm, prompts, [ex.choices for ex in chunk], self.answer_format,
                     desc=f"Scoring pool ({start + len(chunk)}/{len(todo)})",
                 )
                 scored = [
@@ -118,22 +131,33 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
         return kept
 
     # --------------------------------------------------------------- selection
-    def select(self) -> list[MCQExample]:
-        """The ``n`` demonstrations for the configured strategy.
+    def select(self, exclude: Iterable[str] = ()) -> list[MCQExample]:
+        """The ``n`` demonstrations for the configured strategy (label-balanced when
+        :attr:`balance_labels` is set).
+
+        Args:
+            exclude: Ids of pool examples not to select (e.g. ones no rationale could be
+                made for); the next-ranked examples take their place.
 
         Raises:
             SelectionError: fewer than ``n`` pool examples qualify.
         """
+        chosen = self._ranked_selection(set(exclude))
+        return balance_labels(chosen) if self.balance_labels else chosen
+
+    def _ranked_selection(self, exclude: set[str]) -> list[MCQExample]:
         rng = random.Random(self.seed)
         rank = get_strategy(self.strategy)
         if rank is None:
-            if len(self.examples) < self.n:
+            candidates = [ex for ex in self.examples if ex.id not in exclude]
+            if len(candidates) < self.n:
                 raise SelectionError(
                     f"strategy 'random' needs n={self.n} examples; the pool has "
-                    f"{len(self.examples)}."
+                    f"{len(candidates)}{' not excluded' if exclude else ''}."
                 )
-            return rng.sample(self.examples, self.n)
-        ranked = rank(self.score_pool(), rng)
+            return rng.sample(candidates, self.n)
+        ranked = [item for item in rank(self.score_pool(), rng)
+                  if item.example.id not in exclude]
         if len(ranked) < self.n:
             what = "answers correctly" if self.strategy == "success" else "gets wrong"
             raise SelectionError(
@@ -159,7 +183,7 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
         turn: rationale, if any, then ``"The answer is (X)."``), ``label`` and ``id``.
         Self-AMPLIFY's selection does not depend on the input question.
         """
-        return [{**template_example(ex), "id": ex.id, "label": ex.answer}
+        return [{**template_example(ex, self.answer_format), "id": ex.id, "label": ex.answer}
                 for ex in self.select()]
 
     def invoke(

@@ -51,7 +51,8 @@ class SelfTopKRationale(PromptedRationale):
     def to_rationale(self, example: MCQExample, reply: str) -> str | None:
         """The keyword sentence of the parsed words."""
         keywords = parse_keywords(reply, self.k)
-        return keyword_rationale(keywords, example.answer) if keywords else None
+        return (keyword_rationale(keywords, example.answer, self.stated_answer(example))
+                if keywords else None)
 
 
 def parse_keywords(reply: str, k: int) -> list[str]:

@@ -1,0 +1,189 @@
+"""Reading a model's answer to a multiple-choice question, in one of two formats.
+
+* ``"letter"``: the prompt ends with ``"The answer is ("`` and the probability of each
+  label's token is read (:meth:`SLM.score_choices`). Cheap, but a small model often
+  puts the same letter on every question: it then measures its label prior.
+* ``"cloze"``: the prompt ends with ``"The answer is:"`` and each choice's *text* is
+  scored as a continuation, by its length-normalised log-likelihood (the sum of its
+  tokens' log-probabilities divided by its length in characters, as ``acc_norm`` in
+  lm-evaluation-harness). All choices of a question run as one batch over the
+  question's prompt, and a prefix shared by every prompt of a call (the few-shot
+  demonstrations) is encoded once.
+
+Both return :class:`ChoiceScores`, so selection, evaluation and the label-bias
+controls read either format the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+from tqdm.auto import tqdm
+
+from langchain_selfamplify.models.slm import ChoiceScores
+
+AnswerFormat = Literal["letter", "cloze"]
+"""How answers are written in demonstrations and read at test time."""
+
+ANSWER_FORMATS: tuple[AnswerFormat, ...] = ("letter", "cloze")
+"""The answer formats, letter first (the default)."""
+
+
+def require_choice_texts(questions: Sequence[Any]) -> None:
+    """Fail when a question's choices are bare labels (``(A) A``, ``(B) B``): the cloze
+    format scores choice texts, and bare labels would make it label scoring again.
+
+    Raises:
+        ValueError: naming the first such question.
+    """
+    for question in questions:
+        if all(text.strip("() .").upper() == label.upper()
+               for label, text in question.choices.items()):
+            raise ValueError(
+                f"answer_format='cloze' scores the choices' texts, but question "
+                f"{question.id!r} has bare labels as choices ({dict(question.choices)}); "
+                "use answer_format='letter' for this dataset")
+
+
+def cloze_continuation(text: str) -> str:
+    """The continuation scored for a choice after ``"The answer is:"``: ``" <text>"``."""
+    return f" {text}"
+
+
+@torch.no_grad()
+def score_continuations(
+    slm: Any,
+    prompts: Sequence[str],
+    continuations: Sequence[Sequence[str]],
+    *,
+    desc: str | None = None,
+) -> list[list[float]]:
+    """Sum of the token log-probabilities of each continuation after its prompt.
+
+    The continuations of one prompt run in one batch from the prompt's cached keys
+    and values; the prefix shared by all prompts of the call is encoded once.
+
+    Args:
+        slm: The model.
+        prompts: Prompt texts from ``slm.format_prompt``.
+        continuations: For each prompt, the texts to score after it (tokenised alone,
+            without special tokens).
+        desc: Progress-bar label; no bar when ``None``.
+
+    Returns:
+        For each prompt, one summed log-probability per continuation.
+    """
+    if len(prompts) != len(continuations):
+        raise ValueError("prompts and continuations differ in length")
+    prompt_ids = slm.tokenize(prompts)
+    encode = slm.tokenizer.encode
+    cont_ids = [[list(encode(text, add_special_tokens=False)) for text in texts]
+                for texts in continuations]
+    for texts, ids in zip(continuations, cont_ids, strict=True):
+        for text, tokens in zip(texts, ids, strict=True):
+            if not tokens:
+                raise ValueError(f"continuation {text!r} has no tokens")
+    results: list[list[float]] = [[] for _ in prompts]
+    with slm.lock:
+        shared = slm._shared_prefix_length(prompt_ids)
+        # Questions in batches of about slm.batch_size rows; a question's choices stay together.
+        batches: list[list[int]] = [[]]
+        for index in range(len(prompts)):
+            if batches[-1] and sum(len(cont_ids[i]) for i in batches[-1]) + len(
+                    cont_ids[index]) > slm.batch_size:
+                batches.append([])
+            batches[-1].append(index)
+        show = bool(desc) and slm.show_progress and len(batches) > 1
+        for batch in tqdm(batches, desc=desc, disable=not show, leave=False):
+            rows = [(i, c) for i in batch for c in cont_ids[i]]
+            sums = _score_rows([prompt_ids[i] for i, _ in rows], [c for _, c in rows],
+                               slm, shared)
+            offset = 0
+            for i in batch:
+                results[i] = sums[offset : offset + len(cont_ids[i])]
+                offset += len(cont_ids[i])
+    return results
+
+
+def _score_rows(prompts: Sequence[Sequence[int]], targets: Sequence[Sequence[int]], slm: Any,
+                shared: int) -> list[float]:
+    """Summed log-probability of each target after its prompt, in one forward pass.
+
+    Rows are ``prompt[shared:] + target``, right-padded after the shared prefix's
+    cache; logits are projected only at the positions that predict target tokens.
+    """
+    import contextlib
+
+    suffixes = [list(p[shared:]) + list(t) for p, t in zip(prompts, targets, strict=True)]
+    width = max(len(s) for s in suffixes)
+    ids = torch.full((len(suffixes), width), slm.tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros(len(suffixes), shared + width, dtype=torch.long)
+    mask[:, :shared] = 1
+    for row, suffix in enumerate(suffixes):
+        ids[row, : len(suffix)] = torch.tensor(suffix, dtype=torch.long)
+        mask[row, shared : shared + len(suffix)] = 1
+    positions = (shared + torch.arange(width)).expand(len(suffixes), width)
+    # Position t's logits predict token t + 1: a target's tokens are predicted from
+    # the last prompt token up to its own second-to-last token.
+    reads = [range(len(p) - shared - 1, len(p) - shared - 1 + len(t))
+             for p, t in zip(prompts, targets, strict=True)]
+    keep = sorted({position for read in reads for position in read})
+    column = {position: index for index, position in enumerate(keep)}
+    inputs: dict[str, Any] = {
+        "input_ids": ids.to(slm.device), "attention_mask": mask.to(slm.device),
+        "position_ids": positions.to(slm.device)}
+    context: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    if shared:
+        inputs["past_key_values"], context = slm._cache_for_rows(prompts[0][:shared],
+                                                                 len(suffixes))
+    with context:
+        logits = slm.forward(torch.tensor(keep, device=slm.device), **inputs).logits
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    sums = []
+    for row, (read, target) in enumerate(zip(reads, targets, strict=True)):
+        cols = torch.tensor([column[p] for p in read], device=log_probs.device)
+        tokens = torch.tensor(list(target), device=log_probs.device)
+        sums.append(float(log_probs[row, cols, tokens].sum()))
+    return sums
+
+
+def score_answers(
+    slm: Any,
+    prompts: Sequence[str],
+    choices: Sequence[Mapping[str, str]],
+    answer_format: AnswerFormat = "letter",
+    *,
+    desc: str | None = None,
+) -> list[ChoiceScores]:
+    """The model's belief over each question's choices, read in ``answer_format``.
+
+    Args:
+        slm: The model.
+        prompts: Prompts ending with the format's answer prefix (``"The answer is ("``
+            for letters, ``"The answer is:"`` for cloze).
+        choices: Each question's choices, label -> text, in display order.
+        answer_format: ``"letter"`` (default) or ``"cloze"``.
+        desc: Progress-bar label.
+
+    Returns:
+        One :class:`ChoiceScores` per prompt. For cloze, ``log_probs`` are the summed
+        log-likelihoods of the choice texts and ``probs`` the softmax of their
+        length-normalised values (so ``predicted`` is the ``acc_norm`` choice).
+    """
+    if answer_format == "letter":
+        return list(slm.score_choices(prompts, [list(c) for c in choices], desc=desc))
+    if answer_format != "cloze":
+        raise ValueError(f"answer_format must be 'letter' or 'cloze', not {answer_format!r}")
+    texts = [[cloze_continuation(text) for text in c.values()] for c in choices]
+    sums = score_continuations(slm, prompts, texts, desc=desc)
+    scores = []
+    for options, row, totals in zip(choices, texts, sums, strict=True):
+        normalised = [total / len(text) for total, text in zip(totals, row, strict=True)]
+        top = max(normalised)
+        weights = [math.exp(value - top) for value in normalised]
+        scores.append(ChoiceScores(labels=list(options), probs=[w / sum(weights) for w in weights],
+                                   log_probs=totals))
+    return scores
