@@ -29,8 +29,8 @@ from langchain_selfamplify.evaluation.predict import Prediction
 from langchain_selfamplify.models.slm import ANSWER_PREFIX, SLM
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.prompting.messages import question_text, zero_shot_prompt
+from langchain_selfamplify.rationales.absence import mask_token_id
 from langchain_selfamplify.rationales.attribution import build_question_prompt
-from langchain_selfamplify.rationales.perturbation import mask_token_id
 
 CAPTUM_METHODS = ("feature_ablation", "kernelshap", "lime", "shapley_sampling")
 """Registered perturbation methods that :func:`captum_word_attributions` reproduces."""

@@ -158,3 +158,43 @@ def test_an_unusable_rationale_moves_to_the_next_ranked_example(tiny_slm, demo_p
     explained, skipped = generator.explain_selection(selector)
     assert bad in skipped and bad not in [d.id for d in explained]
     assert len(explained) == 3 and all(d.rationale for d in explained)
+
+
+# ----------------------------------------------------------------- word absence
+
+
+def test_word_absence_is_one_choice_for_every_method(tiny_slm, demo_pool):
+    from langchain_selfamplify.rationales.absence import mask_token_id
+
+    example = demo_pool[0]
+    for method in ("deeplift", "kernelshap"):
+        generator = RationaleGenerator(slm=tiny_slm, method=method, k=2)
+        assert generator.explainer.word_absence == "mask"
+    with pytest.raises(ValueError, match="cannot delete words"):
+        RationaleGenerator(slm=tiny_slm, method="deeplift", word_absence="delete")
+    # Deleting words in KernelShap coalitions: a coalition that keeps every word scores
+    # exactly the prompt; one that drops a word scores the prompt without its tokens.
+    deleting = RationaleGenerator(slm=tiny_slm, method="kernelshap", k=2,
+                                  word_absence="delete").explainer
+    prompt = deleting.question_prompt(example)  # type: ignore[attr-defined]
+    features = [i for i, w in enumerate(prompt.words) if w.is_candidate]
+    target = deleting.target_tokens(example)  # type: ignore[attr-defined]
+    value = deleting._deletion_value(prompt.input_ids, prompt.word_of_token,  # type: ignore
+                                     features, target)
+    masking = RationaleGenerator(slm=tiny_slm, method="kernelshap", k=2).explainer
+    masked_value = masking._coalition_value(prompt.input_ids, prompt.word_of_token,  # type: ignore
+                                            features, target)
+    everything = torch.ones(1, len(features))
+    assert float(value(everything)[0]) == pytest.approx(float(masked_value(everything)[0]),
+                                                        abs=1e-4)
+    first_out = everything.clone()
+    first_out[0, 0] = 0
+    kept = [t for t, w in zip(prompt.input_ids, prompt.word_of_token) if w != features[0]]
+    masked = [mask_token_id(tiny_slm.tokenizer) if w == features[0] else t
+              for t, w in zip(prompt.input_ids, prompt.word_of_token)]
+    for fn, ids in ((value, kept), (masked_value, masked)):
+        with torch.no_grad():
+            full = torch.tensor([ids + target])
+            log_probs = torch.log_softmax(tiny_slm.model(input_ids=full).logits[0], dim=-1)
+        expected = sum(float(log_probs[len(ids) - 1 + i, t]) for i, t in enumerate(target))
+        assert float(fn(first_out)[0]) == pytest.approx(expected, abs=1e-4)

@@ -44,7 +44,7 @@ def test_attribution_explainer_scores_question_words(tiny_slm, name):
 
 def test_feature_ablation_equals_masking_each_word(tiny_slm):
     """Reference computation: log p(gold) with all words minus with word i masked."""
-    from langchain_selfamplify.rationales.perturbation import mask_token_id
+    from langchain_selfamplify.rationales.absence import mask_token_id
 
     explainer = METHODS["feature_ablation"](tiny_slm)
     attribution = explainer.attribute(EXAMPLE)

@@ -33,11 +33,22 @@ def test_keywords_are_read_from_keyword_rationales_only():
 def test_erasing_words_removes_exactly_their_tokens(tiny_slm):
     prompt = build_question_prompt(tiny_slm, EXAMPLE)
     gas = next(i for i, w in enumerate(prompt.words) if w.text == "gas")
-    erased = erase_words(prompt, {gas})
+    erased = erase_words(prompt, {gas}, tiny_slm, "delete")
     removed = [t for t, w in zip(prompt.input_ids, prompt.word_of_token) if w == gas]
     assert len(erased) == len(prompt.input_ids) - len(removed) and removed
     text = tiny_slm.tokenizer.decode(erased)
     assert "Which do green" in text.replace("  ", " ")
+
+
+def test_masking_words_replaces_exactly_their_tokens_by_the_mask_token(tiny_slm):
+    from langchain_selfamplify.rationales.absence import mask_token_id
+
+    prompt = build_question_prompt(tiny_slm, EXAMPLE)
+    gas = next(i for i, w in enumerate(prompt.words) if w.text == "gas")
+    masked = erase_words(prompt, {gas}, tiny_slm)  # "mask", the default
+    assert len(masked) == len(prompt.input_ids)
+    for before, after, word in zip(prompt.input_ids, masked, prompt.word_of_token):
+        assert after == (mask_token_id(tiny_slm.tokenizer) if word == gas else before)
 
 
 def test_faithfulness_report_on_keyword_and_free_text_rationales(tiny_slm):

@@ -10,7 +10,9 @@
   ``"The answer is ("`` compared with answering straight away.
 
 Probabilities are renormalised over the answer labels, zero-shot, as in selection.
-Erased words are deleted (their tokens removed), as in ERASER.
+Erased words are taken out as ``word_absence`` says (``rationales/absence.py``): by
+default replaced by the mask token, as the explainers do; ``"delete"`` removes their
+tokens, as in ERASER.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pydantic import BaseModel, Field
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.models.slm import ANSWER_PREFIX
 from langchain_selfamplify.prompting.messages import question_text
+from langchain_selfamplify.rationales.absence import WordAbsence, mask_token_id, without_words
 from langchain_selfamplify.rationales.attribution import QuestionPrompt, build_question_prompt
 
 _QUOTED = re.compile(r"'([^']+)'")
@@ -79,10 +82,11 @@ def keywords_of(rationale: str) -> list[str]:
     return _QUOTED.findall(rationale)
 
 
-def erase_words(prompt: QuestionPrompt, drop: set[int]) -> list[int]:
-    """Token ids of ``prompt`` with the tokens of the words ``drop`` deleted."""
-    return [token for token, word in zip(prompt.input_ids, prompt.word_of_token, strict=True)
-            if word is None or word not in drop]
+def erase_words(prompt: QuestionPrompt, drop: set[int], slm: Any,
+                absence: WordAbsence = "mask") -> list[int]:
+    """Token ids of ``prompt`` with the words ``drop`` taken out (masked or deleted)."""
+    return without_words(prompt.input_ids, prompt.word_of_token, drop, absence,
+                         mask_token_id(slm.tokenizer))
 
 
 def faithfulness_report(
@@ -92,6 +96,7 @@ def faithfulness_report(
     method: str | None = None,
     n_random: int = 5,
     seed: int = 0,
+    word_absence: WordAbsence = "mask",
 ) -> FaithfulnessReport:
     """Faithfulness metrics of every example's rationale (examples without one are skipped).
 
@@ -101,6 +106,8 @@ def faithfulness_report(
         method: Method name recorded in the report.
         n_random: Random word sets per example for the random-k baseline. Defaults to 5.
         seed: Seed of the random word sets. Defaults to 0.
+        word_absence: How erased words are taken out: ``"mask"`` (default, as the
+            explainers) or ``"delete"`` (ERASER).
     """
     rng = random.Random(seed)
     explained = [ex for ex in examples if ex.rationale]
@@ -119,13 +126,14 @@ def faithfulness_report(
             chosen = _word_indices(prompt, keywords)
             candidates = [i for i, w in enumerate(prompt.words) if w.is_candidate]
             everything = set(range(len(prompt.words)))
-            token_lists.append(erase_words(prompt, chosen))
-            token_lists.append(erase_words(prompt, everything - chosen))
+            token_lists.append(erase_words(prompt, chosen, slm, word_absence))
+            token_lists.append(erase_words(prompt, everything - chosen, slm, word_absence))
             size = min(len(keywords), len(candidates))
             for _ in range(n_random):
                 random_words = _expand(prompt, rng.sample(candidates, size))
-                token_lists.append(erase_words(prompt, random_words))
-                token_lists.append(erase_words(prompt, everything - random_words))
+                token_lists.append(erase_words(prompt, random_words, slm, word_absence))
+                token_lists.append(erase_words(prompt, everything - random_words, slm,
+                                               word_absence))
         plans.append(plan)
     labels = [ex.labels for ex in explained for _ in range(_rows(ex, n_random))]
     scores = slm.score_token_lists(token_lists, labels, desc="Faithfulness")

@@ -99,8 +99,8 @@ def score_continuations(
         show = bool(desc) and slm.show_progress and len(batches) > 1
         for batch in tqdm(batches, desc=desc, disable=not show, leave=False):
             rows = [(i, c) for i in batch for c in cont_ids[i]]
-            sums = _score_rows([prompt_ids[i] for i, _ in rows], [c for _, c in rows],
-                               slm, shared)
+            sums = continuation_log_probs(slm, [prompt_ids[i] for i, _ in rows],
+                                          [c for _, c in rows], shared)
             offset = 0
             for i in batch:
                 results[i] = sums[offset : offset + len(cont_ids[i])]
@@ -108,12 +108,19 @@ def score_continuations(
     return results
 
 
-def _score_rows(prompts: Sequence[Sequence[int]], targets: Sequence[Sequence[int]], slm: Any,
-                shared: int) -> list[float]:
+def continuation_log_probs(slm: Any, prompts: Sequence[Sequence[int]],
+                           targets: Sequence[Sequence[int]], shared: int = 0) -> list[float]:
     """Summed log-probability of each target after its prompt, in one forward pass.
 
-    Rows are ``prompt[shared:] + target``, right-padded after the shared prefix's
-    cache; logits are projected only at the positions that predict target tokens.
+    Rows are ``prompt[shared:] + target``, right-padded after the cache of the
+    ``shared`` tokens all prompts start with; logits are projected only at the
+    positions that predict target tokens.
+
+    Args:
+        slm: The model.
+        prompts: Token lists, each at least ``shared + 1`` long.
+        targets: One non-empty token list per prompt.
+        shared: Length of the prefix common to every prompt (0 for none).
     """
     import contextlib
 

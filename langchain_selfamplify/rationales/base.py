@@ -15,6 +15,7 @@ from typing import Any, ClassVar, TypeVar
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import RationaleError, UnknownNameError
 from langchain_selfamplify.models.answer_scoring import AnswerFormat
+from langchain_selfamplify.rationales.absence import WordAbsence
 
 
 class RationaleMethod(ABC):
@@ -35,6 +36,9 @@ class RationaleMethod(ABC):
     answer_format: AnswerFormat = "letter"
     """Answer format of the prompts the rationales go into: what attribution targets
     score and how rationales state the answer. :class:`RationaleGenerator` sets it."""
+    word_absence: WordAbsence = "mask"
+    """How attribution methods take a word out (see ``absence.py``).
+    :class:`RationaleGenerator` sets it."""
 
     def __init__(self, slm: Any) -> None:
         if self.needs_gradients and slm is not None:

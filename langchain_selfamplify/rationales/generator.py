@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.models.answer_scoring import AnswerFormat
+from langchain_selfamplify.rationales.absence import WordAbsence
 from langchain_selfamplify.rationales.base import RationaleMethod, get_method
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,10 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
     """Answer format of the prompt the rationales go into: attribution methods explain
     the gold label (``"letter"``) or the gold choice's text (``"cloze"``), and keyword
     rationales name it the same way."""
+    word_absence: WordAbsence = "mask"
+    """How attribution methods take a word out: ``"mask"`` (default: a mask token in
+    its place; the gradient methods' baseline) or ``"delete"`` (perturbation methods
+    only). See ``rationales/absence.py``."""
 
     _explainer: RationaleMethod = PrivateAttr()
     _cache: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -72,6 +77,12 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
             kwargs.setdefault("n_steps", self.n_steps)
         self._explainer = cls(self.slm, **kwargs)
         self._explainer.answer_format = self.answer_format
+        if self.word_absence != "mask" and cls.needs_gradients:
+            raise ValueError(
+                f"{self.method} compares the input with a baseline of the same length, so "
+                "it cannot delete words; use word_absence='mask', or a perturbation method "
+                "(kernelshap, lime, feature_ablation...) to delete them")
+        self._explainer.word_absence = self.word_absence
         return self
 
     @property

@@ -4,8 +4,9 @@ In the letter format the explained function maps input embeddings to the answer
 labels' logits right after ``"The answer is ("``, and the target is the gold label. In
 the cloze format it maps them to the summed log-probability of the gold choice's text
 after ``"The answer is:"`` (its tokens are appended to the input). Baselines equal the
-input outside the question span and zero over it, so only question tokens receive
-attribution. Token scores (summed over the embedding dimension) are summed per word.
+input outside the question span and the mask token's embedding over it (an absent
+word, as ``absence.py`` defines it), so only question tokens receive attribution.
+Token scores (summed over the embedding dimension) are summed per word.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.rationales.absence import mask_token_id
 from langchain_selfamplify.rationales.attribution import AttributionMethod
 from langchain_selfamplify.rationales.words import (
     WordAttribution,
@@ -151,7 +153,9 @@ class GradientMethod(AttributionMethod):
         with slm.lock:
             embeds = slm.embedding_layer(batch.input_ids).detach().requires_grad_()
             baseline = embeds.detach().clone()
-            baseline[in_question] = 0.0
+            # An absent word is the mask token (absence.py), as in the perturbation methods.
+            mask = torch.tensor([mask_token_id(slm.tokenizer)], device=slm.device)
+            baseline[in_question] = slm.embedding_layer(mask).detach()[0]
             inputs = GradientInputs(
                 forward=forward, embeds=embeds, baseline=baseline,
                 attention_mask=batch.attention_mask, target=target, in_question=in_question,

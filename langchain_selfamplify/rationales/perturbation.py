@@ -1,8 +1,9 @@
 """Shared machinery of perturbation attributions over the question's words.
 
 Each content word (stop words excluded, so evaluations are not spent on them) is one
-binary feature. A coalition keeps some words and replaces the tokens of the others by
-a mask token, keeping positions fixed; its value is the log-probability of the
+binary feature. A coalition keeps some words and takes the others out, as the method's
+``word_absence`` says (``absence.py``: by default their tokens become a mask token,
+positions fixed; or they are deleted); its value is the log-probability of the
 attribution target (``target_tokens``: the gold label after ``"The answer is ("``, or
 the gold choice's text after ``"The answer is:"`` in the cloze format). Coalitions are
 evaluated many per forward pass (``slm.batch_size``), without autograd, under a fixed
@@ -21,6 +22,8 @@ import torch
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import RationaleError
+from langchain_selfamplify.models.answer_scoring import continuation_log_probs
+from langchain_selfamplify.rationales.absence import mask_token_id, without_words
 from langchain_selfamplify.rationales.attribution import AttributionMethod
 from langchain_selfamplify.rationales.words import WordAttribution, question_words
 
@@ -52,8 +55,13 @@ class PerturbationMethod(AttributionMethod):
         features = [i for i, word in enumerate(prompt.words) if word.is_candidate]
         if not features:
             raise RationaleError(f"example {example.id!r}: no content words to attribute to")
-        value = self._coalition_value(prompt.input_ids, prompt.word_of_token, features,
-                                      self.target_tokens(example))
+        target = self.target_tokens(example)
+        if self.word_absence == "delete":
+            value = self._deletion_value(prompt.input_ids, prompt.word_of_token, features,
+                                         target)
+        else:
+            value = self._coalition_value(prompt.input_ids, prompt.word_of_token, features,
+                                          target)
         with slm.lock, torch.no_grad():
             torch.manual_seed(self.seed)
             feature_scores = self.feature_attributions(value, len(features))
@@ -134,6 +142,29 @@ class PerturbationMethod(AttributionMethod):
         return value
 
 
+    def _deletion_value(
+        self, prompt_ids: list[int], word_of_token: list[int | None], features: list[int],
+        target: list[int],
+    ) -> CoalitionValue:
+        """Coalition values with absent words deleted: rows differ in length, so each
+        chunk is scored from the cache of the prompt's head before the question."""
+        slm = self.slm
+        head = next(i for i, word in enumerate(word_of_token) if word is not None)
+
+        def value(coalitions: torch.Tensor) -> torch.Tensor:
+            rows = []
+            for coalition in coalitions.reshape(-1, len(features)).tolist():
+                absent = {features[f] for f, keep in enumerate(coalition) if keep < 0.5}
+                rows.append(without_words(prompt_ids, word_of_token, absent, "delete", 0))
+            values = []
+            for start in range(0, len(rows), slm.batch_size):
+                chunk = rows[start : start + slm.batch_size]
+                values += continuation_log_probs(slm, chunk, [target] * len(chunk), head)
+            return torch.tensor(values, device=slm.device)
+
+        return value
+
+
 def _common_length(a: list[int], b: list[int]) -> int:
     length = 0
     for x, y in zip(a, b, strict=False):
@@ -143,9 +174,3 @@ def _common_length(a: list[int], b: list[int]) -> int:
     return length
 
 
-def mask_token_id(tokenizer: Any) -> int:
-    """The token that stands for a removed word: unk, else pad, else eos."""
-    for token_id in (tokenizer.unk_token_id, tokenizer.pad_token_id, tokenizer.eos_token_id):
-        if token_id is not None:
-            return int(token_id)
-    return 0

@@ -46,8 +46,9 @@ def rescale_rule_for_hf_activations() -> Iterator[None]:
 class DeepLiftRationale(GradientMethod):
     """Top-k keywords by Captum DeepLift on the input embeddings.
 
-    Target: the gold label's logit at the answer position; baseline: zero embeddings
-    over the question span only.
+    Target: the gold label's logit at the answer position (letter format) or the gold
+    text's log-likelihood (cloze); baseline: the mask token's embedding over the
+    question span only (an absent word, see ``absence.py``).
 
     Args:
         slm: The model to explain (must expose its input embeddings).

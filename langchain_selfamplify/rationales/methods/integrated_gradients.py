@@ -12,7 +12,7 @@ from langchain_selfamplify.rationales.gradient import GradientInputs, GradientMe
 
 @register_method
 class IntegratedGradientsRationale(GradientMethod):
-    """Top-k keywords by Integrated Gradients from the question-zeroed baseline.
+    """Top-k keywords by Integrated Gradients from the question-masked baseline.
 
     The path's steps are batched (``internal_batch_size``: ``slm.batch_size``, at most
     ``max_rows``).
