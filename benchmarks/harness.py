@@ -167,10 +167,36 @@ def update_readme_performance() -> None:
                          "yes" if line["met"] else "**no**",
                          f"`python benchmarks/{name}.py`"])
     table = markdown_table(["target", "measured", "goal", "met", "reproduce"], rows)
+    replace_readme_block(PERFORMANCE_START, PERFORMANCE_END, table)
+
+
+VERDICTS_START = "<!-- verdicts:start -->"
+VERDICTS_END = "<!-- verdicts:end -->"
+VERDICT_RESULTS = ("paper_table", "paper_table_gemma")
+
+
+def update_readme_verdicts() -> None:
+    """Rewrite the README's "does it help?" block from the paired tests of the paper
+    tables present in ``docs/results``, one list per model and answer format."""
+    from langchain_selfamplify.evaluation.report import verdict_lines
+
+    parts = []
+    for name in VERDICT_RESULTS:
+        path = RESULTS / f"{name}.json"
+        if not path.is_file():
+            continue
+        for grid in json.loads(path.read_text(encoding="utf-8")).get("grids", []):
+            parts += [f"**{grid['model']}, {grid['answer_format']} format** "
+                      f"([details](docs/results/{name}.md)):", "",
+                      *verdict_lines(grid["summary"], "io"), ""]
+    replace_readme_block(VERDICTS_START, VERDICTS_END, "\n".join(parts).strip())
+
+
+def replace_readme_block(start: str, end: str, content: str) -> None:
+    """Replace the README's text between the ``start`` and ``end`` markers."""
     text = README.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(PERFORMANCE_START) + ".*?" + re.escape(PERFORMANCE_END),
-                         re.DOTALL)
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(text):
-        raise SystemExit(f"README.md has no {PERFORMANCE_START} ... {PERFORMANCE_END} block")
-    README.write_text(pattern.sub(lambda _: f"{PERFORMANCE_START}\n{table}\n{PERFORMANCE_END}",
-                                  text), encoding="utf-8")
+        raise SystemExit(f"README.md has no {start} ... {end} block")
+    README.write_text(pattern.sub(lambda _: f"{start}\n{content}\n{end}", text),
+                      encoding="utf-8")

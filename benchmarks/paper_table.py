@@ -23,16 +23,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import RESULTS, shared_datasets, write_results
+from harness import RESULTS, shared_datasets, update_readme_verdicts, write_results
 
 from langchain_selfamplify import SLM
-from langchain_selfamplify.evaluation.grid import BASELINES, GridConfig, run_grid
+from langchain_selfamplify.evaluation.grid import BASELINES, GridConfig, run_grid, summarize
 from langchain_selfamplify.evaluation.report import (
     comparison_table,
     grid_figure,
     grid_table,
     verdict_lines,
 )
+from langchain_selfamplify.models.default import EMBEDDED_MODELS
 
 ALL_DATASETS = ["arc_challenge", "commonsense_qa", "social_iqa", "snarks", "causal_judgment"]
 ALL_METHODS = ["io", "auto_cot", "amplify", "deeplift", "kernelshap", "self_topk", "ph_cot"]
@@ -52,7 +53,7 @@ def section(model: str, answer_format: str, config: GridConfig, summary: dict[st
         f"{len(config.seeds)} seeds {config.seeds}, {config.shots} shots, pool of "
         f"{config.pool_size} sampled per seed, up to {config.test_size} fixed test questions "
         f"per dataset; balanced demonstrations {'on' if config.balance_labels else 'off'}; "
-        f"{summary['predictions']} predictions in {seconds / 60:.0f} min of this run.",
+        f"{summary['predictions']} predictions; {_finished(summary, config)}.",
         "",
         "Accuracy pooled over seeds, 95% Wilson interval. ⚑: some seed's most predicted "
         "label covers over 80% of its answers. ≈chance: the interval reaches the chance "
@@ -69,6 +70,16 @@ def section(model: str, answer_format: str, config: GridConfig, summary: dict[st
         lines += ["Verdicts against IO:", "", *verdict_lines(summary, "io"), ""]
     lines += _diagnostics_table(summary), ""
     return lines
+
+
+def _finished(summary: dict[str, Any], config: GridConfig) -> str:
+    from langchain_selfamplify.evaluation.grid import grid_cells
+
+    done = sum(c["status"] == "done" for c in summary["cells"])
+    total = len(grid_cells(config))
+    return (f"all {total} cells finished" if done == total else
+            f"**{done} of {total} cells finished** when this report was written (the "
+            "grid stopped at its time limit; rerunning the command resumes it)")
 
 
 def _diagnostics_table(summary: dict[str, Any]) -> str:
@@ -111,13 +122,16 @@ def main() -> None:
     parser.add_argument("--work-dir", default=None,
                         help="grid directories (kept, so an interrupted run resumes); "
                              "default docs/results/<name>_run")
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the report from the cells finished so far, run nothing")
     args = parser.parse_args()
     work_dir = Path(args.work_dir or RESULTS / f"{args.name}_run")
     sections: list[str] = []
     record: dict[str, Any] = {"grids": []}
     figure_summary: dict[str, Any] | None = None
     for model in _names(args.models):
-        slm = SLM.load(model, show_progress=False)
+        slm = None if args.report_only else SLM.load(model, show_progress=False)
+        name = EMBEDDED_MODELS.get(model, model)
         for answer_format in _names(args.formats):
             config = GridConfig(
                 datasets=_names(args.datasets), methods=_names(args.methods),
@@ -130,11 +144,16 @@ def main() -> None:
                 data_dir=str(shared_datasets()),
                 output_dir=str(work_dir / f"{model}__{answer_format}"))
             started = time.perf_counter()
-            summary = run_grid(config, slm)
+            if slm is not None:
+                summary = run_grid(config, slm)
+            elif (Path(config.output_dir) / "cells.jsonl").exists():
+                summary = summarize(config.output_dir)
+            else:
+                continue
             seconds = time.perf_counter() - started
             figure_summary = figure_summary or summary
-            sections += section(slm.name, answer_format, config, summary, seconds)
-            record["grids"].append({"model": slm.name, "answer_format": answer_format,
+            sections += section(name, answer_format, config, summary, seconds)
+            record["grids"].append({"model": name, "answer_format": answer_format,
                                     "config": config.model_dump(), "seconds": seconds,
                                     "summary": summary})
     if figure_summary is not None:
@@ -162,6 +181,7 @@ def main() -> None:
         f"![accuracy by method]({args.name}.png)",
     ])
     write_results(args.name, record, markdown)
+    update_readme_verdicts()
 
 
 if __name__ == "__main__":

@@ -28,7 +28,10 @@ from langchain_selfamplify.errors import (
 from langchain_selfamplify.evaluation import (
     EvalResult,
     FaithfulnessReport,
+    PairedComparison,
     accuracy,
+    compare_across_seeds,
+    compare_paired,
     evaluate_prompt,
     faithfulness_report,
     io_prompt,
@@ -44,7 +47,7 @@ from langchain_selfamplify.rationales import (
     WordAttribution,
     register_method,
 )
-from langchain_selfamplify.selection import STRATEGIES, SelfAmplifySelector
+from langchain_selfamplify.selection import STRATEGIES, SelfAmplifySelector, balance_labels
 from langchain_selfamplify.visualize import heatmap_figure, heatmap_html, save_heatmap_html
 
 __version__ = "0.1.0"
@@ -64,6 +67,7 @@ __all__ = [
     "FaithfulnessReport",
     "MCQExample",
     "ModelLoadError",
+    "PairedComparison",
     "PromptFileError",
     "RationaleError",
     "RationaleGenerator",
@@ -74,6 +78,9 @@ __all__ = [
     "UnknownNameError",
     "WordAttribution",
     "accuracy",
+    "balance_labels",
+    "compare_across_seeds",
+    "compare_paired",
     "evaluate_prompt",
     "faithfulness_report",
     "heatmap_figure",

@@ -56,20 +56,27 @@ def run(
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Prompts per forward pass.")] = 16,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: auto).")] = None,
+    answer_format: Annotated[str, typer.Option(
+        help="letter: labels scored after 'The answer is ('; cloze: choice texts scored "
+             "after 'The answer is:' (length-normalised).")] = "letter",
+    balance_labels: Annotated[bool, typer.Option(
+        help="Spread the demonstrations' gold labels over the labels.")] = False,
     output_dir: Annotated[str, typer.Option(help="Where the JSON outputs go.")]
         = "selfamplify_output",
 ) -> None:
     """Select demonstrations, explain them, and compare the amplified prompt with IO."""
     logging.basicConfig(level=logging.WARNING)
-    config = RunConfig(
-        model=model, dataset=dataset, data_dir=data_dir, pool_split=pool_split,
-        test_split=test_split, method=method, strategy=strategy, shots=shots, k=k,
-        steps=steps, pool_size=pool_size, test_size=test_size, seed=seed,
-        batch_size=batch_size, device=device, output_dir=output_dir,
-    )
     try:
+        config = RunConfig(
+            model=model, dataset=dataset, data_dir=data_dir, pool_split=pool_split,
+            test_split=test_split, method=method, strategy=strategy, shots=shots, k=k,
+            steps=steps, pool_size=pool_size, test_size=test_size, seed=seed,
+            batch_size=batch_size, device=device, output_dir=output_dir,
+            answer_format=answer_format,  # type: ignore[arg-type]
+            balance_labels=balance_labels,
+        )
         result = run_self_amplify(config)
-    except SelfAmplifyError as exc:
+    except (SelfAmplifyError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2) from exc
     print_results(result)
@@ -224,16 +231,31 @@ def evaluate(
 
 
 def print_results(result: RunResult) -> None:
-    """The IO vs Self-AMPLIFY table and where the files went."""
+    """The IO vs Self-AMPLIFY table, their paired comparison, and where the files went."""
+    from collections import Counter
+
+    from langchain_selfamplify.evaluation.statistics import compare_paired
+
     table = Table(title=f"{result.model_name} on {result.config.dataset} "
-                        f"({result.config.shots} shots, pool of {result.pool_size})")
-    for column in ("prompt", "accuracy", "95% CI", "n"):
+                        f"({result.config.shots} shots, pool of {result.pool_size}, "
+                        f"{result.config.answer_format} format)")
+    for column in ("prompt", "accuracy", "95% CI", "n", "top label"):
         table.add_column(column, justify="left" if column == "prompt" else "right")
     for row in (result.io, result.self_amplify):
         acc = row.accuracy
+        label, count = Counter(p.predicted for p in row.predictions).most_common(1)[0]
         table.add_row(row.name, f"{acc.value:.1%}", f"[{acc.ci_low:.1%}, {acc.ci_high:.1%}]",
-                      str(acc.n))
+                      str(acc.n), f"{label} {count / len(row.predictions):.0%}")
     console.print(table)
+    paired = compare_paired({p.id: p.correct for p in result.self_amplify.predictions},
+                            {p.id: p.correct for p in result.io.predictions})
+    console.print(
+        f"Self-AMPLIFY - IO on the same {paired.n} questions: "
+        f"{paired.difference * 100:+.1f} pts, 95% paired bootstrap "
+        f"[{paired.ci_low * 100:+.1f}, {paired.ci_high * 100:+.1f}], exact McNemar "
+        f"p={paired.p_value:.2g}: {paired.verdict}"
+        f"{' IO' if paired.verdict != 'no detectable difference' else ''} "
+        "(one seed; `selfamplify evaluate` runs seeds as replicates).")
     timing = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.timings.items())
     console.print(f"time: {timing}")
     out = result.config.output_dir

@@ -22,10 +22,12 @@ from langchain_selfamplify.errors import PromptFileError
 from langchain_selfamplify.evaluation.predict import (
     EvalResult,
     answer_with_checkpoint,
+    check_answer_options,
     check_context,
     io_prompt,
     summarize_predictions,
 )
+from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.models.default import DEFAULT_MODEL_NAME
 from langchain_selfamplify.models.slm import SLM
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
@@ -46,7 +48,8 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str | None = None
-    """HF id, local directory or ``.gguf`` file; ``None`` for the embedded default."""
+    """Embedded model (``smollm2-135m``, ``gemma3-270m``), HF id, local directory or
+    ``.gguf`` file; ``None`` for the embedded default."""
     dataset: str = "demo"
     """Registered dataset name, file path or Hub id. Defaults to the bundled demo set."""
     data_dir: str | None = None
@@ -70,7 +73,12 @@ class RunConfig(BaseModel):
     test_size: int | None = Field(default=64, ge=1)
     """Number of test questions (the first of the test split). Defaults to 64."""
     max_rationale_tokens: int = Field(default=64, ge=1)
-    """Token cap of test-time rationales."""
+    """Least token cap of test-time rationales (raised to the longest demonstration's)."""
+    answer_format: AnswerFormat = "letter"
+    """``"letter"`` (labels after "The answer is (") or ``"cloze"`` (choice texts after
+    "The answer is:", length-normalised)."""
+    balance_labels: bool = False
+    """Spread the demonstrations' gold labels evenly (IO and Self-AMPLIFY prompts)."""
     batch_size: int = Field(default=16, ge=1)
     """Prompts per forward pass."""
     seed: int = 0
@@ -147,18 +155,20 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None) -> RunResult:
         data_dir=config.data_dir,
     )
     timings["load_data"] = time.perf_counter() - started
+    check_answer_options(config.answer_format, [*pool, *test])
 
     started = time.perf_counter()
     if slm is None:
         kwargs: dict[str, Any] = {"device": config.device, "batch_size": config.batch_size,
                                   "seed": config.seed}
-        slm = SLM.from_pretrained(config.model, **kwargs) if config.model else \
-            SLM.from_default(**kwargs)
+        slm = SLM.load(config.model, **kwargs)
     timings["load_model"] = time.perf_counter() - started
 
     started = time.perf_counter()
     selector = SelfAmplifySelector(slm=slm, examples=pool, strategy=config.strategy,
-                                   n=config.shots, seed=config.seed)
+                                   n=config.shots, seed=config.seed,
+                                   answer_format=config.answer_format,
+                                   balance_labels=config.balance_labels)
     scores_path = checkpoint / "pool_scores.jsonl"
     selector.preload_scores(ScoredExample.model_validate(r) for r in read_jsonl(scores_path))
     if get_strategy(config.strategy) is not None:
@@ -169,7 +179,7 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None) -> RunResult:
 
     started = time.perf_counter()
     generator = RationaleGenerator(slm=slm, method=config.method, k=config.k,
-                                   n_steps=config.steps)
+                                   n_steps=config.steps, answer_format=config.answer_format)
     rationales_path = checkpoint / "rationales.jsonl"
     generator.preload(read_jsonl(rationales_path))
     explained = generator.explain(demos, on_chunk=lambda records: append_jsonl(
@@ -177,7 +187,7 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None) -> RunResult:
     timings["rationales"] = time.perf_counter() - started
 
     prompt = AmplifiedPrompt(
-        examples=explained,
+        examples=explained, answer_format=config.answer_format,
         metadata={"model": slm.name, "method": config.method, "strategy": config.strategy,
                   "shots": config.shots, "seed": config.seed, "dataset": config.dataset},
     )
@@ -189,7 +199,8 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None) -> RunResult:
 
     started = time.perf_counter()
     baseline = summarize_predictions(answer_with_checkpoint(
-        slm, io_prompt(pool, config.shots, config.seed), test, checkpoint / "io.jsonl",
+        slm, io_prompt(pool, config.shots, config.seed, answer_format=config.answer_format,
+                       balance=config.balance_labels), test, checkpoint / "io.jsonl",
         desc="IO baseline", on_overflow="drop"), "IO")
     timings["evaluate_io"] = time.perf_counter() - started
     started = time.perf_counter()

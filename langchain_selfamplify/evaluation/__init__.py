@@ -1,5 +1,7 @@
-"""Evaluation: answer parsing, accuracy with intervals, the IO baseline."""
+"""Evaluation: answer parsing, accuracy with intervals, paired tests, label-bias
+diagnostics, the IO baseline."""
 
+from langchain_selfamplify.evaluation.diagnostics import CellDiagnostics, cell_diagnostics
 from langchain_selfamplify.evaluation.faithfulness import (
     ExampleFaithfulness,
     FaithfulnessReport,
@@ -14,9 +16,23 @@ from langchain_selfamplify.evaluation.predict import (
     evaluate_prompt,
     io_prompt,
 )
+from langchain_selfamplify.evaluation.statistics import (
+    PairedComparison,
+    compare_across_seeds,
+    compare_paired,
+    mcnemar_exact,
+    paired_bootstrap,
+)
 
 __all__ = [
     "Accuracy",
+    "CellDiagnostics",
+    "PairedComparison",
+    "cell_diagnostics",
+    "compare_across_seeds",
+    "compare_paired",
+    "mcnemar_exact",
+    "paired_bootstrap",
     "EvalResult",
     "ExampleFaithfulness",
     "FaithfulnessReport",
