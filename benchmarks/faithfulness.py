@@ -1,12 +1,15 @@
-"""Compare every explainer's rationales on ARC-Challenge and Snarks (embedded model).
+"""Compare explainers' rationales on ARC-Challenge and Snarks (embedded model).
 
-For each registered method: time per example, model evaluations per example, and the
-faithfulness of its rationales (comprehensiveness and sufficiency against random k
-words for keyword rationales, rationale effect for all). See
+For each method (the paper's four by default; ``--methods all`` for every registered
+one): time per example, model evaluations per example, and the faithfulness of its
+rationales: comprehensiveness and sufficiency against random k words for keyword
+rationales, each difference with its 95% paired-bootstrap interval over the examples,
+and the rationale effect with its standard error. Words are taken out as
+``word_absence`` says (mask by default). See
 ``langchain_selfamplify/evaluation/faithfulness.py`` for the definitions.
 
-Run: ``python benchmarks/faithfulness.py`` (about 15 minutes on 2 CPU cores).
-Writes ``docs/results/faithfulness.{json,md}``.
+Run: ``python benchmarks/faithfulness.py`` (64 examples per dataset; about an hour on
+2 CPU cores). Writes ``docs/results/faithfulness.{json,md}``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ from langchain_selfamplify import (
     faithfulness_report,
     load_dataset,
 )
+from langchain_selfamplify.evaluation.statistics import paired_bootstrap
 from langchain_selfamplify.rationales.words import question_words
+
+PAPER_METHODS = ["deeplift", "kernelshap", "self_topk", "ph_cot"]
 
 # Perturbation budgets are cut from the library defaults so the run fits on a CPU; the
 # table states them.
@@ -36,10 +42,14 @@ BUDGETS = {"kernelshap": {"n_samples": 64}, "lime": {"n_samples": 64},
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--examples", type=int, default=8, help="examples per dataset")
+    parser.add_argument("--examples", type=int, default=64, help="examples per dataset")
+    parser.add_argument("--methods", default=",".join(PAPER_METHODS),
+                        help="comma-separated methods, or 'all'")
+    parser.add_argument("--word-absence", default="mask", choices=["mask", "delete"])
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    methods = sorted(METHODS) if args.methods == "all" else args.methods.split(",")
     data_dir = shared_datasets()
     slm = SLM.from_default(show_progress=False)
     datasets = {
@@ -49,55 +59,87 @@ def main() -> None:
     rows, records = [], []
     for dataset, examples in datasets.items():
         sample = random.Random(args.seed).sample(examples, args.examples)
-        for method in sorted(METHODS):
+        for method in methods:
             settings = BUDGETS.get(method, {})
-            generator = RationaleGenerator(slm=slm, method=method, k=args.k,
-                                           method_kwargs=settings)
+            generator = RationaleGenerator(
+                slm=slm, method=method, k=args.k, method_kwargs=settings,
+                word_absence=args.word_absence if not METHODS[method].needs_gradients
+                else "mask")
             times: dict[str, float] = {}
             try:
                 with timed(times, "explain"):
                     explained = generator.explain(sample)
             except Exception as exc:  # a method failing on this model is a result too
                 records.append({"dataset": dataset, "method": method, "error": str(exc)})
-                rows.append([dataset, method, "failed: " + str(exc)[:60]] + [None] * 7)
+                rows.append([dataset, method, "failed: " + str(exc)[:60]] + [None] * 6)
                 continue
-            report = faithfulness_report(slm, explained, method=method, seed=args.seed)
+            report = faithfulness_report(slm, explained, method=method, seed=args.seed,
+                                         word_absence=args.word_absence)
             means = report.means()
+            versus_random = _versus_random(report.examples)
             passes = statistics.fmean(
                 generator.explainer.forward_passes(
                     sum(w.is_candidate for w in question_words(ex))) for ex in sample)
             record = {"dataset": dataset, "method": method, "settings": settings,
                       "seconds_per_example": times["explain"] / len(sample),
-                      "forward_passes_per_example": passes, **means,
+                      "forward_passes_per_example": passes, **means, **versus_random,
                       "examples": [e.model_dump() for e in report.examples]}
             records.append(record)
+            effects = [e.rationale_effect for e in report.examples]
             rows.append([dataset, method, f"{record['seconds_per_example']:.2f}",
-                         round(passes), means.get("comprehensiveness"),
-                         means.get("random_comprehensiveness"), means.get("sufficiency"),
-                         means.get("random_sufficiency"), means.get("rationale_effect"),
-                         means.get("p_gold")])
+                         round(passes), _interval(versus_random.get("comprehensiveness_gain")),
+                         _interval(versus_random.get("sufficiency_gain")),
+                         f"{statistics.fmean(effects):+.3f} ± {_se(effects):.3f}",
+                         f"{means.get('p_gold', 0):.3f}", len(report.examples)])
             print(dataset, method, f"{times['explain']:.1f}s", flush=True)
-    headers = ["dataset", "method", "s/example", "evals/example", "comprehensiveness",
-               "random-k comp.", "sufficiency", "random-k suff.", "rationale effect",
-               "p(gold)"]
+    headers = ["dataset", "method", "s/example", "evals/example",
+               "comprehensiveness - random-k [95% CI]", "random-k sufficiency - sufficiency "
+               "[95% CI]", "rationale effect ± SE", "p(gold)", "n"]
     markdown = "\n".join([
         "# Rationale faithfulness by explainer (SmolLM2-135M-Instruct)",
         "",
-        f"Measured {time.strftime('%Y-%m-%d')} by `python benchmarks/faithfulness.py` on "
-        f"{args.examples} seeded examples per dataset (ARC-Challenge train, BIG-bench "
-        f"snarks), k={args.k}, towards the gold answer. Budgets: "
-        + ", ".join(f"{m} {s}" for m, s in BUDGETS.items()) + ".",
+        f"Measured {time.strftime('%Y-%m-%d')} by `python benchmarks/faithfulness.py "
+        f"--examples {args.examples} --methods {args.methods} --word-absence "
+        f"{args.word_absence}` on {args.examples} seeded examples per dataset "
+        f"(ARC-Challenge train, BIG-bench snarks), k={args.k}, towards the gold answer "
+        f"(letter format), absent words: {args.word_absence} (gradient methods always "
+        "mask). Budgets: " + ", ".join(f"{m} {s}" for m, s in BUDGETS.items()) + ".",
         "",
-        "Comprehensiveness: drop in p(gold) when the keywords are erased (higher is more "
-        "faithful); sufficiency: drop when only they are kept (lower is more faithful); "
-        "random-k: the same for k random content words. Rationale effect: change in "
-        "p(gold) when the rationale is written before 'The answer is ('. Probabilities "
-        "are renormalised over the answer labels.",
+        "Comprehensiveness: drop in p(gold) when the keywords are erased; sufficiency: "
+        "drop when only they are kept; random-k: the same for k random content words. "
+        "Each gain over random-k (comprehensiveness above random, sufficiency below "
+        "random) is given with its 95% paired-bootstrap interval over the examples: an "
+        "interval above 0 means the keywords matter more than random words. Rationale "
+        "effect: change in p(gold) when the rationale is written before 'The answer is "
+        "(', mean ± standard error. Probabilities are renormalised over the answer "
+        "labels.",
         "",
         markdown_table(headers, rows),
     ])
     write_results("faithfulness", {"k": args.k, "examples": args.examples, "seed": args.seed,
-                                   "budgets": BUDGETS, "results": records}, markdown)
+                                   "word_absence": args.word_absence, "budgets": BUDGETS,
+                                   "results": records}, markdown)
+
+
+def _versus_random(examples: list) -> dict[str, list[float]]:
+    """Paired gains of the keywords over random-k words, with 95% bootstrap intervals."""
+    keyed = [e for e in examples if e.comprehensiveness is not None]
+    if not keyed:
+        return {}
+    return {
+        "comprehensiveness_gain": list(paired_bootstrap(
+            [e.comprehensiveness for e in keyed], [e.random_comprehensiveness for e in keyed])),
+        "sufficiency_gain": list(paired_bootstrap(
+            [e.random_sufficiency for e in keyed], [e.sufficiency for e in keyed])),
+    }
+
+
+def _interval(values: list[float] | None) -> str:
+    return "" if not values else f"{values[0]:+.3f} [{values[1]:+.3f}, {values[2]:+.3f}]"
+
+
+def _se(values: list[float]) -> float:
+    return statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else float("nan")
 
 
 if __name__ == "__main__":

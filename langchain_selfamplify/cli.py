@@ -63,6 +63,9 @@ def run(
         help="Spread the demonstrations' gold labels over the labels.")] = False,
     output_dir: Annotated[str, typer.Option(help="Where the JSON outputs go.")]
         = "selfamplify_output",
+    overwrite: Annotated[bool, typer.Option(
+        help="If the output directory holds a run with other settings, move it aside "
+             "(kept under previous-<timestamp>/) instead of refusing.")] = False,
 ) -> None:
     """Select demonstrations, explain them, and compare the amplified prompt with IO."""
     logging.basicConfig(level=logging.WARNING)
@@ -75,7 +78,7 @@ def run(
             answer_format=answer_format,  # type: ignore[arg-type]
             balance_labels=balance_labels,
         )
-        result = run_self_amplify(config)
+        result = run_self_amplify(config, overwrite=overwrite)
     except (SelfAmplifyError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2) from exc
@@ -193,13 +196,13 @@ def evaluate(
              "rerun with the same directory to resume.")] = "selfamplify_eval",
 ) -> None:
     """Run (or resume) a datasets x methods x strategies x seeds grid; write the table."""
-    from langchain_selfamplify.evaluation.grid import GridConfig, run_grid
+    from langchain_selfamplify.evaluation.grid import GridConfig, check_output_dir, run_grid
     from langchain_selfamplify.evaluation.report import (
         comparison_table,
         grid_figure,
         grid_table,
     )
-    from langchain_selfamplify.models.slm import SLM
+    from langchain_selfamplify.models.slm import SLM, check_model_source
 
     logging.basicConfig(level=logging.WARNING)
     try:
@@ -216,6 +219,8 @@ def evaluate(
                 from langchain_selfamplify.errors import UnknownNameError
 
                 raise UnknownNameError("dataset", dataset, DATASETS)
+        check_output_dir(config)  # refuse a directory of other settings before loading
+        check_model_source(model)
         slm = SLM.load(model, device=device)
         summary = run_grid(config, slm)
     except (SelfAmplifyError, ValueError) as exc:

@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
 from langchain_selfamplify.data.loaders import load_pool_and_test
-from langchain_selfamplify.errors import PromptFileError
+from langchain_selfamplify.errors import PromptFileError, SelfAmplifyError
 from langchain_selfamplify.evaluation.predict import (
     EvalResult,
     answer_with_checkpoint,
@@ -29,12 +28,13 @@ from langchain_selfamplify.evaluation.predict import (
 )
 from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.models.default import DEFAULT_MODEL_NAME
-from langchain_selfamplify.models.slm import SLM
+from langchain_selfamplify.models.slm import SLM, check_model_source
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.rationales.base import get_method
 from langchain_selfamplify.rationales.generator import RationaleGenerator
 from langchain_selfamplify.selection.selector import SelfAmplifySelector
 from langchain_selfamplify.selection.strategies import ScoredExample, get_strategy
+from langchain_selfamplify.strict import StrictModel
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,8 @@ RESULTS_FORMAT = "langchain-selfamplify/run-results"
 """The ``format`` field of ``results.json``."""
 
 
-class RunConfig(BaseModel):
+class RunConfig(StrictModel):
     """Settings of one Self-AMPLIFY run (the options of ``selfamplify run``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: str | None = None
     """Embedded model (``smollm2-135m``, ``gemma3-270m``), HF id, local directory or
@@ -89,13 +87,11 @@ class RunConfig(BaseModel):
     """Where ``amplified_prompt.json`` and ``results.json`` are written."""
 
 
-class RunResult(BaseModel):
+class RunResult(StrictModel):
     """What a run measured: ``results.json``, byte-identical for the same seed, model and data.
 
     Timings live apart, in ``timings.json``, so they do not break that guarantee.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     format: Literal["langchain-selfamplify/run-results"] = "langchain-selfamplify/run-results"
     """File type marker."""
@@ -129,24 +125,35 @@ class RunResult(BaseModel):
             raise PromptFileError(f"{path}: not a valid run results file ({exc})") from exc
 
 
-def run_self_amplify(config: RunConfig, slm: Any | None = None) -> RunResult:
+def run_self_amplify(config: RunConfig, slm: Any | None = None, *,
+                     overwrite: bool = False) -> RunResult:
     """Run the whole job and write its outputs into ``config.output_dir``.
 
-    Names and data are checked before the model is loaded. Every finished unit is
-    checkpointed under ``output_dir/checkpoint`` (pool scores per chunk, rationales per
-    batch, predictions per chunk); rerunning the same configuration after an
-    interruption, even a SIGKILL, redoes none of them and gives the same results. The
-    amplified prompt is saved as soon as it exists, before the evaluation.
+    Every input (method, strategy, model path, dataset and its rows, answer format,
+    output directory) is checked before any checkpoint is touched and before the model
+    is loaded. Every finished unit is checkpointed under ``output_dir/checkpoint``
+    (pool scores per chunk, rationales per batch, predictions per chunk); rerunning the
+    same configuration after an interruption, even a SIGKILL, redoes none of them and
+    gives the same results. The amplified prompt is saved as soon as it exists, before
+    the evaluation.
 
     Args:
         config: The run's settings.
         slm: An already-loaded model; loaded from ``config.model`` when ``None``.
+        overwrite: When ``output_dir`` holds a run with other settings, move it aside
+            (into ``output_dir/previous-<timestamp>/``, never deleted) and start
+            afresh. Without it such a directory is refused.
+
+    Raises:
+        SelfAmplifyError: a bad input, or ``output_dir`` holds a run with other settings
+            (and ``overwrite`` is off); nothing has been written then.
     """
     get_method(config.method)  # fail on unknown names before any long work
     get_strategy(config.strategy)
+    if slm is None:
+        check_model_source(config.model)
     timings: dict[str, float] = {}
     out = Path(config.output_dir)
-    checkpoint = _checkpoint_dir(out, config)
 
     started = time.perf_counter()
     pool, test = load_pool_and_test(
@@ -156,6 +163,7 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None) -> RunResult:
     )
     timings["load_data"] = time.perf_counter() - started
     check_answer_options(config.answer_format, [*pool, *test])
+    checkpoint = _checkpoint_dir(out, config, overwrite)
 
     started = time.perf_counter()
     if slm is None:
@@ -219,15 +227,29 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None) -> RunResult:
     return result
 
 
-def _checkpoint_dir(out: Path, config: RunConfig) -> Path:
-    """The checkpoint folder, emptied when it belongs to other settings."""
+RUN_OUTPUTS = ("checkpoint", "amplified_prompt.json", "results.json", "timings.json")
+"""What a run writes into its output directory (moved aside together by ``overwrite``)."""
+
+
+def _checkpoint_dir(out: Path, config: RunConfig, overwrite: bool) -> Path:
+    """The checkpoint folder of ``config``: resumed when it holds the same settings;
+    refused, or with ``overwrite`` moved aside with the run's outputs, when not."""
     checkpoint = out / "checkpoint"
     settings = config.model_dump_json(exclude={"output_dir", "device", "batch_size"})
     marker = checkpoint / "config.json"
     if checkpoint.exists() and (not marker.exists()
                                 or marker.read_text(encoding="utf-8") != settings):
-        logger.warning("%s holds a run with other settings; starting afresh", checkpoint)
-        shutil.rmtree(checkpoint)
+        if not overwrite:
+            raise SelfAmplifyError(
+                f"{out} holds a run with other settings; resuming it would mix them. Use "
+                "another --output-dir, or --overwrite to move that run aside (it is kept, "
+                "under previous-<timestamp>/) and start afresh.")
+        aside = out / f"previous-{time.strftime('%Y%m%d-%H%M%S')}"
+        aside.mkdir(parents=True, exist_ok=False)
+        for name in RUN_OUTPUTS:
+            if (out / name).exists():
+                (out / name).rename(aside / name)
+        logger.warning("%s held a run with other settings; moved it to %s", out, aside)
     checkpoint.mkdir(parents=True, exist_ok=True)
     marker.write_text(settings, encoding="utf-8")
     return checkpoint

@@ -72,7 +72,7 @@ def test_arc_csv_unknown_answer_names_the_row(tmp_path):
         'q1,B,"Q (A) a (B) b"\n'
         'q2,E,"Q (A) a (B) b"\n'
     ))
-    with pytest.raises(DatasetError, match=r"arc.csv, row 1: answer 'E' is not among"):
+    with pytest.raises(DatasetError, match=r"arc.csv, line 3: answer 'E' is not among"):
         load_dataset(path)
     assert len(load_dataset(path, on_error="skip")) == 1
 
@@ -88,7 +88,7 @@ def test_hf_choices_jsonl(tmp_path):
 def test_duplicate_labels_and_bad_json_are_named(tmp_path):
     row = {"id": "c1", "question": "Where?", "answerKey": "A",
            "choices": {"label": ["A", "A"], "text": ["x", "y"]}}
-    with pytest.raises(DatasetError, match="row 0: duplicate choice labels"):
+    with pytest.raises(DatasetError, match=r"d.jsonl, line 1: duplicate choice labels"):
         load_dataset(write(tmp_path / "d.jsonl", json.dumps(row) + "\n"))
     good = {**row, "choices": {"label": ["A", "B"], "text": ["x", "y"]}}
     with pytest.raises(DatasetError, match="line 2: invalid JSON"):
@@ -212,11 +212,12 @@ def test_hub_failure_names_the_offline_fix(monkeypatch):
     ("row", "message"),
     [
         ({"id": "e", "question": "  ", "answerKey": "A",
-          "choices": {"label": ["A", "B"], "text": ["x", "y"]}}, "row 1: question: .*empty"),
+          "choices": {"label": ["A", "B"], "text": ["x", "y"]}}, "line 2: question: .*empty"),
         ({"id": "o", "question": "Q?", "answerKey": "A",
-          "choices": {"label": ["A"], "text": ["x"]}}, "row 1: choices: .*at least two"),
+          "choices": {"label": ["A"], "text": ["x"]}}, "line 2: choices: .*at least two"),
         ({"id": "m", "question": "Q?", "answerKey": "",
-          "choices": {"label": ["A", "B"], "text": ["x", "y"]}}, "row 1: the answer is missing"),
+          "choices": {"label": ["A", "B"], "text": ["x", "y"]}},
+         "line 2: the answer is missing"),
     ],
 )
 def test_bad_rows_are_named_by_the_loader(tmp_path, row, message):
@@ -225,3 +226,24 @@ def test_bad_rows_are_named_by_the_loader(tmp_path, row, message):
     path = write(tmp_path / "rows.jsonl", json.dumps(good) + "\n" + json.dumps(row) + "\n")
     with pytest.raises(DatasetError, match=message):
         load_dataset(path)
+
+
+def test_errors_give_lines_as_an_editor_shows_them_and_indices_for_json(tmp_path):
+    csv_path = write(tmp_path / "multi.csv", (
+        "questionID,AnswerKey,question\n"
+        'q1,B,"Q spanning\ntwo lines (A) a (B) b"\n'
+        'q2,E,"Q (A) a (B) b"\n'
+    ))
+    with pytest.raises(DatasetError, match=r"multi.csv, line 4: answer 'E'"):
+        load_dataset(csv_path)
+    good = {"id": "g", "question": "Fine?", "answerKey": "A",
+            "choices": {"label": ["A", "B"], "text": ["x", "y"]}}
+    jsonl = write(tmp_path / "gaps.jsonl",
+                  json.dumps(good) + "\n\n" + json.dumps({**good, "answerKey": "Z"}) + "\n")
+    with pytest.raises(DatasetError, match=r"gaps.jsonl, line 3: "):
+        load_dataset(jsonl)
+    task = {"examples": [{"input": "Fine?", "target_scores": {"yes": 1, "no": 0}},
+                         {"input": "Broken?", "target_scores": {"yes": 0, "no": 0}}]}
+    with pytest.raises(DatasetError,
+                       match=r"task.json, example index 1 \(0-based, in 'examples'\)"):
+        load_dataset(write(tmp_path / "task.json", json.dumps(task)))

@@ -65,7 +65,7 @@ def test_a_row_either_loads_or_fails_with_a_dataset_error(row):
     try:
         example = row_to_example(row, 0, detect_schema(row), "fuzz")
     except DatasetError as exc:
-        assert "fuzz, row 0" in str(exc)
+        assert "fuzz, row index 0" in str(exc)
     else:
         assert example.answer in example.choices and len(example.choices) >= 2
 

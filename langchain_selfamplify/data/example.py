@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from langchain_selfamplify.strict import StrictModel
 
 
-class MCQExample(BaseModel):
+class MCQExample(StrictModel):
     """One multiple-choice question with its ordered choices and gold answer.
 
     Example:
@@ -22,7 +24,7 @@ class MCQExample(BaseModel):
             print(ex.render())
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True)
 
     id: str
     """Stable identifier, unique within a dataset."""

@@ -11,10 +11,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import DatasetError, UnknownNameError
+from langchain_selfamplify.strict import StrictModel
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _INLINE_OPTION = re.compile(r"\(([A-Za-z]|[1-9])\)\s*")
@@ -22,7 +23,7 @@ _INLINE_OPTION = re.compile(r"\(([A-Za-z]|[1-9])\)\s*")
 _NUMERIC_TO_LETTER = {str(i + 1): LETTERS[i] for i in range(9)}
 
 
-class ColumnMap(BaseModel):
+class ColumnMap(StrictModel):
     """Where a generic CSV/JSONL file keeps each field of a question.
 
     Example:
@@ -246,18 +247,23 @@ def row_to_example(
     schema: str,
     source: str,
     columns: ColumnMap | None = None,
+    location: str | None = None,
 ) -> MCQExample:
-    """Convert one raw row, raising :class:`DatasetError` naming ``source`` and ``index``.
+    """Convert one raw row, raising :class:`DatasetError` naming ``source`` and where the
+    row is.
 
     Args:
         row: The raw row (a dict from CSV, JSON or a Hugging Face dataset).
-        index: 0-based row number, used in errors and as a fallback id.
+        index: 0-based row number, used as a fallback id.
         schema: A key of :data:`SCHEMAS`, or ``"columns"``.
         source: File path or dataset id, for error messages.
         columns: Column mapping, required for the ``"columns"`` schema.
+        location: Where the row is, as an editor shows it (``"line 3"``, ``"example
+            index 0"``). Defaults to ``"row index <index>"``.
     """
+    where = f"{source}, {location or f'row index {index}'}"
     if not isinstance(row, Mapping):
-        raise DatasetError(f"{source}, row {index}: expected an object, got {type(row).__name__}")
+        raise DatasetError(f"{where}: expected an object, got {type(row).__name__}")
     try:
         if schema == "columns":
             fields = _columns(row, index, columns or ColumnMap())
@@ -273,9 +279,9 @@ def row_to_example(
             f"{'.'.join(str(p) for p in err['loc']) or 'row'}: {err['msg']}"
             for err in exc.errors()
         )
-        raise DatasetError(f"{source}, row {index}: {problems}") from exc
+        raise DatasetError(f"{where}: {problems}") from exc
     except (ValueError, TypeError, KeyError, IndexError) as exc:
-        raise DatasetError(f"{source}, row {index}: {exc}") from exc
+        raise DatasetError(f"{where}: {exc}") from exc
 
 
 def detect_schema(row: Mapping[str, Any]) -> str:

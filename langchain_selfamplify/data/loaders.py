@@ -120,7 +120,7 @@ def load_file(
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            rows: Iterable[Mapping[str, Any]] = _read_csv(path)
+            rows: Iterable[tuple[str, Any]] = _read_csv(path)
         elif suffix == ".jsonl":
             rows = _read_jsonl(path)
         elif suffix == ".json":
@@ -132,39 +132,45 @@ def load_file(
         raise DatasetError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
 
 
-def _read_csv(path: Path) -> Iterator[dict[str, Any]]:
+# Readers yield (where the row is, as an editor shows it: 1-based lines; row).
+def _read_csv(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames:
             raise DatasetError(f"{path}: empty CSV file (no header row)")
-        yield from reader
+        first_line = reader.line_num + 1
+        for row in reader:
+            yield f"line {first_line}", row  # a quoted field may span lines: its first
+            first_line = reader.line_num + 1
 
 
-def _read_jsonl(path: Path) -> Iterator[Any]:
+def _read_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
     with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle):
+        for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                yield json.loads(line)
+                yield f"line {number}", json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}, line {number + 1}: invalid JSON ({exc.msg})") from exc
+                raise DatasetError(f"{path}, line {number}: invalid JSON ({exc.msg})") from exc
 
 
-def _read_json(path: Path) -> list[Any]:
+def _read_json(path: Path) -> list[tuple[str, Any]]:
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DatasetError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from exc
     if isinstance(payload, dict) and isinstance(payload.get("examples"), list):
-        return list(payload["examples"])  # BIG-bench task.json
+        # BIG-bench task.json: one JSON document, so an index into "examples", not a line.
+        return [(f"example index {i} (0-based, in 'examples')", row)
+                for i, row in enumerate(payload["examples"])]
     if isinstance(payload, list):
-        return payload
+        return [(f"item index {i} (0-based)", row) for i, row in enumerate(payload)]
     raise DatasetError(f"{path}: expected a BIG-bench task (with 'examples') or a list of rows")
 
 
 def _convert(
-    rows: Iterable[Any],
+    rows: Iterable[tuple[str, Any]],
     source: str,
     schema: str | None,
     columns: ColumnMap | None,
@@ -173,12 +179,13 @@ def _convert(
     examples: list[MCQExample] = []
     skipped: list[str] = []
     seen_ids: set[str] = set()
-    for index, row in enumerate(rows):
+    for index, (location, row) in enumerate(rows):
         row_schema = "columns" if columns else schema
         if row_schema is None and isinstance(row, Mapping):
             row_schema = detect_schema(row)
         try:
-            example = row_to_example(row, index, row_schema or "columns", source, columns)
+            example = row_to_example(row, index, row_schema or "columns", source, columns,
+                                     location)
         except DatasetError as exc:
             if on_error == "raise":
                 raise
@@ -218,7 +225,8 @@ def _load_from_hub(
             f"Face Hub: {exc}. Offline? Pass data_dir=... or set ${DATA_DIR_ENV} to a local "
             "copy, or give a file path."
         ) from exc
-    return _convert(rows, f"{path}:{split}", schema, columns, on_error)
+    return _convert(((f"row index {i}", row) for i, row in enumerate(rows)),
+                    f"{path}:{split}", schema, columns, on_error)
 
 
 def train_test_split(

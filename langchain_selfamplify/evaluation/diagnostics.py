@@ -14,16 +14,14 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from langchain_selfamplify.strict import StrictModel
 
 TOP_LABEL_FLAG = 0.8
 """A cell whose most predicted label covers more than this share is flagged."""
 
 
-class CellDiagnostics(BaseModel):
+class CellDiagnostics(StrictModel):
     """What a cell's accuracy owes to label bias."""
-
-    model_config = ConfigDict(extra="forbid")
 
     n: int
     """Test questions answered."""

@@ -23,19 +23,20 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.models.slm import ANSWER_PREFIX
 from langchain_selfamplify.prompting.messages import question_text
 from langchain_selfamplify.rationales.absence import WordAbsence, mask_token_id, without_words
 from langchain_selfamplify.rationales.attribution import QuestionPrompt, build_question_prompt
+from langchain_selfamplify.strict import StrictModel
 
 _QUOTED = re.compile(r"'([^']+)'")
 _KEYWORD_SENTENCE = re.compile(r"^The (?:\d+ keywords|keyword) '")
 
 
-class ExampleFaithfulness(BaseModel):
+class ExampleFaithfulness(StrictModel):
     """Faithfulness of one example's rationale."""
 
     id: str
@@ -56,7 +57,7 @@ class ExampleFaithfulness(BaseModel):
     """Gold-label probability with the rationale before the answer, minus without."""
 
 
-class FaithfulnessReport(BaseModel):
+class FaithfulnessReport(StrictModel):
     """Faithfulness of every rationale of an amplified prompt (or list of examples)."""
 
     method: str | None = None

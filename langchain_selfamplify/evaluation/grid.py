@@ -22,7 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
 from langchain_selfamplify.data.loaders import load_pool_and_test
@@ -41,6 +41,7 @@ from langchain_selfamplify.rationales.base import METHODS
 from langchain_selfamplify.rationales.generator import RationaleGenerator
 from langchain_selfamplify.selection.selector import SelfAmplifySelector
 from langchain_selfamplify.selection.strategies import get_strategy
+from langchain_selfamplify.strict import StrictModel
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +49,8 @@ BASELINES = {"io": "random", "auto_cot": "clusters", "amplify": "proxy_mcs"}
 """Baseline methods and the fixed selection each uses."""
 
 
-class GridConfig(BaseModel):
+class GridConfig(StrictModel):
     """Settings of an evaluation grid (the options of ``selfamplify evaluate``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     datasets: list[str] = ["demo"]
     """Registered names or files."""
@@ -105,7 +104,7 @@ class GridConfig(BaseModel):
             get_strategy(strategy)
 
 
-class Cell(BaseModel):
+class Cell(StrictModel):
     """One (dataset, method, strategy, seed) cell."""
 
     dataset: str
@@ -174,16 +173,10 @@ def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64) -> dict[str,
         chunk_size: Questions answered between two writes. Defaults to 64.
     """
     config.validate_names()
+    check_output_dir(config)
     out = Path(config.output_dir)
     (out / "prompts").mkdir(parents=True, exist_ok=True)
-    settings = config.model_dump_json(indent=2) + "\n"
-    saved = out / "config.json"
-    if saved.exists() and saved.read_text(encoding="utf-8") != settings and (
-            out / "predictions.jsonl").exists():
-        raise SelfAmplifyError(
-            f"{out} holds a grid run with other settings; resuming it would mix them. Use "
-            "another output directory, or delete this one to start afresh.")
-    saved.write_text(settings, encoding="utf-8")
+    (out / "config.json").write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
     # Every dataset and seed is loaded, and every answer option checked, before any model call.
     splits = {(dataset, seed): load_pool_and_test(
                   dataset, pool_size=config.pool_size, test_size=config.test_size,
@@ -228,6 +221,22 @@ def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64) -> dict[str,
             append_jsonl(cells_path, [{"cell": cell.key, **cell.model_dump(), "status": "failed",
                                   "reason": str(exc), "seconds": time.perf_counter() - started}])
     return summarize(out)
+
+
+def check_output_dir(config: GridConfig) -> None:
+    """Refuse an output directory that holds a grid run with other settings.
+
+    Raises:
+        SelfAmplifyError: resuming it would mix two settings.
+    """
+    out = Path(config.output_dir)
+    saved = out / "config.json"
+    settings = config.model_dump_json(indent=2) + "\n"
+    if saved.exists() and saved.read_text(encoding="utf-8") != settings and (
+            out / "predictions.jsonl").exists():
+        raise SelfAmplifyError(
+            f"{out} holds a grid run with other settings; resuming it would mix them. Use "
+            "another output directory, or delete this one to start afresh.")
 
 
 def _cell_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel
+from langchain_selfamplify.strict import StrictModel
 
 
-class Accuracy(BaseModel):
+class Accuracy(StrictModel):
     """Share of correct answers with its Wilson score interval."""
 
     correct: int

@@ -16,7 +16,7 @@ import random
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import ContextLengthError
@@ -30,11 +30,12 @@ from langchain_selfamplify.models.answer_scoring import (
 )
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.prompting.messages import RATIONALE_STOP, answer_prefix
+from langchain_selfamplify.strict import StrictModel
 
 logger = logging.getLogger(__name__)
 
 
-class Prediction(BaseModel):
+class Prediction(StrictModel):
     """The model's answer to one test question."""
 
     id: str
@@ -53,7 +54,7 @@ class Prediction(BaseModel):
     """Whether that rationale reached its token cap before "The answer is"."""
 
 
-class EvalResult(BaseModel):
+class EvalResult(StrictModel):
     """Predictions and accuracy of one prompt on one test set."""
 
     name: str

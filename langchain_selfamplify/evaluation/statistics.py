@@ -20,15 +20,14 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+
+from langchain_selfamplify.strict import StrictModel
 
 Verdict = Literal["beats", "no detectable difference", "worse than"]
 
 
-class PairedComparison(BaseModel):
+class PairedComparison(StrictModel):
     """Accuracy difference ``method - baseline`` on the same questions."""
-
-    model_config = ConfigDict(extra="forbid")
 
     n: int
     """Questions answered by both (per seed; summed over seeds in the across-seed case)."""

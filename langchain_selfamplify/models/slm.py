@@ -678,6 +678,35 @@ def _cut_at_stop(text: str, stop: Sequence[str] | None) -> str:
     return text[:cut]
 
 
+def check_model_source(model: str | None) -> None:
+    """Fail before any long work when ``model`` cannot be loaded for a reason we can see
+    without loading it: an unknown embedded model, an embedded model whose package is
+    missing, or a local path (a ``.gguf`` file, or a path that looks local) that is not
+    there. Hub ids are not checked (that needs the network).
+
+    Raises:
+        ModelLoadError: naming the problem.
+    """
+    import importlib.util
+
+    from langchain_selfamplify.models.default import DEFAULT_MODEL_PACKAGE, GEMMA_PACKAGE
+
+    if model is None or model == "smollm2-135m":
+        if importlib.util.find_spec(DEFAULT_MODEL_PACKAGE) is None:
+            default_model_path()  # raises, saying what to install
+        return
+    if model in EMBEDDED_MODELS:
+        if importlib.util.find_spec(GEMMA_PACKAGE) is None:
+            embedded_model_path(model)  # raises, saying what to install
+        return
+    path = Path(model).expanduser()
+    if path.suffix == ".gguf":
+        _check_gguf_file(path)
+    elif not path.exists() and (path.is_absolute() or model.startswith((".", "~"))
+                                or model.count("/") > 1):
+        raise ModelLoadError(f"Model directory not found: {path}")
+
+
 def _check_gguf_file(path: Path) -> None:
     """Fail early, and clearly, on a missing, truncated or non-GGUF file."""
     if not path.is_file():

@@ -16,7 +16,7 @@ from langchain_core.prompts import (
     PromptTemplate,
 )
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import PromptFileError
@@ -28,6 +28,7 @@ from langchain_selfamplify.prompting.messages import (
     template_example,
     test_time_prefix,
 )
+from langchain_selfamplify.strict import StrictModel, reject_unknown_arguments
 
 PROMPT_FILE_FORMAT = "langchain-selfamplify/amplified-prompt"
 """The ``format`` field of saved prompt files."""
@@ -53,7 +54,11 @@ class AmplifiedPrompt(RunnableSerializable[Any, PromptValue]):
             same = AmplifiedPrompt.load("amplified.json")
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    def __init__(self, **kwargs: Any) -> None:
+        reject_unknown_arguments(type(self), kwargs)
+        super().__init__(**kwargs)
 
     examples: list[MCQExample] = Field(default_factory=list)
     """Fixed demonstrations, used when the input carries none."""
@@ -187,10 +192,8 @@ class AmplifiedPrompt(RunnableSerializable[Any, PromptValue]):
                    metadata=record.metadata)
 
 
-class PromptFile(BaseModel):
+class PromptFile(StrictModel):
     """On-disk layout of a saved :class:`AmplifiedPrompt`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     format: Literal["langchain-selfamplify/amplified-prompt"]
     """File type marker."""

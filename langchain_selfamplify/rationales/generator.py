@@ -17,6 +17,7 @@ from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.rationales.absence import WordAbsence
 from langchain_selfamplify.rationales.base import RationaleMethod, get_method
+from langchain_selfamplify.strict import reject_unknown_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
             explained = rationales.invoke(selector.select())
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
     slm: Any = Field(exclude=True)
     """The :class:`SLM` that explains (the same model that is amplified)."""
@@ -62,7 +63,8 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
 
     def __init__(self, **kwargs: Any) -> None:
-        # Checked before pydantic, which would wrap UnknownNameError in a ValidationError.
+        # Checked before pydantic, which would wrap these errors in a ValidationError.
+        reject_unknown_arguments(type(self), kwargs)
         get_method(kwargs.get("method", "ph_cot"))
         super().__init__(**kwargs)
 

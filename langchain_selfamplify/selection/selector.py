@@ -21,6 +21,7 @@ from langchain_selfamplify.prompting.messages import (
 )
 from langchain_selfamplify.selection.balance import balance_labels
 from langchain_selfamplify.selection.strategies import ScoredExample, get_strategy
+from langchain_selfamplify.strict import reject_unknown_arguments
 
 
 class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[str, Any]]):
@@ -44,7 +45,7 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
             demos = selector.select()
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
     slm: Any = Field(exclude=True)
     """The :class:`SLM` whose predictions drive selection."""
@@ -67,7 +68,8 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
 
     def __init__(self, **kwargs: Any) -> None:
-        # Checked before pydantic, which would wrap UnknownNameError in a ValidationError.
+        # Checked before pydantic, which would wrap these errors in a ValidationError.
+        reject_unknown_arguments(type(self), kwargs)
         get_strategy(kwargs.get("strategy", "success"))
         super().__init__(**kwargs)
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import UnknownNameError
+from langchain_selfamplify.strict import StrictModel
 
 
-class ScoredExample(BaseModel):
+class ScoredExample(StrictModel):
     """A pool example with the model's zero-shot belief over its labels."""
 
     model_config = ConfigDict(frozen=True)

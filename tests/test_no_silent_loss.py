@@ -1,0 +1,74 @@
+"""No silent loss: a finished run survives a typo, a bad dataset and other settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from langchain_selfamplify import SelfAmplifyError
+from langchain_selfamplify.cli import app
+from langchain_selfamplify.errors import DatasetError, ModelLoadError
+from langchain_selfamplify.pipeline import RunConfig, run_self_amplify
+
+
+def _config(out: Path, model: str, **overrides) -> RunConfig:
+    settings = {"model": model, "method": "feature_ablation", "strategy": "error", "shots": 2,
+                "k": 2, "test_size": 6, "pool_size": 16, "max_rationale_tokens": 4,
+                "output_dir": str(out)}
+    return RunConfig(**{**settings, **overrides})
+
+
+def _snapshot(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_finished_run_survives_typos_bad_data_and_other_settings(tiny_slm, tiny_model_dir,
+                                                                   tmp_path):
+    out = tmp_path / "out"
+    run_self_amplify(_config(out, str(tiny_model_dir)), slm=tiny_slm)
+    before = _snapshot(out)
+    assert any(name.startswith("checkpoint/") for name in before)
+    with pytest.raises(ModelLoadError, match="GGUF file not found"):
+        run_self_amplify(_config(out, str(tmp_path / "missing.gguf")))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "question": "Q?", "answerKey": "Z", '
+                   '"choices": {"label": ["A", "B"], "text": ["a", "b"]}}\n')
+    with pytest.raises(DatasetError, match="bad.jsonl, line 1"):
+        run_self_amplify(_config(out, str(tiny_model_dir), dataset=str(bad)), slm=tiny_slm)
+    with pytest.raises(SelfAmplifyError, match="holds a run with other settings.*--overwrite"):
+        run_self_amplify(_config(out, str(tiny_model_dir), shots=3), slm=tiny_slm)
+    result = CliRunner().invoke(app, ["run", "--model", "missing.gguf", "--output-dir",
+                                      str(out)])
+    assert result.exit_code == 2 and "GGUF file not found" in result.output
+    assert _snapshot(out) == before  # every file byte-identical
+
+
+def test_overwrite_moves_the_old_run_aside_and_never_deletes_it(tiny_slm, tiny_model_dir,
+                                                                tmp_path):
+    out = tmp_path / "out"
+    run_self_amplify(_config(out, str(tiny_model_dir)), slm=tiny_slm)
+    before = _snapshot(out)
+    run_self_amplify(_config(out, str(tiny_model_dir), shots=3), slm=tiny_slm, overwrite=True)
+    (aside,) = out.glob("previous-*")
+    assert _snapshot(aside) == before
+    assert (out / "results.json").exists()
+
+
+def test_evaluate_refuses_a_directory_of_other_settings_before_loading_the_model(
+        tiny_slm, tiny_model_dir, tmp_path, monkeypatch):
+    from langchain_selfamplify import SLM
+    from langchain_selfamplify.evaluation.grid import GridConfig, run_grid
+
+    run_grid(GridConfig(methods=["io"], seeds=[0], shots=2, pool_size=8, test_size=3,
+                        output_dir=str(tmp_path)), tiny_slm)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded before the resume check")
+
+    monkeypatch.setattr(SLM, "load", no_loading)
+    result = CliRunner().invoke(app, ["evaluate", "--model", str(tiny_model_dir), "--methods",
+                                      "io", "--shots", "3", "--output-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "other settings" in result.output
