@@ -196,7 +196,12 @@ def evaluate(
              "rerun with the same directory to resume.")] = "selfamplify_eval",
 ) -> None:
     """Run (or resume) a datasets x methods x strategies x seeds grid; write the table."""
-    from langchain_selfamplify.evaluation.grid import GridConfig, check_output_dir, run_grid
+    from langchain_selfamplify.evaluation.grid import (
+        GridConfig,
+        check_output_dir,
+        load_grid_splits,
+        run_grid,
+    )
     from langchain_selfamplify.evaluation.report import (
         comparison_table,
         grid_figure,
@@ -219,10 +224,12 @@ def evaluate(
                 from langchain_selfamplify.errors import UnknownNameError
 
                 raise UnknownNameError("dataset", dataset, DATASETS)
-        check_output_dir(config)  # refuse a directory of other settings before loading
+        # Everything that can be refused is refused before the model loads.
+        check_output_dir(config)
+        splits = load_grid_splits(config)
         check_model_source(model)
         slm = SLM.load(model, device=device)
-        summary = run_grid(config, slm)
+        summary = run_grid(config, slm, splits=splits)
     except (SelfAmplifyError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2) from exc

@@ -72,3 +72,23 @@ def test_evaluate_refuses_a_directory_of_other_settings_before_loading_the_model
     result = CliRunner().invoke(app, ["evaluate", "--model", str(tiny_model_dir), "--methods",
                                       "io", "--shots", "3", "--output-dir", str(tmp_path)])
     assert result.exit_code == 2 and "other settings" in result.output
+
+
+def test_evaluate_refuses_cloze_on_bare_labels_before_loading_the_model(tmp_path, monkeypatch):
+    import json
+
+    from langchain_selfamplify import SLM
+
+    rows = [{"id": f"r{i}", "question": f"Yes or no {i}?", "answerKey": "A",
+             "choices": {"label": ["A", "B"], "text": ["A", "B"]}} for i in range(12)]
+    data = tmp_path / "bare.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded before the answer options were checked")
+
+    monkeypatch.setattr(SLM, "load", no_loading)
+    result = CliRunner().invoke(app, ["evaluate", "--datasets", str(data), "--methods", "io",
+                                      "--answer-format", "cloze", "--output-dir",
+                                      str(tmp_path / "out")])
+    assert result.exit_code == 2 and "bare labels" in result.output

@@ -164,20 +164,19 @@ def prompt_hash(prompt: AmplifiedPrompt) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64) -> dict[str, Any]:
-    """Run (or resume) the grid and write its outputs; returns :func:`summarize`'s result.
+Splits = dict[tuple[str, int], tuple[list[Any], list[Any]]]
+"""(dataset, seed) -> (pool, test)."""
 
-    Args:
-        config: The grid.
-        slm: The model.
-        chunk_size: Questions answered between two writes. Defaults to 64.
+
+def load_grid_splits(config: GridConfig) -> Splits:
+    """Every dataset's pool and test questions per seed, with the grid's answer options
+    checked on them: what can be refused is refused here, before any model is loaded.
+
+    Raises:
+        SelfAmplifyError: a dataset cannot be loaded.
+        ValueError: an answer option does not apply to a dataset (cloze on bare labels...).
     """
     config.validate_names()
-    check_output_dir(config)
-    out = Path(config.output_dir)
-    (out / "prompts").mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    # Every dataset and seed is loaded, and every answer option checked, before any model call.
     splits = {(dataset, seed): load_pool_and_test(
                   dataset, pool_size=config.pool_size, test_size=config.test_size,
                   seed=seed, data_dir=config.data_dir)
@@ -185,6 +184,24 @@ def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64) -> dict[str,
     for pool, test in splits.values():
         check_answer_options(config.answer_format, [*pool, *test], mode=config.answer_mode,
                              permute=config.permute, calibrate=config.calibrate)
+    return splits
+
+
+def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64,
+             splits: Splits | None = None) -> dict[str, Any]:
+    """Run (or resume) the grid and write its outputs; returns :func:`summarize`'s result.
+
+    Args:
+        config: The grid.
+        slm: The model.
+        chunk_size: Questions answered between two writes. Defaults to 64.
+        splits: :func:`load_grid_splits`'s result, when the caller checked it already.
+    """
+    check_output_dir(config)
+    splits = splits if splits is not None else load_grid_splits(config)
+    out = Path(config.output_dir)
+    (out / "prompts").mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
     predictions_path, cells_path = out / "predictions.jsonl", out / "cells.jsonl"
     answered: dict[str, set[str]] = defaultdict(set)
     for record in read_jsonl(predictions_path):
