@@ -117,3 +117,32 @@ def test_prefix_cached_generation_equals_full_prompts(tiny_slm, demo_pool, monke
     cached = tiny_slm.generate(prompts, max_new_tokens=8)
     monkeypatch.setattr(tiny_slm, "prefix_cache", False)
     assert tiny_slm.generate(prompts, max_new_tokens=8) == cached
+
+
+def test_no_deprecated_transformers_api_in_scoring_generation_or_explainers(tiny_slm,
+                                                                            demo_pool, caplog):
+    import logging
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    from langchain_selfamplify import AmplifiedPrompt, RationaleGenerator
+    from langchain_selfamplify.evaluation.predict import answer_questions
+
+    logging.Logger.warning_once.cache_clear()  # type: ignore[attr-defined]
+    hf_logging.enable_propagation()
+    prompt = AmplifiedPrompt(examples=[demo_pool[0].with_rationale("Step 1: it is so.")])
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING):
+        warnings.simplefilter("error", DeprecationWarning)
+        warnings.simplefilter("error", FutureWarning)
+        answer_questions(tiny_slm, prompt, demo_pool[1:4], max_rationale_tokens=4)
+        for answer_format in ("letter", "cloze"):
+            cloze = prompt.model_copy(update={"answer_format": answer_format})
+            answer_questions(tiny_slm, cloze, demo_pool[1:3], max_rationale_tokens=4)
+        tiny_slm.generate(["Hello there", "General"], max_new_tokens=3)  # no shared prefix
+        for method in ("kernelshap", "deeplift"):
+            RationaleGenerator(slm=tiny_slm, method=method, k=2,
+                               method_kwargs={"n_samples": 4} if method == "kernelshap"
+                               else {}).explain(demo_pool[:1])
+    deprecated = [r.getMessage() for r in caplog.records if "deprecat" in r.getMessage()]
+    assert deprecated == []

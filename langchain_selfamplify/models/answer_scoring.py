@@ -144,7 +144,7 @@ def continuation_log_probs(slm: Any, prompts: Sequence[Sequence[int]],
         "position_ids": positions.to(slm.device)}
     context: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if shared:
-        inputs["past_key_values"], context = slm._cache_for_rows(prompts[0][:shared],
+        inputs["cache"], context = slm._cache_for_rows(prompts[0][:shared],
                                                                  len(suffixes))
     with context:
         logits = slm.forward(torch.tensor(keep, device=slm.device), **inputs).logits

@@ -168,7 +168,7 @@ def _prefill(slm: Any, slots: _Slots, prompts: list[int],
     cache = shared_prefix_cache(slots.base, slots.prefix)
     attention = torch.cat([torch.ones(len(prompts), slots.prefix, dtype=torch.long,
                                       device=slots.device), mask], dim=1)
-    logits = slm.forward(1, input_ids=ids, position_ids=positions, past_key_values=cache,
+    logits = slm.forward(1, input_ids=ids, position_ids=positions, cache=cache,
                          attention_mask=attention).logits[:, -1]
     slots.add([layer.keys for layer in cache.layers], [layer.values for layer in cache.layers],
               mask, lengths, prompts, logits.argmax(dim=-1).tolist())
@@ -182,7 +182,7 @@ def _step(slm: Any, slots: _Slots) -> None:
                                       device=slots.device), slots.mask, ones], dim=1)
     positions = (slots.prefix + slots.lengths).unsqueeze(1)
     logits = slm.forward(1, input_ids=last, position_ids=positions, attention_mask=attention,
-                         past_key_values=slots.cache).logits[:, -1]
+                         cache=slots.cache).logits[:, -1]
     slots.mask = torch.cat([slots.mask, ones], dim=1)
     slots.lengths = slots.lengths + 1
     for row, token in enumerate(logits.argmax(dim=-1).tolist()):

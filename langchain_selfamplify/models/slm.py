@@ -148,8 +148,11 @@ class SLM:
         # A batch's shared prefix kept once, not once per row (see shared_prefix.py).
         self._shares_prefix = supports_shared_prefix(model)
         # Most causal LMs can skip the vocabulary projection of positions not read.
-        self._takes_logits_to_keep = "logits_to_keep" in inspect.signature(
-            model.forward).parameters
+        forward_parameters = inspect.signature(model.forward).parameters
+        self._takes_logits_to_keep = "logits_to_keep" in forward_parameters
+        # transformers 5 renamed ``past_key_values`` to ``cache`` (the old name warns, and
+        # goes in 5.40); callers of forward() always say ``cache``.
+        self._cache_kwarg = "cache" if "cache" in forward_parameters else "past_key_values"
         # One model, many callers (LangChain batch/abatch run threads): serialise use.
         self.lock = threading.RLock()
         if chat_format == "chat":
@@ -352,11 +355,14 @@ class SLM:
 
         Args:
             keep: ``n`` for the last ``n`` positions, or a 1-D tensor of positions.
-            **inputs: Model inputs (``input_ids``, ``past_key_values``...).
+            **inputs: Model inputs (``input_ids``, ``cache``...); ``cache`` is passed
+                under the name this ``transformers`` version takes.
 
         Returns:
             The model output, its ``logits`` restricted to the ``keep`` positions.
         """
+        if "cache" in inputs and self._cache_kwarg != "cache":
+            inputs[self._cache_kwarg] = inputs.pop("cache")
         if self._takes_logits_to_keep:
             return self.model(**inputs, logits_to_keep=keep)
         output = self.model(**inputs)
@@ -391,7 +397,7 @@ class SLM:
         key = tuple(prefix)
         if self._cached_prefix is None or self._cached_prefix[0][: len(key)] != key:
             ids = torch.tensor([list(prefix)], device=self.device)
-            cache = self.forward(1, input_ids=ids, use_cache=True).past_key_values
+            cache = output_cache(self.forward(1, input_ids=ids, use_cache=True))
             self._cached_prefix = (key, cache)
         return self._cached_prefix[1]
 
@@ -522,7 +528,7 @@ class SLM:
             logits = self.forward(
                 torch.tensor(ends, device=self.device),
                 input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                position_ids=positions.to(self.device), past_key_values=cache,
+                position_ids=positions.to(self.device), cache=cache,
             ).logits
         column = torch.tensor([ends.index(len(suffix) - 1) for suffix in suffixes],
                               device=logits.device)
@@ -621,7 +627,7 @@ class SLM:
             "attention_mask": torch.cat(
                 [torch.ones(rows, shared, dtype=torch.long, device=self.device),
                  own.attention_mask], dim=1),
-            "past_key_values": self.repeated_kv_cache(token_lists[0][:shared], rows),
+            self._cache_kwarg: self.repeated_kv_cache(token_lists[0][:shared], rows),
         }
 
     def _batches(
@@ -669,6 +675,13 @@ class SLM:
 
     def __repr__(self) -> str:
         return f"SLM(name={self.name!r}, device={self.device}, chat_format={self.chat_format!r})"
+
+
+def output_cache(output: Any) -> Any:
+    """The KV cache a model call returned (``cache``, or ``past_key_values`` before
+    transformers 5), read without touching the deprecated name when the new one exists."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
 
 
 def _cut_at_stop(text: str, stop: Sequence[str] | None) -> str:

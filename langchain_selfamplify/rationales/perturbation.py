@@ -23,6 +23,7 @@ import torch
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import RationaleError
 from langchain_selfamplify.models.answer_scoring import continuation_log_probs
+from langchain_selfamplify.models.slm import output_cache
 from langchain_selfamplify.rationales.absence import mask_token_id, without_words
 from langchain_selfamplify.rationales.attribution import AttributionMethod
 from langchain_selfamplify.rationales.words import WordAttribution, question_words
@@ -90,7 +91,7 @@ class PerturbationMethod(AttributionMethod):
                 slm.forward(1, input_ids=head, past_key_values=cache)  # extends ``cache``
             return shared, cache
         head = torch.tensor([first[:shared]], device=slm.device)
-        return shared, slm.forward(1, input_ids=head, use_cache=True).past_key_values
+        return shared, output_cache(slm.forward(1, input_ids=head, use_cache=True))
 
     def _coalition_value(
         self, prompt_ids: list[int], word_of_token: list[int | None], features: list[int],
@@ -133,7 +134,7 @@ class PerturbationMethod(AttributionMethod):
                 if cache is not None and len(chunk) > 1:
                     cache.batch_repeat_interleave(len(chunk))
                 logits = slm.forward(len(target) + 1, input_ids=perturbed[chunk, shared:],
-                                     past_key_values=cache).logits[:, :-1, :].float()
+                                     cache=cache).logits[:, :-1, :].float()
                 log_probs = torch.log_softmax(logits, dim=-1)
                 values[chunk] = log_probs.gather(
                     2, target_ids.expand(len(chunk), -1).unsqueeze(-1)).squeeze(-1).sum(-1)
