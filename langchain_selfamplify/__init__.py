@@ -7,6 +7,7 @@ few-shot prompt from (question, rationale, answer)::
     chain = selector | rationales | AmplifiedPrompt() | llm
 """
 
+from langchain_selfamplify.baselines import Amplify, AutoCoT, io_prompt
 from langchain_selfamplify.data import (
     ColumnMap,
     MCQExample,
@@ -34,11 +35,10 @@ from langchain_selfamplify.evaluation import (
     compare_paired,
     evaluate_prompt,
     faithfulness_report,
-    io_prompt,
-    parse_answer,
 )
 from langchain_selfamplify.models import SLM, ChoiceScores
 from langchain_selfamplify.prompting import AmplifiedPrompt
+from langchain_selfamplify.prompting.parsing import parse_answer
 from langchain_selfamplify.rationales import (
     METHODS,
     AttributionMethod,
@@ -56,8 +56,10 @@ __all__ = [
     "METHODS",
     "SLM",
     "STRATEGIES",
+    "Amplify",
     "AmplifiedPrompt",
     "AttributionMethod",
+    "AutoCoT",
     "ChatTemplateError",
     "ChoiceScores",
     "ColumnMap",

@@ -11,16 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
-
-DELAY_ENV = "SELFAMPLIFY_CHECKPOINT_DELAY"
-"""Seconds to pause after each checkpoint write (tests use it to kill runs mid-way)."""
-
 
 def append_jsonl(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> None:
     """Append records as JSON lines and flush them to disk."""
@@ -31,9 +26,6 @@ def append_jsonl(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]
             handle.write(json.dumps(record, sort_keys=True) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
-    delay = float(os.environ.get(DELAY_ENV, "0") or 0)
-    if delay > 0:
-        time.sleep(delay)
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
+from langchain_selfamplify.baselines.io import io_prompt
 from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
 from langchain_selfamplify.data.loaders import load_pool_and_test
 from langchain_selfamplify.errors import PromptFileError, SelfAmplifyError
@@ -23,7 +24,6 @@ from langchain_selfamplify.evaluation.predict import (
     answer_with_checkpoint,
     check_answer_options,
     check_context,
-    io_prompt,
     summarize_predictions,
 )
 from langchain_selfamplify.models.answer_scoring import AnswerFormat

@@ -24,11 +24,11 @@ from typing import Any
 import torch
 
 from langchain_selfamplify.data.example import MCQExample
-from langchain_selfamplify.evaluation.parsing import parse_answer
 from langchain_selfamplify.evaluation.predict import Prediction
 from langchain_selfamplify.models.slm import ANSWER_PREFIX, SLM
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.prompting.messages import question_text, zero_shot_prompt
+from langchain_selfamplify.prompting.parsing import parse_answer
 from langchain_selfamplify.rationales.absence import mask_token_id
 from langchain_selfamplify.rationales.attribution import build_question_prompt
 

@@ -2,6 +2,6 @@
 
 from langchain_selfamplify.baselines.amplify import Amplify, amplify_rationale
 from langchain_selfamplify.baselines.auto_cot import AutoCoT
-from langchain_selfamplify.evaluation.predict import io_prompt
+from langchain_selfamplify.baselines.io import io_prompt
 
 __all__ = ["Amplify", "AutoCoT", "amplify_rationale", "io_prompt"]

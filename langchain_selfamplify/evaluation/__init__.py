@@ -8,13 +8,11 @@ from langchain_selfamplify.evaluation.faithfulness import (
     faithfulness_report,
 )
 from langchain_selfamplify.evaluation.metrics import Accuracy, accuracy
-from langchain_selfamplify.evaluation.parsing import parse_answer
 from langchain_selfamplify.evaluation.predict import (
     EvalResult,
     Prediction,
     answer_questions,
     evaluate_prompt,
-    io_prompt,
 )
 from langchain_selfamplify.evaluation.statistics import (
     PairedComparison,
@@ -41,6 +39,4 @@ __all__ = [
     "answer_questions",
     "evaluate_prompt",
     "faithfulness_report",
-    "io_prompt",
-    "parse_answer",
 ]

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from langchain_selfamplify.baselines import Amplify, AutoCoT, io_prompt
 from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
 from langchain_selfamplify.data.loaders import load_pool_and_test
 from langchain_selfamplify.errors import PromptFileError, SelfAmplifyError, UnknownNameError
@@ -32,7 +33,6 @@ from langchain_selfamplify.evaluation.metrics import accuracy
 from langchain_selfamplify.evaluation.predict import (
     answer_questions,
     check_answer_options,
-    io_prompt,
 )
 from langchain_selfamplify.evaluation.statistics import compare_across_seeds, compare_paired
 from langchain_selfamplify.models.answer_scoring import AnswerFormat
@@ -133,7 +133,6 @@ def grid_cells(config: GridConfig) -> list[Cell]:
 
 def build_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig) -> AmplifiedPrompt:
     """The cell's prompt, built from the pool only."""
-    from langchain_selfamplify.baselines import Amplify, AutoCoT
 
     fmt = config.answer_format
     if cell.method == "io":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -21,7 +20,6 @@ from pydantic import Field, ValidationError
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import ContextLengthError
 from langchain_selfamplify.evaluation.metrics import Accuracy, accuracy
-from langchain_selfamplify.evaluation.parsing import parse_answer
 from langchain_selfamplify.models.answer_scoring import (
     ANSWER_FORMATS,
     AnswerFormat,
@@ -30,6 +28,7 @@ from langchain_selfamplify.models.answer_scoring import (
 )
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.prompting.messages import RATIONALE_STOP, answer_prefix
+from langchain_selfamplify.prompting.parsing import parse_answer
 from langchain_selfamplify.strict import StrictModel
 
 logger = logging.getLogger(__name__)
@@ -388,26 +387,3 @@ def summarize_predictions(predictions: Sequence[Prediction], name: str) -> EvalR
     unparsed = sum(p.predicted is None for p in predictions)
     return EvalResult(name=name, accuracy=accuracy(correct, len(predictions)),
                       n_unparsed=unparsed, predictions=list(predictions))
-
-
-def io_prompt(pool: Sequence[MCQExample], n: int, seed: int = 0,
-              system_prompt: str | None = None, *, answer_format: AnswerFormat = "letter",
-              balance: bool = False) -> AmplifiedPrompt:
-    """The IO baseline: ``n`` random labelled pool examples, no rationale.
-
-    Args:
-        pool: The labelled pool.
-        n: Demonstrations.
-        seed: Sampling seed. Defaults to 0.
-        system_prompt: Optional system message.
-        answer_format: ``"letter"`` (default) or ``"cloze"``.
-        balance: Spread the demonstrations' gold labels (see ``balance_labels``).
-    """
-    from langchain_selfamplify.selection.balance import balance_labels
-
-    if len(pool) < n:
-        raise ValueError(f"the IO baseline needs n={n} examples; the pool has {len(pool)}")
-    demos = [ex.with_rationale(None) for ex in random.Random(seed).sample(list(pool), n)]
-    return AmplifiedPrompt(examples=balance_labels(demos) if balance else demos,
-                           system_prompt=system_prompt, answer_format=answer_format,
-                           metadata={"method": "io", "strategy": "random", "seed": seed})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
 
 from langchain_selfamplify.data.example import MCQExample
@@ -110,5 +110,3 @@ def get_method(name: str) -> type[RationaleMethod]:
     except KeyError:
         raise UnknownNameError("rationale method", name, METHODS) from None
 
-
-MethodFactory = Callable[..., RationaleMethod]
