@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from langchain_selfamplify import SLM, load_dataset, load_demo_set
+from langchain_selfamplify import SLM, load_dataset, load_demo_set, parse_answer
 from langchain_selfamplify.baselines import Amplify, AutoCoT
 from langchain_selfamplify.cli import app
 from langchain_selfamplify.evaluation import grid as grid_module
@@ -112,9 +112,16 @@ def test_a_cell_that_cannot_run_fails_with_its_reason(tiny_model_dir, tmp_path):
 def test_generate_mode_reads_answers_from_free_text(tiny_slm, tmp_path):
     summary = run_grid(small_grid(tmp_path, methods=["io"], answer_mode="generate"), tiny_slm)
     (row,) = summary["rows"]
-    assert row["n"] == 6 and 0 <= row["unparsed"] <= 6
     lines = read_jsonl(tmp_path / "predictions.jsonl")
-    assert all(isinstance(r["raw_output"], str) for r in lines)
+    assert row["n"] == len(lines) == 6
+    assert row["unparsed"] == sum(r["parsed"] is None for r in lines)
+    questions = {q.id: q for q in load_demo_set("test")}
+    for record in lines:  # each answer is what the parser reads in the model's own text
+        question = questions[record["question_id"]]
+        assert record["parsed"] == parse_answer("The answer is (" + record["raw_output"],
+                                                question.labels,
+                                                list(question.choices.values()))
+        assert record["correct"] == (record["parsed"] == record["gold"])
 
 
 def test_evaluate_command_rejects_unknown_names(tmp_path):

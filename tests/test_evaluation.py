@@ -60,10 +60,21 @@ def test_evaluate_prompt_answers_every_question(tiny_slm, demo_pool):
     demos = [ex.with_rationale("Step 1: think.") for ex in demo_pool[:2]]
     from langchain_selfamplify import AmplifiedPrompt
 
-    amplified = evaluate_prompt(tiny_slm, AmplifiedPrompt(examples=demos), test, "SA",
-                                max_rationale_tokens=4)
-    assert all(p.rationale is not None for p in amplified.predictions)
-    assert all(p.predicted in LABELS for p in amplified.predictions)
+    prompt = AmplifiedPrompt(examples=demos)
+    amplified = evaluate_prompt(tiny_slm, prompt, test, "SA", max_rationale_tokens=4)
+    # Batched, prefix-cached answers equal each question answered alone, step by step.
+    cap = max(4, len(tiny_slm.tokenizer.encode(
+        "Step 1: think.", add_special_tokens=False)) + 16)
+    for question, prediction in zip(test, amplified.predictions):
+        messages = prompt.to_messages(question)
+        (written,) = tiny_slm.generate([tiny_slm.format_prompt(messages)], max_new_tokens=cap,
+                                       stop=["The answer is"])
+        assert prediction.rationale == written.strip()
+        (score,) = tiny_slm.score_choices(
+            [tiny_slm.format_prompt(messages, f"{written.strip()}\nThe answer is (")],
+            [question.labels])
+        assert prediction.predicted == score.predicted
+        assert list(prediction.probs.values()) == pytest.approx(score.probs, abs=1e-5)
 
 
 def test_over_long_prompt_fails_before_any_model_call(tiny_slm, demo_pool, monkeypatch):
@@ -96,3 +107,56 @@ def test_over_long_prompts_drop_demonstrations_with_a_warning(tiny_slm, demo_poo
                        answer="A")
     with pytest.raises(ContextLengthError, match="'huge' does not fit"):
         answer_questions(tiny_slm, prompt, [alone], on_overflow="drop")
+
+
+@pytest.mark.parametrize("answer_format", ["letter", "cloze"])
+def test_test_time_prompts_never_contain_the_gold_answer(tiny_slm, demo_pool, monkeypatch,
+                                                         answer_format):
+    """Every text sent to the model for a test question is the same whatever its gold
+    label: the gold answer cannot leak into what is scored."""
+    from langchain_selfamplify import AmplifiedPrompt
+    from langchain_selfamplify.evaluation.predict import answer_questions
+
+    prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: think.")
+                                       for ex in demo_pool[:2]], answer_format=answer_format)
+    questions = demo_pool[2:5]
+    seen: list[list[str]] = []
+    generate, tokenize = tiny_slm.generate, tiny_slm.tokenize
+
+    def recording_generate(prompts, **kwargs):
+        seen[-1].extend(prompts)
+        return generate(prompts, **kwargs)
+
+    def recording_tokenize(prompts, reserve=0):
+        seen[-1].extend(prompts)
+        return tokenize(prompts, reserve)
+
+    monkeypatch.setattr(tiny_slm, "generate", recording_generate)
+    monkeypatch.setattr(tiny_slm, "tokenize", recording_tokenize)
+    results = []
+    for flip in (False, True):
+        seen.append([])
+        golds = [q if not flip else q.model_copy(update={"answer": next(
+            label for label in q.labels if label != q.answer)}) for q in questions]
+        results.append(answer_questions(tiny_slm, prompt, golds, max_rationale_tokens=4))
+    assert seen[0] == seen[1] and seen[0]
+    assert [p.predicted for p in results[0]] == [p.predicted for p in results[1]]
+
+
+def test_the_scored_prefix_equals_the_demonstrations_answer_prefix_token_for_token(
+        tiny_slm, demo_pool):
+    from langchain_selfamplify import AmplifiedPrompt
+
+    demo = demo_pool[0].with_rationale("Step 1: plants need it.")
+    prompt = AmplifiedPrompt(examples=[demo])
+    question = demo_pool[1]
+    text = tiny_slm.format_prompt(prompt.to_messages(question))
+    answer_line = f"\nThe answer is ({demo.answer})."
+    end_of_prefix = text.index(answer_line) + len(answer_line) - len(f"{demo.answer}).")
+    demo_tokens = tiny_slm.tokenize([text])[0]
+    before_label = tiny_slm.tokenize([text[:end_of_prefix]])[0]
+    assert demo_tokens[: len(before_label)] == before_label  # the label starts a token
+    scored = tiny_slm.tokenize([tiny_slm.format_prompt(prompt.to_messages(question),
+                                                       "Some rationale.\nThe answer is (")])[0]
+    prefix_tokens = len(tiny_slm.tokenizer.encode("\nThe answer is (", add_special_tokens=False))
+    assert scored[-prefix_tokens:] == before_label[-prefix_tokens:]

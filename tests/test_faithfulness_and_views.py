@@ -60,12 +60,27 @@ def test_faithfulness_report_on_keyword_and_free_text_rationales(tiny_slm):
     report = faithfulness_report(tiny_slm, examples, method="mixed", n_random=3)
     keyword, free = report.examples
     assert [e.id for e in report.examples] == ["x", "y"]
-    assert keyword.keywords == ["gas", "plants"] and 0 <= keyword.p_gold <= 1
-    for value in (keyword.comprehensiveness, keyword.sufficiency,
-                  keyword.random_comprehensiveness, keyword.random_sufficiency):
-        assert value is not None and -1 <= value <= 1
-    assert free.comprehensiveness is None and -1 <= free.rationale_effect <= 1
-    assert set(report.means()) >= {"comprehensiveness", "rationale_effect"}
+    assert keyword.keywords == ["gas", "plants"]
+    # Each metric is the gold probability of the prompt it names, read independently.
+    prompt = build_question_prompt(tiny_slm, EXAMPLE)
+
+    def p_gold(tokens):
+        return tiny_slm.score_token_lists([tokens], [EXAMPLE.labels])[0].prob("A")
+
+    chosen = {i for i, w in enumerate(prompt.words) if w.text.lower() in {"gas", "plants"}}
+    everything = set(range(len(prompt.words)))
+    assert keyword.p_gold == pytest.approx(p_gold(prompt.input_ids), abs=1e-5)
+    assert keyword.comprehensiveness == pytest.approx(
+        keyword.p_gold - p_gold(erase_words(prompt, chosen, tiny_slm)), abs=1e-5)
+    assert keyword.sufficiency == pytest.approx(
+        keyword.p_gold - p_gold(erase_words(prompt, everything - chosen, tiny_slm)), abs=1e-5)
+    with_rationale = tiny_slm.format_prompt(
+        [{"role": "user", "content": EXAMPLE.render()}], "Step 1: Plants take in CO2.\n"
+        "The answer is (")
+    assert free.rationale_effect == pytest.approx(
+        p_gold(tiny_slm.tokenize([with_rationale])[0]) - free.p_gold, abs=1e-5)
+    assert free.comprehensiveness is None and keyword.random_comprehensiveness is not None
+    assert report.means()["comprehensiveness"] == keyword.comprehensiveness
 
 
 def attribution_for_page():
