@@ -146,7 +146,8 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
                 keys = [self._key(ex) for ex in demos]
                 todo = [ex for ex, key in zip(demos, keys, strict=True) if key not in self._cache]
                 unusable = []
-                for example, text in zip(todo, self._explainer.explain_each(todo), strict=True):
+                texts = self._explainer.explain_each(todo) if todo else []
+                for example, text in zip(todo, texts, strict=True):
                     if text is None:
                         unusable.append(example.id)
                     else:

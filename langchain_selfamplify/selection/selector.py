@@ -9,6 +9,7 @@ from typing import Any
 
 from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
+from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_selfamplify.data.example import MCQExample
@@ -63,8 +64,19 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
     balance_labels: bool = False
     """Re-order the selected demonstrations' choices so their gold labels are spread
     evenly (see :func:`balance_labels`). Defaults to False."""
+    rationales: Any = Field(default=None, exclude=True)
+    """A :class:`RationaleGenerator`: when set, :meth:`select_examples` (the hook of
+    LangChain's few-shot templates), :meth:`aselect_examples` and :meth:`invoke` return
+    the demonstrations *with* their rationales (Self-AMPLIFY's step 2), computed once and
+    cached. Without it they return plain labelled examples (IO prompting)."""
+    escape_braces: bool = False
+    """Double ``{`` and ``}`` in the dicts :meth:`select_examples` returns. Set it for
+    ``FewShotPromptTemplate``, which formats the joined examples a second time (a brace
+    in a demonstration would break it); leave it off for
+    ``FewShotChatMessagePromptTemplate``, which inserts them once. Defaults to False."""
 
     _scores: dict[str, ScoredExample] = PrivateAttr(default_factory=dict)
+    _selection: tuple[tuple[Any, ...], list[MCQExample]] | None = PrivateAttr(default=None)
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
 
     def __init__(self, **kwargs: Any) -> None:
@@ -72,6 +84,12 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
         reject_unknown_arguments(type(self), kwargs)
         get_strategy(kwargs.get("strategy", "success"))
         super().__init__(**kwargs)
+        if self.rationales is not None:
+            from langchain_selfamplify.rationales.generator import RationaleGenerator
+
+            if not isinstance(self.rationales, RationaleGenerator):
+                raise TypeError("rationales must be a RationaleGenerator, not "
+                                f"{type(self.rationales).__name__}")
 
     @field_validator("examples")
     @classmethod
@@ -170,23 +188,60 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
         return [item.example for item in ranked[: self.n]]
 
     # --------------------------------------------------------------- LangChain API
+    def amplified_examples(self) -> list[MCQExample]:
+        """The demonstrations, explained by :attr:`rationales` when set (computed once
+        per settings; :meth:`add_example` starts afresh)."""
+        settings = (self.strategy, self.n, self.seed, self.answer_format,
+                    self.balance_labels, id(self.rationales), len(self.examples))
+        with self._lock:
+            if self._selection is None or self._selection[0] != settings:
+                chosen = (self.select() if self.rationales is None
+                          else self.rationales.explain_selection(self)[0])
+                self._selection = (settings, chosen)
+            return list(self._selection[1])
+
     def add_example(self, example: dict[str, Any] | MCQExample) -> None:
-        """Add an example to the pool (it is scored on the next selection)."""
-        item = example if isinstance(example, MCQExample) else MCQExample(**example)
+        """Add an example to the pool; it is scored on the next selection, which is
+        computed afresh.
+
+        Args:
+            example: An :class:`MCQExample`, its fields as a dict, or a dict that
+                :meth:`select_examples` returned (a round trip; its rationale is dropped,
+                as pool examples are explained when selected).
+        """
+        if isinstance(example, MCQExample):
+            item = example
+        elif isinstance(example, dict) and isinstance(example.get("example"), dict):
+            item = MCQExample.model_validate(example["example"]).with_rationale(None)
+        else:
+            item = MCQExample(**example)
         with self._lock:
             if any(ex.id == item.id for ex in self.examples):
                 raise ValueError(f"an example with id {item.id!r} is already in the pool")
             self.examples.append(item)
+            self._selection = None
 
     def select_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
         """Selected demonstrations as dicts for LangChain few-shot templates.
 
         Each dict has ``question`` (the rendered question), ``answer`` (the assistant
-        turn: rationale, if any, then ``"The answer is (X)."``), ``label`` and ``id``.
-        Self-AMPLIFY's selection does not depend on the input question.
+        turn: rationale, when :attr:`rationales` is set, then the answer line), ``label``,
+        ``id`` and ``example`` (the demonstration's fields, which :meth:`add_example`
+        takes back). Self-AMPLIFY's selection does not depend on the input question.
         """
-        return [{**template_example(ex, self.answer_format), "id": ex.id, "label": ex.answer}
-                for ex in self.select()]
+        rows = []
+        for ex in self.amplified_examples():
+            shown = template_example(ex, self.answer_format)
+            if self.escape_braces:
+                shown = {key: value.replace("{", "{{").replace("}", "}}")
+                         for key, value in shown.items()}
+            rows.append({**shown, "id": ex.id, "label": ex.answer,
+                         "example": ex.model_dump(mode="json")})
+        return rows
+
+    async def aselect_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
+        """:meth:`select_examples` in an executor thread (model calls block)."""
+        return await run_in_executor(None, self.select_examples, input_variables)
 
     def invoke(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
@@ -196,7 +251,7 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
 
     def _attach_examples(self, input: Any) -> dict[str, Any]:
         payload = as_question_payload(input)
-        payload["examples"] = self.select()
+        payload["examples"] = self.amplified_examples()
         return payload
 
     @property

@@ -1,0 +1,106 @@
+"""Amplified demonstrations through LangChain's own hook: ``example_selector=``."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from langchain_core.chat_history import InMemoryChatMessageHistory
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.prompts import (
+    ChatPromptTemplate,
+    FewShotChatMessagePromptTemplate,
+    FewShotPromptTemplate,
+    MessagesPlaceholder,
+    PromptTemplate,
+)
+from langchain_core.runnables import RunnableLambda
+from langchain_core.runnables.history import RunnableWithMessageHistory
+
+from langchain_selfamplify import MCQExample, RationaleGenerator, SelfAmplifySelector
+from langchain_selfamplify.prompting.messages import answer_turn
+
+
+@pytest.fixture()
+def braced_pool(demo_pool):
+    first = demo_pool[0].model_copy(update={"question": "Which set {a, b} holds a gas?"})
+    return [first, *demo_pool[1:10]]
+
+
+def _selector(tiny_slm, pool, **kwargs):
+    generator = RationaleGenerator(slm=tiny_slm, method="deeplift", k=2)
+    return SelfAmplifySelector(slm=tiny_slm, examples=pool, strategy="random", n=3,
+                               rationales=generator, **kwargs), generator
+
+
+def test_chat_few_shot_template_gets_rationales_computed_once(tiny_slm, braced_pool):
+    selector, generator = _selector(tiny_slm, braced_pool)
+    calls = []
+    original = generator.explainer.explain_each
+    generator.explainer.explain_each = lambda exs: calls.append(len(exs)) or original(exs)  # type: ignore[method-assign]
+    template = FewShotChatMessagePromptTemplate(
+        example_selector=selector,
+        example_prompt=ChatPromptTemplate.from_messages([("human", "{question}"),
+                                                         ("ai", "{answer}")]))
+    messages = template.format_messages(question="anything")
+    again = asyncio.run(template.aformat_messages(question="anything"))
+    explained, _ = generator.explain_selection(selector)
+    assert [m.content for m in messages[1::2]] == [answer_turn(ex) for ex in explained]
+    assert all("keywords" in m.content for m in messages[1::2])
+    assert [m.content for m in again] == [m.content for m in messages]
+    assert calls == [3]  # three rationales, computed once for every call
+    braced = [m.content for m in messages[::2] if "{a, b}" in m.content]
+    assert braced or all(ex.id != braced_pool[0].id for ex in explained)
+
+
+def test_string_few_shot_template_with_braces_escaped(tiny_slm, braced_pool):
+    selector, generator = _selector(tiny_slm, braced_pool, escape_braces=True, seed=3)
+    selector.n = 10  # every pool example, the braced one included
+    template = FewShotPromptTemplate(
+        example_selector=selector,
+        example_prompt=PromptTemplate.from_template("Question: {question}\nAnswer: {answer}"),
+        suffix="Question: {question}\nAnswer:", input_variables=["question"])
+    text = template.format(question="What now?")
+    assert "Which set {a, b} holds a gas?" in text and "{{" not in text
+    assert asyncio.run(template.aformat(question="What now?")) == text
+    for ex in generator.explain_selection(selector)[0]:
+        assert answer_turn(ex) in text
+
+
+def test_add_example_takes_back_what_select_examples_returns(tiny_slm, demo_pool):
+    source, _ = _selector(tiny_slm, demo_pool[:6])
+    rows = source.select_examples({})
+    chosen = {row["id"] for row in rows}
+    target, _ = _selector(tiny_slm, [ex for ex in demo_pool[:12] if ex.id not in chosen])
+    before = target.select_examples({})
+    for row in rows:
+        target.add_example(row)
+    pool = {ex.id: ex for ex in target.examples}
+    for row in rows:
+        assert pool[row["id"]] == MCQExample.model_validate(row["example"]).with_rationale(None)
+    assert target.select_examples({}) != before or len(target.examples) > 12  # recomputed
+
+
+def test_amplified_few_shot_prompt_inside_runnable_with_message_history(tiny_slm, demo_pool):
+    selector, generator = _selector(tiny_slm, demo_pool[:8])
+    prompt = ChatPromptTemplate.from_messages([
+        ("system", "Answer the question."),
+        FewShotChatMessagePromptTemplate(
+            example_selector=selector,
+            example_prompt=ChatPromptTemplate.from_messages([("human", "{question}"),
+                                                             ("ai", "{answer}")])),
+        MessagesPlaceholder("history"), ("human", "{question}")])
+    seen = []
+    model = FakeListChatModel(responses=["The answer is (A).", "The answer is (B)."])
+    chain = prompt | RunnableLambda(lambda value: seen.append(value) or value) | model
+    histories: dict[str, InMemoryChatMessageHistory] = {}
+    chat = RunnableWithMessageHistory(
+        chain, lambda session: histories.setdefault(session, InMemoryChatMessageHistory()),
+        input_messages_key="question", history_messages_key="history")
+    config = {"configurable": {"session_id": "s"}}
+    chat.invoke({"question": "First?"}, config=config)
+    chat.invoke({"question": "Second?"}, config=config)
+    explained, _ = generator.explain_selection(selector)
+    second = [m.content for m in seen[1].to_messages()]
+    assert [answer_turn(ex) for ex in explained] == second[2:8:2]
+    assert second[-3:] == ["First?", "The answer is (A).", "Second?"]
