@@ -104,3 +104,63 @@ def test_amplified_few_shot_prompt_inside_runnable_with_message_history(tiny_slm
     second = [m.content for m in seen[1].to_messages()]
     assert [answer_turn(ex) for ex in explained] == second[2:8:2]
     assert second[-3:] == ["First?", "The answer is (A).", "Second?"]
+
+
+def test_runnables_are_typed_and_report_selection_and_each_rationale(tiny_slm, demo_pool):
+    from langchain_selfamplify import AmplifiedPrompt
+
+    generator = RationaleGenerator(slm=tiny_slm, method="deeplift", k=2)
+    selector = SelfAmplifySelector(slm=tiny_slm, examples=demo_pool[:8], strategy="random", n=2,
+                                   rationales=generator)
+    chain = selector | AmplifiedPrompt()
+    assert "question" in chain.input_schema.model_json_schema()["properties"]
+    assert "examples" in selector.output_schema.model_json_schema()["properties"]
+    assert generator.input_schema.model_validate([demo_pool[0]])
+    assert AmplifiedPrompt().output_schema.model_json_schema()
+
+    async def events():
+        return [e async for e in chain.astream_events({"question": "Why? (A) a (B) b"},
+                                                      version="v2")]
+
+    names = [(e["event"], e["name"]) for e in asyncio.run(events())]
+    assert ("on_chain_start", "selection") in names and ("on_chain_end", "selection") in names
+    explained = selector.amplified_examples()
+    for example in explained:
+        assert ("on_chain_end", f"rationale:{example.id}") in names
+
+
+def test_changing_the_method_after_construction_takes_effect(tiny_slm, demo_pool):
+    generator = RationaleGenerator(slm=tiny_slm, method="deeplift", k=2)
+    assert generator.explainer.name == "deeplift"
+    generator.method = "kernelshap"
+    generator.method_kwargs = {"n_samples": 8}
+    assert generator.explainer.name == "kernelshap"
+    (explained,) = generator.explain(demo_pool[:1])
+    assert explained.metadata["rationale_method"] == "kernelshap"
+
+
+def test_concurrent_batches_interleave_without_explaining_twice(tiny_slm, demo_pool):
+    import threading
+
+    generator = RationaleGenerator(slm=tiny_slm, method="deeplift", k=2)
+    started, release = threading.Event(), threading.Event()
+    calls: list[list[str]] = []
+    original = generator.explainer.explain
+
+    def slow(examples):
+        calls.append([ex.id for ex in examples])
+        if len(calls) == 1:  # the first batch waits until a second call has run
+            started.set()
+            release.wait(timeout=30)
+        return original(examples)
+
+    generator.explainer.explain = slow  # type: ignore[method-assign]
+    first = threading.Thread(target=generator.explain, args=(demo_pool[:2],))
+    first.start()
+    started.wait(timeout=30)
+    generator.explain(demo_pool[4:5])  # not blocked by the first call's batch
+    release.set()
+    first.join(timeout=60)
+    assert calls == [[ex.id for ex in demo_pool[:2]], [demo_pool[4].id]]
+    generator.explain(demo_pool[:2])  # cached: no third call
+    assert len(calls) == 2

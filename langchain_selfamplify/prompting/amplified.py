@@ -16,7 +16,7 @@ from langchain_core.prompts import (
     PromptTemplate,
 )
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import PromptFileError
@@ -28,6 +28,7 @@ from langchain_selfamplify.prompting.messages import (
     template_example,
     test_time_prefix,
 )
+from langchain_selfamplify.schemas import PromptInput, PromptOutput
 from langchain_selfamplify.strict import StrictModel, reject_unknown_arguments
 
 PROMPT_FILE_FORMAT = "langchain-selfamplify/amplified-prompt"
@@ -126,6 +127,14 @@ class AmplifiedPrompt(RunnableSerializable[Any, PromptValue]):
         )
 
     # ------------------------------------------------------------------ Runnable
+    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """``{"question": ..., ["examples": [...]]}``."""
+        return PromptInput
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """Chat messages or one string, by :attr:`style`."""
+        return PromptOutput
+
     def invoke(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> PromptValue:

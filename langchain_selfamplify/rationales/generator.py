@@ -10,16 +10,25 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from langchain_core.callbacks import CallbackManagerForChainRun
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.rationales.absence import WordAbsence
 from langchain_selfamplify.rationales.base import RationaleMethod, get_method
+from langchain_selfamplify.schemas import ExplainInput
 from langchain_selfamplify.strict import reject_unknown_arguments
 
 logger = logging.getLogger(__name__)
+
+
+class _NoRun:
+    """Stands for a child run when there is no run manager."""
+
+    def on_chain_end(self, outputs: Any) -> None:
+        """Nothing to report."""
 
 
 class RationaleGenerator(RunnableSerializable[Any, Any]):
@@ -59,7 +68,9 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
     only). See ``rationales/absence.py``."""
 
     _explainer: RationaleMethod = PrivateAttr()
+    _explainer_settings: tuple[Any, ...] | None = PrivateAttr(default=None)
     _cache: dict[str, str] = PrivateAttr(default_factory=dict)
+    _in_flight: dict[str, threading.Event] = PrivateAttr(default_factory=dict)
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
 
     def __init__(self, **kwargs: Any) -> None:
@@ -70,68 +81,135 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
 
     @model_validator(mode="after")
     def _build_explainer(self) -> RationaleGenerator:
-        cls = get_method(self.method)
-        kwargs = dict(self.method_kwargs)
-        parameters = inspect.signature(cls).parameters
-        if "k" in parameters:
-            kwargs.setdefault("k", self.k)
-        if "n_steps" in parameters:
-            kwargs.setdefault("n_steps", self.n_steps)
-        self._explainer = cls(self.slm, **kwargs)
-        self._explainer.answer_format = self.answer_format
-        if self.word_absence != "mask" and cls.needs_gradients:
-            raise ValueError(
-                f"{self.method} compares the input with a baseline of the same length, so "
-                "it cannot delete words; use word_absence='mask', or a perturbation method "
-                "(kernelshap, lime, feature_ablation...) to delete them")
-        self._explainer.word_absence = self.word_absence
+        self._explainer_settings = None
+        _ = self.explainer  # fail on bad settings at construction
         return self
+
+    def _settings(self) -> tuple[Any, ...]:
+        return (self.method, self.k, self.n_steps,
+                json.dumps(self.method_kwargs, sort_keys=True, default=str),
+                self.answer_format, self.word_absence, id(self.slm))
 
     @property
     def explainer(self) -> RationaleMethod:
-        """The method instance doing the work."""
-        return self._explainer
+        """The method instance doing the work, rebuilt when a setting changed since
+        (``generator.method = "kernelshap"`` takes effect at once)."""
+        with self._lock:
+            settings = self._settings()
+            if self._explainer_settings != settings:
+                cls = get_method(self.method)
+                if self.word_absence != "mask" and cls.needs_gradients:
+                    raise ValueError(
+                        f"{self.method} compares the input with a baseline of the same length, "
+                        "so it cannot delete words; use word_absence='mask', or a perturbation "
+                        "method (kernelshap, lime, feature_ablation...) to delete them")
+                kwargs = dict(self.method_kwargs)
+                parameters = inspect.signature(cls).parameters
+                if "k" in parameters:
+                    kwargs.setdefault("k", self.k)
+                if "n_steps" in parameters:
+                    kwargs.setdefault("n_steps", self.n_steps)
+                explainer = cls(self.slm, **kwargs)
+                explainer.answer_format = self.answer_format
+                explainer.word_absence = self.word_absence
+                self._explainer, self._explainer_settings = explainer, settings
+            return self._explainer
 
     def explain(
         self,
         examples: Sequence[MCQExample],
         on_chunk: Callable[[list[dict[str, str]]], None] | None = None,
+        *,
+        run_manager: CallbackManagerForChainRun | None = None,
     ) -> list[MCQExample]:
         """The examples with their rationales (computed once per example and settings).
 
         Examples are explained in batches of ``slm.batch_size`` and each batch is cached
-        as soon as it is done, so an error on one example loses no finished batch.
+        as soon as it is done, so an error on one example loses no finished batch. The
+        generator's lock guards only its cache: concurrent calls interleave, and an
+        example another call is explaining is waited for, not explained twice.
 
         Args:
             examples: The examples to explain.
             on_chunk: Called with ``{"key": ..., "example_id": ..., "rationale": ...}``
                 records of each newly explained batch, e.g. to checkpoint them (reload
                 them with :meth:`preload`).
-        """
-        with self._lock:
-            keys = [self._key(ex) for ex in examples]
-            todo = [(ex, key) for ex, key in zip(examples, keys, strict=True)
-                    if key not in self._cache]
-            chunk_size = max(1, getattr(self.slm, "batch_size", 1))
-            for start in range(0, len(todo), chunk_size):
-                chunk = todo[start : start + chunk_size]
-                texts = self._explainer.explain([ex for ex, _ in chunk])
-                for (_, key), text in zip(chunk, texts, strict=True):
-                    self._cache[key] = text
-                if on_chunk is not None:
-                    on_chunk([{"key": key, "example_id": ex.id, "rationale": text}
-                              for (ex, key), text in zip(chunk, texts, strict=True)])
-            return [
-                ex.with_rationale(self._cache[key], rationale_method=self.method)
-                for ex, key in zip(examples, keys, strict=True)
-            ]
+            run_manager: The calling run, under which each rationale is reported as a
+                child run (``rationale:<id>``) to LangChain callbacks and tracing.
 
-    def explain_selection(self, selector: Any) -> tuple[list[MCQExample], list[str]]:
+        Raises:
+            RationaleError: the method could make no rationale for an example.
+        """
+        texts = self._compute(examples, on_chunk, run_manager, skip_unusable=False)
+        return [ex.with_rationale(texts[self._key(ex)], rationale_method=self.method)
+                for ex in examples]
+
+    def _compute(self, examples: Sequence[MCQExample],
+                 on_chunk: Callable[[list[dict[str, str]]], None] | None,
+                 run_manager: CallbackManagerForChainRun | None,
+                 skip_unusable: bool) -> dict[str, str | None]:
+        """Key -> rationale (``None`` when unusable and ``skip_unusable``) of every example."""
+        explainer = self.explainer
+        wanted = {self._key(ex): ex for ex in examples}
+        unusable: dict[str, None] = {}
+        while True:
+            with self._lock:
+                missing = [k for k in wanted if k not in self._cache and k not in unusable]
+                mine = [k for k in missing if k not in self._in_flight]
+                others = [self._in_flight[k] for k in missing if k in self._in_flight]
+                for key in mine:
+                    self._in_flight[key] = threading.Event()
+            if not missing:
+                break
+            try:
+                chunk_size = max(1, getattr(self.slm, "batch_size", 1))
+                for start in range(0, len(mine), chunk_size):
+                    chunk = mine[start : start + chunk_size]
+                    batch = [wanted[k] for k in chunk]
+                    children = self._report_start(run_manager, batch)
+                    texts = (explainer.explain_each(batch) if skip_unusable
+                             else list(explainer.explain(batch)))
+                    with self._lock:
+                        for key, text in zip(chunk, texts, strict=True):
+                            if text is None:
+                                unusable[key] = None
+                            else:
+                                self._cache[key] = text
+                            self._in_flight.pop(key).set()
+                    for child, text in zip(children, texts, strict=True):
+                        child.on_chain_end({"rationale": text})
+                    if on_chunk is not None:
+                        on_chunk([{"key": k, "example_id": wanted[k].id, "rationale": t}
+                                  for k, t in zip(chunk, texts, strict=True) if t is not None])
+            finally:
+                with self._lock:  # on an error, release what this call had claimed
+                    for key in mine:
+                        event = self._in_flight.pop(key, None)
+                        if event is not None:
+                            event.set()
+            for event in others:
+                event.wait()
+        with self._lock:
+            return {key: self._cache.get(key) for key in wanted}
+
+    @staticmethod
+    def _report_start(run_manager: CallbackManagerForChainRun | None,
+                      batch: Sequence[MCQExample]) -> list[Any]:
+        if run_manager is None:
+            return [_NoRun() for _ in batch]
+        children = run_manager.get_child()
+        return [children.on_chain_start({"name": "rationale"}, {"example_id": ex.id},
+                                        name=f"rationale:{ex.id}") for ex in batch]
+
+    def explain_selection(self, selector: Any, *,
+                          run_manager: CallbackManagerForChainRun | None = None
+                          ) -> tuple[list[MCQExample], list[str]]:
         """Explain a selector's demonstrations, replacing any the method can make no
         rationale for (an unusable Self_topk reply) by the next-ranked example.
 
         Args:
             selector: A :class:`SelfAmplifySelector`.
+            run_manager: The calling run, for callbacks (see :meth:`explain`).
 
         Returns:
             The explained demonstrations and the ids of the skipped examples.
@@ -142,18 +220,11 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
         skipped: list[str] = []
         while True:
             demos = selector.select(exclude=skipped)
-            with self._lock:
-                keys = [self._key(ex) for ex in demos]
-                todo = [ex for ex, key in zip(demos, keys, strict=True) if key not in self._cache]
-                unusable = []
-                texts = self._explainer.explain_each(todo) if todo else []
-                for example, text in zip(todo, texts, strict=True):
-                    if text is None:
-                        unusable.append(example.id)
-                    else:
-                        self._cache[self._key(example)] = text
+            texts = self._compute(demos, None, run_manager, skip_unusable=True)
+            unusable = [ex.id for ex in demos if texts[self._key(ex)] is None]
             if not unusable:
-                return self.explain(demos), skipped
+                return [ex.with_rationale(texts[self._key(ex)], rationale_method=self.method)
+                        for ex in demos], skipped
             logger.warning("%s: no rationale for example(s) %s; taking the next-ranked ones",
                            self.method, ", ".join(unusable))
             skipped += unusable
@@ -173,17 +244,26 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
                     count += 1
             return count
 
+    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """Examples, a selector's output, or one example."""
+        return ExplainInput
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """The same shape as the input, the examples explained."""
+        return ExplainInput
+
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         """Explain a list of examples, or the ``"examples"`` of a selector's output."""
         return self._call_with_config(self._explain_input, input, config, run_type="chain")
 
-    def _explain_input(self, input: Any) -> Any:
+    def _explain_input(self, input: Any, run_manager: CallbackManagerForChainRun) -> Any:
         if isinstance(input, MCQExample):
-            return self.explain([input])[0]
+            return self.explain([input], run_manager=run_manager)[0]
         if isinstance(input, dict) and "examples" in input:
-            return {**input, "examples": self.explain(input["examples"])}
+            return {**input, "examples": self.explain(input["examples"],
+                                                      run_manager=run_manager)}
         if isinstance(input, list | tuple):
-            return self.explain(list(input))
+            return self.explain(list(input), run_manager=run_manager)
         raise TypeError(
             "expected an MCQExample, a list of them, or a dict with 'examples', "
             f"got {type(input).__name__}"
@@ -192,7 +272,7 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
     def _key(self, example: MCQExample) -> str:
         payload = {
             "method": self.method,
-            "settings": self._explainer.settings(),
+            "settings": self.explainer.settings(),
             "example": example.model_dump(exclude={"rationale", "metadata"}),
             "model": getattr(self.slm, "name", ""),
         }

@@ -7,10 +7,11 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from langchain_core.callbacks import CallbackManagerForChainRun
 from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import run_in_executor
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import SelectionError
@@ -20,6 +21,7 @@ from langchain_selfamplify.prompting.messages import (
     template_example,
     zero_shot_prompt,
 )
+from langchain_selfamplify.schemas import DemonstrationsOutput, QuestionInput
 from langchain_selfamplify.selection.balance import balance_labels
 from langchain_selfamplify.selection.strategies import ScoredExample, get_strategy
 from langchain_selfamplify.strict import reject_unknown_arguments
@@ -188,15 +190,26 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
         return [item.example for item in ranked[: self.n]]
 
     # --------------------------------------------------------------- LangChain API
-    def amplified_examples(self) -> list[MCQExample]:
+    def amplified_examples(self, run_manager: CallbackManagerForChainRun | None = None
+                           ) -> list[MCQExample]:
         """The demonstrations, explained by :attr:`rationales` when set (computed once
-        per settings; :meth:`add_example` starts afresh)."""
+        per settings; :meth:`add_example` starts afresh).
+
+        Args:
+            run_manager: The calling run: selection and each rationale are reported
+                under it as child runs (``selection``, ``rationale:<id>``).
+        """
         settings = (self.strategy, self.n, self.seed, self.answer_format,
                     self.balance_labels, id(self.rationales), len(self.examples))
         with self._lock:
             if self._selection is None or self._selection[0] != settings:
+                child = None if run_manager is None else run_manager.get_child().on_chain_start(
+                    {"name": "selection"}, {"strategy": self.strategy, "n": self.n},
+                    name="selection")
                 chosen = (self.select() if self.rationales is None
-                          else self.rationales.explain_selection(self)[0])
+                          else self.rationales.explain_selection(self, run_manager=child)[0])
+                if child is not None:
+                    child.on_chain_end({"examples": [ex.id for ex in chosen]})
                 self._selection = (settings, chosen)
             return list(self._selection[1])
 
@@ -243,15 +256,24 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
         """:meth:`select_examples` in an executor thread (model calls block)."""
         return await run_in_executor(None, self.select_examples, input_variables)
 
+    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """``{"question": ...}`` (other keys pass through)."""
+        return QuestionInput
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """``{"question": ..., "examples": [MCQExample, ...]}``."""
+        return DemonstrationsOutput
+
     def invoke(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> dict[str, Any]:
         """``{"question": ...}`` (or a string / MCQExample) -> adds ``"examples"``."""
         return self._call_with_config(self._attach_examples, input, config, run_type="chain")
 
-    def _attach_examples(self, input: Any) -> dict[str, Any]:
+    def _attach_examples(self, input: Any, run_manager: CallbackManagerForChainRun
+                         ) -> dict[str, Any]:
         payload = as_question_payload(input)
-        payload["examples"] = self.amplified_examples()
+        payload["examples"] = self.amplified_examples(run_manager)
         return payload
 
     @property
