@@ -125,23 +125,16 @@ def continuation_log_probs(slm: Any, prompts: Sequence[Sequence[int]],
     import contextlib
 
     suffixes = [list(p[shared:]) + list(t) for p, t in zip(prompts, targets, strict=True)]
-    width = max(len(s) for s in suffixes)
-    ids = torch.full((len(suffixes), width), slm.tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros(len(suffixes), shared + width, dtype=torch.long)
-    mask[:, :shared] = 1
-    for row, suffix in enumerate(suffixes):
-        ids[row, : len(suffix)] = torch.tensor(suffix, dtype=torch.long)
-        mask[row, shared : shared + len(suffix)] = 1
-    positions = (shared + torch.arange(width)).expand(len(suffixes), width)
+    batch = slm.pad_right_after_prefix(suffixes, shared)
     # Position t's logits predict token t + 1: a target's tokens are predicted from
     # the last prompt token up to its own second-to-last token.
     reads = [range(len(p) - shared - 1, len(p) - shared - 1 + len(t))
              for p, t in zip(prompts, targets, strict=True)]
     keep = sorted({position for read in reads for position in read})
     column = {position: index for index, position in enumerate(keep)}
-    inputs: dict[str, Any] = {
-        "input_ids": ids.to(slm.device), "attention_mask": mask.to(slm.device),
-        "position_ids": positions.to(slm.device)}
+    inputs: dict[str, Any] = {"input_ids": batch.input_ids,
+                              "attention_mask": batch.attention_mask,
+                              "position_ids": batch.position_ids}
     context: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if shared:
         inputs["cache"], context = slm._cache_for_rows(prompts[0][:shared],

@@ -350,6 +350,24 @@ class SLM:
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         return EncodedBatch(ids.to(self.device), mask.to(self.device), positions.to(self.device))
 
+    def pad_right_after_prefix(self, suffixes: Sequence[Sequence[int]], shared: int
+                               ) -> EncodedBatch:
+        """Rows' own tokens right-padded after a cached prefix of ``shared`` tokens.
+
+        The attention mask covers the prefix and each row's real tokens; positions
+        continue from the prefix. A row's last real token never sees the padding that
+        follows it, so its logits equal those of the row alone.
+        """
+        width = max(len(suffix) for suffix in suffixes)
+        ids = torch.full((len(suffixes), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros(len(suffixes), shared + width, dtype=torch.long)
+        mask[:, :shared] = 1
+        for row, suffix in enumerate(suffixes):
+            ids[row, : len(suffix)] = torch.tensor(list(suffix), dtype=torch.long)
+            mask[row, shared : shared + len(suffix)] = 1
+        positions = (shared + torch.arange(width)).expand(len(suffixes), width)
+        return EncodedBatch(ids.to(self.device), mask.to(self.device), positions.to(self.device))
+
     def forward(self, keep: int | torch.Tensor, **inputs: Any) -> Any:
         """Run the model, computing logits only where they are read.
 
@@ -510,25 +528,16 @@ class SLM:
             # logits_to_keep=1: the vocabulary projection is run for the last position only.
             return self.forward(1, input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                                 position_ids=batch.position_ids).logits[:, -1, :]
-        # Own tokens right-padded after the cached prefix: a prompt's last real token
-        # never sees the padding that follows it.
         suffixes = [tokens[shared:] for tokens in token_lists]
-        width = max(len(suffix) for suffix in suffixes)
-        ids = torch.full((len(suffixes), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros(len(suffixes), shared + width, dtype=torch.long)
-        mask[:, :shared] = 1
-        for row, suffix in enumerate(suffixes):
-            ids[row, : len(suffix)] = torch.tensor(suffix, dtype=torch.long)
-            mask[row, shared : shared + len(suffix)] = 1
-        positions = (shared + torch.arange(width)).expand(len(suffixes), width)
+        batch = self.pad_right_after_prefix(suffixes, shared)
         # Project to the vocabulary only at the positions some prompt ends at.
         ends = sorted({len(suffix) - 1 for suffix in suffixes})
         cache, context = self._cache_for_rows(token_lists[0][:shared], len(suffixes))
         with context:
             logits = self.forward(
-                torch.tensor(ends, device=self.device),
-                input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                position_ids=positions.to(self.device), cache=cache,
+                torch.tensor(ends, device=self.device), input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask, position_ids=batch.position_ids,
+                cache=cache,
             ).logits
         column = torch.tensor([ends.index(len(suffix) - 1) for suffix in suffixes],
                               device=logits.device)
