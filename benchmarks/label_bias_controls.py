@@ -22,7 +22,7 @@ from typing import Any
 from harness import RESULTS, markdown_table, shared_datasets, write_results
 
 from langchain_selfamplify import SLM
-from langchain_selfamplify.evaluation.grid import GridConfig, run_grid, summarize
+from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells, run_grid, summarize
 from langchain_selfamplify.evaluation.report import row_label
 from langchain_selfamplify.evaluation.statistics import compare_across_seeds
 
@@ -73,6 +73,7 @@ def main() -> None:
                  for r in baseline_summary["rows"] if r["top_label_shares"]}
     slm = None if args.report_only else SLM.load(args.model, show_progress=False)
     table_rows: list[list[Any]] = []
+    finished: list[str] = []
     record: dict[str, Any] = {"reference": str(reference), "controls": {}}
     for control in _names(args.controls):
         config = GridConfig(
@@ -104,7 +105,11 @@ def main() -> None:
                 f"{paired.ci_high * 100:+.1f}]", f"{paired.p_value:.2g}",
                 {"beats": "helps", "worse than": "hurts"}.get(paired.verdict,
                                                               "no detectable difference")])
-        record["controls"][control] = {"config": config.model_dump(), "comparisons": comparisons}
+        done = sum(c["status"] == "done" for c in summary["cells"])
+        total = len(grid_cells(config))
+        finished.append(f"{control}: {done} of {total} cells")
+        record["controls"][control] = {"config": config.model_dump(), "comparisons": comparisons,
+                                       "cells_done": done, "cells_total": total}
     markdown = "\n".join([
         f"# Label-bias controls on {args.model} (letter format)",
         "",
@@ -116,6 +121,10 @@ def main() -> None:
         "without -> with the control, and the paired accuracy difference (mean over "
         "seeds, 95% bootstrap interval, permutation p-value). The verdict comes from the "
         "interval alone.",
+        "",
+        "Cells finished when this file was written: " + "; ".join(finished) + ". A control "
+        "with fewer finished cells is compared on the seeds it has (rerun the command to "
+        "complete it).",
         "",
         markdown_table(["control", "dataset", "row", "top-label share", "accuracy difference",
                         "p", "verdict"], table_rows),
