@@ -92,6 +92,11 @@ def main() -> None:
                          f"{statistics.fmean(effects):+.3f} ± {_se(effects):.3f}",
                          f"{means.get('p_gold', 0):.3f}", len(report.examples)])
             print(dataset, method, f"{times['explain']:.1f}s", flush=True)
+            # Written after every method, so an interrupted run still publishes what it has.
+            _write(args, rows, records, expected=len(datasets) * len(methods))
+
+
+def _write(args: argparse.Namespace, rows: list, records: list, expected: int) -> None:
     headers = ["dataset", "method", "s/example", "evals/example",
                "comprehensiveness - random-k [95% CI]", "random-k sufficiency - sufficiency "
                "[95% CI]", "rationale effect ± SE", "p(gold)", "n"]
@@ -115,6 +120,9 @@ def main() -> None:
         "labels.",
         "",
         markdown_table(headers, rows),
+        "" if len(rows) == expected else
+        f"\n**Partial**: {len(rows)} of {expected} (dataset, method) pairs measured when "
+        "this file was written; rerun the command for the rest.",
     ])
     write_results("faithfulness", {"k": args.k, "examples": args.examples, "seed": args.seed,
                                    "word_absence": args.word_absence, "budgets": BUDGETS,
