@@ -23,6 +23,7 @@ from langchain_selfamplify.evaluation.metrics import Accuracy, accuracy
 from langchain_selfamplify.models.answer_scoring import (
     ANSWER_FORMATS,
     AnswerFormat,
+    cloze_continuation,
     require_choice_texts,
     score_answers,
 )
@@ -266,6 +267,10 @@ def _answer(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample], 
     prefix = prompt.assistant_prefix()
     scored_after = answer_prefix(prompt.answer_format)
     reserve = (cap + 16 if mode == "generate" else 0 if prefix == scored_after else cap + 8)
+    if prompt.answer_format == "cloze" and mode == "score":  # the choice texts scored after
+        reserve += max(len(slm.tokenizer.encode(cloze_continuation(text),
+                                                add_special_tokens=False))
+                       for q in questions for text in q.choices.values())
     kept = check_context(slm, prompt, questions, reserve, on_overflow)
     conversations = [prompt.to_messages(q, prompt.examples[: kept.get(q.id, len(prompt.examples))])
                      for q in questions]
