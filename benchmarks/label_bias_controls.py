@@ -22,9 +22,10 @@ from typing import Any
 from harness import RESULTS, markdown_table, shared_datasets, write_results
 
 from langchain_selfamplify import SLM
-from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells, run_grid, summarize
+from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells, run_grid
 from langchain_selfamplify.evaluation.report import row_label
 from langchain_selfamplify.evaluation.statistics import compare_across_seeds
+from langchain_selfamplify.evaluation.summary import summarize
 
 CONTROLS = {"balanced": {"balance_labels": True}, "calibrated": {"calibrate": True},
             "permuted": {"permute": True}}

@@ -26,13 +26,15 @@ from typing import Any
 from harness import RESULTS, shared_datasets, update_readme_verdicts, write_results
 
 from langchain_selfamplify import SLM
-from langchain_selfamplify.evaluation.grid import BASELINES, GridConfig, run_grid, summarize
+from langchain_selfamplify.baselines import BASELINES
+from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells, run_grid
 from langchain_selfamplify.evaluation.report import (
     comparison_table,
     grid_figure,
     grid_table,
     verdict_lines,
 )
+from langchain_selfamplify.evaluation.summary import summarize
 from langchain_selfamplify.models.default import EMBEDDED_MODELS
 
 ALL_DATASETS = ["arc_challenge", "commonsense_qa", "social_iqa", "snarks", "causal_judgment"]
@@ -73,8 +75,6 @@ def section(model: str, answer_format: str, config: GridConfig, summary: dict[st
 
 
 def _finished(summary: dict[str, Any], config: GridConfig) -> str:
-    from langchain_selfamplify.evaluation.grid import grid_cells
-
     done = sum(c["status"] == "done" for c in summary["cells"])
     total = len(grid_cells(config))
     return (f"all {total} cells finished" if done == total else
