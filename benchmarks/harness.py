@@ -178,6 +178,7 @@ VERDICT_RESULTS = ("paper_table", "paper_table_gemma")
 def update_readme_verdicts() -> None:
     """Rewrite the README's "does it help?" block from the paired tests of the paper
     tables present in ``docs/results``, one list per model and answer format."""
+    from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells
     from langchain_selfamplify.evaluation.report import verdict_lines
 
     parts = []
@@ -186,8 +187,11 @@ def update_readme_verdicts() -> None:
         if not path.is_file():
             continue
         for grid in json.loads(path.read_text(encoding="utf-8")).get("grids", []):
+            done = sum(c["status"] == "done" for c in grid["summary"]["cells"])
+            total = len(grid_cells(GridConfig(**grid["config"])))
+            partial = "" if done == total else f", **partial: {done} of {total} cells**"
             parts += [f"**{grid['model']}, {grid['answer_format']} format** "
-                      f"([details](docs/results/{name}.md)):", "",
+                      f"([details](docs/results/{name}.md){partial}):", "",
                       *verdict_lines(grid["summary"], "io"), ""]
     replace_readme_block(VERDICTS_START, VERDICTS_END, "\n".join(parts).strip())
 

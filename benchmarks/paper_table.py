@@ -29,6 +29,7 @@ from langchain_selfamplify import SLM
 from langchain_selfamplify.baselines import BASELINES
 from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells, run_grid
 from langchain_selfamplify.evaluation.report import (
+    METHOD_NAMES,
     comparison_table,
     grid_figure,
     grid_table,
@@ -65,7 +66,7 @@ def section(model: str, answer_format: str, config: GridConfig, summary: dict[st
         "",
     ]
     for baseline in baselines:
-        lines += [f"Paired difference with {baseline} (mean over seeds, 95% paired "
+        lines += [f"Paired difference with {METHOD_NAMES[baseline]} (mean over seeds, 95% paired "
                   "bootstrap, paired permutation p):", "", comparison_table(summary, baseline),
                   ""]
     if "io" in baselines:
@@ -173,9 +174,10 @@ def main() -> None:
         "**Left out** (the full grid takes days on two CPU cores): datasets "
         f"{', '.join(left_datasets) or 'none'}; rows {', '.join(left_methods) or 'none'}"
         f"{'' if args.strategies == 'success,error' else '; the error strategy'}. "
-        "The rest runs, resumably, with `python benchmarks/paper_table.py --datasets "
+        "The full grid runs, resumably, with `python benchmarks/paper_table.py --name "
+        f"{args.name}_full --models {args.models} --formats {args.formats} --datasets "
         f"{','.join(ALL_DATASETS)},demo --methods {','.join(ALL_METHODS)} "
-        "--strategies success,error --shots 8 --pool-size 100`.",
+        "--strategies success,error --shots 8 --pool-size 100 --test-size 200`.",
         "",
         *sections,
         f"![accuracy by method]({args.name}.png)",
