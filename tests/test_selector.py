@@ -67,7 +67,7 @@ def test_random_strategy_is_seeded_and_needs_no_model(demo_pool):
 def test_langchain_example_selector_interface(demo_pool):
     selector = SelfAmplifySelector(slm=None, examples=demo_pool[:6], strategy="random", n=2)
     selected = selector.select_examples({"question": "anything"})
-    assert [set(d) for d in selected] == [{"id", "question", "answer", "label"}] * 2
+    assert [set(d) for d in selected] == [{"id", "question", "answer", "label", "example"}] * 2
     assert selected[0]["answer"].startswith("The answer is (")
     selector.add_example({"id": "new", "question": "Q?", "choices": {"A": "a", "B": "b"},
                           "answer": "A"})

@@ -20,8 +20,8 @@ def test_runnables_reject_unknown_arguments_naming_them(tiny_slm, demo_pool):
     with pytest.raises(TypeError, match=r"SelfAmplifySelector got unknown argument\(s\) 'sed'; "
                                         r"it accepts: .*seed.*strategy"):
         SelfAmplifySelector(slm=tiny_slm, examples=demo_pool, n=2, sed=1)
-    with pytest.raises(TypeError, match=r"'rationales'"):
-        SelfAmplifySelector(slm=tiny_slm, examples=demo_pool, n=2, rationales=None)
+    with pytest.raises(TypeError, match=r"'rationale_method'.*rationales"):
+        SelfAmplifySelector(slm=tiny_slm, examples=demo_pool, n=2, rationale_method="ph_cot")
     with pytest.raises(TypeError, match=r"RationaleGenerator got unknown argument\(s\) 'kk'.*"
                                         r"method_kwargs"):
         RationaleGenerator(slm=tiny_slm, method="deeplift", kk=3)
