@@ -23,6 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 
 
+def comma_list(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]`` (comma-separated command-line values)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def shared_datasets() -> Path:
     """The local copies of the paper's datasets (``../shared/datasets`` by default)."""
     path = Path(os.environ.get("SELFAMPLIFY_DATA_DIR", ROOT.parent / "shared" / "datasets"))

@@ -15,38 +15,27 @@ Run: ``python benchmarks/label_bias_controls.py`` (after ``paper_table.py``). Wr
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from harness import RESULTS, markdown_table, shared_datasets, write_results
+from harness import RESULTS, comma_list, markdown_table, shared_datasets, write_results
 
 from langchain_selfamplify import SLM
 from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells, run_grid
 from langchain_selfamplify.evaluation.report import row_label
 from langchain_selfamplify.evaluation.statistics import compare_across_seeds
-from langchain_selfamplify.evaluation.summary import summarize
+from langchain_selfamplify.evaluation.summary import correct_by_cell, summarize
 
 CONTROLS = {"balanced": {"balance_labels": True}, "calibrated": {"calibrate": True},
             "permuted": {"permute": True}}
 """Control name -> the grid settings that switch it on."""
 
 
-def _names(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 def correct_by_row(out: Path) -> dict[tuple[str, str, str], dict[int, dict[str, bool]]]:
     """(dataset, method, strategy) -> seed -> question id -> correct, from a grid."""
     rows: dict[tuple[str, str, str], dict[int, dict[str, bool]]] = {}
-    with (out / "predictions.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            key = (record["dataset"], record["method"], record["strategy"])
-            rows.setdefault(key, {}).setdefault(record["seed"], {}).setdefault(
-                record["question_id"], bool(record["correct"]))
+    for (dataset, method, strategy, seed), answers in correct_by_cell(out).items():
+        rows.setdefault((dataset, method, strategy), {})[seed] = answers
     return rows
 
 
@@ -76,10 +65,11 @@ def main() -> None:
     table_rows: list[list[Any]] = []
     finished: list[str] = []
     record: dict[str, Any] = {"reference": str(reference), "controls": {}}
-    for control in _names(args.controls):
+    for control in comma_list(args.controls):
         config = GridConfig(
-            datasets=_names(args.datasets), methods=_names(args.methods), strategies=["success"],
-            seeds=[int(s) for s in _names(args.seeds)], shots=args.shots,
+            datasets=comma_list(args.datasets), methods=comma_list(args.methods),
+            strategies=["success"],
+            seeds=[int(s) for s in comma_list(args.seeds)], shots=args.shots,
             pool_size=args.pool_size, test_size=args.test_size, answer_format="letter",
             data_dir=str(shared_datasets()),
             output_dir=str(RESULTS / "label_bias_controls_run" / f"{args.model}__{control}"),

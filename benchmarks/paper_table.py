@@ -23,7 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import RESULTS, shared_datasets, update_readme_verdicts, write_results
+from harness import (
+    RESULTS,
+    comma_list,
+    shared_datasets,
+    update_readme_verdicts,
+    write_results,
+)
 
 from langchain_selfamplify import SLM
 from langchain_selfamplify.baselines import BASELINES
@@ -40,10 +46,6 @@ from langchain_selfamplify.models.default import EMBEDDED_MODELS
 
 ALL_DATASETS = ["arc_challenge", "commonsense_qa", "social_iqa", "snarks", "causal_judgment"]
 ALL_METHODS = ["io", "auto_cot", "amplify", "deeplift", "kernelshap", "self_topk", "ph_cot"]
-
-
-def _names(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def section(model: str, answer_format: str, config: GridConfig, summary: dict[str, Any],
@@ -130,14 +132,14 @@ def main() -> None:
     sections: list[str] = []
     record: dict[str, Any] = {"grids": []}
     figure_summary: dict[str, Any] | None = None
-    for model in _names(args.models):
+    for model in comma_list(args.models):
         slm = None if args.report_only else SLM.load(model, show_progress=False)
         name = EMBEDDED_MODELS.get(model, model)
-        for answer_format in _names(args.formats):
+        for answer_format in comma_list(args.formats):
             config = GridConfig(
-                datasets=_names(args.datasets), methods=_names(args.methods),
-                strategies=_names(args.strategies),
-                seeds=[int(s) for s in _names(args.seeds)], shots=args.shots,
+                datasets=comma_list(args.datasets), methods=comma_list(args.methods),
+                strategies=comma_list(args.strategies),
+                seeds=[int(s) for s in comma_list(args.seeds)], shots=args.shots,
                 pool_size=args.pool_size, test_size=args.test_size,
                 answer_format=answer_format,  # type: ignore[arg-type]
                 balance_labels=args.balance_labels,
@@ -159,8 +161,8 @@ def main() -> None:
                                     "summary": summary})
     if figure_summary is not None:
         grid_figure(figure_summary, RESULTS / f"{args.name}.png")
-    left_datasets = [d for d in ALL_DATASETS if d not in _names(args.datasets)]
-    left_methods = [m for m in ALL_METHODS if m not in _names(args.methods)]
+    left_datasets = [d for d in ALL_DATASETS if d not in comma_list(args.datasets)]
+    left_methods = [m for m in ALL_METHODS if m not in comma_list(args.methods)]
     markdown = "\n".join([
         "# Does Self-AMPLIFY make the embedded models better? Paired tests",
         "",

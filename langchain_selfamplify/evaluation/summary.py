@@ -87,6 +87,17 @@ def summarize(out: str | os.PathLike[str]) -> dict[str, Any]:
             "predictions": sum(len(v) for v in by_cell.values())}
 
 
+def correct_by_cell(out: str | os.PathLike[str]) -> dict[tuple[str, str, str, int],
+                                                       dict[str, bool]]:
+    """(dataset, method, strategy, seed) -> question id -> correct, from a grid's
+    ``predictions.jsonl`` (the first record of a question counts)."""
+    answers: dict[tuple[str, str, str, int], dict[str, bool]] = defaultdict(dict)
+    for record in read_jsonl(Path(out) / "predictions.jsonl"):
+        key = (record["dataset"], record["method"], record["strategy"], record["seed"])
+        answers[key].setdefault(record["question_id"], bool(record["correct"]))
+    return dict(answers)
+
+
 def paired_comparisons(correct_by: dict[tuple[str, str, str, int], dict[str, bool]]
                        ) -> list[dict[str, Any]]:
     """Every row against every baseline row of its dataset, per seed and across seeds.
