@@ -92,9 +92,9 @@ class _NoLogitsToKeep(torch.nn.Module):
         return self.inner.get_input_embeddings()
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None,
-                past_key_values=None, use_cache=None, inputs_embeds=None):
+                cache=None, use_cache=None, inputs_embeds=None):
         return self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                          position_ids=position_ids, past_key_values=past_key_values,
+                          position_ids=position_ids, cache=cache,
                           use_cache=use_cache, inputs_embeds=inputs_embeds)
 
 

@@ -140,9 +140,9 @@ def test_no_deprecated_transformers_api_in_scoring_generation_or_explainers(tiny
             cloze = prompt.model_copy(update={"answer_format": answer_format})
             answer_questions(tiny_slm, cloze, demo_pool[1:3], max_rationale_tokens=4)
         tiny_slm.generate(["Hello there", "General"], max_new_tokens=3)  # no shared prefix
-        for method in ("kernelshap", "deeplift"):
+        for method, settings in (("kernelshap", {"n_samples": 64}), ("feature_ablation", {}),
+                                 ("deeplift", {})):  # enough coalitions to extend cached heads
             RationaleGenerator(slm=tiny_slm, method=method, k=2,
-                               method_kwargs={"n_samples": 4} if method == "kernelshap"
-                               else {}).explain(demo_pool[:1])
+                               method_kwargs=settings).explain(demo_pool[:2])
     deprecated = [r.getMessage() for r in caplog.records if "deprecat" in r.getMessage()]
     assert deprecated == []

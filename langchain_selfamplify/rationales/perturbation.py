@@ -88,7 +88,7 @@ class PerturbationMethod(AttributionMethod):
             cache = slm.repeated_kv_cache(prompt[:untouched], 1)
             if shared > untouched:
                 head = torch.tensor([first[untouched:shared]], device=slm.device)
-                slm.forward(1, input_ids=head, past_key_values=cache)  # extends ``cache``
+                slm.forward(1, input_ids=head, cache=cache)  # extends ``cache``
             return shared, cache
         head = torch.tensor([first[:shared]], device=slm.device)
         return shared, output_cache(slm.forward(1, input_ids=head, use_cache=True))
