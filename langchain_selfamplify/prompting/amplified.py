@@ -23,6 +23,7 @@ from langchain_selfamplify.errors import PromptFileError
 from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.models.chat_format import Message
 from langchain_selfamplify.prompting.messages import (
+    escape_braces,
     few_shot_messages,
     question_text,
     template_example,
@@ -116,11 +117,11 @@ class AmplifiedPrompt(RunnableSerializable[Any, PromptValue]):
         demos = self.examples if examples is None else examples
         # FewShotPromptTemplate formats the joined examples once more: escape braces.
         return FewShotPromptTemplate(
-            examples=[{key: _escape_braces(value)
+            examples=[{key: escape_braces(value)
                        for key, value in template_example(d, self.answer_format).items()}
                       for d in demos],
             example_prompt=PromptTemplate.from_template("Question: {question}\nAnswer: {answer}"),
-            prefix=_escape_braces(self.system_prompt or ""),
+            prefix=escape_braces(self.system_prompt or ""),
             suffix="Question: {question}\nAnswer:",
             input_variables=["question"],
             example_separator="\n\n",
@@ -219,7 +220,3 @@ class PromptFile(StrictModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     """Provenance."""
 
-
-
-def _escape_braces(text: str) -> str:
-    return text.replace("{", "{{").replace("}", "}}")

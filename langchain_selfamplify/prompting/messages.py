@@ -76,6 +76,11 @@ def template_example(example: MCQExample,
     return {"question": question_text(example), "answer": answer_turn(example, answer_format)}
 
 
+def escape_braces(text: str) -> str:
+    """``text`` with ``{`` and ``}`` doubled, for templates that format it again."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 def few_shot_messages(
     demonstrations: Sequence[MCQExample],
     question: str | MCQExample,

@@ -18,6 +18,7 @@ from langchain_selfamplify.errors import SelectionError
 from langchain_selfamplify.models.answer_scoring import AnswerFormat, score_answers
 from langchain_selfamplify.prompting.messages import (
     answer_prefix,
+    escape_braces,
     template_example,
     zero_shot_prompt,
 )
@@ -246,8 +247,7 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
         for ex in self.amplified_examples():
             shown = template_example(ex, self.answer_format)
             if self.escape_braces:
-                shown = {key: value.replace("{", "{{").replace("}", "}}")
-                         for key, value in shown.items()}
+                shown = {key: escape_braces(value) for key, value in shown.items()}
             rows.append({**shown, "id": ex.id, "label": ex.answer,
                          "example": ex.model_dump(mode="json")})
         return rows
