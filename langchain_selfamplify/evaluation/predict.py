@@ -178,13 +178,16 @@ def answer_questions(
     check_answer_options(prompt.answer_format, questions, mode=mode, permute=permute,
                          calibrate=calibrate)
     cap = rationale_cap(slm, prompt, max_rationale_tokens)
+    # The content-free question is the same under every choice order: asked once.
+    references = (_content_free_probs(slm, prompt, questions, cap, mode, on_overflow)
+                  if calibrate else None)
     if not permute:
-        return _answer(slm, prompt, questions, cap, mode, on_overflow, calibrate)
+        return _answer(slm, prompt, questions, cap, mode, on_overflow, references)
     runs = []
     for shift in range(max(len(q.choices) for q in questions)):
         shifted = [rotate_choices(q, shift) for q in questions if len(q.choices) > shift]
         runs.append({p.id: p for p in _answer(slm, prompt, shifted, cap, mode, on_overflow,
-                                               calibrate)})
+                                               references)})
     predictions = []
     for question in questions:
         original = runs[0][question.id]
@@ -261,9 +264,23 @@ def content_free_question(labels: Sequence[str]) -> MCQExample:
                       choices=dict.fromkeys(labels, "N/A"), answer=labels[0])
 
 
+def _content_free_probs(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample],
+                        cap: int, mode: Literal["score", "generate"],
+                        on_overflow: Literal["error", "drop"]
+                        ) -> dict[tuple[str, ...], dict[str, float]]:
+    """Label set -> the probabilities ``prompt`` gives the content-free question."""
+    label_sets = sorted({tuple(q.labels) for q in questions})
+    neutral = [content_free_question(labels) for labels in label_sets]
+    answers = _answer(slm, prompt, neutral, cap, mode, on_overflow, references=None)
+    return {labels: p.probs for labels, p in zip(label_sets, answers, strict=True)}
+
+
 def _answer(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample], cap: int,
             mode: Literal["score", "generate"], on_overflow: Literal["error", "drop"],
-            calibrate: bool) -> list[Prediction]:
+            references: dict[tuple[str, ...], dict[str, float]] | None
+            ) -> list[Prediction]:
+    """Answer ``questions`` once, in their choice order; with ``references``, label
+    probabilities are calibrated against them."""
     prefix = prompt.assistant_prefix()
     scored_after = answer_prefix(prompt.answer_format)
     reserve = (cap + 16 if mode == "generate" else 0 if prefix == scored_after else cap + 8)
@@ -276,13 +293,6 @@ def _answer(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample], 
                      for q in questions]
     if mode == "generate":
         return _generate_and_parse(slm, prefix, conversations, questions, reserve)
-    references: dict[tuple[str, ...], dict[str, float]] = {}
-    if calibrate:
-        label_sets = sorted({tuple(q.labels) for q in questions})
-        neutral = [content_free_question(labels) for labels in label_sets]
-        for labels, p in zip(label_sets, _answer(slm, prompt, neutral, cap, mode, on_overflow,
-                                                  calibrate=False), strict=True):
-            references[labels] = p.probs
     rationales: list[str | None] = [None] * len(questions)
     if prefix != scored_after:
         texts = [slm.format_prompt(messages, prefix) for messages in conversations]
@@ -298,7 +308,7 @@ def _answer(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample], 
     predictions = []
     for q, s, r in zip(questions, scores, rationales, strict=True):
         probs = dict(zip(s.labels, s.probs, strict=True))
-        if calibrate:
+        if references is not None:
             probs = calibrated(probs, references[tuple(q.labels)])
         predicted = max(probs, key=probs.__getitem__)
         truncated = r is not None and len(
