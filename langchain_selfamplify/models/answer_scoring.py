@@ -16,6 +16,7 @@ controls read either format the same way.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -122,8 +123,6 @@ def continuation_log_probs(slm: Any, prompts: Sequence[Sequence[int]],
         targets: One non-empty token list per prompt.
         shared: Length of the prefix common to every prompt (0 for none).
     """
-    import contextlib
-
     suffixes = [list(p[shared:]) + list(t) for p, t in zip(prompts, targets, strict=True)]
     batch = slm.pad_right_after_prefix(suffixes, shared)
     # Position t's logits predict token t + 1: a target's tokens are predicted from
