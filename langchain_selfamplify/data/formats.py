@@ -85,6 +85,11 @@ def normalise_label(label: Any) -> str:
 
 def _resolve_answer(answer: Any, choices: Mapping[str, str]) -> str:
     """Map an answer given as label, 1-based numeric label, index or text to a label."""
+    # Checked here, before the text comparison below, so a malformed choice is reported
+    # as a dataset problem rather than crashing on a non-string.
+    for key, text in choices.items():
+        if not isinstance(text, str):
+            raise ValueError(f"choice {key!r} must be text, got {type(text).__name__}")
     if answer is None or (isinstance(answer, str) and not answer.strip()):
         raise ValueError("the answer is missing")
     if isinstance(answer, int) and not isinstance(answer, bool):
