@@ -9,17 +9,19 @@ and the rationale effect with its standard error. Words are taken out as
 ``langchain_selfamplify/evaluation/faithfulness.py`` for the definitions.
 
 Run: ``python benchmarks/faithfulness.py`` (64 examples per dataset; about an hour on
-2 CPU cores). Writes ``docs/results/faithfulness.{json,md}``.
+2 CPU cores). Writes ``docs/results/faithfulness.{json,md}`` after every method; a rerun
+with the same settings resumes after the last finished one.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import time
 
-from harness import markdown_table, shared_datasets, timed, write_results
+from harness import RESULTS, markdown_table, shared_datasets, timed, write_results
 
 from langchain_selfamplify import (
     METHODS,
@@ -56,10 +58,15 @@ def main() -> None:
         "arc_challenge": load_dataset("arc_challenge", split="train", data_dir=data_dir),
         "snarks": load_dataset("snarks", split="all", data_dir=data_dir),
     }
-    rows, records = [], []
+    records = _finished_records(args)
+    rows = [_row(record) for record in records]
+    done = {(r["dataset"], r["method"]) for r in records}
     for dataset, examples in datasets.items():
         sample = random.Random(args.seed).sample(examples, args.examples)
         for method in methods:
+            if (dataset, method) in done:
+                print(dataset, method, "already measured", flush=True)
+                continue
             settings = BUDGETS.get(method, {})
             generator = RationaleGenerator(
                 slm=slm, method=method, k=args.k, method_kwargs=settings,
@@ -71,7 +78,7 @@ def main() -> None:
                     explained = generator.explain(sample)
             except Exception as exc:  # a method failing on this model is a result too
                 records.append({"dataset": dataset, "method": method, "error": str(exc)})
-                rows.append([dataset, method, "failed: " + str(exc)[:60]] + [None] * 6)
+                rows.append(_row(records[-1]))
                 continue
             report = faithfulness_report(slm, explained, method=method, seed=args.seed,
                                          word_absence=args.word_absence)
@@ -85,15 +92,37 @@ def main() -> None:
                       "forward_passes_per_example": passes, **means, **versus_random,
                       "examples": [e.model_dump() for e in report.examples]}
             records.append(record)
-            effects = [e.rationale_effect for e in report.examples]
-            rows.append([dataset, method, f"{record['seconds_per_example']:.2f}",
-                         round(passes), _interval(versus_random.get("comprehensiveness_gain")),
-                         _interval(versus_random.get("sufficiency_gain")),
-                         f"{statistics.fmean(effects):+.3f} ± {_se(effects):.3f}",
-                         f"{means.get('p_gold', 0):.3f}", len(report.examples)])
+            rows.append(_row(record))
             print(dataset, method, f"{times['explain']:.1f}s", flush=True)
             # Written after every method, so an interrupted run still publishes what it has.
             _write(args, rows, records, expected=len(datasets) * len(methods))
+
+
+def _finished_records(args: argparse.Namespace) -> list[dict]:
+    """Pairs measured by an earlier run with the same settings, so a rerun resumes."""
+    path = RESULTS / "faithfulness.json"
+    if not path.exists():
+        return []
+    earlier = json.loads(path.read_text(encoding="utf-8"))
+    same = {"k": args.k, "examples": args.examples, "seed": args.seed,
+            "word_absence": args.word_absence, "budgets": BUDGETS}
+    if any(earlier.get(key) != value for key, value in same.items()):
+        return []
+    return [r for r in earlier.get("results", []) if "error" not in r]
+
+
+def _row(record: dict) -> list:
+    """One table row from one (dataset, method) record."""
+    if "error" in record:
+        return [record["dataset"], record["method"], "failed: " + record["error"][:60],
+                *[None] * 6]
+    effects = [e["rationale_effect"] for e in record["examples"]]
+    return [record["dataset"], record["method"], f"{record['seconds_per_example']:.2f}",
+            round(record["forward_passes_per_example"]),
+            _interval(record.get("comprehensiveness_gain")),
+            _interval(record.get("sufficiency_gain")),
+            f"{statistics.fmean(effects):+.3f} ± {_se(effects):.3f}",
+            f"{record.get('p_gold', 0):.3f}", len(record["examples"])]
 
 
 def _write(args: argparse.Namespace, rows: list, records: list, expected: int) -> None:
