@@ -16,6 +16,8 @@ from langchain_selfamplify.data import (
     train_test_split,
 )
 from langchain_selfamplify.errors import (
+    BackendCapabilityError,
+    BackendConnectionError,
     ChatTemplateError,
     ContextLengthError,
     DatasetError,
@@ -36,7 +38,15 @@ from langchain_selfamplify.evaluation import (
     evaluate_prompt,
     faithfulness_report,
 )
-from langchain_selfamplify.models import SLM, ChoiceScores
+from langchain_selfamplify.models import (
+    SLM,
+    Capabilities,
+    ChatModelBackend,
+    ChoiceScores,
+    ModelBackend,
+    OpenAICompatibleBackend,
+    load_backend,
+)
 from langchain_selfamplify.prompting import AmplifiedPrompt
 from langchain_selfamplify.prompting.parsing import parse_answer
 from langchain_selfamplify.rationales import (
@@ -60,6 +70,10 @@ __all__ = [
     "AmplifiedPrompt",
     "AttributionMethod",
     "AutoCoT",
+    "BackendCapabilityError",
+    "BackendConnectionError",
+    "Capabilities",
+    "ChatModelBackend",
     "ChatTemplateError",
     "ChoiceScores",
     "ColumnMap",
@@ -68,7 +82,9 @@ __all__ = [
     "EvalResult",
     "FaithfulnessReport",
     "MCQExample",
+    "ModelBackend",
     "ModelLoadError",
+    "OpenAICompatibleBackend",
     "PairedComparison",
     "PromptFileError",
     "RationaleError",
@@ -88,6 +104,7 @@ __all__ = [
     "heatmap_figure",
     "heatmap_html",
     "io_prompt",
+    "load_backend",
     "load_dataset",
     "load_demo_set",
     "parse_answer",

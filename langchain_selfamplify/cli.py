@@ -25,6 +25,17 @@ app = typer.Typer(help="Self-AMPLIFY: amplify the few-shot prompt of a small lan
                   no_args_is_help=True, add_completion=False)
 console = Console()
 
+# The served-model options, shared by run, explain and evaluate.
+BaseUrl = Annotated[str | None, typer.Option(
+    help="OpenAI-compatible API root of a served model (vLLM, llama.cpp, Ollama...), e.g. "
+         "http://127.0.0.1:8080/v1; --model is then not loaded. The API key is read from "
+         "$SELFAMPLIFY_API_KEY or $OPENAI_API_KEY.")]
+ServedModel = Annotated[str | None, typer.Option(
+    help="The served model's name (with --base-url).")]
+Tokenizer = Annotated[str | None, typer.Option(
+    help="The served model's tokenizer (HF id, directory or .gguf file) for its chat "
+         "template and token counts (with --base-url; else the plain layout).")]
+
 
 @app.callback()
 def main() -> None:
@@ -66,6 +77,9 @@ def run(
     overwrite: Annotated[bool, typer.Option(
         help="If the output directory holds a run with other settings, move it aside "
              "(kept under previous-<timestamp>/) instead of refusing.")] = False,
+    base_url: BaseUrl = None,
+    served_model: ServedModel = None,
+    tokenizer: Tokenizer = None,
 ) -> None:
     """Select demonstrations, explain them, and compare the amplified prompt with IO."""
     logging.basicConfig(level=logging.WARNING)
@@ -76,7 +90,8 @@ def run(
             steps=steps, pool_size=pool_size, test_size=test_size, seed=seed,
             batch_size=batch_size, device=device, output_dir=output_dir,
             answer_format=answer_format,  # type: ignore[arg-type]
-            balance_labels=balance_labels,
+            balance_labels=balance_labels, base_url=base_url, served_model=served_model,
+            tokenizer=tokenizer,
         )
         result = run_self_amplify(config, overwrite=overwrite)
     except (SelfAmplifyError, ValueError) as exc:
@@ -102,11 +117,14 @@ def explain(
     png: Annotated[str | None, typer.Option(
         help="Write the word heatmap as a PNG figure.")] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: auto).")] = None,
+    base_url: BaseUrl = None,
+    served_model: ServedModel = None,
+    tokenizer: Tokenizer = None,
 ) -> None:
     """Explain one answer: print the top-k words and the rationale, draw the heatmap."""
     from langchain_selfamplify.data.example import MCQExample
     from langchain_selfamplify.data.formats import normalise_label, split_inline_options
-    from langchain_selfamplify.models.slm import SLM
+    from langchain_selfamplify.models.factory import check_backend_source, load_backend
     from langchain_selfamplify.rationales.attribution import AttributionMethod
     from langchain_selfamplify.rationales.base import get_method
     from langchain_selfamplify.rationales.words import keyword_rationale
@@ -123,7 +141,9 @@ def explain(
         if (html or png) and not attributes:
             raise ValueError(f"{method} writes free text; heatmaps need an attribution "
                              "method such as deeplift or kernelshap")
-        slm = SLM.load(model, device=device)
+        check_backend_source(model, base_url=base_url, tokenizer=tokenizer)
+        slm = load_backend(model, base_url=base_url, served_model=served_model,
+                           tokenizer=tokenizer, device=device)
         kwargs = {key: value for key, value in (("k", k), ("n_steps", steps))
                   if key in cls.parameters()}
         explainer = cls(slm, **kwargs)
@@ -194,6 +214,9 @@ def evaluate(
     output_dir: Annotated[str, typer.Option(
         help="Where predictions.jsonl, cells.jsonl, prompts/, table.md and figure.png go; "
              "rerun with the same directory to resume.")] = "selfamplify_eval",
+    base_url: BaseUrl = None,
+    served_model: ServedModel = None,
+    tokenizer: Tokenizer = None,
 ) -> None:
     """Run (or resume) a datasets x methods x strategies x seeds grid; write the table."""
     from langchain_selfamplify.evaluation.grid import (
@@ -207,7 +230,7 @@ def evaluate(
         grid_figure,
         grid_table,
     )
-    from langchain_selfamplify.models.slm import SLM, check_model_source
+    from langchain_selfamplify.models.factory import check_backend_source, load_backend
 
     logging.basicConfig(level=logging.WARNING)
     try:
@@ -227,8 +250,9 @@ def evaluate(
         # Everything that can be refused is refused before the model loads.
         check_output_dir(config)
         splits = load_grid_splits(config)
-        check_model_source(model)
-        slm = SLM.load(model, device=device)
+        check_backend_source(model, base_url=base_url, tokenizer=tokenizer)
+        slm = load_backend(model, base_url=base_url, served_model=served_model,
+                           tokenizer=tokenizer, device=device)
         summary = run_grid(config, slm, splits=splits)
     except (SelfAmplifyError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")

@@ -50,3 +50,13 @@ class RationaleError(SelfAmplifyError, RuntimeError):
 
 class PromptFileError(SelfAmplifyError, ValueError):
     """A saved amplified-prompt or results file is unreadable, corrupt or of a wrong version."""
+
+
+class BackendCapabilityError(SelfAmplifyError, NotImplementedError):
+    """A step needs something the model backend cannot compute (gradients from a served
+    model, log-probabilities from a chat model); the message says what works instead."""
+
+
+class BackendConnectionError(SelfAmplifyError, ConnectionError):
+    """A served model could not be reached or kept failing after the retries; the message
+    names the endpoint."""

@@ -28,7 +28,7 @@ from langchain_selfamplify.evaluation.predict import (
 )
 from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.models.default import DEFAULT_MODEL_NAME
-from langchain_selfamplify.models.slm import SLM, check_model_source
+from langchain_selfamplify.models.factory import check_backend_source, load_backend
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.rationales.base import get_method
 from langchain_selfamplify.rationales.generator import RationaleGenerator
@@ -48,6 +48,14 @@ class RunConfig(StrictModel):
     model: str | None = None
     """Embedded model (``smollm2-135m``, ``gemma3-270m``), HF id, local directory or
     ``.gguf`` file; ``None`` for the embedded default."""
+    base_url: str | None = None
+    """OpenAI-compatible API root of a served model (``http://host:port/v1``); when set,
+    ``model`` is not loaded."""
+    served_model: str | None = None
+    """The served model's name (with ``base_url``)."""
+    tokenizer: str | None = None
+    """The served model's tokenizer (Hub id, directory or ``.gguf`` file), for its chat
+    template and token counts (with ``base_url``)."""
     dataset: str = "demo"
     """Registered dataset name, file path or Hub id. Defaults to the bundled demo set."""
     data_dir: str | None = None
@@ -151,7 +159,8 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None, *,
     get_method(config.method)  # fail on unknown names before any long work
     get_strategy(config.strategy)
     if slm is None:
-        check_model_source(config.model)
+        check_backend_source(config.model, base_url=config.base_url,
+                             tokenizer=config.tokenizer)
     timings: dict[str, float] = {}
     out = Path(config.output_dir)
 
@@ -169,7 +178,9 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None, *,
     if slm is None:
         kwargs: dict[str, Any] = {"device": config.device, "batch_size": config.batch_size,
                                   "seed": config.seed}
-        slm = SLM.load(config.model, **kwargs)
+        slm = load_backend(config.model, base_url=config.base_url,
+                           served_model=config.served_model, tokenizer=config.tokenizer,
+                           **kwargs)
     timings["load_model"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -235,7 +246,9 @@ def _checkpoint_dir(out: Path, config: RunConfig, overwrite: bool) -> Path:
     """The checkpoint folder of ``config``: resumed when it holds the same settings;
     refused, or with ``overwrite`` moved aside with the run's outputs, when not."""
     checkpoint = out / "checkpoint"
-    settings = config.model_dump_json(exclude={"output_dir", "device", "batch_size"})
+    # Unset served-model options are left out, so local runs keep their earlier marker.
+    served = {"base_url", "served_model", "tokenizer"} if config.base_url is None else set()
+    settings = config.model_dump_json(exclude={"output_dir", "device", "batch_size", *served})
     marker = checkpoint / "config.json"
     if checkpoint.exists() and (not marker.exists()
                                 or marker.read_text(encoding="utf-8") != settings):

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from langchain_selfamplify import METHODS, SLM, MCQExample, RationaleError, RationaleGenerator
+from langchain_selfamplify import (
+    METHODS,
+    SLM,
+    BackendCapabilityError,
+    MCQExample,
+    RationaleError,
+    RationaleGenerator,
+)
 from langchain_selfamplify.rationales import AttributionMethod, GradientMethod
 from langchain_selfamplify.rationales.words import question_words
 
@@ -78,6 +85,6 @@ def test_gradient_explainer_on_a_model_without_gradients(tiny_model_dir):
     slm = SLM.from_pretrained(tiny_model_dir, device="cpu", gradients=False)
     for name, cls in METHODS.items():
         if issubclass(cls, GradientMethod):
-            with pytest.raises(RationaleError, match="gradients=False"):
+            with pytest.raises(BackendCapabilityError, match="gradients=False"):
                 RationaleGenerator(slm=slm, method=name)
     RationaleGenerator(slm=slm, method="feature_ablation")  # perturbations still work

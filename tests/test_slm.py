@@ -61,10 +61,10 @@ def test_generation_is_greedy_capped_and_batch_independent(tiny_slm, demo_pool):
 
 
 def test_stop_strings_cut_the_continuation(tiny_slm):
-    from langchain_selfamplify.models.slm import _cut_at_stop
+    from langchain_selfamplify.models.backend import cut_at_stop
 
-    assert _cut_at_stop("Step 1: x. The answer is (B).", ["The answer is"]) == "Step 1: x. "
-    assert _cut_at_stop("no stop", ["The answer is"]) == "no stop"
+    assert cut_at_stop("Step 1: x. The answer is (B).", ["The answer is"]) == "Step 1: x. "
+    assert cut_at_stop("no stop", ["The answer is"]) == "no stop"
 
 
 def test_prompt_over_the_context_window_is_rejected(tiny_slm):

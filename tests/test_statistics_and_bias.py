@@ -139,7 +139,7 @@ class PositionBiasedModel:
     def format_prompt(self, messages, assistant_prefix=""):
         return messages[-1]["content"] + "\n" + assistant_prefix
 
-    def count_tokens(self, text):
+    def count_tokens(self, text, prompt=True):
         return len(text.split())
 
     def score_choices(self, prompts, labels, desc=None):

@@ -242,7 +242,7 @@ def rationale_cap(slm: Any, prompt: AmplifiedPrompt, least: int) -> int:
     """Token cap of test-time rationales: ``least``, or the longest demonstration
     rationale plus 16 tokens when that is longer (a model cut shorter than what it
     imitates ends mid-sentence), but never over a quarter of the context."""
-    lengths = [len(slm.tokenizer.encode(d.rationale, add_special_tokens=False))
+    lengths = [slm.count_tokens(d.rationale, prompt=False)
                for d in prompt.examples if d.rationale]
     longest = max(lengths) + 16 if lengths else 0
     return max(least, min(longest, slm.context_length // 4))
@@ -285,8 +285,7 @@ def _answer(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample], 
     scored_after = answer_prefix(prompt.answer_format)
     reserve = (cap + 16 if mode == "generate" else 0 if prefix == scored_after else cap + 8)
     if prompt.answer_format == "cloze" and mode == "score":  # the choice texts scored after
-        reserve += max(len(slm.tokenizer.encode(cloze_continuation(text),
-                                                add_special_tokens=False))
+        reserve += max(slm.count_tokens(cloze_continuation(text), prompt=False)
                        for q in questions for text in q.choices.values())
     kept = check_context(slm, prompt, questions, reserve, on_overflow)
     conversations = [prompt.to_messages(q, prompt.examples[: kept.get(q.id, len(prompt.examples))])
@@ -311,8 +310,7 @@ def _answer(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample], 
         if references is not None:
             probs = calibrated(probs, references[tuple(q.labels)])
         predicted = max(probs, key=probs.__getitem__)
-        truncated = r is not None and len(
-            slm.tokenizer.encode(r, add_special_tokens=False)) >= cap - 1
+        truncated = r is not None and slm.count_tokens(r, prompt=False) >= cap - 1
         predictions.append(Prediction(id=q.id, gold=q.answer, predicted=predicted,
                                       correct=predicted == q.answer, probs=probs, rationale=r,
                                       truncated=truncated))

@@ -1,6 +1,24 @@
-"""Model backend: :class:`SLM` and the embedded default model."""
+"""Model backends: the protocol every step depends on, the local Hugging Face backend
+(:class:`SLM`), a served model over an OpenAI-compatible endpoint, and a generation-only
+backend over any LangChain chat model."""
 
+from langchain_selfamplify.models.backend import Capabilities, ModelBackend
+from langchain_selfamplify.models.chat_backend import ChatModelBackend
+from langchain_selfamplify.models.choice_scores import ChoiceScores
 from langchain_selfamplify.models.default import DEFAULT_MODEL_NAME, default_model_path
-from langchain_selfamplify.models.slm import ANSWER_PREFIX, SLM, ChoiceScores
+from langchain_selfamplify.models.factory import load_backend
+from langchain_selfamplify.models.served import OpenAICompatibleBackend
+from langchain_selfamplify.models.slm import ANSWER_PREFIX, SLM
 
-__all__ = ["ANSWER_PREFIX", "DEFAULT_MODEL_NAME", "SLM", "ChoiceScores", "default_model_path"]
+__all__ = [
+    "ANSWER_PREFIX",
+    "DEFAULT_MODEL_NAME",
+    "SLM",
+    "Capabilities",
+    "ChatModelBackend",
+    "ChoiceScores",
+    "ModelBackend",
+    "OpenAICompatibleBackend",
+    "default_model_path",
+    "load_backend",
+]

@@ -24,7 +24,8 @@ from typing import Any, Literal
 import torch
 from tqdm.auto import tqdm
 
-from langchain_selfamplify.models.slm import ChoiceScores
+from langchain_selfamplify.models.backend import require
+from langchain_selfamplify.models.choice_scores import ChoiceScores
 
 AnswerFormat = Literal["letter", "cloze"]
 """How answers are written in demonstrations and read at test time."""
@@ -176,6 +177,8 @@ def score_answers(
         return list(slm.score_choices(prompts, [list(c) for c in choices], desc=desc))
     if answer_format != "cloze":
         raise ValueError(f"answer_format must be 'letter' or 'cloze', not {answer_format!r}")
+    require(slm, "continuation_log_probs", "answer_format='cloze'",
+            "Use answer_format='letter' with this backend.")
     texts = [[cloze_continuation(text) for text in c.values()] for c in choices]
     sums = score_continuations(slm, prompts, texts, desc=desc)
     scores = []

@@ -23,12 +23,14 @@ import torch
 from tqdm.auto import tqdm
 
 from langchain_selfamplify.errors import ContextLengthError, ModelLoadError
+from langchain_selfamplify.models.backend import Capabilities, cut_at_stop
 from langchain_selfamplify.models.chat_format import (
     ChatFormat,
     Message,
     has_chat_template,
     render_chat,
 )
+from langchain_selfamplify.models.choice_scores import ChoiceScores
 from langchain_selfamplify.models.decoding import greedy_decode_shared_prefix
 from langchain_selfamplify.models.default import (
     DEFAULT_MODEL_NAME,
@@ -46,27 +48,6 @@ logger = logging.getLogger(__name__)
 
 ANSWER_PREFIX = "The answer is ("
 """Text after which answer labels are scored, in demonstrations and at test time."""
-
-
-@dataclass(frozen=True)
-class ChoiceScores:
-    """The model's belief over the answer labels at one answer position."""
-
-    labels: list[str]
-    """Answer labels, in the order of ``probs``."""
-    probs: list[float]
-    """Probability of each label, renormalised over the labels (sums to 1)."""
-    log_probs: list[float]
-    """Log-probability of each label's token over the whole vocabulary."""
-
-    @property
-    def predicted(self) -> str:
-        """The most probable label (the first one on ties)."""
-        return self.labels[max(range(len(self.probs)), key=self.probs.__getitem__)]
-
-    def prob(self, label: str) -> float:
-        """Renormalised probability of ``label``."""
-        return self.probs[self.labels.index(label)]
 
 
 @dataclass
@@ -288,6 +269,13 @@ class SLM:
         return min(limits) if limits else 2048
 
     @property
+    def capabilities(self) -> Capabilities:
+        """Everything: label and continuation log-probs, token ids, and gradients unless
+        the model was loaded with ``gradients=False``."""
+        return Capabilities(label_log_probs=True, continuation_log_probs=True,
+                            gradients=self.supports_gradients, token_ids=True)
+
+    @property
     def has_chat_template(self) -> bool:
         """Whether the tokenizer carries a chat template."""
         return has_chat_template(self.tokenizer)
@@ -327,10 +315,12 @@ class SLM:
                 )
         return token_lists
 
-    def count_tokens(self, prompt: str) -> int:
-        """Number of tokens of a prompt from :meth:`format_prompt`."""
-        return len(self.tokenizer(prompt, add_special_tokens=not self._uses_template())
-                   ["input_ids"])
+    def count_tokens(self, text: str, *, prompt: bool = True) -> int:
+        """Number of tokens of a prompt from :meth:`format_prompt` (``prompt=True``), or
+        of a bare piece of text such as a rationale (``prompt=False``: no special
+        tokens added)."""
+        special = prompt and not self._uses_template()
+        return len(self.tokenizer(text, add_special_tokens=special)["input_ids"])
 
     def encode(self, prompts: Sequence[str], reserve: int = 0) -> EncodedBatch:
         """Tokenise prompts into a left-padded batch with matching position ids."""
@@ -595,7 +585,7 @@ class SLM:
                 new_tokens = generated[:, kwargs["input_ids"].shape[1] :]
                 for row, index in enumerate(batch_ids):
                     text = self.tokenizer.decode(new_tokens[row], skip_special_tokens=True)
-                    outputs[index] = _cut_at_stop(text, stop)
+                    outputs[index] = cut_at_stop(text, stop)
         return outputs
 
     def _generate_with_slots(self, token_lists: Sequence[Sequence[int]], shared: int,
@@ -617,7 +607,7 @@ class SLM:
             generated = greedy_decode_shared_prefix(
                 self, token_lists, shared, max_new_tokens=config.max_new_tokens,
                 eos_token_ids=eos_ids, finished=finished, on_done=lambda _: bar.update(1))
-        return [_cut_at_stop(self.tokenizer.decode(tokens, skip_special_tokens=True), stop)
+        return [cut_at_stop(self.tokenizer.decode(tokens, skip_special_tokens=True), stop)
                 for tokens in generated]
 
     def _generation_inputs(self, token_lists: Sequence[Sequence[int]], shared: int
@@ -691,13 +681,6 @@ def output_cache(output: Any) -> Any:
     transformers 5), read without touching the deprecated name when the new one exists."""
     cache = getattr(output, "cache", None)
     return cache if cache is not None else output.past_key_values
-
-
-def _cut_at_stop(text: str, stop: Sequence[str] | None) -> str:
-    if not stop:
-        return text
-    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=len(text))
-    return text[:cut]
 
 
 def check_model_source(model: str | None) -> None:

@@ -26,6 +26,9 @@ WordAbsence = Literal["mask", "delete"]
 WORD_ABSENCES: tuple[WordAbsence, ...] = ("mask", "delete")
 """The choices, the default first."""
 
+TEXT_MASK = "_"
+"""What stands for an absent word when words are erased from text (:func:`erase_words`)."""
+
 
 def mask_token_id(tokenizer: Any) -> int:
     """The token that stands for a removed word: unk, else pad, else eos."""
@@ -55,3 +58,22 @@ def without_words(input_ids: Sequence[int], word_of_token: Sequence[int | None],
         elif absence == "mask":
             kept.append(mask_id)
     return kept
+
+
+def erase_words(text: str, words: Sequence[Any], absent: set[int],
+                absence: WordAbsence) -> str:
+    """``text`` with the ``absent`` words (indices into ``words``, each with ``start`` and
+    ``end`` offsets in ``text``) replaced by :data:`TEXT_MASK` or deleted."""
+    if absence not in WORD_ABSENCES:
+        raise ValueError(f"word_absence must be one of {WORD_ABSENCES}, not {absence!r}")
+    parts, position = [], 0
+    for index in sorted(absent):
+        word = words[index]
+        parts.append(text[position : word.start])
+        if absence == "mask":
+            parts.append(TEXT_MASK)
+        position = word.end
+        if absence == "delete" and text[position : position + 1] == " ":
+            position += 1  # no double space where the word was
+    parts.append(text[position:])
+    return "".join(parts)

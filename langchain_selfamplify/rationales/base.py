@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
 
 from langchain_selfamplify.data.example import MCQExample
-from langchain_selfamplify.errors import RationaleError, UnknownNameError
+from langchain_selfamplify.errors import BackendCapabilityError, RationaleError, UnknownNameError
 from langchain_selfamplify.models.answer_scoring import AnswerFormat
+from langchain_selfamplify.models.backend import capabilities_of
 from langchain_selfamplify.rationales.absence import WordAbsence
 
 
@@ -40,19 +41,36 @@ class RationaleMethod(ABC):
     """How attribution methods take a word out (see ``absence.py``).
     :class:`RationaleGenerator` sets it."""
 
+    requires: ClassVar[tuple[str, ...]] = ()
+    """:class:`~langchain_selfamplify.models.backend.Capabilities` the method needs
+    beyond generation; checked when the method is built."""
+
     def __init__(self, slm: Any) -> None:
-        if self.needs_gradients and slm is not None:
-            if not getattr(slm, "supports_gradients", True):
-                raise RationaleError(
-                    f"{self.name} needs gradients, but {slm.name} was loaded with "
-                    "gradients=False; use a perturbation method such as kernelshap or "
-                    "feature_ablation."
-                )
-            try:
-                slm.embedding_layer  # noqa: B018 - raises when there is none
-            except AttributeError as exc:
-                raise RationaleError(f"{self.name} needs the input-embedding layer: {exc}") from exc
+        if slm is not None:
+            self._check_backend(slm)
         self.slm = slm
+
+    def _check_backend(self, slm: Any) -> None:
+        """Fail before any model call when ``slm`` lacks what this method needs."""
+        have = capabilities_of(slm)
+        missing = [need for need in self.requires if not getattr(have, need)]
+        if not missing:
+            if self.needs_gradients:
+                try:
+                    slm.embedding_layer  # noqa: B018 - raises when there is none
+                except AttributeError as exc:
+                    raise RationaleError(
+                        f"{self.name} needs the input-embedding layer: {exc}") from exc
+            return
+        usable = sorted(name for name, cls in METHODS.items()
+                        if all(getattr(have, need) for need in cls.requires))
+        reason = ("was loaded with gradients=False" if missing == ["gradients"]
+                  and have.token_ids else "does not provide them" if len(missing) > 1
+                  else "does not provide it")
+        raise BackendCapabilityError(
+            f"{self.name} needs {' and '.join(m.replace('_', ' ') for m in missing)}, but "
+            f"{getattr(slm, 'name', 'the model')} {reason}. Methods that work on this "
+            f"backend: {', '.join(usable) or 'none'}.")
 
     @classmethod
     def parameters(cls) -> dict[str, Any]:

@@ -46,10 +46,13 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
             explained = rationales.invoke(selector.select())
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid",
+                              validate_by_name=True, validate_by_alias=True)
 
-    slm: Any = Field(exclude=True)
-    """The :class:`SLM` that explains (the same model that is amplified)."""
+    slm: Any = Field(exclude=True, alias="backend")
+    """The model that explains (the same model that is amplified): an :class:`SLM` or
+    any model backend (a served model runs the generated and perturbation methods);
+    pass it as ``slm=`` or ``backend=``."""
     method: str = "ph_cot"
     """Registered method name: ``deeplift``, ``kernelshap``, ``self_topk``, ``ph_cot``."""
     k: int = Field(default=5, ge=1)

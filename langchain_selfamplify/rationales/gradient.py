@@ -110,6 +110,7 @@ class GradientMethod(AttributionMethod):
     """
 
     needs_gradients = True
+    requires = ("gradients", "token_ids")
     max_rows = 8
     """Most rows (examples, or path steps) in one backward pass: back-propagation keeps
     every layer's activations, about 1 MB per token on a 135M model."""

@@ -23,8 +23,10 @@ import torch
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import RationaleError
 from langchain_selfamplify.models.answer_scoring import continuation_log_probs
+from langchain_selfamplify.models.backend import capabilities_of, require
 from langchain_selfamplify.models.slm import output_cache
-from langchain_selfamplify.rationales.absence import mask_token_id, without_words
+from langchain_selfamplify.prompting.messages import answer_prefix
+from langchain_selfamplify.rationales.absence import erase_words, mask_token_id, without_words
 from langchain_selfamplify.rationales.attribution import AttributionMethod
 from langchain_selfamplify.rationales.words import WordAttribution, question_words
 
@@ -41,6 +43,8 @@ class PerturbationMethod(AttributionMethod):
         seed: Seed for sampled coalitions. Defaults to 0.
     """
 
+    requires = ("label_log_probs",)
+
     def __init__(self, slm: Any, k: int = 5, seed: int = 0) -> None:
         super().__init__(slm, k)
         self.seed = seed
@@ -52,6 +56,8 @@ class PerturbationMethod(AttributionMethod):
     def attribute(self, example: MCQExample) -> WordAttribution:
         """Scores of the question's content words towards the gold label."""
         slm = self.slm
+        if not capabilities_of(slm).token_ids:
+            return self._attribute_by_text(example)
         prompt = self.question_prompt(example)
         features = [i for i, word in enumerate(prompt.words) if word.is_candidate]
         if not features:
@@ -70,6 +76,42 @@ class PerturbationMethod(AttributionMethod):
         for feature, word in enumerate(features):
             scores[word] = float(feature_scores[feature])
         return WordAttribution(example.id, example.answer, question_words(example), scores)
+
+    def _attribute_by_text(self, example: MCQExample) -> WordAttribution:
+        """:meth:`attribute` on a backend that takes text only (a served model): each
+        coalition is the question rewritten without its absent words (see
+        ``absence.erase_words``), scored through ``score_choices``; coalitions repeated
+        by the sampler are asked once."""
+        if self.answer_format != "letter":
+            require(self.slm, "continuation_log_probs",
+                    f"{self.name} with answer_format={self.answer_format!r}",
+                    "Use answer_format='letter' with this backend.")
+        words = question_words(example)
+        features = [i for i, word in enumerate(words) if word.is_candidate]
+        if not features:
+            raise RationaleError(f"example {example.id!r}: no content words to attribute to")
+        rendered, prefix = example.render(), answer_prefix(self.answer_format)
+        known: dict[tuple[int, ...], float] = {}
+
+        def value(coalitions: torch.Tensor) -> torch.Tensor:
+            rows = [tuple(int(keep > 0.5) for keep in row)
+                    for row in coalitions.reshape(-1, len(features)).tolist()]
+            new = sorted(set(rows) - set(known))
+            prompts = [self.slm.format_prompt(
+                [{"role": "user", "content": erase_words(
+                    rendered, words, {features[f] for f, keep in enumerate(row) if not keep},
+                    self.word_absence)}], prefix) for row in new]
+            scores = self.slm.score_choices(prompts, [example.labels] * len(new)) if new else []
+            for row, score in zip(new, scores, strict=True):
+                known[row] = score.log_probs[score.labels.index(example.answer)]
+            return torch.tensor([known[row] for row in rows])
+
+        torch.manual_seed(self.seed)
+        feature_scores = self.feature_attributions(value, len(features))
+        scores = [0.0] * len(words)
+        for feature, word in enumerate(features):
+            scores[word] = float(feature_scores[feature])
+        return WordAttribution(example.id, example.answer, words, scores)
 
     def _shared_head(self, prompt: list[int], first: list[int], last: list[int],
                      limit: int) -> tuple[int, Any]:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import SelectionError
 from langchain_selfamplify.models.answer_scoring import AnswerFormat, score_answers
+from langchain_selfamplify.models.backend import require
 from langchain_selfamplify.prompting.messages import (
     answer_prefix,
     escape_braces,
@@ -49,10 +50,14 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
             demos = selector.select()
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid",
+                              validate_by_name=True, validate_by_alias=True)
 
-    slm: Any = Field(exclude=True)
-    """The :class:`SLM` whose predictions drive selection."""
+    slm: Any = Field(exclude=True, alias="backend")
+    """The model whose predictions drive selection: an :class:`SLM` or any model backend
+    (:class:`~langchain_selfamplify.models.backend.ModelBackend`, e.g. a served model);
+    pass it as ``slm=`` or ``backend=``. The success and error strategies need its
+    label log-probabilities."""
     examples: list[MCQExample]
     """The labelled pool to select from."""
     strategy: str = "success"
@@ -87,6 +92,13 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
         reject_unknown_arguments(type(self), kwargs)
         get_strategy(kwargs.get("strategy", "success"))
         super().__init__(**kwargs)
+        if get_strategy(self.strategy) is not None:  # success/error rank by the model's scores
+            needed = "label_log_probs" if self.answer_format == "letter" \
+                else "continuation_log_probs"
+            instead = ("strategy='random' needs no scores." if needed == "label_log_probs"
+                       else "Use answer_format='letter', or strategy='random' (no scores).")
+            require(self.slm, needed, f"strategy={self.strategy!r} with answer_format="
+                    f"{self.answer_format!r}", instead)
         if self.rationales is not None:
             from langchain_selfamplify.rationales.generator import RationaleGenerator
 

@@ -1,0 +1,139 @@
+"""A generation-only backend over any LangChain chat model.
+
+Any ``BaseChatModel`` (``ChatOpenAI``, ``ChatOllama``, ``ChatAnthropic``...) can write
+Ph-CoT and Self_topk rationales, Auto-CoT chains, test-time rationales and answers in
+generate mode. It returns no log-probabilities here, so the steps that score labels
+(success/error selection, score-mode answers, perturbation explainers) fail when they
+are built, saying that ``strategy="random"`` and ``mode="generate"`` work.
+
+Prompts stay conversations: :meth:`ChatModelBackend.format_prompt` packs the messages
+and the assistant prefix into one string, and :meth:`ChatModelBackend.generate` sends
+them as chat messages, the prefix as a final assistant message. Servers that take a
+final assistant message as a prefill (llama.cpp, vLLM, Anthropic) continue it; others
+answer afresh, and a reply that repeats the prefix has it removed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from langchain_selfamplify.models.backend import Capabilities, cut_at_stop
+from langchain_selfamplify.models.chat_format import Message
+from langchain_selfamplify.models.choice_scores import ChoiceScores
+
+_PACKED = "selfamplify-chat:"
+"""Start of a prompt string that packs a conversation (see :meth:`format_prompt`)."""
+CHARS_PER_TOKEN = 3
+"""Characters per token assumed when counting (no local tokenizer)."""
+
+
+class ChatModelBackend:
+    """Generation through a LangChain chat model; no scoring.
+
+    Args:
+        chat_model: Any ``langchain_core`` ``BaseChatModel``.
+        name: Name in saved prompts and results. Defaults to the model's identifying
+            name and parameters, so rationales of different models never mix.
+        context_length: The model's context in tokens. Defaults to 8192.
+        max_concurrency: Requests in flight at once. Defaults to 8.
+        system_prompt: Optional system message put before every conversation.
+        batch_size: Prompts handed over per call by batched steps. Defaults to 64.
+        show_progress: Show progress bars on long calls. Defaults to True.
+    """
+
+    def __init__(self, chat_model: Any, *, name: str | None = None,
+                 context_length: int = 8192, max_concurrency: int = 8,
+                 system_prompt: str | None = None, batch_size: int = 64,
+                 show_progress: bool = True) -> None:
+        from langchain_core.language_models import BaseChatModel
+
+        if not isinstance(chat_model, BaseChatModel):
+            raise TypeError("ChatModelBackend needs a LangChain BaseChatModel, not "
+                            f"{type(chat_model).__name__}")
+        self.chat_model = chat_model
+        params = sorted(chat_model._identifying_params.items())
+        self.name = name or f"{chat_model._llm_type}:{params}"
+        self._context_length = context_length
+        self.max_concurrency = max_concurrency
+        self.system_prompt = system_prompt
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        self.lock = threading.RLock()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Generation only."""
+        return Capabilities()
+
+    @property
+    def context_length(self) -> int:
+        """The context given at construction."""
+        return self._context_length
+
+    def format_prompt(self, messages: Sequence[Message], assistant_prefix: str = "") -> str:
+        """The conversation and the assistant prefix, packed into one string."""
+        if self.system_prompt and (not messages or messages[0]["role"] != "system"):
+            messages = [{"role": "system", "content": self.system_prompt}, *messages]
+        return _PACKED + json.dumps({"messages": list(messages), "prefix": assistant_prefix})
+
+    def count_tokens(self, text: str, *, prompt: bool = True) -> int:
+        """An estimate, ``len / 3`` rounded up, of the text (a packed prompt counts its
+        messages' contents)."""
+        if text.startswith(_PACKED):
+            packed = json.loads(text[len(_PACKED):])
+            text = "".join(m["content"] for m in packed["messages"]) + packed["prefix"]
+        return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64,
+                 stop: Sequence[str] | None = None, desc: str | None = None) -> list[str]:
+        """Each conversation's reply, ``max_concurrency`` requests at a time."""
+        from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+        kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
+        conversations: list[Any] = []
+        prefixes: list[str] = []
+        for prompt in prompts:
+            if not prompt.startswith(_PACKED):
+                raise ValueError("ChatModelBackend.generate takes prompts from its own "
+                                 "format_prompt")
+            packed = json.loads(prompt[len(_PACKED):])
+            turns = [kinds[m["role"]](content=m["content"]) for m in packed["messages"]]
+            if packed["prefix"]:
+                turns.append(AIMessage(content=packed["prefix"]))
+            conversations.append(turns)
+            prefixes.append(packed["prefix"])
+        model = self.chat_model.bind(stop=list(stop)) if stop else self.chat_model
+        show = bool(desc) and self.show_progress and len(prompts) > 1
+        with tqdm(total=len(prompts), desc=desc, disable=not show, leave=False) as bar:
+            replies = []
+            for start in range(0, len(conversations), self.max_concurrency):
+                chunk = conversations[start : start + self.max_concurrency]
+                replies += model.batch(chunk, config={"max_concurrency": self.max_concurrency},
+                                       max_tokens=max_new_tokens)
+                bar.update(len(chunk))
+        texts = []
+        for reply, prefix in zip(replies, prefixes, strict=True):
+            text = reply.text if hasattr(reply, "text") else str(reply.content)
+            stripped = text.lstrip()
+            if prefix.strip() and stripped.startswith(prefix.strip()):
+                text = stripped[len(prefix.strip()):]
+            texts.append(cut_at_stop(text, stop))
+        return texts
+
+    def score_choices(self, prompts: Sequence[str], labels: Sequence[Sequence[str]], *,
+                      desc: str | None = None) -> list[ChoiceScores]:
+        """Not available: a chat model returns no log-probabilities here."""
+        from langchain_selfamplify.models.backend import require
+
+        require(self, "label_log_probs", "Scoring answer labels",
+                "Use strategy='random' for selection and mode='generate' for answers.")
+        raise AssertionError("unreachable")  # require raised
+
+    def __repr__(self) -> str:
+        return f"ChatModelBackend({self.name!r})"

@@ -1,0 +1,57 @@
+"""One place that turns the command line's model options into a model backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_selfamplify.models.slm import SLM, check_model_source
+
+
+def load_backend(model: str | None = None, *, base_url: str | None = None,
+                 served_model: str | None = None, tokenizer: str | None = None,
+                 **kwargs: Any) -> Any:
+    """The backend the options name: a served model when ``base_url`` is given, else a
+    local Hugging Face model.
+
+    Args:
+        model: Local model (``SLM.load``: ``None`` for the embedded default, an embedded
+            short name, a Hub id, a directory or a ``.gguf`` file). Ignored when
+            ``base_url`` is given.
+        base_url: An OpenAI-compatible API root (``http://host:port/v1``).
+        served_model: The served model's name. Defaults to ``"default"`` (llama.cpp
+            serves one model under any name).
+        tokenizer: Tokenizer of the served model, for its chat template and exact token
+            counts (a Hub id, a directory or a ``.gguf`` file).
+        **kwargs: For a local model, :meth:`SLM.load`'s; for a served one,
+            ``batch_size``, ``seed`` and ``show_progress`` are used and the rest
+            (``device``) do not apply.
+
+    Raises:
+        ModelLoadError: the local model cannot be loaded.
+    """
+    if base_url is None:
+        return SLM.load(model, **kwargs)
+    from langchain_selfamplify.models.served import OpenAICompatibleBackend
+
+    served = {key: kwargs[key] for key in ("batch_size", "seed", "show_progress")
+              if key in kwargs}
+    return OpenAICompatibleBackend(base_url, served_model or "default", tokenizer=tokenizer,
+                                   **served)
+
+
+def check_backend_source(model: str | None = None, *, base_url: str | None = None,
+                         tokenizer: str | None = None) -> None:
+    """Fail before any long work on a model option that cannot work (see
+    :func:`check_model_source`); a served model's tokenizer file must exist.
+
+    Raises:
+        ModelLoadError: naming the problem.
+        ValueError: ``base_url`` is not an http(s) URL.
+    """
+    if base_url is None:
+        check_model_source(model)
+        return
+    if not base_url.startswith(("http://", "https://")):
+        raise ValueError(f"--base-url must be an http(s) URL, not {base_url!r}")
+    if tokenizer is not None:
+        check_model_source(tokenizer)

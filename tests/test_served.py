@@ -1,0 +1,227 @@
+"""A served model: the embedded SmolLM2 GGUF behind a real llama.cpp server (xllamacpp)
+on 127.0.0.1, reached through langchain-openai. Nothing leaves loopback."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+
+import pytest
+from typer.testing import CliRunner
+
+from langchain_selfamplify import (
+    AutoCoT,
+    BackendCapabilityError,
+    BackendConnectionError,
+    OpenAICompatibleBackend,
+    RationaleGenerator,
+    SelfAmplifySelector,
+)
+from langchain_selfamplify.cli import app
+from langchain_selfamplify.models.default import default_model_path
+from langchain_selfamplify.pipeline import RunConfig, run_self_amplify
+from tests import llama_server
+
+pytestmark = pytest.mark.integration
+
+GGUF = default_model_path()
+
+
+@pytest.fixture(scope="module")
+def server():
+    process, base_url = llama_server.start(GGUF)
+    yield base_url
+    llama_server.stop(process)
+
+
+@pytest.fixture(scope="module")
+def served(server):
+    return OpenAICompatibleBackend(server, "smollm2", tokenizer=str(GGUF), show_progress=False,
+                                   max_concurrency=4)
+
+
+def test_selection_and_label_predictions_agree_with_the_local_backend(served, default_slm,
+                                                                      demo_pool):
+    """The server runs the same GGUF on its quantised weights (and quantises activations
+    in its dot products); the local backend dequantises the weights to float32. Every
+    label's probability agrees within 0.06, so predictions differ only on near-ties, which
+    this near-chance model has many of (measured: 35-36 of 40 agree, 88-90%; see
+    docs/results/served_agreement.md for more questions)."""
+    pool = demo_pool[:40]
+    local = SelfAmplifySelector(slm=default_slm, examples=pool, strategy="success", n=4)
+    remote = SelfAmplifySelector(backend=served, examples=pool, strategy="success", n=4)
+    local_scores, remote_scores = local.score_pool(), remote.score_pool()
+    pairs = list(zip(local_scores, remote_scores))
+    agree = sum(a.predicted == b.predicted for a, b in pairs)
+    print(f"label predictions agree on {agree}/{len(pool)} questions")
+    gap = max(abs(a.probs[label] - b.probs[label]) for a, b in pairs for label in a.probs)
+    assert gap < 0.06
+    for a, b in pairs:
+        if a.predicted != b.predicted:
+            top, second = sorted(a.probs.values(), reverse=True)[:2]
+            assert top - second < 2 * gap
+    assert agree / len(pool) >= 0.8
+    # The same demonstrations; their order (by confidence) may swap on near-ties.
+    assert sorted(ex.id for ex in local.select()) == sorted(ex.id for ex in remote.select())
+
+
+@pytest.mark.parametrize("method", ["ph_cot", "self_topk"])
+def test_generated_rationales_on_the_served_model(served, demo_pool, method):
+    generator = RationaleGenerator(backend=served, method=method, k=3)
+    explained = generator.explain(demo_pool[:3])
+    assert len(explained) == 3
+    for demo in explained:
+        assert demo.rationale and demo.rationale.strip()
+
+
+def test_auto_cot_on_the_served_model(served, demo_pool):
+    prompt = AutoCoT(served, n=2, max_new_tokens=24).build(demo_pool[:8])
+    assert len(prompt.examples) == 2
+    assert all(demo.rationale for demo in prompt.examples)
+
+
+def test_kernelshap_from_served_log_probs(served, demo_pool):
+    example = demo_pool[0]
+    generator = RationaleGenerator(backend=served, method="kernelshap", k=3,
+                                   method_kwargs={"n_samples": 24})
+    (demo,) = generator.explain([example])
+    keywords = demo.rationale.split('"')[1::2] if '"' in demo.rationale else []
+    words = {w.lower() for w in example.render().replace("\n", " ").split()}
+    assert demo.rationale.endswith(f"the answer is ({example.answer}).")
+    assert not keywords or all(k.lower().strip(".,?") in " ".join(words) for k in keywords)
+
+
+def test_gradient_methods_and_cloze_are_refused_naming_what_works(served, demo_pool):
+    with pytest.raises(BackendCapabilityError, match="kernelshap.*ph_cot"):
+        RationaleGenerator(backend=served, method="deeplift")
+    with pytest.raises(BackendCapabilityError, match="answer_format='letter'"):
+        SelfAmplifySelector(backend=served, examples=demo_pool, answer_format="cloze")
+
+
+def test_cli_main_job_and_a_small_grid_through_the_server(server, tmp_path):
+    runner = CliRunner()
+    common = ["--base-url", server, "--served-model", "smollm2", "--tokenizer", str(GGUF)]
+    result = runner.invoke(app, ["run", *common, "--method", "self_topk", "--shots", "2",
+                                 "--pool-size", "12", "--test-size", "6",
+                                 "--output-dir", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["model_name"] == f"smollm2 @ {server}"
+    assert len(results["self_amplify"]["predictions"]) == 6
+    assert len(results["io"]["predictions"]) == 6
+    result = runner.invoke(app, ["evaluate", *common, "--methods", "io,kernelshap",
+                                 "--strategies", "success", "--seeds", "0", "--shots", "2",
+                                 "--pool-size", "8", "--test-size", "4",
+                                 "--output-dir", str(tmp_path / "grid")])
+    assert result.exit_code == 0, result.output
+    cells = [json.loads(line) for line in
+             (tmp_path / "grid" / "cells.jsonl").read_text().splitlines()]
+    assert len(cells) == 2
+
+
+def test_a_server_killed_mid_run_keeps_finished_work_and_a_restart_resumes(tmp_path,
+                                                                           monkeypatch):
+    process, base_url = llama_server.start(GGUF, n_parallel=2)
+    port = int(base_url.split(":")[2].split("/")[0])
+    config = RunConfig(base_url=base_url, served_model="smollm2", tokenizer=str(GGUF),
+                       method="ph_cot", shots=2, pool_size=10, test_size=4,
+                       output_dir=str(tmp_path))
+    backend = OpenAICompatibleBackend(base_url, "smollm2", tokenizer=str(GGUF),
+                                      show_progress=False, max_retries=1, timeout=10)
+    generate = backend.generate
+
+    def crash_then_generate(*args, **kwargs):
+        llama_server.stop(process)  # the server dies once the pool is scored
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(backend, "generate", crash_then_generate)
+    with pytest.raises(BackendConnectionError, match=f"127.0.0.1:{port}"):
+        run_self_amplify(config, backend)
+    scored = (tmp_path / "checkpoint" / "pool_scores.jsonl").read_text().splitlines()
+    assert len(scored) == 10
+
+    process, _ = llama_server.start(GGUF, port=port, n_parallel=2)
+    try:
+        fresh = OpenAICompatibleBackend(base_url, "smollm2", tokenizer=str(GGUF),
+                                        show_progress=False)
+        score_calls = []
+        score = fresh.score_choices
+        monkeypatch.setattr(fresh, "score_choices",
+                            lambda prompts, *a, **k: score_calls.append(len(prompts))
+                            or score(prompts, *a, **k))
+        result = run_self_amplify(config, fresh)
+    finally:
+        llama_server.stop(process)
+    assert len(result.self_amplify.predictions) == 4
+    # the pool was not scored again: only the test questions (IO and amplified) were
+    assert sum(score_calls) == 8
+
+
+class _FlakyServer(http.server.BaseHTTPRequestHandler):
+    """Answers 503 to the first ``failures`` requests, then a llama.cpp-style completion."""
+
+    failures = 2
+    seen = 0
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        type(self).seen += 1
+        self.rfile.read(int(self.headers["Content-Length"]))
+        if type(self).seen <= type(self).failures:
+            self.send_response(503)
+            self.end_headers()
+            return
+        top = [{"token": "B", "logprob": -0.1}, {"token": "A", "logprob": -2.5}]
+        body = json.dumps({"id": "x", "object": "text_completion", "created": 0, "model": "m",
+                           "usage": {"prompt_tokens": 4, "completion_tokens": 1,
+                                     "total_tokens": 5},
+                           "choices": [{"text": "B", "index": 0, "finish_reason": "length",
+                                        "logprobs": {"content": [{"token": "B",
+                                                                  "logprob": -0.1,
+                                                                  "top_logprobs": top}]}}]})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize(("failures", "retries", "works"), [(2, 3, True), (10, 2, False)])
+def test_5xx_is_retried_a_bounded_number_of_times(failures, retries, works):
+    handler = type("Flaky", (_FlakyServer,), {"failures": failures, "seen": 0})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    backend = OpenAICompatibleBackend(url, "m", max_retries=retries, show_progress=False,
+                                      context_length=2048)
+    try:
+        if works:
+            (scores,) = backend.score_choices(["The answer is ("], [["A", "B", "C"]])
+            assert scores.predicted == "B" and handler.seen == failures + 1
+            # "C" is outside the returned top log-probs: bounded by the lowest one
+            assert scores.log_probs[2] <= -2.5
+        else:
+            with pytest.raises(BackendConnectionError, match=url):
+                backend.score_choices(["The answer is ("], [["A", "B"]])
+            assert handler.seen == retries + 1
+    finally:
+        httpd.shutdown()
+
+
+def test_a_chat_model_generates_but_refuses_to_score(server, demo_pool):
+    from langchain_openai import ChatOpenAI
+
+    from langchain_selfamplify import ChatModelBackend
+
+    chat = ChatModelBackend(ChatOpenAI(base_url=server, api_key="none", model="smollm2",
+                                       temperature=0), show_progress=False)
+    explained = RationaleGenerator(backend=chat, method="ph_cot").explain(demo_pool[:2])
+    assert all(demo.rationale for demo in explained)
+    with pytest.raises(BackendCapabilityError, match="strategy='random'"):
+        SelfAmplifySelector(backend=chat, examples=demo_pool, strategy="success")
+    with pytest.raises(BackendCapabilityError, match="kernelshap needs label log probs"):
+        RationaleGenerator(backend=chat, method="kernelshap")
+    assert len(SelfAmplifySelector(backend=chat, examples=demo_pool, strategy="random",
+                                   n=3).select()) == 3
