@@ -25,7 +25,8 @@ import torch
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.evaluation.predict import Prediction
-from langchain_selfamplify.models.slm import ANSWER_PREFIX, SLM
+from langchain_selfamplify.models.label_scoring import ANSWER_PREFIX
+from langchain_selfamplify.models.slm import SLM
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.prompting.messages import question_text, zero_shot_prompt
 from langchain_selfamplify.prompting.parsing import parse_answer

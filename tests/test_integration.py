@@ -15,7 +15,7 @@ from langchain_selfamplify import (
     load_demo_set,
     parse_answer,
 )
-from langchain_selfamplify.models.slm import ANSWER_PREFIX
+from langchain_selfamplify.models.label_scoring import ANSWER_PREFIX
 from langchain_selfamplify.rationales.words import question_words
 from tests.conftest import SHARED_DATASETS
 

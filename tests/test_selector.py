@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from langchain_selfamplify import SelectionError, SelfAmplifySelector, UnknownNameError
-from langchain_selfamplify.models.slm import ANSWER_PREFIX
+from langchain_selfamplify.models.label_scoring import ANSWER_PREFIX
 
 
 def independent_prediction(slm, example):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from langchain_selfamplify import SLM, ChatTemplateError, ContextLengthError, ModelLoadError
-from langchain_selfamplify.models.slm import ANSWER_PREFIX
+from langchain_selfamplify.models.label_scoring import ANSWER_PREFIX
 
 QUESTION = [{"role": "user", "content": "Which gas do plants take in?\n(A) oxygen\n(B) carbon"}]
 

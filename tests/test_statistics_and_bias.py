@@ -21,7 +21,7 @@ from langchain_selfamplify.evaluation.statistics import (
     mcnemar_exact,
     paired_bootstrap,
 )
-from langchain_selfamplify.models.slm import ChoiceScores
+from langchain_selfamplify.models.choice_scores import ChoiceScores
 from langchain_selfamplify.selection.balance import balance_labels
 
 # ----------------------------------------------------------------- statistics

@@ -7,8 +7,9 @@ from langchain_selfamplify.models.chat_backend import ChatModelBackend
 from langchain_selfamplify.models.choice_scores import ChoiceScores
 from langchain_selfamplify.models.default import DEFAULT_MODEL_NAME, default_model_path
 from langchain_selfamplify.models.factory import load_backend
+from langchain_selfamplify.models.label_scoring import ANSWER_PREFIX
 from langchain_selfamplify.models.served import OpenAICompatibleBackend
-from langchain_selfamplify.models.slm import ANSWER_PREFIX, SLM
+from langchain_selfamplify.models.slm import SLM
 
 __all__ = [
     "ANSWER_PREFIX",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_selfamplify.models.slm import SLM, check_model_source
+from langchain_selfamplify.models.loading import check_model_source
+from langchain_selfamplify.models.slm import SLM
 
 
 def load_backend(model: str | None = None, *, base_url: str | None = None,

@@ -22,8 +22,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from langchain_selfamplify.errors import ContextLengthError, ModelLoadError
-from langchain_selfamplify.models.backend import Capabilities, cut_at_stop
+from langchain_selfamplify.errors import ContextLengthError
+from langchain_selfamplify.models import generation, label_scoring, langchain_wrappers
+from langchain_selfamplify.models.backend import Capabilities
 from langchain_selfamplify.models.chat_format import (
     ChatFormat,
     Message,
@@ -31,13 +32,13 @@ from langchain_selfamplify.models.chat_format import (
     render_chat,
 )
 from langchain_selfamplify.models.choice_scores import ChoiceScores
-from langchain_selfamplify.models.decoding import greedy_decode_shared_prefix
 from langchain_selfamplify.models.default import (
     DEFAULT_MODEL_NAME,
     EMBEDDED_MODELS,
     default_model_path,
     embedded_model_path,
 )
+from langchain_selfamplify.models.loading import load_model_and_tokenizer
 from langchain_selfamplify.models.shared_prefix import (
     shared_prefix_attention_for,
     shared_prefix_cache,
@@ -46,8 +47,6 @@ from langchain_selfamplify.models.shared_prefix import (
 
 logger = logging.getLogger(__name__)
 
-ANSWER_PREFIX = "The answer is ("
-"""Text after which answer labels are scored, in demonstrations and at test time."""
 
 
 @dataclass
@@ -204,39 +203,10 @@ class SLM:
         Raises:
             ModelLoadError: the model or tokenizer cannot be found or loaded.
         """
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        source = Path(str(name_or_path)).expanduser()
-        if source.suffix == ".gguf":
-            _check_gguf_file(source)
-            gguf_file, location = source.name, str(source.parent)
-        else:
-            location = str(name_or_path)
-            if gguf_file and source.is_dir():
-                _check_gguf_file(source / gguf_file)
-        load_kwargs: dict[str, Any] = {"revision": revision,
-                                       "trust_remote_code": trust_remote_code}
-        if gguf_file:
-            load_kwargs["gguf_file"] = gguf_file
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(location, **load_kwargs)
-            model = AutoModelForCausalLM.from_pretrained(
-                location,
-                dtype=torch_dtype if torch_dtype is not None else "auto",
-                device_map=device_map,
-                **load_kwargs,
-            )
-        except Exception as exc:  # transformers raises OSError, ValueError, KeyError...
-            hint = ""
-            if not source.exists():
-                hint = (" If the Hugging Face Hub is unreachable, pass a local directory or "
-                        ".gguf file, or use SLM.from_default().")
-            raise ModelLoadError(f"Could not load model {name_or_path!s}: {exc}.{hint}") from exc
-        if device_map is None:
-            target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-            model = model.to(target)  # type: ignore[arg-type]
-        kwargs.setdefault("name", str(name_or_path) if not gguf_file else
-                          f"{location}/{gguf_file}")
+        model, tokenizer, name = load_model_and_tokenizer(
+            name_or_path, gguf_file=gguf_file, device=device, device_map=device_map,
+            torch_dtype=torch_dtype, revision=revision, trust_remote_code=trust_remote_code)
+        kwargs.setdefault("name", name)
         return cls(model, tokenizer, **kwargs)
 
     # ------------------------------------------------------------------ facts
@@ -435,33 +405,14 @@ class SLM:
 
     # ------------------------------------------------------------------ scoring
     def label_token_id(self, label: str) -> int:
-        """Token id the model emits for ``label`` right after ``"The answer is ("``.
-
-        Found by tokenising the prefix with and without the label, so tokenizers that
-        glue a leading space or merge ``"(A"`` are handled.
-        """
-        if label not in self._label_ids:
-            encode = self.tokenizer.encode
-            base = encode(ANSWER_PREFIX, add_special_tokens=False)
-            full = encode(ANSWER_PREFIX + label, add_special_tokens=False)
-            if full[: len(base)] == base and len(full) == len(base) + 1:
-                token = full[-1]
-            else:
-                token = encode(label, add_special_tokens=False)[0]
-                logger.warning("Label %r is not a single token after %r; scoring its first "
-                               "token %d", label, ANSWER_PREFIX, token)
-            self._label_ids[label] = int(token)
-        return self._label_ids[label]
+        """Token id the model emits for ``label`` right after ``"The answer is ("``
+        (see :func:`label_scoring.label_token_id`)."""
+        return label_scoring.label_token_id(self, label)
 
     def label_token_ids(self, labels: Sequence[str]) -> list[int]:
         """Token ids of ``labels``; raises ``ValueError`` when two labels share a token."""
-        ids = [self.label_token_id(label) for label in labels]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"Labels {list(labels)} do not map to distinct tokens for "
-                             f"{self.name}; cannot score them apart.")
-        return ids
+        return label_scoring.label_token_ids(self, labels)
 
-    @torch.no_grad()
     def score_choices(
         self,
         prompts: Sequence[str],
@@ -484,7 +435,6 @@ class SLM:
         """
         return self.score_token_lists(self.tokenize(prompts), labels, desc=desc)
 
-    @torch.no_grad()
     def score_token_lists(
         self,
         token_lists: Sequence[Sequence[int]],
@@ -493,48 +443,9 @@ class SLM:
         desc: str | None = None,
     ) -> list[ChoiceScores]:
         """:meth:`score_choices` on prompts already tokenised (e.g. with words erased)."""
-        if len(token_lists) != len(labels):
-            raise ValueError("prompts and labels differ in length")
-        results: list[ChoiceScores | None] = [None] * len(token_lists)
-        with self.lock:
-            shared = self._shared_prefix_length(token_lists)
-            for batch_ids in self._batches(token_lists, shared, desc):
-                logits = self._last_logits([token_lists[i] for i in batch_ids], shared)
-                log_probs = torch.log_softmax(logits.float(), dim=-1)
-                for row, index in enumerate(batch_ids):
-                    token_ids = self.label_token_ids(labels[index])
-                    chosen = log_probs[row, token_ids]
-                    results[index] = ChoiceScores(
-                        labels=list(labels[index]),
-                        probs=torch.softmax(chosen, dim=-1).tolist(),
-                        log_probs=chosen.tolist(),
-                    )
-        return [r for r in results if r is not None]
-
-    def _last_logits(self, token_lists: Sequence[Sequence[int]], shared: int) -> torch.Tensor:
-        """Next-token logits after each prompt, ``(batch, vocab)``."""
-        if not shared:
-            batch = self.pad_left(token_lists)
-            # logits_to_keep=1: the vocabulary projection is run for the last position only.
-            return self.forward(1, input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                position_ids=batch.position_ids).logits[:, -1, :]
-        suffixes = [tokens[shared:] for tokens in token_lists]
-        batch = self.pad_right_after_prefix(suffixes, shared)
-        # Project to the vocabulary only at the positions some prompt ends at.
-        ends = sorted({len(suffix) - 1 for suffix in suffixes})
-        cache, context = self._cache_for_rows(token_lists[0][:shared], len(suffixes))
-        with context:
-            logits = self.forward(
-                torch.tensor(ends, device=self.device), input_ids=batch.input_ids,
-                attention_mask=batch.attention_mask, position_ids=batch.position_ids,
-                cache=cache,
-            ).logits
-        column = torch.tensor([ends.index(len(suffix) - 1) for suffix in suffixes],
-                              device=logits.device)
-        return logits[torch.arange(len(suffixes), device=logits.device), column]
+        return label_scoring.score_token_lists(self, token_lists, labels, desc=desc)
 
     # ------------------------------------------------------------------ generation
-    @torch.no_grad()
     def generate(
         self,
         prompts: Sequence[str],
@@ -560,74 +471,8 @@ class SLM:
         Returns:
             The continuations, special tokens removed, in the order of ``prompts``.
         """
-        from transformers import GenerationConfig
-
-        eos = self.model.generation_config.eos_token_id
-        config = GenerationConfig(
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=eos if eos is not None else self.tokenizer.eos_token_id,
-            stop_strings=list(stop) if stop else None,
-        )
-        token_lists = self.tokenize(prompts, reserve=max_new_tokens)
-        outputs: list[str] = [""] * len(prompts)
-        with self.lock:
-            shared = self._shared_prefix_length(token_lists)
-            if shared and self._shares_prefix:
-                return self._generate_with_slots(token_lists, shared, config, stop, desc)
-            for batch_ids in self._batches(token_lists, shared, desc):
-                torch.manual_seed(self.seed)
-                batch = [token_lists[i] for i in batch_ids]
-                kwargs = self._generation_inputs(batch, shared)
-                generated = self.model.generate(**kwargs, generation_config=config,
-                                                tokenizer=self.tokenizer)
-                new_tokens = generated[:, kwargs["input_ids"].shape[1] :]
-                for row, index in enumerate(batch_ids):
-                    text = self.tokenizer.decode(new_tokens[row], skip_special_tokens=True)
-                    outputs[index] = cut_at_stop(text, stop)
-        return outputs
-
-    def _generate_with_slots(self, token_lists: Sequence[Sequence[int]], shared: int,
-                             config: Any, stop: Sequence[str] | None, desc: str | None
-                             ) -> list[str]:
-        """:meth:`generate` for prompts sharing a prefix: continuous batching over the
-        prefix kept once (see ``decoding.py``)."""
-        eos = config.eos_token_id
-        eos_ids = {int(t) for t in (eos if isinstance(eos, list) else [eos]) if t is not None}
-
-        def finished(tokens: list[int]) -> bool:
-            if not stop:
-                return False
-            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-            return any(s in text for s in stop)
-
-        show = bool(desc) and self.show_progress and len(token_lists) > 1
-        with tqdm(total=len(token_lists), desc=desc, disable=not show, leave=False) as bar:
-            generated = greedy_decode_shared_prefix(
-                self, token_lists, shared, max_new_tokens=config.max_new_tokens,
-                eos_token_ids=eos_ids, finished=finished, on_done=lambda _: bar.update(1))
-        return [cut_at_stop(self.tokenizer.decode(tokens, skip_special_tokens=True), stop)
-                for tokens in generated]
-
-    def _generation_inputs(self, token_lists: Sequence[Sequence[int]], shared: int
-                           ) -> dict[str, Any]:
-        if not shared:
-            batch = self.pad_left(token_lists)
-            return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
-        # [shared prefix][padding][own tokens]: generate() continues every row from its
-        # last token and derives positions from the mask, so padding in the middle is
-        # skipped exactly as left padding is.
-        own = self.pad_left([tokens[shared:] for tokens in token_lists])
-        prefix = torch.tensor([list(token_lists[0][:shared])], device=self.device)
-        rows = len(token_lists)
-        return {
-            "input_ids": torch.cat([prefix.expand(rows, -1), own.input_ids], dim=1),
-            "attention_mask": torch.cat(
-                [torch.ones(rows, shared, dtype=torch.long, device=self.device),
-                 own.attention_mask], dim=1),
-            self._cache_kwarg: self.repeated_kv_cache(token_lists[0][:shared], rows),
-        }
+        return generation.generate(self, prompts, max_new_tokens=max_new_tokens, stop=stop,
+                                   desc=desc)
 
     def _batches(
         self, token_lists: Sequence[Sequence[int]], shared: int, desc: str | None
@@ -643,19 +488,7 @@ class SLM:
 
         No Hub call: the pipeline wraps the model already in memory.
         """
-        from langchain_huggingface import HuggingFacePipeline
-        from transformers import pipeline
-
-        generator = pipeline(
-            "text-generation",
-            model=self.model,
-            tokenizer=self.tokenizer,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            return_full_text=False,
-            **pipeline_kwargs,
-        )
-        return HuggingFacePipeline(pipeline=generator, model_id=self.name)
+        return langchain_wrappers.as_langchain_llm(self, max_new_tokens, **pipeline_kwargs)
 
     def as_chat_model(self, max_new_tokens: int = 128, **pipeline_kwargs: Any) -> Any:
         """This model as a ``langchain_huggingface.ChatHuggingFace`` chat model.
@@ -663,14 +496,7 @@ class SLM:
         Raises:
             ChatTemplateError: the tokenizer has no chat template.
         """
-        from langchain_huggingface import ChatHuggingFace
-
-        render_chat(self.tokenizer, [{"role": "user", "content": "x"}], "", "chat")
-        return ChatHuggingFace(
-            llm=self.as_langchain_llm(max_new_tokens, **pipeline_kwargs),
-            tokenizer=self.tokenizer,
-            model_id=self.name,
-        )
+        return langchain_wrappers.as_chat_model(self, max_new_tokens, **pipeline_kwargs)
 
     def __repr__(self) -> str:
         return f"SLM(name={self.name!r}, device={self.device}, chat_format={self.chat_format!r})"
@@ -682,41 +508,3 @@ def output_cache(output: Any) -> Any:
     cache = getattr(output, "cache", None)
     return cache if cache is not None else output.past_key_values
 
-
-def check_model_source(model: str | None) -> None:
-    """Fail before any long work when ``model`` cannot be loaded for a reason we can see
-    without loading it: an unknown embedded model, an embedded model whose package is
-    missing, or a local path (a ``.gguf`` file, or a path that looks local) that is not
-    there. Hub ids are not checked (that needs the network).
-
-    Raises:
-        ModelLoadError: naming the problem.
-    """
-    import importlib.util
-
-    from langchain_selfamplify.models.default import DEFAULT_MODEL_PACKAGE, GEMMA_PACKAGE
-
-    if model is None or model == "smollm2-135m":
-        if importlib.util.find_spec(DEFAULT_MODEL_PACKAGE) is None:
-            default_model_path()  # raises, saying what to install
-        return
-    if model in EMBEDDED_MODELS:
-        if importlib.util.find_spec(GEMMA_PACKAGE) is None:
-            embedded_model_path(model)  # raises, saying what to install
-        return
-    path = Path(model).expanduser()
-    if path.suffix == ".gguf":
-        _check_gguf_file(path)
-    elif not path.exists() and (path.is_absolute() or model.startswith((".", "~"))
-                                or model.count("/") > 1):
-        raise ModelLoadError(f"Model directory not found: {path}")
-
-
-def _check_gguf_file(path: Path) -> None:
-    """Fail early, and clearly, on a missing, truncated or non-GGUF file."""
-    if not path.is_file():
-        raise ModelLoadError(f"GGUF file not found: {path}")
-    with path.open("rb") as handle:
-        magic = handle.read(4)
-    if magic != b"GGUF":
-        raise ModelLoadError(f"{path} is not a GGUF file (its first bytes are {magic!r}).")

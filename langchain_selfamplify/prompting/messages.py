@@ -14,7 +14,7 @@ from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.data.formats import split_inline_options
 from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.models.chat_format import Message
-from langchain_selfamplify.models.slm import ANSWER_PREFIX
+from langchain_selfamplify.models.label_scoring import ANSWER_PREFIX
 
 RATIONALE_STOP = "The answer is"
 """Where a generated test-time rationale ends and answer scoring begins."""

@@ -1,0 +1,101 @@
+"""Label scoring on the local backend: the probability of each answer label's token
+right after ``"The answer is ("``, batched, from a cached shared prefix when the prompts
+have one. :meth:`SLM.score_choices` and :meth:`SLM.score_token_lists` call these."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+
+from langchain_selfamplify.models.choice_scores import ChoiceScores
+
+if TYPE_CHECKING:
+    from langchain_selfamplify.models.slm import SLM
+
+logger = logging.getLogger(__name__)
+
+ANSWER_PREFIX = "The answer is ("
+"""Text after which answer labels are scored, in demonstrations and at test time."""
+
+
+def label_token_id(slm: SLM, label: str) -> int:
+    """Token id the model emits for ``label`` right after ``"The answer is ("``.
+
+    Found by tokenising the prefix with and without the label, so tokenizers that
+    glue a leading space or merge ``"(A"`` are handled.
+    """
+    if label not in slm._label_ids:
+        encode = slm.tokenizer.encode
+        base = encode(ANSWER_PREFIX, add_special_tokens=False)
+        full = encode(ANSWER_PREFIX + label, add_special_tokens=False)
+        if full[: len(base)] == base and len(full) == len(base) + 1:
+            token = full[-1]
+        else:
+            token = encode(label, add_special_tokens=False)[0]
+            logger.warning("Label %r is not a single token after %r; scoring its first "
+                           "token %d", label, ANSWER_PREFIX, token)
+        slm._label_ids[label] = int(token)
+    return slm._label_ids[label]
+
+
+def label_token_ids(slm: SLM, labels: Sequence[str]) -> list[int]:
+    """Token ids of ``labels``; raises ``ValueError`` when two labels share a token."""
+    ids = [label_token_id(slm, label) for label in labels]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"Labels {list(labels)} do not map to distinct tokens for "
+                         f"{slm.name}; cannot score them apart.")
+    return ids
+
+
+@torch.no_grad()
+def score_token_lists(
+    slm: SLM,
+    token_lists: Sequence[Sequence[int]],
+    labels: Sequence[Sequence[str]],
+    *,
+    desc: str | None = None,
+) -> list[ChoiceScores]:
+    """:meth:`score_choices` on prompts already tokenised (e.g. with words erased)."""
+    if len(token_lists) != len(labels):
+        raise ValueError("prompts and labels differ in length")
+    results: list[ChoiceScores | None] = [None] * len(token_lists)
+    with slm.lock:
+        shared = slm._shared_prefix_length(token_lists)
+        for batch_ids in slm._batches(token_lists, shared, desc):
+            logits = last_logits(slm, [token_lists[i] for i in batch_ids], shared)
+            log_probs = torch.log_softmax(logits.float(), dim=-1)
+            for row, index in enumerate(batch_ids):
+                token_ids = label_token_ids(slm, labels[index])
+                chosen = log_probs[row, token_ids]
+                results[index] = ChoiceScores(
+                    labels=list(labels[index]),
+                    probs=torch.softmax(chosen, dim=-1).tolist(),
+                    log_probs=chosen.tolist(),
+                )
+    return [r for r in results if r is not None]
+
+
+def last_logits(slm: SLM, token_lists: Sequence[Sequence[int]], shared: int) -> torch.Tensor:
+    """Next-token logits after each prompt, ``(batch, vocab)``."""
+    if not shared:
+        batch = slm.pad_left(token_lists)
+        # logits_to_keep=1: the vocabulary projection is run for the last position only.
+        return slm.forward(1, input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                            position_ids=batch.position_ids).logits[:, -1, :]
+    suffixes = [tokens[shared:] for tokens in token_lists]
+    batch = slm.pad_right_after_prefix(suffixes, shared)
+    # Project to the vocabulary only at the positions some prompt ends at.
+    ends = sorted({len(suffix) - 1 for suffix in suffixes})
+    cache, context = slm._cache_for_rows(token_lists[0][:shared], len(suffixes))
+    with context:
+        logits = slm.forward(
+            torch.tensor(ends, device=slm.device), input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask, position_ids=batch.position_ids,
+            cache=cache,
+        ).logits
+    column = torch.tensor([ends.index(len(suffix) - 1) for suffix in suffixes],
+                          device=logits.device)
+    return logits[torch.arange(len(suffixes), device=logits.device), column]
