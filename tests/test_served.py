@@ -93,6 +93,18 @@ def test_kernelshap_from_served_log_probs(served, demo_pool):
     assert not keywords or all(k.lower().strip(".,?") in " ".join(words) for k in keywords)
 
 
+def test_generate_mode_answers_on_the_served_model(served, demo_pool):
+    from langchain_selfamplify import AmplifiedPrompt
+    from langchain_selfamplify.evaluation.predict import answer_questions
+
+    demos = [ex.with_rationale("Step 1: read the options.") for ex in demo_pool[:2]]
+    predictions = answer_questions(served, AmplifiedPrompt(examples=demos), demo_pool[2:6],
+                                   mode="generate", max_rationale_tokens=32)
+    assert len(predictions) == 4
+    assert all(p.rationale is not None for p in predictions)
+    assert all(p.predicted is None or p.predicted in "ABCD" for p in predictions)
+
+
 def test_gradient_methods_and_cloze_are_refused_naming_what_works(served, demo_pool):
     with pytest.raises(BackendCapabilityError, match="kernelshap.*ph_cot"):
         RationaleGenerator(backend=served, method="deeplift")
@@ -119,6 +131,14 @@ def test_cli_main_job_and_a_small_grid_through_the_server(server, tmp_path):
     cells = [json.loads(line) for line in
              (tmp_path / "grid" / "cells.jsonl").read_text().splitlines()]
     assert len(cells) == 2
+    result = runner.invoke(app, ["explain", *common, "--method", "feature_ablation", "--k", "2",
+                                 "--answer", "B", "Which gas do plants take in? (A) oxygen "
+                                 "(B) carbon dioxide (C) helium"])
+    assert result.exit_code == 0, result.output
+    assert "top words:" in result.output and "the answer is (B)" in result.output
+    result = runner.invoke(app, ["explain", *common, "--method", "deeplift", "--answer", "B",
+                                 "Which? (A) x (B) y"])
+    assert result.exit_code == 2 and "kernelshap" in result.output
 
 
 def test_a_server_killed_mid_run_keeps_finished_work_and_a_restart_resumes(tmp_path,
@@ -164,6 +184,7 @@ class _FlakyServer(http.server.BaseHTTPRequestHandler):
 
     failures = 2
     seen = 0
+    logprobs = True
 
     def do_POST(self):  # noqa: N802 - http.server's name
         type(self).seen += 1
@@ -173,13 +194,13 @@ class _FlakyServer(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         top = [{"token": "B", "logprob": -0.1}, {"token": "A", "logprob": -2.5}]
+        logprobs = ({"content": [{"token": "B", "logprob": -0.1, "top_logprobs": top}]}
+                    if type(self).logprobs else None)
         body = json.dumps({"id": "x", "object": "text_completion", "created": 0, "model": "m",
                            "usage": {"prompt_tokens": 4, "completion_tokens": 1,
                                      "total_tokens": 5},
                            "choices": [{"text": "B", "index": 0, "finish_reason": "length",
-                                        "logprobs": {"content": [{"token": "B",
-                                                                  "logprob": -0.1,
-                                                                  "top_logprobs": top}]}}]})
+                                        "logprobs": logprobs}]})
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -207,6 +228,21 @@ def test_5xx_is_retried_a_bounded_number_of_times(failures, retries, works):
             with pytest.raises(BackendConnectionError, match=url):
                 backend.score_choices(["The answer is ("], [["A", "B"]])
             assert handler.seen == retries + 1
+    finally:
+        httpd.shutdown()
+
+
+def test_a_server_without_log_probs_fails_scoring_clearly_and_still_generates():
+    handler = type("NoLogprobs", (_FlakyServer,), {"failures": 0, "seen": 0,
+                                                   "logprobs": False})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    backend = OpenAICompatibleBackend(url, "m", show_progress=False, context_length=2048)
+    try:
+        with pytest.raises(BackendConnectionError, match="no log-probabilities"):
+            backend.score_choices(["The answer is ("], [["A", "B"]])
+        assert backend.generate(["Say B"], max_new_tokens=4) == ["B"]
     finally:
         httpd.shutdown()
 

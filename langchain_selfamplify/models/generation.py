@@ -26,23 +26,8 @@ def generate(
     stop: Sequence[str] | None = None,
     desc: str | None = None,
 ) -> list[str]:
-    """Greedy continuation of each prompt, capped at ``max_new_tokens`` tokens.
-
-    A prefix shared by all prompts is encoded once and its KV cache reused, as in
-    :meth:`score_choices`. When the model allows shared-prefix attention the prefix
-    is kept once for the whole batch and decoding is continuously batched: a
-    finished reply's slot goes to the next prompt at once. Otherwise each batch of
-    :attr:`batch_size` prompts runs through ``model.generate``.
-
-    Args:
-        prompts: Prompt texts from :meth:`format_prompt`.
-        max_new_tokens: Token cap per continuation. Defaults to 64.
-        stop: Strings that end a continuation; the text is cut before the first one.
-        desc: Progress-bar label; no bar when ``None``.
-
-    Returns:
-        The continuations, special tokens removed, in the order of ``prompts``.
-    """
+    """:meth:`SLM.generate`: greedy continuations, continuously batched over a shared
+    prefix when the model allows it, else ``model.generate`` in batches."""
     from transformers import GenerationConfig
 
     eos = slm.model.generation_config.eos_token_id
