@@ -75,7 +75,7 @@ def main() -> None:
             times: dict[str, float] = {}
             try:
                 with timed(times, "explain"):
-                    explained = generator.explain(sample)
+                    explained, unusable = generator.explain_usable(sample)
             except Exception as exc:  # a method failing on this model is a result too
                 records.append({"dataset": dataset, "method": method, "error": str(exc)})
                 rows.append(_row(records[-1]))
@@ -88,6 +88,7 @@ def main() -> None:
                 generator.explainer.forward_passes(
                     sum(w.is_candidate for w in question_words(ex))) for ex in sample)
             record = {"dataset": dataset, "method": method, "settings": settings,
+                      "unusable": unusable,
                       "seconds_per_example": times["explain"] / len(sample),
                       "forward_passes_per_example": passes, **means, **versus_random,
                       "examples": [e.model_dump() for e in report.examples]}
@@ -146,7 +147,8 @@ def _write(args: argparse.Namespace, rows: list, records: list, expected: int) -
         "interval above 0 means the keywords matter more than random words. Rationale "
         "effect: change in p(gold) when the rationale is written before 'The answer is "
         "(', mean ± standard error. Probabilities are renormalised over the answer "
-        "labels.",
+        "labels. An example the method could make no rationale for (an unusable Self_topk "
+        "reply) is left out: n counts the rest.",
         "",
         markdown_table(headers, rows),
         "" if len(rows) == expected else

@@ -158,6 +158,10 @@ def test_an_unusable_rationale_moves_to_the_next_ranked_example(tiny_slm, demo_p
     explained, skipped = generator.explain_selection(selector)
     assert bad in skipped and bad not in [d.id for d in explained]
     assert len(explained) == 3 and all(d.rationale for d in explained)
+    # explain_usable leaves it out instead of raising, and names it
+    usable, left_out = generator.explain_usable(first)
+    assert left_out == [bad] and [d.id for d in usable] == [ex.id for ex in first
+                                                            if ex.id != bad]
 
 
 # ----------------------------------------------------------------- word absence

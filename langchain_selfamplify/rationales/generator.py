@@ -147,6 +147,19 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
         return [ex.with_rationale(texts[self._key(ex)], rationale_method=self.method)
                 for ex in examples]
 
+    def explain_usable(self, examples: Sequence[MCQExample]
+                       ) -> tuple[list[MCQExample], list[str]]:
+        """:meth:`explain`, leaving out the examples the method can make no rationale for
+        (an unusable Self_topk reply) instead of raising.
+
+        Returns:
+            The explained examples, in order, and the ids of those left out.
+        """
+        texts = self._compute(examples, None, None, skip_unusable=True)
+        explained = [ex.with_rationale(texts[self._key(ex)], rationale_method=self.method)
+                     for ex in examples if texts[self._key(ex)] is not None]
+        return explained, [ex.id for ex in examples if texts[self._key(ex)] is None]
+
     def _compute(self, examples: Sequence[MCQExample],
                  on_chunk: Callable[[list[dict[str, str]]], None] | None,
                  run_manager: CallbackManagerForChainRun | None,
