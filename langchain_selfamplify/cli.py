@@ -6,6 +6,7 @@ SmolLM2-135M-Instruct with the bundled demo set, offline.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -217,6 +218,16 @@ def evaluate(
     base_url: BaseUrl = None,
     served_model: ServedModel = None,
     tokenizer: Tokenizer = None,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", help="Run the cells as Ray tasks: 'local' starts a local Ray cluster, "
+                      "'auto' or ray://HOST:10001 joins one. Each worker loads the model "
+                      "once; outputs and resuming are as in a local run. Needs the [ray] "
+                      "extra.")] = None,
+    ray_workers: Annotated[int | None, typer.Option(
+        help="Model-holding Ray workers (default: the cluster's CPUs, or GPUs with "
+             "--ray-gpus).")] = None,
+    ray_gpus: Annotated[float, typer.Option(
+        help="GPUs each Ray worker reserves (e.g. 1 on a GPU cluster).")] = 0,
 ) -> None:
     """Run (or resume) a datasets x methods x strategies x seeds grid; write the table."""
     from langchain_selfamplify.evaluation.grid import (
@@ -251,9 +262,16 @@ def evaluate(
         check_output_dir(config)
         splits = load_grid_splits(config)
         check_backend_source(model, base_url=base_url, tokenizer=tokenizer)
-        slm = load_backend(model, base_url=base_url, served_model=served_model,
-                           tokenizer=tokenizer, device=device)
-        summary = run_grid(config, slm, splits=splits)
+        load = functools.partial(load_backend, model, base_url=base_url,
+                                 served_model=served_model, tokenizer=tokenizer,
+                                 device=device)
+        if ray is not None:
+            from langchain_selfamplify.evaluation.ray_grid import run_grid_on_ray
+
+            summary = run_grid_on_ray(config, load, address=ray, workers=ray_workers,
+                                      num_gpus=ray_gpus, splits=splits)
+        else:
+            summary = run_grid(config, load(), splits=splits)
     except (SelfAmplifyError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2) from exc

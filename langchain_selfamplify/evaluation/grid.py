@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -190,47 +191,117 @@ def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64,
         chunk_size: Questions answered between two writes. Defaults to 64.
         splits: :func:`load_grid_splits`'s result, when the caller checked it already.
     """
-    check_output_dir(config)
-    splits = splits if splits is not None else load_grid_splits(config)
-    out = Path(config.output_dir)
-    (out / "prompts").mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    predictions_path, cells_path = out / "predictions.jsonl", out / "cells.jsonl"
-    answered: dict[str, set[str]] = defaultdict(set)
-    for record in read_jsonl(predictions_path):
-        answered[record["cell"]].add(record["question_id"])
-    finished = {record["cell"] for record in read_jsonl(cells_path)}
-    for cell in grid_cells(config):
-        if cell.key in finished:
-            continue
-        pool, test = splits[(cell.dataset, cell.seed)]
+    state = GridState.open(config, splits)
+    for cell in state.todo:
+        pool, test = state.splits[(cell.dataset, cell.seed)]
         started = time.perf_counter()
         try:
-            prompt = _cell_prompt(slm, cell, pool, config, out / "prompts" / f"{cell.key}.json")
-            todo = [q for q in test if q.id not in answered[cell.key]]
-            digest = prompt_hash(prompt)
-            for start in range(0, len(todo), chunk_size):
-                chunk = todo[start : start + chunk_size]
-                began = time.perf_counter()
-                predictions = answer_questions(slm, prompt, chunk, mode=config.answer_mode,
-                                               max_rationale_tokens=config.max_rationale_tokens,
-                                               on_overflow="drop", permute=config.permute,
-                                               calibrate=config.calibrate)
-                share = (time.perf_counter() - began) / len(chunk)
-                append_jsonl(predictions_path, [
-                    {"cell": cell.key, **cell.model_dump(), "question_id": p.id,
-                     "prompt_hash": digest, "raw_output": p.rationale, "parsed": p.predicted,
-                     "gold": p.gold, "correct": p.correct, "truncated": p.truncated,
-                     "n_choices": len(q.choices), "seconds": share}
-                    for p, q in zip(predictions, chunk, strict=True)])
-                answered[cell.key].update(p.id for p in predictions)
-            append_jsonl(cells_path, [{"cell": cell.key, **cell.model_dump(), "status": "done",
-                                  "seconds": time.perf_counter() - started}])
+            prompt = state.saved_prompt(cell) or state.save_prompt(
+                cell, timed_prompt(slm, cell, pool, config))
+            for records in cell_predictions(slm, cell, prompt, state.unanswered(cell, test),
+                                            config, chunk_size):
+                append_jsonl(state.predictions_path, records)
+            state.finish(cell, "done", started)
         except (SelfAmplifyError, RuntimeError, ValueError) as exc:
-            logger.warning("cell %s failed: %s", cell.key, exc)
-            append_jsonl(cells_path, [{"cell": cell.key, **cell.model_dump(), "status": "failed",
-                                  "reason": str(exc), "seconds": time.perf_counter() - started}])
-    return summarize(out)
+            state.finish(cell, "failed", started, reason=str(exc))
+    return summarize(state.out)
+
+
+class GridState:
+    """An output directory being filled: what is finished, and where each record goes.
+
+    The local runner and the Ray driver (``ray_grid.py``) write through it, so their
+    files have the same layout, order and content.
+    """
+
+    def __init__(self, config: GridConfig, splits: Splits, out: Path,
+                 answered: dict[str, set[str]], finished: set[str]) -> None:
+        self.config, self.splits, self.out = config, splits, out
+        self.answered, self.finished = answered, finished
+        self.predictions_path = out / "predictions.jsonl"
+        self.cells_path = out / "cells.jsonl"
+
+    @classmethod
+    def open(cls, config: GridConfig, splits: Splits | None = None) -> GridState:
+        """Check the directory (see :func:`check_output_dir`), write ``config.json`` and
+        read what an earlier run finished."""
+        check_output_dir(config)
+        splits = splits if splits is not None else load_grid_splits(config)
+        out = Path(config.output_dir)
+        (out / "prompts").mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(config.model_dump_json(indent=2) + "\n",
+                                         encoding="utf-8")
+        answered: dict[str, set[str]] = defaultdict(set)
+        for record in read_jsonl(out / "predictions.jsonl"):
+            answered[record["cell"]].add(record["question_id"])
+        finished = {record["cell"] for record in read_jsonl(out / "cells.jsonl")}
+        return cls(config, splits, out, answered, finished)
+
+    @property
+    def todo(self) -> list[Cell]:
+        """The cells not finished yet, in grid order."""
+        return [cell for cell in grid_cells(self.config) if cell.key not in self.finished]
+
+    def unanswered(self, cell: Cell, test: list[Any]) -> list[Any]:
+        """The cell's test questions without a saved prediction."""
+        return [q for q in test if q.id not in self.answered[cell.key]]
+
+    def prompt_path(self, cell: Cell) -> Path:
+        return self.out / "prompts" / f"{cell.key}.json"
+
+    def saved_prompt(self, cell: Cell) -> AmplifiedPrompt | None:
+        """The cell's prompt saved by an earlier run, if readable."""
+        path = self.prompt_path(cell)
+        if path.exists():
+            try:
+                return AmplifiedPrompt.load(path)
+            except PromptFileError:
+                logger.warning("%s is unreadable; building the prompt again", path)
+        return None
+
+    def save_prompt(self, cell: Cell, prompt: AmplifiedPrompt) -> AmplifiedPrompt:
+        prompt.save(self.prompt_path(cell))
+        return prompt
+
+    def finish(self, cell: Cell, status: str, started: float, reason: str | None = None,
+               seconds: float | None = None) -> None:
+        """Record a finished (``"done"``) or failed cell."""
+        if reason is not None:
+            logger.warning("cell %s failed: %s", cell.key, reason)
+        record: dict[str, Any] = {"cell": cell.key, **cell.model_dump(), "status": status}
+        if reason is not None:
+            record["reason"] = reason
+        record["seconds"] = seconds if seconds is not None else time.perf_counter() - started
+        append_jsonl(self.cells_path, [record])
+        self.finished.add(cell.key)
+
+
+def timed_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig) -> AmplifiedPrompt:
+    """:func:`build_prompt`, with its build time and the cell in the metadata."""
+    started = time.perf_counter()
+    prompt = build_prompt(slm, cell, pool, config)
+    prompt.metadata = {**prompt.metadata, "build_seconds": time.perf_counter() - started,
+                       "cell": cell.key}
+    return prompt
+
+
+def cell_predictions(slm: Any, cell: Cell, prompt: AmplifiedPrompt, todo: list[Any],
+                     config: GridConfig, chunk_size: int = 64) -> Iterator[list[dict[str, Any]]]:
+    """The ``predictions.jsonl`` records of ``todo``, one list per answered chunk."""
+    digest = prompt_hash(prompt)
+    for start in range(0, len(todo), chunk_size):
+        chunk = todo[start : start + chunk_size]
+        began = time.perf_counter()
+        predictions = answer_questions(slm, prompt, chunk, mode=config.answer_mode,
+                                       max_rationale_tokens=config.max_rationale_tokens,
+                                       on_overflow="drop", permute=config.permute,
+                                       calibrate=config.calibrate)
+        share = (time.perf_counter() - began) / len(chunk)
+        yield [{"cell": cell.key, **cell.model_dump(), "question_id": p.id,
+                "prompt_hash": digest, "raw_output": p.rationale, "parsed": p.predicted,
+                "gold": p.gold, "correct": p.correct, "truncated": p.truncated,
+                "n_choices": len(q.choices), "seconds": share}
+               for p, q in zip(predictions, chunk, strict=True)]
 
 
 def check_output_dir(config: GridConfig) -> None:
@@ -247,18 +318,3 @@ def check_output_dir(config: GridConfig) -> None:
         raise SelfAmplifyError(
             f"{out} holds a grid run with other settings; resuming it would mix them. Use "
             "another output directory, or delete this one to start afresh.")
-
-
-def _cell_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig,
-                 path: Path) -> AmplifiedPrompt:
-    if path.exists():
-        try:
-            return AmplifiedPrompt.load(path)
-        except PromptFileError:
-            logger.warning("%s is unreadable; building the prompt again", path)
-    started = time.perf_counter()
-    prompt = build_prompt(slm, cell, pool, config)
-    prompt.metadata = {**prompt.metadata, "build_seconds": time.perf_counter() - started,
-                       "cell": cell.key}
-    prompt.save(path)
-    return prompt
