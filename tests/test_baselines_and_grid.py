@@ -151,3 +151,34 @@ def test_resuming_with_other_settings_is_refused(tiny_slm, tmp_path):
     run_grid(small_grid(tmp_path, methods=["io"]), tiny_slm)
     with pytest.raises(SelfAmplifyError, match="other settings"):
         run_grid(small_grid(tmp_path, methods=["io"], test_size=5), tiny_slm)
+
+
+def test_the_pool_is_scored_once_per_dataset_and_seed_and_stages_are_timed(
+        tiny_slm, tmp_path, monkeypatch):
+    import time
+
+    from langchain_selfamplify.selection import selector as selector_module
+    from langchain_selfamplify.stages import STAGES, measure_stages
+
+    scored = []
+    original = selector_module.score_answers
+
+    def counting(slm, prompts, *args, **kwargs):
+        scored.append(len(prompts))
+        return original(slm, prompts, *args, **kwargs)
+
+    monkeypatch.setattr(selector_module, "score_answers", counting)
+    config = small_grid(tmp_path, methods=["io", "feature_ablation", "self_topk"],
+                        strategies=["error", "success"], seeds=[0, 1])
+    started = time.perf_counter()
+    with measure_stages() as log:
+        summary = run_grid(config, tiny_slm)
+    total = time.perf_counter() - started
+    assert sum(scored) == 2 * 16  # one pool of 16 per seed, for the 8 ranked cells
+    assert summary["rows"]
+    assert [json.loads(line)["status"] for line in
+            (tmp_path / "cells.jsonl").read_text().splitlines()] == ["done"] * 10
+    assert set(log.seconds) <= {*STAGES, "other"}
+    for name in ("pool_scoring", "demo_rationales", "test_rationales", "answer_scoring"):
+        assert log.seconds[name] > 0, name
+    assert sum(log.seconds.values()) == pytest.approx(total, rel=0.05)

@@ -40,6 +40,7 @@ from langchain_selfamplify.rationales.base import METHODS
 from langchain_selfamplify.rationales.generator import RationaleGenerator
 from langchain_selfamplify.selection.selector import SelfAmplifySelector
 from langchain_selfamplify.selection.strategies import get_strategy
+from langchain_selfamplify.stages import stage
 from langchain_selfamplify.strict import StrictModel
 
 logger = logging.getLogger(__name__)
@@ -126,26 +127,48 @@ def grid_cells(config: GridConfig) -> list[Cell]:
     return cells
 
 
-def build_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig) -> AmplifiedPrompt:
-    """The cell's prompt, built from the pool only."""
+PoolScores = dict[tuple[str, int], list[Any]]
+"""(dataset, seed) -> the pool's zero-shot scores, shared by the cells of that dataset
+and seed: every success and error row selects from the same scores."""
+
+
+def build_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig,
+                 pool_scores: PoolScores | None = None) -> AmplifiedPrompt:
+    """The cell's prompt, built from the pool only.
+
+    Args:
+        slm: The model.
+        cell: The cell.
+        pool: Its pool.
+        config: The grid.
+        pool_scores: Pool scores already computed by other cells of the same dataset and
+            seed (reused, so the pool is scored once), and filled in by this one.
+    """
 
     fmt = config.answer_format
     if cell.method == "io":
         return io_prompt(pool, config.shots, cell.seed, answer_format=fmt,
                          balance=config.balance_labels)
     if cell.method == "auto_cot":
-        return AutoCoT(slm, n=config.shots, max_new_tokens=config.max_rationale_tokens,
-                       seed=cell.seed, answer_format=fmt).build(pool)
+        with stage("baseline_setup"):
+            return AutoCoT(slm, n=config.shots, max_new_tokens=config.max_rationale_tokens,
+                           seed=cell.seed, answer_format=fmt).build(pool)
     if cell.method == "amplify":
-        return Amplify(slm, n=config.shots, k=config.k, seed=cell.seed, answer_format=fmt,
-                       balance=config.balance_labels).build(pool)
+        with stage("baseline_setup"):
+            return Amplify(slm, n=config.shots, k=config.k, seed=cell.seed, answer_format=fmt,
+                           balance=config.balance_labels).build(pool)
     selector = SelfAmplifySelector(slm=slm, examples=pool, strategy=cell.strategy,
                                    n=config.shots, seed=cell.seed, answer_format=fmt,
                                    balance_labels=config.balance_labels)
     generator = RationaleGenerator(slm=slm, method=cell.method, k=config.k,
                                    n_steps=config.steps, answer_format=fmt,
                                    method_kwargs=config.method_kwargs.get(cell.method, {}))
+    shared = (cell.dataset, cell.seed)
+    if pool_scores is not None and shared in pool_scores:
+        selector.preload_scores(pool_scores[shared])
     examples, skipped = generator.explain_selection(selector)
+    if pool_scores is not None and get_strategy(cell.strategy) is not None:
+        pool_scores[shared] = selector.score_pool()  # cached by now: no model call
     return AmplifiedPrompt(examples=examples, answer_format=fmt,
                            metadata={"method": cell.method, "strategy": cell.strategy,
                                      "skipped": skipped})
@@ -192,12 +215,13 @@ def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64,
         splits: :func:`load_grid_splits`'s result, when the caller checked it already.
     """
     state = GridState.open(config, splits)
+    pool_scores: PoolScores = {}
     for cell in state.todo:
         pool, test = state.splits[(cell.dataset, cell.seed)]
         started = time.perf_counter()
         try:
             prompt = state.saved_prompt(cell) or state.save_prompt(
-                cell, timed_prompt(slm, cell, pool, config))
+                cell, timed_prompt(slm, cell, pool, config, pool_scores))
             for records in cell_predictions(slm, cell, prompt, state.unanswered(cell, test),
                                             config, chunk_size):
                 append_jsonl(state.predictions_path, records)
@@ -276,10 +300,11 @@ class GridState:
         self.finished.add(cell.key)
 
 
-def timed_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig) -> AmplifiedPrompt:
+def timed_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig,
+                 pool_scores: PoolScores | None = None) -> AmplifiedPrompt:
     """:func:`build_prompt`, with its build time and the cell in the metadata."""
     started = time.perf_counter()
-    prompt = build_prompt(slm, cell, pool, config)
+    prompt = build_prompt(slm, cell, pool, config, pool_scores)
     prompt.metadata = {**prompt.metadata, "build_seconds": time.perf_counter() - started,
                        "cell": cell.key}
     return prompt

@@ -30,6 +30,7 @@ from langchain_selfamplify.models.answer_scoring import (
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.prompting.messages import RATIONALE_STOP, answer_prefix
 from langchain_selfamplify.prompting.parsing import parse_answer
+from langchain_selfamplify.stages import stage
 from langchain_selfamplify.strict import StrictModel
 
 logger = logging.getLogger(__name__)
@@ -291,19 +292,22 @@ def _answer(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample], 
     conversations = [prompt.to_messages(q, prompt.examples[: kept.get(q.id, len(prompt.examples))])
                      for q in questions]
     if mode == "generate":
-        return _generate_and_parse(slm, prefix, conversations, questions, reserve)
+        with stage("test_rationales"):
+            return _generate_and_parse(slm, prefix, conversations, questions, reserve)
     rationales: list[str | None] = [None] * len(questions)
     if prefix != scored_after:
         texts = [slm.format_prompt(messages, prefix) for messages in conversations]
-        written = slm.generate(texts, max_new_tokens=cap, stop=[RATIONALE_STOP],
-                               desc="Writing rationales")
+        with stage("test_rationales"):
+            written = slm.generate(texts, max_new_tokens=cap, stop=[RATIONALE_STOP],
+                                   desc="Writing rationales")
         rationales = [text.strip() for text in written]
     score_prompts = [
         slm.format_prompt(messages, f"{r}\n{scored_after}" if r else scored_after)
         for messages, r in zip(conversations, rationales, strict=True)
     ]
-    scores = score_answers(slm, score_prompts, [q.choices for q in questions],
-                           prompt.answer_format, desc="Scoring answers")
+    with stage("answer_scoring"):
+        scores = score_answers(slm, score_prompts, [q.choices for q in questions],
+                               prompt.answer_format, desc="Scoring answers")
     predictions = []
     for q, s, r in zip(questions, scores, rationales, strict=True):
         probs = dict(zip(s.labels, s.probs, strict=True))

@@ -24,6 +24,7 @@ from langchain_selfamplify.evaluation.grid import (
     Cell,
     GridConfig,
     GridState,
+    PoolScores,
     Splits,
     cell_predictions,
     timed_prompt,
@@ -33,16 +34,18 @@ from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 
 
 def run_cell(backend: Any, cell: Cell, pool: list[Any], todo: list[Any], config: GridConfig,
-             prompt_json: str | None) -> dict[str, Any]:
+             prompt_json: str | None, pool_scores: PoolScores | None = None
+             ) -> dict[str, Any]:
     """One cell's work, as a worker runs it: the prompt (built unless given as JSON)
-    and the prediction records, or the reason it failed. Plain data, for Ray to ship."""
+    and the prediction records, or the reason it failed. Plain data, for Ray to ship.
+    ``pool_scores`` is the worker's own store of pool scores (see ``build_prompt``)."""
     started = time.perf_counter()
     result: dict[str, Any] = {"status": "done", "prompt": None, "records": []}
     try:
         if prompt_json:
             prompt = AmplifiedPrompt.model_validate_json(prompt_json)
         else:
-            prompt = timed_prompt(backend, cell, pool, config)
+            prompt = timed_prompt(backend, cell, pool, config, pool_scores)
             result["prompt"] = prompt.model_dump_json()
         # Chunk by chunk, so a failure keeps what was answered, as the local runner does.
         for chunk in cell_predictions(backend, cell, prompt, todo, config):
@@ -132,7 +135,9 @@ class _Worker:
 
     def __init__(self, load: Callable[[], Any]) -> None:
         self.backend = load()
+        self.pool_scores: PoolScores = {}
 
     def run(self, index: int, cell: Cell, pool: list[Any], todo: list[Any],
             config: GridConfig, prompt_json: str | None) -> tuple[int, dict[str, Any]]:
-        return index, run_cell(self.backend, cell, pool, todo, config, prompt_json)
+        return index, run_cell(self.backend, cell, pool, todo, config, prompt_json,
+                               self.pool_scores)

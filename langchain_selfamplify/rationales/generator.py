@@ -19,6 +19,7 @@ from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.rationales.absence import WordAbsence
 from langchain_selfamplify.rationales.base import RationaleMethod, get_method
 from langchain_selfamplify.schemas import ExplainInput
+from langchain_selfamplify.stages import stage
 from langchain_selfamplify.strict import reject_unknown_arguments
 
 logger = logging.getLogger(__name__)
@@ -183,8 +184,9 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
                     chunk = mine[start : start + chunk_size]
                     batch = [wanted[k] for k in chunk]
                     children = self._report_start(run_manager, batch)
-                    texts = (explainer.explain_each(batch) if skip_unusable
-                             else list(explainer.explain(batch)))
+                    with stage("demo_rationales"):
+                        texts = (explainer.explain_each(batch) if skip_unusable
+                                 else list(explainer.explain(batch)))
                     with self._lock:
                         for key, text in zip(chunk, texts, strict=True):
                             if text is None:

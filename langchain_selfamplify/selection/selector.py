@@ -26,6 +26,7 @@ from langchain_selfamplify.prompting.messages import (
 from langchain_selfamplify.schemas import DemonstrationsOutput, QuestionInput
 from langchain_selfamplify.selection.balance import balance_labels
 from langchain_selfamplify.selection.strategies import ScoredExample, get_strategy
+from langchain_selfamplify.stages import stage
 from langchain_selfamplify.strict import reject_unknown_arguments
 
 
@@ -130,7 +131,7 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
             on_chunk: Called with each newly scored chunk (64 examples), e.g. to
                 checkpoint it.
         """
-        with self._lock:
+        with self._lock, stage("pool_scoring"):
             todo = [ex for ex in self.examples if ex.id not in self._scores]
             for start in range(0, len(todo), 64):
                 chunk = todo[start : start + 64]
