@@ -218,6 +218,10 @@ def evaluate(
     base_url: BaseUrl = None,
     served_model: ServedModel = None,
     tokenizer: Tokenizer = None,
+    dtype: Annotated[str | None, typer.Option(
+        help="Weight dtype of a local model, e.g. bfloat16 (about twice as fast on a "
+             "recent CPU, approximate: see docs/results/grid.md for its agreement with "
+             "float32). Default: the checkpoint's (float32 for GGUF).")] = None,
     ray: Annotated[str | None, typer.Option(
         "--ray", help="Run the cells as Ray tasks: 'local' starts a local Ray cluster, "
                       "'auto' or ray://HOST:10001 joins one. Each worker loads the model "
@@ -262,9 +266,9 @@ def evaluate(
         check_output_dir(config)
         splits = load_grid_splits(config)
         check_backend_source(model, base_url=base_url, tokenizer=tokenizer)
+        local = {"device": device, **({"torch_dtype": dtype} if dtype else {})}
         load = functools.partial(load_backend, model, base_url=base_url,
-                                 served_model=served_model, tokenizer=tokenizer,
-                                 device=device)
+                                 served_model=served_model, tokenizer=tokenizer, **local)
         if ray is not None:
             from langchain_selfamplify.evaluation.ray_grid import run_grid_on_ray
 

@@ -1,0 +1,195 @@
+"""Where the evaluation grid's time goes, and what the full grid would take.
+
+Runs ``selfamplify evaluate``'s grid (``run_grid``) on a fixed slice: one dataset,
+one seed, a few test questions, every row type (IO, Auto-CoT, AMPLIFY and the paper's
+four methods with the success strategy), 8 shots, the embedded SmolLM2. For each
+stage (pool scoring, demonstration rationales, baselines' set-up, test-time
+rationales, answer scoring) it reports seconds, share of the total, tokens run and the
+seconds the machine's measured matrix-multiply peak would need for those tokens.
+
+It then projects the full grid (5 datasets x 11 rows x 3 seeds x 200 questions): the
+per-question stages scale with questions, the per-cell stages with cells (an error
+row costs what its success row costs), and pool scoring with (dataset, seed) pairs, as
+the grid shares pool scores between cells. The slice's dataset stands for all five.
+
+Each speed option runs the same slice: ``float32`` (exact) and ``bfloat16``
+(approximate, opt-in with ``--dtype bfloat16``), the latter with the share of its
+predictions identical to float32's.
+
+Run: ``python benchmarks/grid.py`` (about 20 minutes on 2 CPU cores). Writes
+``docs/results/grid.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from harness import (
+    comma_list,
+    counted_tokens,
+    flop_limit_seconds,
+    markdown_table,
+    n_parameters,
+    peak_gflops,
+    shared_datasets,
+    write_results,
+)
+
+from langchain_selfamplify import SLM
+from langchain_selfamplify.baselines import BASELINES
+from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells, run_grid
+from langchain_selfamplify.stages import STAGES, measure_stages
+
+FULL = {"datasets": 5, "seeds": 3, "questions": 200, "rationale_methods": 4,
+        "strategies": 2, "baselines": 3}
+"""The full grid the issue names: 5 datasets x 11 rows x 3 seeds x 200 questions."""
+PER_QUESTION = ("test_rationales", "answer_scoring")
+PER_CELL = ("demo_rationales", "baseline_setup")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset", default="arc_challenge")
+    parser.add_argument("--questions", type=int, default=16)
+    parser.add_argument("--shots", type=int, default=8)
+    parser.add_argument("--pool-size", type=int, default=100)
+    parser.add_argument("--methods", default="io,auto_cot,amplify,deeplift,kernelshap,"
+                                             "self_topk,ph_cot")
+    parser.add_argument("--options", default="float32,bfloat16",
+                        help="weight dtypes to run, the exact one first")
+    args = parser.parse_args()
+    config = {"datasets": [args.dataset], "methods": comma_list(args.methods),
+              "strategies": ["success"], "seeds": [0], "shots": args.shots,
+              "pool_size": args.pool_size, "test_size": args.questions,
+              "data_dir": str(shared_datasets())}
+    gflops = peak_gflops()
+    runs = {}
+    for option in comma_list(args.options):
+        runs[option] = _run(option, config, gflops)
+        print(option, f"{runs[option]['total_seconds']:.0f}s", flush=True)
+    exact = next(iter(runs))
+    for run in runs.values():
+        run["agreement"] = _agreement(runs[exact]["predictions"], run["predictions"])
+        run["projected_full_grid_minutes"] = _project(run, config) / 60
+    _write(args, config, runs, exact, gflops)
+
+
+def _run(option: str, config: dict, gflops: float) -> dict:
+    slm = SLM.from_default(show_progress=False, torch_dtype=option)
+    out = Path(tempfile.mkdtemp(prefix=f"grid-{option}-"))
+    try:
+        grid = GridConfig(**config, output_dir=str(out))
+        with counted_tokens(slm.model) as counts, \
+                measure_stages(counter=lambda: counts["tokens"]) as log:
+            started = time.perf_counter()
+            run_grid(grid, slm)
+            total = time.perf_counter() - started
+        predictions = [json.loads(line) for line in
+                       (out / "predictions.jsonl").read_text().splitlines()]
+        cells = [json.loads(line) for line in (out / "cells.jsonl").read_text().splitlines()]
+        per_cell_seconds = {c["cell"]: c["seconds"] for c in cells}
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    params = n_parameters(slm.model)
+    stages = {name: {"seconds": log.seconds.get(name, 0.0),
+                     "tokens": log.counts.get(name, 0),
+                     "flop_limit_seconds": flop_limit_seconds(params, log.counts.get(name, 0),
+                                                              gflops)}
+              for name in (*STAGES, "other")}
+    return {"option": option, "total_seconds": total, "stages": stages,
+            "cells": per_cell_seconds, "failed": [c["cell"] for c in cells
+                                                  if c["status"] != "done"],
+            "predictions": [{k: p[k] for k in ("cell", "question_id", "parsed")}
+                            for p in predictions]}
+
+
+def _agreement(exact: list[dict], other: list[dict]) -> float:
+    """Share of (cell, question) predictions identical to the exact run's."""
+    reference = {(p["cell"], p["question_id"]): p["parsed"] for p in exact}
+    same = sum(reference.get((p["cell"], p["question_id"])) == p["parsed"] for p in other)
+    return same / len(reference) if reference else float("nan")
+
+
+def _project(run: dict, config: dict) -> float:
+    """Seconds of the full grid, scaled from the slice (see the module docs)."""
+    cells = grid_cells(GridConfig(**config))
+    rows = len(cells)
+    per_question = sum(run["stages"][s]["seconds"] for s in PER_QUESTION) / (
+        rows * config["test_size"])
+    method_rows = sum(c.method not in BASELINES for c in cells)
+    baseline_rows = rows - method_rows
+    full_rows = FULL["rationale_methods"] * FULL["strategies"] + FULL["baselines"]
+    pairs = FULL["datasets"] * FULL["seeds"]
+    demo = run["stages"]["demo_rationales"]["seconds"] / max(method_rows, 1)
+    setup = run["stages"]["baseline_setup"]["seconds"] / max(baseline_rows, 1)
+    return (per_question * full_rows * FULL["questions"] * pairs
+            + demo * FULL["rationale_methods"] * FULL["strategies"] * pairs
+            + setup * FULL["baselines"] * pairs
+            + (run["stages"]["pool_scoring"]["seconds"] + run["stages"]["other"]["seconds"])
+            * pairs)
+
+
+def _write(args: argparse.Namespace, config: dict, runs: dict, exact: str,
+           gflops: float) -> None:
+    stage_rows = []
+    for option, run in runs.items():
+        for name, stage in run["stages"].items():
+            stage_rows.append([option, name, f"{stage['seconds']:.1f}",
+                               f"{stage['seconds'] / run['total_seconds']:.0%}",
+                               stage["tokens"], f"{stage['flop_limit_seconds']:.1f}"])
+    option_rows = [[option, f"{run['total_seconds']:.0f}",
+                    f"{run['agreement']:.1%}" + ("" if option == exact else
+                                                 " (below 98%)" if run["agreement"] < 0.98
+                                                 else ""),
+                    f"{run['projected_full_grid_minutes']:.0f}",
+                    ", ".join(run["failed"]) or "none"]
+                   for option, run in runs.items()]
+    markdown = "\n".join([
+        "# The evaluation grid: where the time goes, and the full grid projected",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d')} by `python benchmarks/grid.py` with "
+        f"{torch.get_num_threads()} torch thread(s) on a 2-core CPU (matrix-multiply peak "
+        f"measured now, float32: {gflops:.0f} GFLOP/s). Slice: "
+        f"{args.dataset}, seed 0, {args.questions} test questions, pool of "
+        f"{args.pool_size}, {args.shots} shots, rows {args.methods} (rationale methods "
+        "with the success strategy), embedded SmolLM2-135M-Instruct, letter format, "
+        "score mode.",
+        "",
+        "## Per stage",
+        "",
+        "Seconds are exclusive (a stage inside another is charged to the inner one). "
+        "Tokens are rows x positions the model ran; the FLOP limit is the time the "
+        "measured peak needs for 2 x parameters x tokens.",
+        "",
+        markdown_table(["option", "stage", "seconds", "share", "tokens",
+                        "FLOP-limit seconds"], stage_rows),
+        "",
+        "## Speed options and the full grid",
+        "",
+        f"Projected: 5 datasets x 11 rows x 3 seeds x {FULL['questions']} questions, "
+        "8 shots; per-question stages scaled by questions, rationale and set-up stages by "
+        "cells (an error row costs what its success row costs), pool scoring by (dataset, "
+        "seed) pairs, which the grid shares between cells. The slice's dataset stands for "
+        "all five. Agreement: share of the slice's predictions identical to float32's.",
+        "",
+        markdown_table(["option", "slice seconds", "identical predictions",
+                        "projected full grid (minutes)", "failed cells"], option_rows),
+        "",
+        "Targets of the grid-speed issue: 60 minutes with an option of at least 98% "
+        "agreement, 2 hours exact. Not enabled by default: every option here is opt-in "
+        "(`selfamplify evaluate --dtype bfloat16`).",
+    ])
+    payload = {"slice": config, "full_grid": FULL, "gflops": gflops,
+               "runs": {option: {k: v for k, v in run.items() if k != "predictions"}
+                        for option, run in runs.items()}}
+    write_results("grid", payload, markdown)
+
+
+if __name__ == "__main__":
+    main()
