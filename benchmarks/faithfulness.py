@@ -97,6 +97,7 @@ def main() -> None:
             print(dataset, method, f"{times['explain']:.1f}s", flush=True)
             # Written after every method, so an interrupted run still publishes what it has.
             _write(args, rows, records, expected=len(datasets) * len(methods))
+    _write(args, rows, records, expected=len(datasets) * len(methods))
 
 
 def _finished_records(args: argparse.Namespace) -> list[dict]:
@@ -127,6 +128,14 @@ def _row(record: dict) -> list:
 
 
 def _write(args: argparse.Namespace, rows: list, records: list, expected: int) -> None:
+    # Rows by dataset, then in the order the methods were asked for (resumed runs add
+    # pairs out of that order).
+    datasets = list(dict.fromkeys(r["dataset"] for r in records))
+    methods = sorted(METHODS) if args.methods == "all" else args.methods.split(",")
+    order = sorted(range(len(records)), key=lambda i: (
+        datasets.index(records[i]["dataset"]), methods.index(records[i]["method"])
+        if records[i]["method"] in methods else len(methods)))
+    rows, records = [rows[i] for i in order], [records[i] for i in order]
     headers = ["dataset", "method", "s/example", "evals/example",
                "comprehensiveness - random-k [95% CI]", "random-k sufficiency - sufficiency "
                "[95% CI]", "rationale effect ± SE", "p(gold)", "n"]
