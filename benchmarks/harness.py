@@ -186,19 +186,41 @@ def update_readme_verdicts() -> None:
     from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells
     from langchain_selfamplify.evaluation.report import verdict_lines
 
-    parts = []
+    parts, tested = [], []
     for name in VERDICT_RESULTS:
         path = RESULTS / f"{name}.json"
         if not path.is_file():
             continue
         for grid in json.loads(path.read_text(encoding="utf-8")).get("grids", []):
+            tested += [(grid["model"], grid["answer_format"], c)
+                       for c in grid["summary"]["comparisons"]
+                       if c["baseline"] == "io" and c["seed"] == "all"
+                       and c["method"] not in ("io", "auto_cot", "amplify")]
             done = sum(c["status"] == "done" for c in grid["summary"]["cells"])
             total = len(grid_cells(GridConfig(**grid["config"])))
             partial = "" if done == total else f", **partial: {done} of {total} cells**"
             parts += [f"**{grid['model']}, {grid['answer_format']} format** "
                       f"([details](docs/results/{name}.md){partial}):", "",
                       *verdict_lines(grid["summary"], "io"), ""]
+    parts += _multiple_comparisons(tested)
     replace_readme_block(VERDICTS_START, VERDICTS_END, "\n".join(parts).strip())
+
+
+def _multiple_comparisons(tested: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
+    """A sentence on how many Self-AMPLIFY-vs-IO tests the lists above hold, and which
+    verdicts survive a Bonferroni correction over all of them."""
+    if not tested:
+        return []
+    threshold = 0.05 / len(tested)
+    decided = [(m, f, c) for m, f, c in tested if c["verdict"] != "no detectable difference"]
+    line = (f"These lists hold {len(tested)} paired Self-AMPLIFY-vs-IO tests; corrected for "
+            f"all of them (Bonferroni), a verdict needs p < {threshold:.4f}.")
+    if decided:
+        line += " " + "; ".join(
+            f"{m}, {f}, {c['dataset']}, {c['method']} ({c['strategy']}): p={c['p_value']:.3f}, "
+            + ("survives" if c["p_value"] < threshold else "does not survive")
+            for m, f, c in decided) + "."
+    return [line]
 
 
 def replace_readme_block(start: str, end: str, content: str) -> None:
