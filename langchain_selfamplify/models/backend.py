@@ -127,3 +127,13 @@ def cut_at_stop(text: str, stop: Sequence[str] | None) -> str:
         return text
     cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=len(text))
     return text[:cut]
+
+
+CHARS_PER_TOKEN = 3
+"""Characters per token assumed where no local tokenizer counts them (an over-count for
+English text, so context checks err on the safe side)."""
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens of ``text`` estimated at :data:`CHARS_PER_TOKEN` characters each."""
+    return -(-len(text) // CHARS_PER_TOKEN)

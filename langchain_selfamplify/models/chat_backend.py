@@ -16,21 +16,18 @@ answer afresh, and a reply that repeats the prefix has it removed.
 from __future__ import annotations
 
 import json
-import math
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from langchain_selfamplify.models.backend import Capabilities, cut_at_stop
+from langchain_selfamplify.models.backend import Capabilities, cut_at_stop, estimate_tokens
 from langchain_selfamplify.models.chat_format import Message
 from langchain_selfamplify.models.choice_scores import ChoiceScores
 
 _PACKED = "selfamplify-chat:"
 """Start of a prompt string that packs a conversation (see :meth:`format_prompt`)."""
-CHARS_PER_TOKEN = 3
-"""Characters per token assumed when counting (no local tokenizer)."""
 
 
 class ChatModelBackend:
@@ -88,7 +85,7 @@ class ChatModelBackend:
         if text.startswith(_PACKED):
             packed = json.loads(text[len(_PACKED):])
             text = "".join(m["content"] for m in packed["messages"]) + packed["prefix"]
-        return math.ceil(len(text) / CHARS_PER_TOKEN)
+        return estimate_tokens(text)
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64,
                  stop: Sequence[str] | None = None, desc: str | None = None) -> list[str]:

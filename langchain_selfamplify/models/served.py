@@ -39,7 +39,7 @@ from pydantic import SecretStr
 from tqdm.auto import tqdm
 
 from langchain_selfamplify.errors import BackendConnectionError, ModelLoadError
-from langchain_selfamplify.models.backend import Capabilities, cut_at_stop
+from langchain_selfamplify.models.backend import Capabilities, cut_at_stop, estimate_tokens
 from langchain_selfamplify.models.chat_format import (
     ChatFormat,
     Message,
@@ -53,9 +53,6 @@ logger = logging.getLogger(__name__)
 
 API_KEY_VARIABLES = ("SELFAMPLIFY_API_KEY", "OPENAI_API_KEY")
 """Environment variables the API key is read from, in this order."""
-CHARS_PER_TOKEN = 3
-"""Characters per token assumed when no local tokenizer counts them (an over-count for
-English text, so context checks err on the safe side)."""
 
 T = TypeVar("T")
 
@@ -189,7 +186,7 @@ class OpenAICompatibleBackend:
     def count_tokens(self, text: str, *, prompt: bool = True) -> int:
         """Exact with a local tokenizer; otherwise ``len(text) / 3``, rounded up."""
         if self.tokenizer is None:
-            return math.ceil(len(text) / CHARS_PER_TOKEN)
+            return estimate_tokens(text)
         templated = self.chat_format == "chat" or (
             self.chat_format == "auto" and has_chat_template(self.tokenizer))
         special = prompt and not templated
