@@ -225,9 +225,9 @@ def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64,
             for records in cell_predictions(slm, cell, prompt, state.unanswered(cell, test),
                                             config, chunk_size):
                 append_jsonl(state.predictions_path, records)
-            state.finish(cell, "done", started)
+            state.finish(cell, "done", time.perf_counter() - started)
         except (SelfAmplifyError, RuntimeError, ValueError) as exc:
-            state.finish(cell, "failed", started, reason=str(exc))
+            state.finish(cell, "failed", time.perf_counter() - started, reason=str(exc))
     return summarize(state.out)
 
 
@@ -287,15 +287,14 @@ class GridState:
         prompt.save(self.prompt_path(cell))
         return prompt
 
-    def finish(self, cell: Cell, status: str, started: float, reason: str | None = None,
-               seconds: float | None = None) -> None:
-        """Record a finished (``"done"``) or failed cell."""
-        if reason is not None:
-            logger.warning("cell %s failed: %s", cell.key, reason)
+    def finish(self, cell: Cell, status: str, seconds: float, reason: str | None = None
+               ) -> None:
+        """Record a finished (``"done"``) or failed cell that took ``seconds``."""
         record: dict[str, Any] = {"cell": cell.key, **cell.model_dump(), "status": status}
         if reason is not None:
+            logger.warning("cell %s failed: %s", cell.key, reason)
             record["reason"] = reason
-        record["seconds"] = seconds if seconds is not None else time.perf_counter() - started
+        record["seconds"] = seconds
         append_jsonl(self.cells_path, [record])
         self.finished.add(cell.key)
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from langchain_selfamplify.checkpoint import append_jsonl
 from langchain_selfamplify.errors import SelfAmplifyError
 from langchain_selfamplify.evaluation.grid import (
     Cell,
@@ -120,14 +121,11 @@ def run_grid_on_ray(config: GridConfig, load: Callable[[], Any], *,
 
 
 def _write(state: GridState, cell: Cell, result: dict[str, Any]) -> None:
-    from langchain_selfamplify.checkpoint import append_jsonl
-
     if result["prompt"] is not None:
         state.save_prompt(cell, AmplifiedPrompt.model_validate_json(result["prompt"]))
     if result["records"]:
         append_jsonl(state.predictions_path, result["records"])
-    state.finish(cell, result["status"], 0.0, reason=result.get("reason"),
-                 seconds=result["seconds"])
+    state.finish(cell, result["status"], result["seconds"], reason=result.get("reason"))
 
 
 class _Worker:

@@ -17,7 +17,6 @@ controls read either format the same way.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -25,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from langchain_selfamplify.models.backend import require
-from langchain_selfamplify.models.choice_scores import ChoiceScores
+from langchain_selfamplify.models.choice_scores import ChoiceScores, softmax
 
 AnswerFormat = Literal["letter", "cloze"]
 """How answers are written in demonstrations and read at test time."""
@@ -184,8 +183,6 @@ def score_answers(
     scores = []
     for options, row, totals in zip(choices, texts, sums, strict=True):
         normalised = [total / len(text) for total, text in zip(totals, row, strict=True)]
-        top = max(normalised)
-        weights = [math.exp(value - top) for value in normalised]
-        scores.append(ChoiceScores(labels=list(options), probs=[w / sum(weights) for w in weights],
+        scores.append(ChoiceScores(labels=list(options), probs=softmax(normalised),
                                    log_probs=totals))
     return scores

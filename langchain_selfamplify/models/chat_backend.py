@@ -23,7 +23,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from langchain_selfamplify.models.backend import Capabilities, cut_at_stop, estimate_tokens
-from langchain_selfamplify.models.chat_format import Message
+from langchain_selfamplify.models.chat_format import Message, with_system_prompt
 from langchain_selfamplify.models.choice_scores import ChoiceScores
 
 _PACKED = "selfamplify-chat:"
@@ -75,8 +75,7 @@ class ChatModelBackend:
 
     def format_prompt(self, messages: Sequence[Message], assistant_prefix: str = "") -> str:
         """The conversation and the assistant prefix, packed into one string."""
-        if self.system_prompt and (not messages or messages[0]["role"] != "system"):
-            messages = [{"role": "system", "content": self.system_prompt}, *messages]
+        messages = with_system_prompt(messages, self.system_prompt)
         return _PACKED + json.dumps({"messages": list(messages), "prefix": assistant_prefix})
 
     def count_tokens(self, text: str, *, prompt: bool = True) -> int:

@@ -86,3 +86,12 @@ def render_plain(messages: Sequence[Message], assistant_prefix: str = "") -> str
             raise ValueError(f"unknown message role {role!r}")
     parts.append(f"Answer: {assistant_prefix}" if assistant_prefix else "Answer:")
     return "".join(parts)
+
+
+def with_system_prompt(messages: Sequence[Message], system_prompt: str | None
+                       ) -> Sequence[Message]:
+    """``messages`` with ``system_prompt`` put first, unless it is empty or the
+    conversation already opens with a system message."""
+    if system_prompt and (not messages or messages[0]["role"] != "system"):
+        return [{"role": "system", "content": system_prompt}, *messages]
+    return messages

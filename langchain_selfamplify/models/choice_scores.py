@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -24,3 +26,10 @@ class ChoiceScores:
     def prob(self, label: str) -> float:
         """Renormalised probability of ``label``."""
         return self.probs[self.labels.index(label)]
+
+
+def softmax(values: Sequence[float]) -> list[float]:
+    """Probabilities proportional to ``exp(values)``, computed without overflow."""
+    peak = max(values)
+    weights = [math.exp(value - peak) for value in values]
+    return [weight / sum(weights) for weight in weights]

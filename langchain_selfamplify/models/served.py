@@ -46,8 +46,9 @@ from langchain_selfamplify.models.chat_format import (
     has_chat_template,
     render_chat,
     render_plain,
+    with_system_prompt,
 )
-from langchain_selfamplify.models.choice_scores import ChoiceScores
+from langchain_selfamplify.models.choice_scores import ChoiceScores, softmax
 
 logger = logging.getLogger(__name__)
 
@@ -177,8 +178,7 @@ class OpenAICompatibleBackend:
     def format_prompt(self, messages: Sequence[Message], assistant_prefix: str = "") -> str:
         """Render a conversation with the local tokenizer's chat template, or the plain
         layout when there is no tokenizer, and open an assistant turn."""
-        if self.system_prompt and (not messages or messages[0]["role"] != "system"):
-            messages = [{"role": "system", "content": self.system_prompt}, *messages]
+        messages = with_system_prompt(messages, self.system_prompt)
         if self.tokenizer is None:
             return render_plain(messages, assistant_prefix)
         return render_chat(self.tokenizer, messages, assistant_prefix, self.chat_format)[0]
@@ -210,10 +210,8 @@ class OpenAICompatibleBackend:
         top log-probabilities (see the class docs for labels outside them)."""
         if len(prompts) != len(labels):
             raise ValueError("prompts and labels differ in length")
-        outside = 0
 
-        def score(index: int) -> ChoiceScores:
-            nonlocal outside
+        def score(index: int) -> tuple[ChoiceScores, int]:
             result = self._llm.generate([prompts[index]], max_tokens=1,
                                         logprobs=self.top_logprobs)
             info = result.generations[0][0].generation_info or {}
@@ -223,18 +221,16 @@ class OpenAICompatibleBackend:
                     f"The server at {self.base_url} returned no log-probabilities; label "
                     "scoring needs a completions endpoint that honours 'logprobs'.")
             values, missing = label_log_probs(top, labels[index])
-            outside += missing
-            peak = max(values)
-            weights = [math.exp(v - peak) for v in values]
-            return ChoiceScores(labels=list(labels[index]),
-                                probs=[w / sum(weights) for w in weights], log_probs=values)
+            return ChoiceScores(labels=list(labels[index]), probs=softmax(values),
+                                log_probs=values), missing
 
-        scores = self._map(score, range(len(prompts)), desc)
+        scored = self._map(score, range(len(prompts)), desc)
+        outside = sum(missing for _, missing in scored)
         if outside:
             logger.warning("%d label(s) fell outside the server's top %d log-probabilities "
                            "and were given an upper bound; raise top_logprobs", outside,
                            self.top_logprobs)
-        return scores
+        return [choice_scores for choice_scores, _ in scored]
 
     def _map(self, call: Callable[[Any], T], items: Sequence[Any] | range,
              desc: str | None) -> list[T]:

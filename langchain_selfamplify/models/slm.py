@@ -30,6 +30,7 @@ from langchain_selfamplify.models.chat_format import (
     Message,
     has_chat_template,
     render_chat,
+    with_system_prompt,
 )
 from langchain_selfamplify.models.choice_scores import ChoiceScores
 from langchain_selfamplify.models.default import (
@@ -256,8 +257,7 @@ class SLM:
 
         The system prompt, if any, is put first. See :func:`render_chat`.
         """
-        if self.system_prompt and (not messages or messages[0]["role"] != "system"):
-            messages = [{"role": "system", "content": self.system_prompt}, *messages]
+        messages = with_system_prompt(messages, self.system_prompt)
         text, _ = render_chat(self.tokenizer, messages, assistant_prefix, self.chat_format)
         return text
 

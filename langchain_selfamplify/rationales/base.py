@@ -54,23 +54,22 @@ class RationaleMethod(ABC):
         """Fail before any model call when ``slm`` lacks what this method needs."""
         have = capabilities_of(slm)
         missing = [need for need in self.requires if not getattr(have, need)]
-        if not missing:
-            if self.needs_gradients:
-                try:
-                    slm.embedding_layer  # noqa: B018 - raises when there is none
-                except AttributeError as exc:
-                    raise RationaleError(
-                        f"{self.name} needs the input-embedding layer: {exc}") from exc
-            return
-        usable = sorted(name for name, cls in METHODS.items()
-                        if all(getattr(have, need) for need in cls.requires))
-        reason = ("was loaded with gradients=False" if missing == ["gradients"]
-                  and have.token_ids else "does not provide them" if len(missing) > 1
-                  else "does not provide it")
-        raise BackendCapabilityError(
-            f"{self.name} needs {' and '.join(m.replace('_', ' ') for m in missing)}, but "
-            f"{getattr(slm, 'name', 'the model')} {reason}. Methods that work on this "
-            f"backend: {', '.join(usable) or 'none'}.")
+        if missing:
+            usable = sorted(name for name, cls in METHODS.items()
+                            if all(getattr(have, need) for need in cls.requires))
+            reason = ("was loaded with gradients=False" if missing == ["gradients"]
+                      and have.token_ids else "does not provide them" if len(missing) > 1
+                      else "does not provide it")
+            raise BackendCapabilityError(
+                f"{self.name} needs {' and '.join(m.replace('_', ' ') for m in missing)}, "
+                f"but {getattr(slm, 'name', 'the model')} {reason}. Methods that work on "
+                f"this backend: {', '.join(usable) or 'none'}.")
+        if self.needs_gradients:
+            try:
+                slm.embedding_layer  # noqa: B018 - raises when there is none
+            except AttributeError as exc:
+                raise RationaleError(
+                    f"{self.name} needs the input-embedding layer: {exc}") from exc
 
     @classmethod
     def parameters(cls) -> dict[str, Any]:

@@ -55,30 +55,35 @@ class PerturbationMethod(AttributionMethod):
 
     def attribute(self, example: MCQExample) -> WordAttribution:
         """Scores of the question's content words towards the gold label."""
-        slm = self.slm
-        if not capabilities_of(slm).token_ids:
-            return self._attribute_by_text(example)
-        prompt = self.question_prompt(example)
-        features = [i for i, word in enumerate(prompt.words) if word.is_candidate]
+        words = question_words(example)
+        features = [i for i, word in enumerate(words) if word.is_candidate]
         if not features:
             raise RationaleError(f"example {example.id!r}: no content words to attribute to")
-        target = self.target_tokens(example)
-        if self.word_absence == "delete":
-            value = self._deletion_value(prompt.input_ids, prompt.word_of_token, features,
-                                         target)
+        if capabilities_of(self.slm).token_ids:
+            value = self._token_value(example, features)
         else:
-            value = self._coalition_value(prompt.input_ids, prompt.word_of_token, features,
-                                          target)
-        with slm.lock, torch.no_grad():
+            value = self._text_value(example, words, features)
+        with self.slm.lock, torch.no_grad():
             torch.manual_seed(self.seed)
             feature_scores = self.feature_attributions(value, len(features))
-        scores = [0.0] * len(prompt.words)
+        scores = [0.0] * len(words)
         for feature, word in enumerate(features):
             scores[word] = float(feature_scores[feature])
-        return WordAttribution(example.id, example.answer, question_words(example), scores)
+        return WordAttribution(example.id, example.answer, words, scores)
 
-    def _attribute_by_text(self, example: MCQExample) -> WordAttribution:
-        """:meth:`attribute` on a backend that takes text only (a served model): each
+    def _token_value(self, example: MCQExample, features: list[int]) -> CoalitionValue:
+        """Coalition values on the local model's token ids (absent words masked or
+        deleted, see ``absence.py``)."""
+        prompt = self.question_prompt(example)
+        target = self.target_tokens(example)
+        if self.word_absence == "delete":
+            return self._deletion_value(prompt.input_ids, prompt.word_of_token, features,
+                                        target)
+        return self._coalition_value(prompt.input_ids, prompt.word_of_token, features, target)
+
+    def _text_value(self, example: MCQExample, words: list[Any],
+                    features: list[int]) -> CoalitionValue:
+        """Coalition values on a backend that takes text only (a served model): each
         coalition is the question rewritten without its absent words (see
         ``absence.erase_words``), scored through ``score_choices``; coalitions repeated
         by the sampler are asked once."""
@@ -86,10 +91,6 @@ class PerturbationMethod(AttributionMethod):
             require(self.slm, "continuation_log_probs",
                     f"{self.name} with answer_format={self.answer_format!r}",
                     "Use answer_format='letter' with this backend.")
-        words = question_words(example)
-        features = [i for i, word in enumerate(words) if word.is_candidate]
-        if not features:
-            raise RationaleError(f"example {example.id!r}: no content words to attribute to")
         rendered, prefix = example.render(), answer_prefix(self.answer_format)
         known: dict[tuple[int, ...], float] = {}
 
@@ -106,12 +107,7 @@ class PerturbationMethod(AttributionMethod):
                 known[row] = score.log_probs[score.labels.index(example.answer)]
             return torch.tensor([known[row] for row in rows])
 
-        torch.manual_seed(self.seed)
-        feature_scores = self.feature_attributions(value, len(features))
-        scores = [0.0] * len(words)
-        for feature, word in enumerate(features):
-            scores[word] = float(feature_scores[feature])
-        return WordAttribution(example.id, example.answer, words, scores)
+        return value
 
     def _shared_head(self, prompt: list[int], first: list[int], last: list[int],
                      limit: int) -> tuple[int, Any]:
