@@ -152,3 +152,57 @@ def test_continuous_batching_equals_generate_one_prompt_at_a_time(tiny_model_dir
     stopped = slm.generate(texts, max_new_tokens=12, stop=stop)
     assert stopped == [slm.generate([text], max_new_tokens=12, stop=stop)[0] for text in texts]
     assert stopped != free
+
+
+class _TwoPasses:
+    """The model without its fused ``generate_then_score``: the reference route."""
+
+    def __init__(self, slm):
+        self._slm = slm
+
+    def __getattr__(self, name):
+        if name == "generate_then_score":
+            raise AttributeError(name)
+        return getattr(self._slm, name)
+
+
+@pytest.mark.parametrize("slots", [1, 3, 64])
+def test_answers_read_in_the_decoding_pass_equal_a_second_pass(tiny_model_dir, demo_pool,
+                                                               slots):
+    """The labels read where a reply's slot is fed the follow-up equal those of scoring
+    the follow-up prompt on its own, also when the reply is cut at a stop string in the
+    middle of a token or re-tokenised differently (the slot then rolls back)."""
+    slm = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False,
+                              decode_slots=slots)
+    prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: look.") for ex in demo_pool[:3]])
+    questions = demo_pool[10:17]
+    texts = [slm.format_prompt(prompt.to_messages(q), "Step 1:") for q in questions]
+    free = slm.generate(texts, max_new_tokens=12)
+    stop = [next(c for c in "".join(free) if c.isalpha())]
+    labels = [q.labels for q in questions]
+    for cut in (None, stop):
+        replies = slm.generate(texts, max_new_tokens=12, stop=cut)
+
+        def follow_up(index, reply):
+            return f"{texts[index]}{reply.strip()}\nThe answer is ("
+
+        fused = slm.generate_then_score(texts, follow_up, labels, max_new_tokens=12, stop=cut)
+        assert [reply for reply, _ in fused] == replies
+        reference = slm.score_choices([follow_up(i, r) for i, r in enumerate(replies)], labels)
+        for (_, ours), theirs in zip(fused, reference, strict=True):
+            assert ours.labels == theirs.labels
+            assert ours.log_probs == pytest.approx(theirs.log_probs, abs=1e-4)
+    assert sum(r != f for r, f in zip(replies, free, strict=True)) > 0  # the stop cut some
+
+
+def test_evaluation_reads_the_same_answers_fused_or_in_two_passes(tiny_slm, demo_pool):
+    prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: look.") for ex in demo_pool[:3]])
+    questions = demo_pool[10:18]
+    fused = answer_questions(tiny_slm, prompt, questions, max_rationale_tokens=10)
+    reference = answer_questions(_TwoPasses(tiny_slm), prompt, questions,
+                                 max_rationale_tokens=10)
+    assert [p.rationale for p in fused] == [p.rationale for p in reference]
+    assert [p.predicted for p in fused] == [p.predicted for p in reference]
+    for ours, theirs in zip(fused, reference, strict=True):
+        assert list(ours.probs.values()) == pytest.approx(list(theirs.probs.values()),
+                                                          abs=1e-5)

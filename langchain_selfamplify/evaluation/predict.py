@@ -27,6 +27,7 @@ from langchain_selfamplify.models.answer_scoring import (
     require_choice_texts,
     score_answers,
 )
+from langchain_selfamplify.models.choice_scores import ChoiceScores
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.prompting.messages import RATIONALE_STOP, answer_prefix
 from langchain_selfamplify.prompting.parsing import parse_answer
@@ -294,20 +295,39 @@ def _answer(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample], 
     if mode == "generate":
         with stage("test_rationales"):
             return _generate_and_parse(slm, prefix, conversations, questions, reserve)
+    def scoring_prompt(index: int, rationale: str | None) -> str:
+        after = f"{rationale}\n{scored_after}" if rationale else scored_after
+        return slm.format_prompt(conversations[index], after)
+
     rationales: list[str | None] = [None] * len(questions)
     if prefix != scored_after:
         texts = [slm.format_prompt(messages, prefix) for messages in conversations]
+        if prompt.answer_format == "letter" and hasattr(slm, "generate_then_score"):
+            # One pass: the labels are read where the rationale's decoding reaches
+            # "The answer is (", so this stage holds the answer scoring too.
+            with stage("test_rationales"):
+                fused = slm.generate_then_score(
+                    texts, lambda i, reply: scoring_prompt(i, reply.strip()),
+                    [q.labels for q in questions], max_new_tokens=cap,
+                    stop=[RATIONALE_STOP], desc="Writing rationales and answers")
+            return _predictions(slm, questions, [s for _, s in fused],
+                                [text.strip() for text, _ in fused], cap, references)
         with stage("test_rationales"):
             written = slm.generate(texts, max_new_tokens=cap, stop=[RATIONALE_STOP],
                                    desc="Writing rationales")
         rationales = [text.strip() for text in written]
-    score_prompts = [
-        slm.format_prompt(messages, f"{r}\n{scored_after}" if r else scored_after)
-        for messages, r in zip(conversations, rationales, strict=True)
-    ]
+    score_prompts = [scoring_prompt(i, r) for i, r in enumerate(rationales)]
     with stage("answer_scoring"):
         scores = score_answers(slm, score_prompts, [q.choices for q in questions],
                                prompt.answer_format, desc="Scoring answers")
+    return _predictions(slm, questions, scores, rationales, cap, references)
+
+
+def _predictions(slm: Any, questions: Sequence[MCQExample], scores: Sequence[ChoiceScores],
+                 rationales: Sequence[str | None], cap: int,
+                 references: dict[tuple[str, ...], dict[str, float]] | None
+                 ) -> list[Prediction]:
+    """One :class:`Prediction` per question from its choice scores and rationale."""
     predictions = []
     for q, s, r in zip(questions, scores, rationales, strict=True):
         probs = dict(zip(s.labels, s.probs, strict=True))

@@ -8,6 +8,14 @@ slot's own tokens sit right-aligned in the batch's cache, left-padded and masked
 every step is one forward pass over all slots. Freed slots are refilled in groups of a
 quarter of the slots. Greedy choices are the argmax of the logits, as
 ``generate(do_sample=False)`` makes them.
+
+A finished reply can be followed up in its slot (``follow_up``): the prompt, the reply
+as it will be read, then more text, e.g. ``"The answer is ("`` after a rationale. The
+slot keeps the tokens that follow-up shares with what it has cached, masks the rest
+(a reply cut at a stop string, or re-tokenised differently at its end), and is fed the
+follow-up's remaining tokens one per step; the logits after the last one are handed
+back. The answer is then read from the pass that wrote the rationale, not from a second
+pass over the whole prompt.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ class _Slots:
         self.lengths = torch.zeros(0, dtype=torch.long, device=device)  # own tokens
         self.prompt_of: list[int] = []
         self.generated: list[list[int]] = []
+        self.forced: list[list[int] | None] = []  # follow-up tokens still to feed
 
     @property
     def rows(self) -> int:
@@ -52,7 +61,38 @@ class _Slots:
         self.mask, self.lengths = self.mask[index], self.lengths[index]
         self.prompt_of = [self.prompt_of[i] for i in rows]
         self.generated = [self.generated[i] for i in rows]
+        self.forced = [self.forced[i] for i in rows]
         self._crop_padding()
+
+    def start_follow_up(self, row: int, cached: Sequence[int], target: Sequence[int]) -> None:
+        """Turn ``row`` from decoding to feeding the rest of ``target``.
+
+        Args:
+            row: The slot.
+            cached: Every token id in the row's cache (prompt, then reply but the token
+                not yet fed).
+            target: The follow-up's token ids; they start with the shared prefix.
+        """
+        common = 0
+        for have, want in zip(cached, target, strict=False):
+            if have != want:
+                break
+            common += 1
+        common = min(common, len(target) - 1)  # at least its last token is fed
+        if common < self.prefix:
+            raise ValueError("a follow-up prompt must start with the shared prefix")
+        drop = len(cached) - common
+        if drop:
+            # The row's own tokens are the last columns: mask the ones not in target.
+            self.mask[row, self.mask.shape[1] - drop:] = 0
+            self.lengths[row] -= drop
+        self.forced[row] = list(target[common:])
+
+    def next_inputs(self) -> list[int]:
+        """Each row's input of the next step (its last greedy token, or the next
+        follow-up token), popping follow-up tokens."""
+        return [forced.pop(0) if forced is not None else generated[-1]
+                for forced, generated in zip(self.forced, self.generated, strict=True)]
 
     def add(self, keys: list[torch.Tensor], values: list[torch.Tensor], mask: torch.Tensor,
             lengths: torch.Tensor, prompts: list[int], first_tokens: list[int]) -> None:
@@ -79,6 +119,7 @@ class _Slots:
         self.lengths = torch.cat([self.lengths, lengths])
         self.prompt_of += prompts
         self.generated += [[token] for token in first_tokens]
+        self.forced += [None] * len(prompts)
 
     def _crop_padding(self) -> None:
         """Drop own-cache columns that are padding in every row."""
@@ -108,6 +149,8 @@ def greedy_decode_shared_prefix(
     eos_token_ids: set[int],
     finished: Callable[[list[int]], bool],
     on_done: Callable[[int], None] | None = None,
+    follow_up: Callable[[int, list[int]], list[int]] | None = None,
+    on_follow_up: Callable[[int, torch.Tensor], None] | None = None,
 ) -> list[list[int]]:
     """New token ids of each prompt, greedy, ``slm.decode_slots`` replies at a time.
 
@@ -118,11 +161,18 @@ def greedy_decode_shared_prefix(
         max_new_tokens: Token cap per reply.
         eos_token_ids: Tokens that end a reply (not included in it).
         finished: Whether a reply's tokens so far end it (e.g. a stop string).
-        on_done: Called with a prompt's index when its reply is complete.
+        on_done: Called with a prompt's index when its reply (and follow-up) is complete.
+        follow_up: ``(prompt index, reply tokens) -> follow-up token ids``: a prompt
+            to run in the reply's slot once the reply ends (see the module docstring).
+            Defaults to none.
+        on_follow_up: Called with a prompt's index and the logits ``(vocab,)`` after
+            its follow-up's last token. Required with ``follow_up``.
 
     Returns:
         Generated token ids per prompt, in the order of ``token_lists``.
     """
+    if follow_up is not None and on_follow_up is None:
+        raise ValueError("follow_up needs on_follow_up to hand its logits to")
     model, device = slm.model, slm.device
     prefix = list(token_lists[0][:shared])
     slots = _Slots(slm.kv_cache_of(prefix), shared, device)
@@ -143,18 +193,37 @@ def greedy_decode_shared_prefix(
             if pending and (free >= refill_group or not slots.rows):
                 _prefill(slm, slots, [pending.pop() for _ in range(min(free, len(pending)))],
                          token_lists)
-            done = [row for row in range(slots.rows) if complete(slots.generated[row])]
+            done = []
+            for row in range(slots.rows):
+                tokens = slots.generated[row]
+                if slots.forced[row] is not None or not complete(tokens):
+                    continue
+                index = slots.prompt_of[row]
+                results[index] = tokens[:-1] if tokens[-1] in eos_token_ids else tokens
+                if follow_up is None:
+                    done.append(row)
+                else:
+                    slots.start_follow_up(row, [*token_lists[index], *tokens[:-1]],
+                                          follow_up(index, results[index]))
             if done:
-                for row in done:
-                    tokens = slots.generated[row]
-                    results[slots.prompt_of[row]] = (tokens[:-1] if tokens[-1] in eos_token_ids
-                                                     else tokens)
-                    if on_done is not None:
-                        on_done(slots.prompt_of[row])
-                slots.keep([row for row in range(slots.rows) if row not in done])
+                _finish(slots, done, on_done)
                 continue  # refill the freed slots before the next step
-            _step(slm, slots)
+            logits = _step(slm, slots)
+            read = [row for row, forced in enumerate(slots.forced) if forced == []]
+            if read:
+                assert on_follow_up is not None
+                for row in read:
+                    on_follow_up(slots.prompt_of[row], logits[row])
+                _finish(slots, read, on_done)
     return [results[i] for i in range(len(token_lists))]
+
+
+def _finish(slots: _Slots, rows: list[int], on_done: Callable[[int], None] | None) -> None:
+    """Free the slots of ``rows``, whose prompts are complete."""
+    if on_done is not None:
+        for row in rows:
+            on_done(slots.prompt_of[row])
+    slots.keep([row for row in range(slots.rows) if row not in rows])
 
 
 def _prefill(slm: Any, slots: _Slots, prompts: list[int],
@@ -174,9 +243,9 @@ def _prefill(slm: Any, slots: _Slots, prompts: list[int],
               mask, lengths, prompts, logits.argmax(dim=-1).tolist())
 
 
-def _step(slm: Any, slots: _Slots) -> None:
-    """One decoding step for every slot."""
-    last = torch.tensor([[tokens[-1]] for tokens in slots.generated], device=slots.device)
+def _step(slm: Any, slots: _Slots) -> torch.Tensor:
+    """One decoding step for every slot; returns the step's logits ``(rows, vocab)``."""
+    last = torch.tensor([[token] for token in slots.next_inputs()], device=slots.device)
     ones = torch.ones(slots.rows, 1, dtype=torch.long, device=slots.device)
     attention = torch.cat([torch.ones(slots.rows, slots.prefix, dtype=torch.long,
                                       device=slots.device), slots.mask, ones], dim=1)
@@ -186,4 +255,6 @@ def _step(slm: Any, slots: _Slots) -> None:
     slots.mask = torch.cat([slots.mask, ones], dim=1)
     slots.lengths = slots.lengths + 1
     for row, token in enumerate(logits.argmax(dim=-1).tolist()):
-        slots.generated[row].append(token)
+        if slots.forced[row] is None:
+            slots.generated[row].append(token)
+    return logits

@@ -68,14 +68,15 @@ def score_token_lists(
             logits = last_logits(slm, [token_lists[i] for i in batch_ids], shared)
             log_probs = torch.log_softmax(logits.float(), dim=-1)
             for row, index in enumerate(batch_ids):
-                token_ids = label_token_ids(slm, labels[index])
-                chosen = log_probs[row, token_ids]
-                results[index] = ChoiceScores(
-                    labels=list(labels[index]),
-                    probs=torch.softmax(chosen, dim=-1).tolist(),
-                    log_probs=chosen.tolist(),
-                )
+                results[index] = label_scores(slm, log_probs[row], labels[index])
     return [r for r in results if r is not None]
+
+
+def label_scores(slm: SLM, log_probs: torch.Tensor, labels: Sequence[str]) -> ChoiceScores:
+    """The labels' scores from one position's log-probabilities over the vocabulary."""
+    chosen = log_probs[label_token_ids(slm, labels)]
+    return ChoiceScores(labels=list(labels), probs=torch.softmax(chosen, dim=-1).tolist(),
+                        log_probs=chosen.tolist())
 
 
 def last_logits(slm: SLM, token_lists: Sequence[Sequence[int]], shared: int) -> torch.Tensor:

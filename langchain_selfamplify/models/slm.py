@@ -14,7 +14,7 @@ import copy
 import inspect
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -473,6 +473,40 @@ class SLM:
         """
         return generation.generate(self, prompts, max_new_tokens=max_new_tokens, stop=stop,
                                    desc=desc)
+
+    def generate_then_score(
+        self,
+        prompts: Sequence[str],
+        follow_up: Callable[[int, str], str],
+        labels: Sequence[Sequence[str]],
+        *,
+        max_new_tokens: int = 64,
+        stop: Sequence[str] | None = None,
+        desc: str | None = None,
+    ) -> list[tuple[str, ChoiceScores]]:
+        """Each prompt's greedy reply, then its answer labels scored after a follow-up.
+
+        What :meth:`generate` then :meth:`score_choices` on ``follow_up(i, reply)``
+        compute, but where the model allows shared-prefix attention the follow-up runs
+        in the reply's decoding slot: only its tokens past what the slot has cached
+        (``"\\nThe answer is ("`` after a rationale) are fed, instead of a second pass
+        over the whole prompt.
+
+        Args:
+            prompts: Prompt texts from :meth:`format_prompt`.
+            follow_up: ``(prompt index, reply cut at the stop strings) -> prompt text``
+                ending where the labels are scored; it must extend the prompt.
+            labels: Labels to score for each prompt.
+            max_new_tokens: Token cap per reply. Defaults to 64.
+            stop: Strings that end a reply; it is cut before the first one.
+            desc: Progress-bar label; no bar when ``None``.
+
+        Returns:
+            ``(reply, label scores)`` per prompt, in the order of ``prompts``.
+        """
+        return generation.generate_then_score(self, prompts, follow_up, labels,
+                                              max_new_tokens=max_new_tokens, stop=stop,
+                                              desc=desc)
 
     def _batches(
         self, token_lists: Sequence[Sequence[int]], shared: int, desc: str | None
