@@ -16,8 +16,8 @@ Each speed option runs the same slice: ``float32`` (exact) and ``bfloat16``
 (approximate, opt-in with ``--dtype bfloat16``), the latter with the share of its
 predictions identical to float32's.
 
-Run: ``python benchmarks/grid.py`` (about 20 minutes on 2 CPU cores). Writes
-``docs/results/grid.{json,md}``.
+Run: ``python benchmarks/grid.py`` (about 25 minutes on 2 CPU cores; ``--resume``
+reuses the options already run). Writes ``docs/results/grid.{json,md}``.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ from langchain_selfamplify.stages import STAGES, measure_stages
 FULL = {"datasets": 5, "seeds": 3, "questions": 200, "rationale_methods": 4,
         "strategies": 2, "baselines": 3}
 """The full grid the issue names: 5 datasets x 11 rows x 3 seeds x 200 questions."""
+RUNS = Path(__file__).parent / "grid_runs"
+"""Each option's finished run, so an interrupted benchmark resumes (``--resume``)."""
 PER_QUESTION = ("test_rationales", "answer_scoring")
 PER_CELL = ("demo_rationales", "baseline_setup")
 
@@ -63,6 +65,9 @@ def main() -> None:
                                              "self_topk,ph_cot")
     parser.add_argument("--options", default="float32,bfloat16",
                         help="weight dtypes to run, the exact one first")
+    parser.add_argument("--resume", action="store_true",
+                        help=f"reuse an option's run saved under {RUNS.name}/ for the same "
+                             "slice (delete it after changing inference code)")
     args = parser.parse_args()
     config = {"datasets": [args.dataset], "methods": comma_list(args.methods),
               "strategies": ["success"], "seeds": [0], "shots": args.shots,
@@ -70,8 +75,15 @@ def main() -> None:
               "data_dir": str(shared_datasets())}
     gflops = peak_gflops()
     runs = {}
+    RUNS.mkdir(exist_ok=True)
     for option in comma_list(args.options):
+        saved = RUNS / f"{option}.json"
+        if args.resume and saved.exists() and json.loads(saved.read_text())["slice"] == config:
+            runs[option] = json.loads(saved.read_text())["run"]
+            print(option, "reused from", saved, flush=True)
+            continue
         runs[option] = _run(option, config, gflops)
+        saved.write_text(json.dumps({"slice": config, "run": runs[option]}))
         print(option, f"{runs[option]['total_seconds']:.0f}s", flush=True)
     exact = next(iter(runs))
     for run in runs.values():
