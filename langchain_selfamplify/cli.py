@@ -222,6 +222,11 @@ def evaluate(
         help="Weight dtype of a local model, e.g. bfloat16 (about twice as fast on a "
              "recent CPU, approximate: see docs/results/grid.md for its agreement with "
              "float32). Default: the checkpoint's (float32 for GGUF).")] = None,
+    generate_url: Annotated[str | None, typer.Option(
+        help="OpenAI-compatible API root serving the same model as --model (e.g. a "
+             "llama.cpp server on its GGUF file): it writes every rationale, the local "
+             "model scores and explains. Approximate: see docs/results/grid.md for its "
+             "agreement with the local path and its speed.")] = None,
     ray: Annotated[str | None, typer.Option(
         "--ray", help="Run the cells as Ray tasks: 'local' starts a local Ray cluster, "
                       "'auto' or ray://HOST:10001 joins one. Each worker loads the model "
@@ -265,10 +270,12 @@ def evaluate(
         # Everything that can be refused is refused before the model loads.
         check_output_dir(config)
         splits = load_grid_splits(config)
-        check_backend_source(model, base_url=base_url, tokenizer=tokenizer)
+        check_backend_source(model, base_url=base_url, tokenizer=tokenizer,
+                             generate_url=generate_url)
         local = {"device": device, **({"torch_dtype": dtype} if dtype else {})}
         load = functools.partial(load_backend, model, base_url=base_url,
-                                 served_model=served_model, tokenizer=tokenizer, **local)
+                                 served_model=served_model, tokenizer=tokenizer,
+                                 generate_url=generate_url, **local)
         if ray is not None:
             from langchain_selfamplify.evaluation.ray_grid import run_grid_on_ray
 

@@ -11,14 +11,17 @@ import pytest
 from typer.testing import CliRunner
 
 from langchain_selfamplify import (
+    AmplifiedPrompt,
     AutoCoT,
     BackendCapabilityError,
     BackendConnectionError,
+    GenerationOffload,
     OpenAICompatibleBackend,
     RationaleGenerator,
     SelfAmplifySelector,
 )
 from langchain_selfamplify.cli import app
+from langchain_selfamplify.evaluation.predict import answer_questions, rationale_cap
 from langchain_selfamplify.models.default import default_model_path
 from langchain_selfamplify.pipeline import RunConfig, run_self_amplify
 from tests import llama_server
@@ -95,7 +98,7 @@ def test_kernelshap_from_served_log_probs(served, demo_pool):
 
 def test_generate_mode_answers_on_the_served_model(served, demo_pool):
     from langchain_selfamplify import AmplifiedPrompt
-    from langchain_selfamplify.evaluation.predict import answer_questions
+    from langchain_selfamplify.evaluation.predict import answer_questions, rationale_cap
 
     demos = [ex.with_rationale("Step 1: read the options.") for ex in demo_pool[:2]]
     predictions = answer_questions(served, AmplifiedPrompt(examples=demos), demo_pool[2:6],
@@ -139,6 +142,50 @@ def test_cli_main_job_and_a_small_grid_through_the_server(server, tmp_path):
     result = runner.invoke(app, ["explain", *common, "--method", "deeplift", "--answer", "B",
                                  "Which? (A) x (B) y"])
     assert result.exit_code == 2 and "kernelshap" in result.output
+
+
+def test_generation_offloaded_to_the_server_scores_locally(served, default_slm, demo_pool):
+    """The server writes the test-time rationales; the local model scores the answers
+    after them, exactly as it scores any prompt."""
+    sent: list[str] = []
+
+    class Recording:
+        def generate(self, prompts, **kwargs):
+            sent.extend(prompts)
+            return served.generate(prompts, **kwargs)
+
+    offload = GenerationOffload(default_slm, Recording())
+    prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: read the question.")
+                                       for ex in demo_pool[:2]])
+    questions = demo_pool[20:24]
+    answers = answer_questions(offload, prompt, questions, max_rationale_tokens=16)
+    texts = [default_slm.format_prompt(prompt.to_messages(q), prompt.assistant_prefix())
+             for q in questions]
+    written = served.generate(texts, max_new_tokens=rationale_cap(default_slm, prompt, 16),
+                              stop=["The answer is"])
+    assert sent == texts  # every rationale was written by the server
+    assert [a.rationale for a in answers] == [w.strip() for w in written]
+    scored = default_slm.score_choices(
+        [default_slm.format_prompt(prompt.to_messages(q), f"{w.strip()}\nThe answer is (")
+         for q, w in zip(questions, written, strict=True)], [q.labels for q in questions])
+    for answer, scores in zip(answers, scored, strict=True):
+        assert list(answer.probs.values()) == pytest.approx(scores.probs, abs=1e-6)
+    assert offload.name == default_slm.name and offload.tokenizer is default_slm.tokenizer
+
+
+def test_cli_grid_with_generation_offloaded(server, tmp_path):
+    result = CliRunner().invoke(app, [
+        "evaluate", "--generate-url", server, "--methods", "io,ph_cot", "--strategies",
+        "success", "--seeds", "0", "--shots", "2", "--pool-size", "8", "--test-size", "3",
+        "--output-dir", str(tmp_path / "grid")])
+    assert result.exit_code == 0, result.output
+    predictions = [json.loads(line) for line in
+                   (tmp_path / "grid" / "predictions.jsonl").read_text().splitlines()]
+    assert len(predictions) == 6
+    refused = CliRunner().invoke(app, ["evaluate", "--generate-url", server, "--base-url",
+                                       server, "--output-dir", str(tmp_path / "refused")])
+    assert refused.exit_code == 2 and "--generate-url" in refused.output
+    assert not (tmp_path / "refused").exists()
 
 
 def test_a_server_killed_mid_run_keeps_finished_work_and_a_restart_resumes(tmp_path,

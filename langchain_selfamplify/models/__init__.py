@@ -1,6 +1,7 @@
 """Model backends: the protocol every step depends on, the local Hugging Face backend
 (:class:`SLM`), a served model over an OpenAI-compatible endpoint, and a generation-only
-backend over any LangChain chat model."""
+backend over any LangChain chat model, and a local model whose generation is
+offloaded to a served copy."""
 
 from langchain_selfamplify.models.backend import Capabilities, ModelBackend
 from langchain_selfamplify.models.chat_backend import ChatModelBackend
@@ -8,6 +9,7 @@ from langchain_selfamplify.models.choice_scores import ChoiceScores
 from langchain_selfamplify.models.default import DEFAULT_MODEL_NAME, default_model_path
 from langchain_selfamplify.models.factory import load_backend
 from langchain_selfamplify.models.label_scoring import ANSWER_PREFIX
+from langchain_selfamplify.models.offload import GenerationOffload
 from langchain_selfamplify.models.served import OpenAICompatibleBackend
 from langchain_selfamplify.models.slm import SLM
 
@@ -18,6 +20,7 @@ __all__ = [
     "Capabilities",
     "ChatModelBackend",
     "ChoiceScores",
+    "GenerationOffload",
     "ModelBackend",
     "OpenAICompatibleBackend",
     "default_model_path",
