@@ -98,7 +98,7 @@ def test_kernelshap_from_served_log_probs(served, demo_pool):
 
 def test_generate_mode_answers_on_the_served_model(served, demo_pool):
     from langchain_selfamplify import AmplifiedPrompt
-    from langchain_selfamplify.evaluation.predict import answer_questions, rationale_cap
+    from langchain_selfamplify.evaluation.predict import answer_questions
 
     demos = [ex.with_rationale("Step 1: read the options.") for ex in demo_pool[:2]]
     predictions = answer_questions(served, AmplifiedPrompt(examples=demos), demo_pool[2:6],

@@ -8,13 +8,9 @@ import re
 import pytest
 
 from langchain_selfamplify import AmplifiedPrompt, MCQExample
+from langchain_selfamplify.evaluation.bias_controls import calibrated, rotate_choices
 from langchain_selfamplify.evaluation.diagnostics import cell_diagnostics
-from langchain_selfamplify.evaluation.predict import (
-    answer_questions,
-    calibrated,
-    check_answer_options,
-    rotate_choices,
-)
+from langchain_selfamplify.evaluation.predict import answer_questions, check_answer_options
 from langchain_selfamplify.evaluation.statistics import (
     compare_across_seeds,
     compare_paired,

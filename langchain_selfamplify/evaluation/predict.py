@@ -19,6 +19,12 @@ from pydantic import Field, ValidationError
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import ContextLengthError
+from langchain_selfamplify.evaluation.bias_controls import (
+    calibrated,
+    content_free_question,
+    mean_over_rotations,
+    rotate_choices,
+)
 from langchain_selfamplify.evaluation.metrics import Accuracy, accuracy
 from langchain_selfamplify.models.answer_scoring import (
     ANSWER_FORMATS,
@@ -193,11 +199,7 @@ def answer_questions(
     predictions = []
     for question in questions:
         original = runs[0][question.id]
-        k = len(question.choices)
-        mean = dict.fromkeys(question.labels, 0.0)
-        for shift in range(k):
-            for position, prob in enumerate(runs[shift][question.id].probs.values()):
-                mean[question.labels[(position + shift) % k]] += prob / k
+        mean = mean_over_rotations(question, [run[question.id].probs for run in runs])
         predicted = max(mean, key=mean.__getitem__)
         predictions.append(original.model_copy(update={
             "predicted": predicted, "correct": predicted == question.answer, "probs": mean}))
@@ -248,22 +250,6 @@ def rationale_cap(slm: Any, prompt: AmplifiedPrompt, least: int) -> int:
                for d in prompt.examples if d.rationale]
     longest = max(lengths) + 16 if lengths else 0
     return max(least, min(longest, slm.context_length // 4))
-
-
-def rotate_choices(question: MCQExample, shift: int) -> MCQExample:
-    """``question`` with its choice texts moved ``shift`` places down the labels
-    (cyclically); the labels keep their order and the answer follows its text."""
-    labels, texts = question.labels, list(question.choices.values())
-    k = len(labels)
-    rotated = {labels[j]: texts[(j + shift) % k] for j in range(k)}
-    answer = labels[(labels.index(question.answer) - shift) % k]
-    return question.model_copy(update={"choices": rotated, "answer": answer})
-
-
-def content_free_question(labels: Sequence[str]) -> MCQExample:
-    """The content-free input of contextual calibration: ``"N/A"`` everywhere."""
-    return MCQExample(id="__content_free__", question="N/A",
-                      choices=dict.fromkeys(labels, "N/A"), answer=labels[0])
 
 
 def _content_free_probs(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample],
@@ -339,13 +325,6 @@ def _predictions(slm: Any, questions: Sequence[MCQExample], scores: Sequence[Cho
                                       correct=predicted == q.answer, probs=probs, rationale=r,
                                       truncated=truncated))
     return predictions
-
-
-def calibrated(probs: dict[str, float], reference: dict[str, float]) -> dict[str, float]:
-    """``probs`` divided by the content-free ``reference`` probabilities, renormalised."""
-    weights = {label: p / max(reference[label], 1e-12) for label, p in probs.items()}
-    total = sum(weights.values())
-    return {label: w / total for label, w in weights.items()}
 
 
 def _generate_and_parse(slm: Any, prefix: str, conversations: Sequence[list[Any]],
