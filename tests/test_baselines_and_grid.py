@@ -40,6 +40,36 @@ def test_auto_cot_takes_one_question_per_cluster_and_no_gold_label(tiny_slm):
         (e.id, e.rationale, e.answer) for e in prompt.examples]
 
 
+def test_auto_cot_writes_no_rationale_after_its_clusters_pick(tiny_slm):
+    """Each cluster takes its nearest question whose rationale passes the filters; the
+    candidates behind that pick are never written (rounds over clusters)."""
+    pool = real_or_demo_pool(24)
+    builder = AutoCoT(tiny_slm, n=3, max_new_tokens=8, candidates_per_cluster=3)
+    clusters = builder.clusters(pool)
+    # The second candidate of each cluster passes; a cluster with one candidate falls back.
+    passing = {pool[members[1]].id for members in clusters if len(members) > 1}
+    written: list[str] = []
+
+    class Scripted:
+        def __getattr__(self, name):
+            return getattr(tiny_slm, name)
+
+        def generate(self, prompts, **kwargs):
+            replies = []
+            for prompt in prompts:
+                question = next(ex for ex in pool if ex.question in prompt)
+                written.append(question.id)
+                replies.append("The answer is (A)." if question.id in passing else "Hmm.")
+            return replies
+
+    prompt = AutoCoT(Scripted(), n=3, max_new_tokens=8, candidates_per_cluster=3).build(pool)
+    assert {ex.id for ex in prompt.examples} == passing | {
+        pool[members[0]].id for members in clusters if len(members) == 1}
+    assert sorted(written) == sorted(pool[i].id for members in clusters
+                                     for i in members[:2])
+    assert prompt.metadata["fallbacks"] == sum(len(m) == 1 for m in clusters)
+
+
 def test_amplify_selects_model_errors_by_proxy_confidence(tiny_slm):
     pool = real_or_demo_pool(24)
     builder = Amplify(tiny_slm, n=3, k=3, epochs=1)
@@ -168,16 +198,16 @@ def test_the_pool_is_scored_once_per_dataset_and_seed_and_stages_are_timed(
         return original(slm, prompts, *args, **kwargs)
 
     monkeypatch.setattr(selector_module, "score_answers", counting)
-    config = small_grid(tmp_path, methods=["io", "feature_ablation", "self_topk"],
+    config = small_grid(tmp_path, methods=["io", "amplify", "feature_ablation", "self_topk"],
                         strategies=["error", "success"], seeds=[0, 1])
     started = time.perf_counter()
     with measure_stages() as log:
         summary = run_grid(config, tiny_slm)
     total = time.perf_counter() - started
-    assert sum(scored) == 2 * 16  # one pool of 16 per seed, for the 8 ranked cells
+    assert sum(scored) == 2 * 16  # one pool of 16 per seed, for AMPLIFY and 8 ranked cells
     assert summary["rows"]
     assert [json.loads(line)["status"] for line in
-            (tmp_path / "cells.jsonl").read_text().splitlines()] == ["done"] * 10
+            (tmp_path / "cells.jsonl").read_text().splitlines()] == ["done"] * 12
     assert set(log.seconds) <= {*STAGES, "other"}
     for name in ("pool_scoring", "demo_rationales", "test_rationales", "answer_scoring"):
         assert log.seconds[name] > 0, name

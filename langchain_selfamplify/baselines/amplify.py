@@ -38,6 +38,7 @@ from langchain_selfamplify.rationales.words import (
 )
 from langchain_selfamplify.selection.balance import balance_labels
 from langchain_selfamplify.selection.selector import SelfAmplifySelector
+from langchain_selfamplify.selection.strategies import ScoredExample
 
 
 def amplify_rationale(keywords: Sequence[str], label: str, answer_text: str | None = None
@@ -116,6 +117,7 @@ class Amplify:
         self.answer_format: AnswerFormat = answer_format
         self.balance = balance
         self.proxy: ProxyClassifier | None = None
+        self.pool_scores: list[ScoredExample] = []
         self._proxy_of: dict[str, ProxyClassifier] = {}
 
     def train_proxy(self, pool: Sequence[MCQExample]) -> ProxyClassifier:
@@ -199,11 +201,21 @@ class Amplify:
                 totals[index] += score
         return top_k_words(words, totals, self.k)
 
-    def build(self, pool: Sequence[MCQExample]) -> AmplifiedPrompt:
-        """The AMPLIFY prompt: n SLM errors, highest proxy MCS first, with proxy rationales."""
+    def build(self, pool: Sequence[MCQExample],
+              pool_scores: Sequence[ScoredExample] = ()) -> AmplifiedPrompt:
+        """The AMPLIFY prompt: n SLM errors, highest proxy MCS first, with proxy rationales.
+
+        Args:
+            pool: The labelled pool.
+            pool_scores: The SLM's zero-shot scores of pool examples, already computed
+                (e.g. by a selector over the same pool and answer format); only the
+                others are scored. :attr:`pool_scores` holds all of them afterwards.
+        """
         selector = SelfAmplifySelector(slm=self.slm, examples=list(pool), strategy="error",
                                        n=1, seed=self.seed, answer_format=self.answer_format)
-        errors = [s.example for s in selector.score_pool() if not s.correct]
+        selector.preload_scores(pool_scores)
+        self.pool_scores = selector.score_pool()
+        errors = [s.example for s in self.pool_scores if not s.correct]
         if len(errors) < self.n:
             raise SelectionError(f"AMPLIFY needs n={self.n} examples the model gets wrong; "
                                  f"the pool has {len(errors)}")

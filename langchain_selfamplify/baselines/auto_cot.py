@@ -131,23 +131,38 @@ class AutoCoT:
         return groups
 
     def build(self, pool: Sequence[MCQExample]) -> AmplifiedPrompt:
-        """The Auto-CoT prompt: one demonstration per cluster."""
-        demos: list[MCQExample] = []
-        fallbacks = 0
+        """The Auto-CoT prompt: one demonstration per cluster.
+
+        Candidates are written in rounds: the nearest question of every cluster in one
+        batch, then the next one only for the clusters still without a demonstration,
+        so no rationale is written for a question after its cluster's pick.
+        """
+        candidates = []
         for members in self.clusters(pool):
             short = [i for i in members
                      if len(pool[i].question.split()) <= self.max_question_words] or members
-            tried = [pool[i] for i in short[: self.candidates_per_cluster]]
-            rationales = self._rationales(tried)
-            chosen = None
-            for example, rationale in zip(tried, rationales, strict=True):
+            candidates.append([pool[i] for i in short[: self.candidates_per_cluster]])
+        picks: list[tuple[MCQExample, str, str] | None] = [None] * len(candidates)
+        first_written: list[str] = []
+        for attempt in range(self.candidates_per_cluster):
+            open_clusters = [c for c, tried in enumerate(candidates)
+                             if picks[c] is None and attempt < len(tried)]
+            if not open_clusters:
+                break
+            rationales = self._rationales([candidates[c][attempt] for c in open_clusters])
+            if attempt == 0:
+                first_written = rationales
+            for cluster, rationale in zip(open_clusters, rationales, strict=True):
+                example = candidates[cluster][attempt]
                 answer = explicit_answer(rationale, example)
                 if answer and count_steps(rationale) <= self.max_steps:
-                    chosen = (example, rationale, answer)
-                    break
+                    picks[cluster] = (example, rationale, answer)
+        demos: list[MCQExample] = []
+        fallbacks = 0
+        for cluster, chosen in enumerate(picks):
             if chosen is None:
                 fallbacks += 1
-                example, rationale = tried[0], rationales[0]
+                example, rationale = candidates[cluster][0], first_written[cluster]
                 chosen = (example, rationale, self._scored_answer(example, rationale))
             example, rationale, answer = chosen
             # The model's own answer replaces the gold one: Auto-CoT uses no labels.

@@ -129,7 +129,7 @@ def grid_cells(config: GridConfig) -> list[Cell]:
 
 PoolScores = dict[tuple[str, int], list[Any]]
 """(dataset, seed) -> the pool's zero-shot scores, shared by the cells of that dataset
-and seed: every success and error row selects from the same scores."""
+and seed: AMPLIFY and every success and error row select from the same scores."""
 
 
 def build_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig,
@@ -146,6 +146,8 @@ def build_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig,
     """
 
     fmt = config.answer_format
+    shared = (cell.dataset, cell.seed)
+    known = pool_scores.get(shared, []) if pool_scores is not None else []
     if cell.method == "io":
         return io_prompt(pool, config.shots, cell.seed, answer_format=fmt,
                          balance=config.balance_labels)
@@ -154,18 +156,21 @@ def build_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig,
             return AutoCoT(slm, n=config.shots, max_new_tokens=config.max_rationale_tokens,
                            seed=cell.seed, answer_format=fmt).build(pool)
     if cell.method == "amplify":
-        with stage("baseline_setup"):
-            return Amplify(slm, n=config.shots, k=config.k, seed=cell.seed, answer_format=fmt,
-                           balance=config.balance_labels).build(pool)
+        amplify = Amplify(slm, n=config.shots, k=config.k, seed=cell.seed, answer_format=fmt,
+                          balance=config.balance_labels)
+        try:
+            with stage("baseline_setup"):
+                return amplify.build(pool, pool_scores=known)
+        finally:  # kept even when the pool has too few errors for AMPLIFY
+            if pool_scores is not None and amplify.pool_scores:
+                pool_scores[shared] = amplify.pool_scores
     selector = SelfAmplifySelector(slm=slm, examples=pool, strategy=cell.strategy,
                                    n=config.shots, seed=cell.seed, answer_format=fmt,
                                    balance_labels=config.balance_labels)
     generator = RationaleGenerator(slm=slm, method=cell.method, k=config.k,
                                    n_steps=config.steps, answer_format=fmt,
                                    method_kwargs=config.method_kwargs.get(cell.method, {}))
-    shared = (cell.dataset, cell.seed)
-    if pool_scores is not None and shared in pool_scores:
-        selector.preload_scores(pool_scores[shared])
+    selector.preload_scores(known)
     examples, skipped = generator.explain_selection(selector)
     if pool_scores is not None and get_strategy(cell.strategy) is not None:
         pool_scores[shared] = selector.score_pool()  # cached by now: no model call
