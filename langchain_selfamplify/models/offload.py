@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from langchain_selfamplify.models.backend import generate_then_score_in_two_passes
 from langchain_selfamplify.models.choice_scores import ChoiceScores
 
 
@@ -56,11 +57,9 @@ class GenerationOffload:
     ) -> list[tuple[str, ChoiceScores]]:
         """Replies from the generator, then labels scored locally after each follow-up
         (two passes: see :meth:`SLM.generate_then_score`)."""
-        replies = self.generate(prompts, max_new_tokens=max_new_tokens, stop=stop, desc=desc)
-        scores = self.local.score_choices(
-            [follow_up(index, reply) for index, reply in enumerate(replies)], labels,
-            desc=desc)
-        return list(zip(replies, scores, strict=True))
+        return generate_then_score_in_two_passes(self, prompts, follow_up, labels,
+                                                 max_new_tokens=max_new_tokens, stop=stop,
+                                                 desc=desc)
 
     def __getattr__(self, attribute: str) -> Any:
         # Everything else (scoring, tensors, tokenizer, settings) is the local model's.
