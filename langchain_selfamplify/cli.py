@@ -230,7 +230,7 @@ def evaluate(
     ray: Annotated[str | None, typer.Option(
         "--ray", help="Run the cells as Ray tasks: 'local' starts a local Ray cluster, "
                       "'auto' or ray://HOST:10001 joins one. Each worker loads the model "
-                      "once; outputs and resuming are as in a local run. Needs the [ray] "
+                      "once; outputs and resuming are as in a local run. Needs the \\[ray] "
                       "extra.")] = None,
     ray_workers: Annotated[int | None, typer.Option(
         help="Model-holding Ray workers (default: the cluster's CPUs, or GPUs with "
