@@ -65,8 +65,6 @@ SERVED = "llamacpp-generation"
 
 RUNS = Path(__file__).parent / "grid_runs"
 """Each option's finished run, so an interrupted benchmark resumes (``--resume``)."""
-PER_QUESTION = ("test_rationales", "answer_scoring")
-PER_CELL = ("demo_rationales", "baseline_setup")
 
 
 def main() -> None:
@@ -156,20 +154,34 @@ def _agreement(exact: list[dict], other: list[dict]) -> float:
 def _project(run: dict, config: dict, key: str = "seconds") -> float:
     """Seconds of the full grid, scaled from the slice's ``key`` per stage (its
     seconds, or the FLOP limit of its tokens; see the module docs)."""
+    return sum(_project_stages(run, config, key).values())
+
+
+def _project_stages(run: dict, config: dict, key: str = "seconds") -> dict[str, float]:
+    """Each stage's seconds in the full grid, scaled from the slice (see the module
+    docs)."""
     cells = grid_cells(GridConfig(**config))
     rows = len(cells)
-    per_question = sum(run["stages"][s][key] for s in PER_QUESTION) / (
-        rows * config["test_size"])
     method_rows = sum(c.method not in BASELINES for c in cells)
     baseline_rows = rows - method_rows
     full_rows = FULL["rationale_methods"] * FULL["strategies"] + FULL["baselines"]
     pairs = FULL["datasets"] * FULL["seeds"]
-    demo = run["stages"]["demo_rationales"][key] / max(method_rows, 1)
-    setup = run["stages"]["baseline_setup"][key] / max(baseline_rows, 1)
-    return (per_question * full_rows * FULL["questions"] * pairs
-            + demo * FULL["rationale_methods"] * FULL["strategies"] * pairs
-            + setup * FULL["baselines"] * pairs
-            + (run["stages"]["pool_scoring"][key] + run["stages"]["other"][key]) * pairs)
+    stages = run["stages"]
+    # Rationales are written in every row but IO; answers are read in every row (an
+    # upper bound where they are read in the rationale's pass and IO rows alone remain).
+    rationale_rows = sum(c.method != "io" for c in cells)
+    projected = {
+        "test_rationales": stages["test_rationales"][key] / max(rationale_rows, 1)
+        / config["test_size"] * (full_rows - 1) * FULL["questions"] * pairs,
+        "answer_scoring": stages["answer_scoring"][key] / (rows * config["test_size"])
+        * full_rows * FULL["questions"] * pairs}
+    projected["demo_rationales"] = (stages["demo_rationales"][key] / max(method_rows, 1)
+                                    * FULL["rationale_methods"] * FULL["strategies"] * pairs)
+    projected["baseline_setup"] = (stages["baseline_setup"][key] / max(baseline_rows, 1)
+                                   * FULL["baselines"] * pairs)
+    projected["pool_scoring"] = stages["pool_scoring"][key] * pairs
+    projected["other"] = stages["other"][key] * pairs
+    return projected
 
 
 def _write(args: argparse.Namespace, config: dict, runs: dict, exact: str,
@@ -193,7 +205,8 @@ def _write(args: argparse.Namespace, config: dict, runs: dict, exact: str,
                   key=lambda run: run["projected_full_grid_minutes"])
     minutes = runs[exact]["projected_full_grid_minutes"]
     floor = runs[exact]["projected_flop_limit_minutes"]
-    biggest = max(STAGES, key=lambda name: runs[exact]["stages"][name]["seconds"])
+    per_stage = _project_stages(runs[exact], config)
+    by_size = sorted(STAGES, key=lambda name: -per_stage[name])
     markdown = "\n".join([
         "# The evaluation grid: where the time goes, and the full grid projected",
         "",
@@ -217,10 +230,13 @@ def _write(args: argparse.Namespace, config: dict, runs: dict, exact: str,
         "## Speed options and the full grid",
         "",
         f"Projected: 5 datasets x 11 rows x 3 seeds x {FULL['questions']} questions, "
-        "8 shots; per-question stages scaled by questions, rationale and set-up stages by "
-        "cells (an error row costs what its success row costs), pool scoring by (dataset, "
-        "seed) pairs, which the grid shares between cells. The slice's dataset stands for "
-        "all five. Agreement: share of the slice's predictions identical to float32's.",
+        "8 shots; test-time rationales scaled by the questions of the rows that write "
+        "them (all but IO), answer scoring by the questions of every row (an upper bound "
+        "where answers are read in the rationale's pass, leaving IO rows alone), "
+        "demonstration rationales and set-up by cells (an error row costs what its "
+        "success row costs), pool scoring by (dataset, seed) pairs, which the grid shares "
+        "between cells. The slice's dataset stands for all five. Agreement: share of the "
+        "slice's predictions identical to float32's.",
         "",
         markdown_table(["option", "slice seconds", "identical predictions",
                         "projected full grid (minutes, one thread)",
@@ -250,8 +266,11 @@ def _write(args: argparse.Namespace, config: dict, runs: dict, exact: str,
         f"peak, the exact grid's tokens alone need {floor:.0f} minutes on one core, "
         f"{floor / 2:.0f} on two, before attention over the 8-shot prefix, Python "
         f"overhead or the proxy training of AMPLIFY (which runs outside the counted "
-        f"model). The largest stage is `{biggest}`: every test question is answered "
-        "after a rationale the model writes in 10 of the 11 rows.",
+        "model). Projected exact minutes per stage (one thread): "
+        + ", ".join(f"`{name}` {per_stage[name] / 60:.0f}" for name in by_size)
+        + ". Test-time rationales lead: every test question is answered after a "
+        "rationale the model writes in 10 of the 11 rows, and decoding them already runs "
+        "its matrix products near the machine's peak.",
         "",
         "Nothing here is on by default: each option is opt-in (`selfamplify evaluate "
         "--dtype bfloat16`, `--generate-url`).",
