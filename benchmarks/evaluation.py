@@ -38,7 +38,7 @@ from langchain_selfamplify import (
     SelfAmplifySelector,
     load_dataset,
 )
-from langchain_selfamplify.evaluation.predict import answer_questions
+from langchain_selfamplify.evaluation.predict import answer_questions, rationale_cap
 from langchain_selfamplify.references import pipeline_answers
 
 GOAL = 10.0
@@ -61,7 +61,9 @@ def main() -> None:
     demos = RationaleGenerator(slm=slm, method="ph_cot").invoke(selector.select())
     prompt = AmplifiedPrompt(examples=demos)
     prefix_tokens = slm.count_tokens(slm.format_prompt(prompt.to_messages(questions[0])[:-1]))
-    max_new = args.max_rationale_tokens + 16  # what answer_questions reserves in generate mode
+    # What answer_questions lets a generate-mode reply run to: its rationale cap (raised
+    # to the longest demonstration rationale + 16) + 16.
+    max_new = rationale_cap(slm, prompt, args.max_rationale_tokens) + 16
 
     routes = []
 
