@@ -20,7 +20,7 @@ before any model call, with an error that says what would work.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol, runtime_checkable
 
@@ -119,25 +119,6 @@ def capabilities_of(backend: Any) -> Capabilities:
     return Capabilities(label_log_probs=True, continuation_log_probs=True,
                         gradients=bool(getattr(backend, "supports_gradients", True)),
                         token_ids=hasattr(backend, "tokenizer"))
-
-
-def generate_then_score_in_two_passes(
-    backend: Any,
-    prompts: Sequence[str],
-    follow_up: Callable[[int, str], str],
-    labels: Sequence[Sequence[str]],
-    *,
-    max_new_tokens: int = 64,
-    stop: Sequence[str] | None = None,
-    desc: str | None = None,
-) -> list[tuple[str, ChoiceScores]]:
-    """``backend``'s replies, then its label scores after ``follow_up(i, reply)``: the
-    reference route of ``SLM.generate_then_score``, for backends that cannot read the
-    labels in the decoding pass."""
-    replies = backend.generate(prompts, max_new_tokens=max_new_tokens, stop=stop, desc=desc)
-    scores = backend.score_choices([follow_up(i, reply) for i, reply in enumerate(replies)],
-                                   labels, desc=desc)
-    return list(zip(replies, scores, strict=True))
 
 
 def cut_at_stop(text: str, stop: Sequence[str] | None) -> str:

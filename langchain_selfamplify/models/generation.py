@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from tqdm.auto import tqdm
 
-from langchain_selfamplify.models.backend import cut_at_stop, generate_then_score_in_two_passes
+from langchain_selfamplify.models.backend import cut_at_stop
 from langchain_selfamplify.models.choice_scores import ChoiceScores
 from langchain_selfamplify.models.decoding import greedy_decode_shared_prefix
 from langchain_selfamplify.models.label_scoring import label_scores
@@ -75,9 +75,11 @@ def generate_then_score(
     with slm.lock:
         shared = slm._shared_prefix_length(token_lists)
         if not (shared and slm._shares_prefix):
-            return generate_then_score_in_two_passes(
-                slm, prompts, follow_up, labels, max_new_tokens=max_new_tokens, stop=stop,
-                desc=desc)
+            replies = generate(slm, prompts, max_new_tokens=max_new_tokens, stop=stop,
+                               desc=desc)
+            scores = slm.score_choices([follow_up(i, reply) for i, reply in enumerate(replies)],
+                                       labels, desc=desc)
+            return list(zip(replies, scores, strict=True))
         texts: dict[int, str] = {}
         scored: dict[int, ChoiceScores] = {}
 

@@ -12,11 +12,8 @@ agreement with the local float32 path, and its speed, on the evaluation grid.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-from langchain_selfamplify.models.backend import generate_then_score_in_two_passes
-from langchain_selfamplify.models.choice_scores import ChoiceScores
 
 
 class GenerationOffload:
@@ -45,25 +42,11 @@ class GenerationOffload:
         return list(self.generator.generate(prompts, max_new_tokens=max_new_tokens, stop=stop,
                                             desc=desc))
 
-    def generate_then_score(
-        self,
-        prompts: Sequence[str],
-        follow_up: Callable[[int, str], str],
-        labels: Sequence[Sequence[str]],
-        *,
-        max_new_tokens: int = 64,
-        stop: Sequence[str] | None = None,
-        desc: str | None = None,
-    ) -> list[tuple[str, ChoiceScores]]:
-        """Replies from the generator, then labels scored locally after each follow-up
-        (two passes: see :meth:`SLM.generate_then_score`)."""
-        return generate_then_score_in_two_passes(self, prompts, follow_up, labels,
-                                                 max_new_tokens=max_new_tokens, stop=stop,
-                                                 desc=desc)
-
     def __getattr__(self, attribute: str) -> Any:
-        # Everything else (scoring, tensors, tokenizer, settings) is the local model's.
-        if attribute in ("local", "generator"):  # not yet set: during unpickling
+        # Everything else (scoring, tensors, tokenizer, settings) is the local model's,
+        # but its fused generate-then-score, which would generate locally: without it,
+        # answers are scored in a second, local pass after the server's rationale.
+        if attribute in ("local", "generator", "generate_then_score"):
             raise AttributeError(attribute)
         return getattr(self.local, attribute)
 
