@@ -137,7 +137,7 @@ def _run(option: str, config: dict, gflops: float) -> dict:
                      "flop_limit_seconds": flop_limit_seconds(params, log.counts.get(name, 0),
                                                               gflops)}
               for name in (*STAGES, "other")}
-    return {"option": option, "total_seconds": total, "stages": stages,
+    return {"option": option, "total_seconds": total, "stages": stages, "gflops": gflops,
             "cells": per_cell_seconds, "failed": [c["cell"] for c in cells
                                                   if c["status"] != "done"],
             "predictions": [{k: p[k] for k in ("cell", "question_id", "parsed")}
@@ -211,8 +211,10 @@ def _write(args: argparse.Namespace, config: dict, runs: dict, exact: str,
         "# The evaluation grid: where the time goes, and the full grid projected",
         "",
         f"Measured {time.strftime('%Y-%m-%d')} by `python benchmarks/grid.py` with "
-        f"{torch.get_num_threads()} torch thread(s) on a 2-core CPU (matrix-multiply peak "
-        f"measured now, float32: {gflops:.0f} GFLOP/s). Slice: "
+        f"{torch.get_num_threads()} torch thread(s) on a 2-core CPU (float32 matrix-multiply "
+        "peak measured in the invocation that ran each option: "
+        + ", ".join(f"{option} {run['gflops']:.0f}" for option, run in runs.items())
+        + " GFLOP/s). Slice: "
         f"{args.dataset}, seed 0, {args.questions} test questions, pool of "
         f"{args.pool_size}, {args.shots} shots, rows {args.methods} (rationale methods "
         "with the success strategy), embedded SmolLM2-135M-Instruct, letter format, "
