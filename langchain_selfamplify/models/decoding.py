@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from langchain_selfamplify.models.shared_prefix import (
+    common_prefix_length,
     shared_prefix_attention_for,
     shared_prefix_cache,
 )
@@ -73,12 +74,8 @@ class _Slots:
                 not yet fed).
             target: The follow-up's token ids; they start with the shared prefix.
         """
-        common = 0
-        for have, want in zip(cached, target, strict=False):
-            if have != want:
-                break
-            common += 1
-        common = min(common, len(target) - 1)  # at least its last token is fed
+        # at least the target's last token is fed, for the logits after it
+        common = min(common_prefix_length(cached, target), len(target) - 1)
         if common < self.prefix:
             raise ValueError("a follow-up prompt must start with the shared prefix")
         drop = len(cached) - common

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -29,6 +29,16 @@ NAME = "selfamplify_shared_prefix"
 _ACTIVE: contextvars.ContextVar[Any] = contextvars.ContextVar("shared_prefix_cache",
                                                               default=None)
 _REGISTERED = False
+
+
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading token ids ``a`` and ``b`` have in common."""
+    length = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        length += 1
+    return length
 
 
 def supports_shared_prefix(model: Any) -> bool:

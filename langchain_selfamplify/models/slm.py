@@ -41,6 +41,7 @@ from langchain_selfamplify.models.default import (
 )
 from langchain_selfamplify.models.loading import load_model_and_tokenizer
 from langchain_selfamplify.models.shared_prefix import (
+    common_prefix_length,
     shared_prefix_attention_for,
     shared_prefix_cache,
     supports_shared_prefix,
@@ -359,10 +360,7 @@ class SLM:
         first = token_lists[0]
         length = min(len(tokens) for tokens in token_lists) - 1
         for tokens in token_lists[1:]:
-            common = 0
-            while common < length and tokens[common] == first[common]:
-                common += 1
-            length = common
+            length = min(length, common_prefix_length(first, tokens))
         return length if length >= self.min_prefix_tokens else 0
 
     def kv_cache_of(self, prefix: Sequence[int]) -> Any:

@@ -24,6 +24,7 @@ from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import RationaleError
 from langchain_selfamplify.models.answer_scoring import continuation_log_probs
 from langchain_selfamplify.models.backend import capabilities_of, require
+from langchain_selfamplify.models.shared_prefix import common_prefix_length
 from langchain_selfamplify.models.slm import output_cache
 from langchain_selfamplify.prompting.messages import answer_prefix
 from langchain_selfamplify.rationales.absence import erase_words, mask_token_id, without_words
@@ -118,10 +119,10 @@ class PerturbationMethod(AttributionMethod):
         every position whose logits are read is run.
         """
         slm = self.slm
-        shared = min(_common_length(first, last), limit)
+        shared = min(common_prefix_length(first, last), limit)
         if not slm.prefix_cache or shared == 0:
             return 0, None
-        untouched = min(_common_length(first, prompt), shared)
+        untouched = min(common_prefix_length(first, prompt), shared)
         if untouched:
             cache = slm.repeated_kv_cache(prompt[:untouched], 1)
             if shared > untouched:
@@ -202,14 +203,5 @@ class PerturbationMethod(AttributionMethod):
             return torch.tensor(values, device=slm.device)
 
         return value
-
-
-def _common_length(a: list[int], b: list[int]) -> int:
-    length = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        length += 1
-    return length
 
 
