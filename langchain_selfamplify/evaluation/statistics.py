@@ -5,16 +5,28 @@ answer the same questions under the same seed, and what is tested is the differe
 question by question, not whether two accuracy intervals overlap.
 
 * :func:`mcnemar_exact`: the exact (binomial) McNemar test on the discordant pairs;
-* :func:`paired_bootstrap`: a percentile interval of the accuracy difference,
+* :func:`paired_bootstrap`: a percentile interval of the mean paired difference,
   resampling questions;
-* :func:`compare_paired`: both, for one seed;
-* :func:`compare_across_seeds`: the mean difference over seeds, with a bootstrap
-  interval that resamples the (fixed) test questions jointly for every seed, and a
-  paired sign-flip permutation p-value.
+* :func:`paired_permutation_p`: the sign-flip permutation p-value of that difference;
+* :func:`compare_paired`: interval and McNemar p, for one seed;
+* :func:`compare_across_seeds`: the mean difference over seeds. Seeds draw the
+  demonstrations, so they are a random factor: with 3 or more seeds the interval and
+  the p-value come from a two-level bootstrap (seeds, then questions); with fewer the
+  comparison falls back to questions only, and says so;
+* :func:`holm_significant`: Holm's step-down correction over a family of tests.
+
+Correct answers are counts, so the arithmetic is on integers: per-question differences
+are whole numbers (summed over seeds), resampled sums are whole numbers, and the
+division by the number of answers comes last. A verdict therefore never rests on a
+rounding residue such as ``-6e-18``.
+
+A verdict of "beats" or "worse than" needs both the 95% interval to exclude 0 and the
+p-value to be under the (Holm-corrected) alpha; see :meth:`PairedComparison.decide`.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Literal
@@ -24,37 +36,61 @@ import numpy as np
 from langchain_selfamplify.strict import StrictModel
 
 Verdict = Literal["beats", "no detectable difference", "worse than"]
+IntervalLevel = Literal["questions", "seeds and questions", "questions (fewer than 3 seeds)"]
+
+MIN_SEEDS_FOR_SEED_LEVEL = 3
+"""From this many seeds the across-seed comparison resamples seeds as well as questions."""
+ALPHA = 0.05
+"""Family-wise significance level of every verdict."""
+EXACT_SIGN_FLIPS = 16
+"""Up to this many non-zero differences the sign-flip test enumerates every sign vector."""
 
 
 class PairedComparison(StrictModel):
     """Accuracy difference ``method - baseline`` on the same questions."""
 
     n: int
-    """Questions answered by both (per seed; summed over seeds in the across-seed case)."""
+    """Test questions answered by both prompts (the same questions in every seed)."""
     difference: float
     """Accuracy of the method minus that of the baseline (mean over seeds when pooled)."""
     ci_low: float
-    """Lower bound of the 95% paired-bootstrap interval of the difference."""
+    """Lower bound of the 95% percentile-bootstrap interval of the difference."""
     ci_high: float
-    """Upper bound of the 95% paired-bootstrap interval of the difference."""
+    """Upper bound of the 95% percentile-bootstrap interval of the difference."""
+    interval_level: IntervalLevel = "questions"
+    """What the interval resamples: questions, or seeds then questions."""
     p_value: float
-    """Exact McNemar p-value (one seed) or paired permutation p-value (across seeds)."""
+    """Two-sided p-value of the test named in ``test``."""
+    test: str = "exact McNemar"
+    """The test behind ``p_value``."""
     method_only: int
-    """Questions (x seeds) the method gets right and the baseline wrong."""
+    """Question-seed pairs the method gets right and the baseline wrong."""
     baseline_only: int
-    """Questions (x seeds) the baseline gets right and the method wrong."""
+    """Question-seed pairs the baseline gets right and the method wrong."""
     seeds: int = 1
     """Seeds pooled."""
 
-    @property
-    def verdict(self) -> Verdict:
-        """``"beats"``/``"worse than"`` when the 95% interval excludes 0, else
-        ``"no detectable difference"``."""
+    def decide(self, significant: bool | None = None) -> Verdict:
+        """The verdict: "beats" (or "worse than") needs the interval to exclude 0 on
+        that side *and* the p-value to pass.
+
+        Args:
+            significant: Whether ``p_value`` passed the family's correction (see
+                :func:`holm_significant`). Defaults to ``p_value < 0.05``, for a
+                comparison that stands alone.
+        """
+        if not (self.p_value < ALPHA if significant is None else significant):
+            return "no detectable difference"
         if self.ci_low > 0:
             return "beats"
         if self.ci_high < 0:
             return "worse than"
         return "no detectable difference"
+
+    @property
+    def verdict(self) -> Verdict:
+        """:meth:`decide` for a comparison that stands alone (p < 0.05)."""
+        return self.decide()
 
 
 def mcnemar_exact(method_only: int, baseline_only: int) -> float:
@@ -78,6 +114,13 @@ def mcnemar_exact(method_only: int, baseline_only: int) -> float:
     return min(1.0, 2 * tail)
 
 
+def _percentile_bounds(sums: np.ndarray, confidence: float) -> tuple[int, int]:
+    """Indices of the percentile interval in ``n`` sorted resamples."""
+    alpha = (1 - confidence) / 2
+    n = len(sums)
+    return int(math.floor(alpha * (n - 1))), int(math.ceil((1 - alpha) * (n - 1)))
+
+
 def paired_bootstrap(
     method: Sequence[float],
     baseline: Sequence[float],
@@ -89,9 +132,11 @@ def paired_bootstrap(
     """Mean of ``method - baseline`` and its percentile bootstrap interval.
 
     Questions are resampled with replacement, keeping each question's pair together.
+    Whole-number scores (correct counts) are summed as integers and divided once, so
+    the bounds are exact fractions.
 
     Args:
-        method: Per-question scores of the method (1 right, 0 wrong, or a mean over seeds).
+        method: Per-question scores of the method (1 right, 0 wrong, or any score).
         baseline: The baseline's scores on the same questions, in the same order.
         n_resamples: Bootstrap resamples. Defaults to 10,000.
         seed: Seed of the resampling. Defaults to 0.
@@ -104,25 +149,82 @@ def paired_bootstrap(
         raise ValueError(f"paired scores differ in length: {len(method)} vs {len(baseline)}")
     if not method:
         raise ValueError("a paired comparison needs at least one question")
-    diffs = np.asarray(method, dtype=float) - np.asarray(baseline, dtype=float)
+    a, b = np.asarray(method), np.asarray(baseline)
+    whole = all(float(x).is_integer() for x in itertools.chain(a.tolist(), b.tolist()))
+    diffs = (a.astype(np.int64) - b.astype(np.int64)) if whole else a.astype(float) - b
     rng = np.random.default_rng(seed)
-    means = np.sort(diffs[rng.integers(0, len(diffs), (n_resamples, len(diffs)))].mean(axis=1))
-    alpha = (1 - confidence) / 2
-    low = means[int(math.floor(alpha * (n_resamples - 1)))]
-    high = means[int(math.ceil((1 - alpha) * (n_resamples - 1)))]
-    return float(diffs.mean()), float(low), float(high)
+    sums = np.sort(diffs[rng.integers(0, len(diffs), (n_resamples, len(diffs)))].sum(axis=1))
+    low, high = _percentile_bounds(sums, confidence)
+    n = len(diffs)
+    return float(diffs.sum() / n), float(sums[low] / n), float(sums[high] / n)
 
 
 def paired_permutation_p(diffs: Sequence[float], *, n_resamples: int = 10_000,
                          seed: int = 0) -> float:
-    """Two-sided p-value of a mean paired difference by random sign flips."""
+    """Two-sided p-value of a mean paired difference by sign flips.
+
+    Under the null each question's difference is as likely to have either sign. Up to
+    :data:`EXACT_SIGN_FLIPS` non-zero differences every sign vector is enumerated (the
+    exact p-value); beyond, ``n_resamples`` random ones are drawn and the p-value is
+    ``(extreme + 1) / (n_resamples + 1)``.
+
+    Args:
+        diffs: Per-question differences (zeros carry no sign and are dropped).
+        n_resamples: Random sign vectors when the test is not exact. Defaults to 10,000.
+        seed: Their seed. Defaults to 0.
+    """
     nonzero = np.asarray([d for d in diffs if d], dtype=float)
     if not len(nonzero):
         return 1.0
     observed = abs(nonzero.sum())
+    tolerance = 1e-9 * max(1.0, float(np.abs(nonzero).sum()))
+    if len(nonzero) <= EXACT_SIGN_FLIPS:
+        signs = np.array(list(itertools.product((-1.0, 1.0), repeat=len(nonzero))))
+        return float((np.abs(signs @ nonzero) >= observed - tolerance).mean())
     signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(n_resamples, len(nonzero)))
-    extreme = int((np.abs(signs @ nonzero) >= observed - 1e-12).sum())
+    extreme = int((np.abs(signs @ nonzero) >= observed - tolerance).sum())
     return (extreme + 1) / (n_resamples + 1)
+
+
+def two_level_bootstrap(
+    diffs: np.ndarray,
+    *,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[float, float, float]:
+    """Interval and p-value of a mean difference whose rows are seeds, resampling seeds
+    then questions.
+
+    Each resample draws ``S`` seeds and ``n`` questions with replacement and sums the
+    drawn cells, ``sum_s sum_q diffs[s, q]`` (integers), so both the demonstrations' draw
+    and the questions' draw vary as they would in a new run.
+
+    Args:
+        diffs: ``(seeds, questions)`` whole-number differences (method - baseline).
+        n_resamples: Resamples. Defaults to 10,000.
+        seed: Their seed. Defaults to 0.
+        confidence: Interval coverage. Defaults to 0.95.
+
+    Returns:
+        ``(ci_low, ci_high, p_value)``: the percentile interval of the mean difference
+        and the two-sided bootstrap p-value, twice the smaller share of resamples on
+        either side of 0 (resamples at exactly 0 count on both sides).
+    """
+    seeds, questions = diffs.shape
+    rng = np.random.default_rng(seed)
+    seed_counts = np.zeros((n_resamples, seeds), dtype=np.int64)
+    np.add.at(seed_counts, (np.arange(n_resamples)[:, None],
+                            rng.integers(0, seeds, (n_resamples, seeds))), 1)
+    question_counts = np.zeros((n_resamples, questions), dtype=np.int64)
+    np.add.at(question_counts, (np.arange(n_resamples)[:, None],
+                                rng.integers(0, questions, (n_resamples, questions))), 1)
+    sums = np.sort(((seed_counts @ diffs.astype(np.int64)) * question_counts).sum(axis=1))
+    low, high = _percentile_bounds(sums, confidence)
+    total = seeds * questions
+    tail = min((sums <= 0).sum(), (sums >= 0).sum())
+    p_value = min(1.0, 2 * (tail + 1) / (n_resamples + 1))
+    return float(sums[low] / total), float(sums[high] / total), p_value
 
 
 def compare_paired(method: Mapping[str, bool], baseline: Mapping[str, bool], *,
@@ -141,8 +243,8 @@ def compare_paired(method: Mapping[str, bool], baseline: Mapping[str, bool], *,
     ids = sorted(set(method) & set(baseline))
     if not ids:
         raise ValueError("the two prompts share no answered question")
-    a = [float(method[i]) for i in ids]
-    b = [float(baseline[i]) for i in ids]
+    a = [int(method[i]) for i in ids]
+    b = [int(baseline[i]) for i in ids]
     diff, low, high = paired_bootstrap(a, b, n_resamples=n_resamples, seed=seed)
     only_a = sum(x > y for x, y in zip(a, b, strict=True))
     only_b = sum(y > x for x, y in zip(a, b, strict=True))
@@ -160,10 +262,12 @@ def compare_across_seeds(
 ) -> PairedComparison:
     """Mean accuracy difference over seeds, on the test questions every seed shares.
 
-    Each seed has its own demonstrations, and the test questions are fixed per
-    dataset, so the per-question difference averaged over seeds is one paired score
-    per question. The interval resamples questions (the same resample for every
-    seed); the p-value flips the signs of those per-question differences.
+    Each seed has its own demonstrations and the test questions are fixed per dataset.
+    With at least :data:`MIN_SEEDS_FOR_SEED_LEVEL` seeds, the interval and p-value come
+    from :func:`two_level_bootstrap`, so the claim covers new draws of demonstrations,
+    not only these. With fewer, the per-question differences summed over seeds are
+    bootstrapped over questions and tested by sign flips, and ``interval_level`` says
+    that the seeds were held fixed.
 
     Args:
         method: Seed -> question id -> correct, for the method.
@@ -180,12 +284,44 @@ def compare_across_seeds(
     ids = sorted(set.intersection(*(set(method[s]) & set(baseline[s]) for s in seeds)))
     if not ids:
         raise ValueError("the two prompts share no answered question across seeds")
-    a = [sum(float(method[s][i]) for s in seeds) / len(seeds) for i in ids]
-    b = [sum(float(baseline[s][i]) for s in seeds) / len(seeds) for i in ids]
-    diff, low, high = paired_bootstrap(a, b, n_resamples=n_resamples, seed=seed)
-    only_a = sum(method[s][i] and not baseline[s][i] for s in seeds for i in ids)
-    only_b = sum(baseline[s][i] and not method[s][i] for s in seeds for i in ids)
-    p = paired_permutation_p([x - y for x, y in zip(a, b, strict=True)],
-                             n_resamples=n_resamples, seed=seed)
-    return PairedComparison(n=len(ids), difference=diff, ci_low=low, ci_high=high, p_value=p,
-                            method_only=only_a, baseline_only=only_b, seeds=len(seeds))
+    diffs = np.array([[int(method[s][i]) - int(baseline[s][i]) for i in ids] for s in seeds],
+                     dtype=np.int64)
+    difference = float(diffs.sum() / diffs.size)
+    level: IntervalLevel
+    if len(seeds) >= MIN_SEEDS_FOR_SEED_LEVEL:
+        low, high, p = two_level_bootstrap(diffs, n_resamples=n_resamples, seed=seed)
+        level, test = "seeds and questions", "two-level bootstrap (seeds, then questions)"
+    else:
+        per_question = diffs.sum(axis=0)
+        _, low, high = paired_bootstrap(per_question.tolist(), [0] * len(ids),
+                                        n_resamples=n_resamples, seed=seed)
+        low, high = low / len(seeds), high / len(seeds)
+        p = paired_permutation_p(per_question.tolist(), n_resamples=n_resamples, seed=seed)
+        level = "questions" if len(seeds) == 1 else "questions (fewer than 3 seeds)"
+        test = "sign-flip permutation over questions"
+    return PairedComparison(
+        n=len(ids), difference=difference, ci_low=low, ci_high=high, interval_level=level,
+        p_value=p, test=test, method_only=int((diffs > 0).sum()),
+        baseline_only=int((diffs < 0).sum()), seeds=len(seeds))
+
+
+def holm_significant(p_values: Sequence[float], alpha: float = ALPHA) -> list[bool]:
+    """Which tests of a family Holm's step-down procedure rejects at ``alpha``.
+
+    The k-th smallest p-value (k from 0) is compared with ``alpha / (m - k)``; the
+    first that fails stops the procedure, and it and every larger p-value are kept.
+
+    Args:
+        p_values: The family's p-values, in any order.
+        alpha: Family-wise error rate. Defaults to 0.05.
+
+    Returns:
+        One flag per p-value, in the given order.
+    """
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    significant = [False] * len(p_values)
+    for rank, index in enumerate(order):
+        if p_values[index] >= alpha / (len(p_values) - rank):
+            break
+        significant[index] = True
+    return significant

@@ -129,23 +129,23 @@ def continuation_log_probs(slm: Any, prompts: Sequence[Sequence[int]],
     # the last prompt token up to its own second-to-last token.
     reads = [range(len(p) - shared - 1, len(p) - shared - 1 + len(t))
              for p, t in zip(prompts, targets, strict=True)]
-    keep = sorted({position for read in reads for position in read})
-    column = {position: index for index, position in enumerate(keep)}
     inputs: dict[str, Any] = {"input_ids": batch.input_ids,
                               "attention_mask": batch.attention_mask,
                               "position_ids": batch.position_ids}
     context: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if shared:
-        inputs["cache"], context = slm._cache_for_rows(prompts[0][:shared],
-                                                                 len(suffixes))
+        inputs["cache"], context = slm._cache_for_rows(prompts[0][:shared], len(suffixes))
+    pairs = [(row, position) for row, read in enumerate(reads) for position in read]
     with context:
-        logits = slm.forward(torch.tensor(keep, device=slm.device), **inputs).logits
+        logits = slm.logits_at([row for row, _ in pairs], [p for _, p in pairs], **inputs)
     log_probs = torch.log_softmax(logits.float(), dim=-1)
-    sums = []
-    for row, (read, target) in enumerate(zip(reads, targets, strict=True)):
-        cols = torch.tensor([column[p] for p in read], device=log_probs.device)
-        tokens = torch.tensor(list(target), device=log_probs.device)
-        sums.append(float(log_probs[row, cols, tokens].sum()))
+    tokens = torch.tensor([token for target in targets for token in target],
+                          device=log_probs.device)
+    picked = log_probs[torch.arange(len(pairs), device=log_probs.device), tokens]
+    sums, offset = [], 0
+    for target in targets:
+        sums.append(float(picked[offset : offset + len(target)].sum()))
+        offset += len(target)
     return sums
 
 

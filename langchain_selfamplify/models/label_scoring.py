@@ -88,15 +88,9 @@ def last_logits(slm: SLM, token_lists: Sequence[Sequence[int]], shared: int) -> 
                             position_ids=batch.position_ids).logits[:, -1, :]
     suffixes = [tokens[shared:] for tokens in token_lists]
     batch = slm.pad_right_after_prefix(suffixes, shared)
-    # Project to the vocabulary only at the positions some prompt ends at.
-    ends = sorted({len(suffix) - 1 for suffix in suffixes})
     cache, context = slm._cache_for_rows(token_lists[0][:shared], len(suffixes))
     with context:
-        logits = slm.forward(
-            torch.tensor(ends, device=slm.device), input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask, position_ids=batch.position_ids,
-            cache=cache,
-        ).logits
-    column = torch.tensor([ends.index(len(suffix) - 1) for suffix in suffixes],
-                          device=logits.device)
-    return logits[torch.arange(len(suffixes), device=logits.device), column]
+        # Each row's logits at its own end only, not at every row's end.
+        return slm.logits_at(range(len(suffixes)), [len(suffix) - 1 for suffix in suffixes],
+                             input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                             position_ids=batch.position_ids, cache=cache)

@@ -78,11 +78,20 @@ def check_model_source(model: str | None) -> None:
     """
     import importlib.util
 
-    from langchain_selfamplify.models.default import DEFAULT_MODEL_PACKAGE, GEMMA_PACKAGE
+    from langchain_selfamplify.models.default import (
+        DEFAULT_MODEL_PACKAGE,
+        GEMMA_PACKAGE,
+        QWEN_MODEL,
+    )
 
     if model is None or model == "smollm2-135m":
         if importlib.util.find_spec(DEFAULT_MODEL_PACKAGE) is None:
             default_model_path()  # raises, saying what to install
+        return
+    if model == QWEN_MODEL:
+        from langchain_selfamplify.models.assembled import QWEN_CODER_1_5B, part_paths
+
+        part_paths(QWEN_CODER_1_5B)  # raises, naming the part to install
         return
     if model in EMBEDDED_MODELS:
         if importlib.util.find_spec(GEMMA_PACKAGE) is None:

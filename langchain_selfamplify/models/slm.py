@@ -349,6 +349,46 @@ class SLM:
         output.logits = logits[:, -keep:] if isinstance(keep, int) else logits[:, keep]
         return output
 
+    def logits_at(self, rows: Sequence[int], positions: Sequence[int],
+                  **inputs: Any) -> torch.Tensor:
+        """Logits at chosen ``(row, position)`` pairs only, ``(len(rows), vocab)``.
+
+        The decoder runs over the whole batch, but the vocabulary projection (the
+        largest matrix product of a scoring pass for a 150k-word vocabulary) runs for
+        the pairs read, not for every position any row reads times every row.
+
+        Args:
+            rows: Batch row of each pair.
+            positions: Sequence position of each pair (within ``input_ids``).
+            **inputs: Model inputs, as for :meth:`forward`.
+        """
+        decoder = self.model.get_decoder() if hasattr(self.model, "get_decoder") else None
+        head = self.model.get_output_embeddings()
+        if decoder is None or head is None or decoder is self.model:
+            keep = sorted(set(positions))
+            logits = self.forward(torch.tensor(keep, device=self.device), **inputs).logits
+            column = torch.tensor([keep.index(p) for p in positions], device=logits.device)
+            return logits[torch.tensor(list(rows), device=logits.device), column]
+        if "cache" in inputs and "cache" not in inspect.signature(decoder.forward).parameters:
+            inputs["past_key_values"] = inputs.pop("cache")
+        hidden = decoder(**inputs).last_hidden_state
+        picked = hidden[torch.tensor(list(rows), device=hidden.device),
+                        torch.tensor(list(positions), device=hidden.device)]
+        return self._scale_logits(head(picked))
+
+    def _scale_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """What a causal LM's own forward does to ``lm_head``'s output, for the model
+        families that do anything (Cohere's scale, Granite's divisor, Gemma's cap)."""
+        config = getattr(self.model.config, "get_text_config", lambda: self.model.config)()
+        if getattr(config, "logit_scale", None):
+            logits = logits * config.logit_scale
+        if getattr(config, "logits_scaling", None):
+            logits = logits / config.logits_scaling
+        cap = getattr(config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
     # ------------------------------------------------------------------ prefix cache
     def _shared_prefix_length(self, token_lists: Sequence[Sequence[int]]) -> int:
         """Tokens shared by all prompts (0 when too few to be worth caching).
