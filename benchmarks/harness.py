@@ -12,7 +12,10 @@ import os
 import platform
 import re
 import resource
+import shlex
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -72,11 +75,30 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     return "\n".join(lines)
 
 
+def command_line() -> str:
+    """The exact command this process runs, as a shell would take it back."""
+    return shlex.join(["python", os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
+
+
+def git_commit() -> str:
+    """The commit the working tree is at, ``+dirty`` when it has uncommitted changes."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=False).stdout.strip()
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def write_results(name: str, payload: dict[str, Any], markdown: str) -> None:
-    """Write ``<name>.json`` and ``<name>.md`` under ``docs/results`` and print the table."""
+    """Write ``<name>.json`` and ``<name>.md`` under ``docs/results`` and print the table.
+
+    The JSON records the machine, the exact command (``sys.argv``) and the git commit."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = {**payload, "machine": machine(),
-               "command": f"python benchmarks/{name}.py"}
+    payload = {**payload, "machine": machine(), "command": command_line(),
+               "commit": git_commit()}
+    markdown = (markdown.rstrip() + f"\n\n<sub>Written by `{payload['command']}` at commit "
+                f"`{payload['commit']}`.</sub>\n")
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n",
                                          encoding="utf-8")
     (RESULTS / f"{name}.md").write_text(markdown.rstrip() + "\n", encoding="utf-8")

@@ -120,6 +120,10 @@ def main() -> None:
     parser.add_argument("--pool-size", type=int, default=40)
     parser.add_argument("--test-size", type=int, default=64)
     parser.add_argument("--balance-labels", action="store_true")
+    parser.add_argument("--dtype", default=None,
+                        help="model dtype (float32 when omitted; bfloat16 is approximate)")
+    parser.add_argument("--max-rationale-tokens", type=int, default=64,
+                        help="least token cap of test-time rationales")
     parser.add_argument("--name", default="paper_table",
                         help="results name: docs/results/<name>.{json,md,png}")
     parser.add_argument("--work-dir", default=None,
@@ -133,7 +137,8 @@ def main() -> None:
     record: dict[str, Any] = {"grids": []}
     figure_summary: dict[str, Any] | None = None
     for model in comma_list(args.models):
-        slm = None if args.report_only else SLM.load(model, show_progress=False)
+        slm = None if args.report_only else SLM.load(model, show_progress=False,
+                                                     torch_dtype=args.dtype)
         name = EMBEDDED_MODELS.get(model, model)
         for answer_format in comma_list(args.formats):
             config = GridConfig(
@@ -143,6 +148,7 @@ def main() -> None:
                 pool_size=args.pool_size, test_size=args.test_size,
                 answer_format=answer_format,  # type: ignore[arg-type]
                 balance_labels=args.balance_labels,
+                max_rationale_tokens=args.max_rationale_tokens,
                 method_kwargs={"kernelshap": {"n_samples": 32}},
                 data_dir=str(shared_datasets()),
                 output_dir=str(work_dir / f"{model}__{answer_format}"))

@@ -105,3 +105,28 @@ def test_generation_and_fused_passes_project_one_position_per_row(large_vocabula
         slm.generate_then_score(prompts, lambda i, reply: prompts[i] + reply + " (",
                                 [["A", "B"]] * 6, max_new_tokens=5)
     assert max(counter.calls) <= slm.decode_slots
+
+
+def test_prompt_encoding_in_row_groups_bounded_by_memory_gives_the_same_results(
+        large_vocabulary_slm, monkeypatch):
+    from langchain_selfamplify.models import shared_prefix
+
+    slm = large_vocabulary_slm
+    prompts = _prompts(slm, 6)
+    labels = [["A", "B"]] * 6
+    whole = slm.score_choices(prompts, labels)
+    replies = slm.generate(prompts, max_new_tokens=4)
+    calls: list[int] = []
+    original = shared_prefix._fused_attention_rows
+
+    def counted(query, *args):
+        calls.append(query.shape[0])
+        return original(query, *args)
+
+    monkeypatch.setattr(shared_prefix, "FUSED_ATTENTION_BYTES", 1)  # one row per group
+    monkeypatch.setattr(shared_prefix, "_fused_attention_rows", counted)
+    grouped = slm.score_choices(prompts, labels)
+    assert calls and max(calls) == 1
+    for a, b in zip(whole, grouped):
+        assert a.log_probs == pytest.approx(b.log_probs, abs=1e-5)
+    assert slm.generate(prompts, max_new_tokens=4) == replies

@@ -341,9 +341,18 @@ def check_output_dir(config: GridConfig) -> None:
     """
     out = Path(config.output_dir)
     saved = out / "config.json"
-    settings = config.model_dump_json(indent=2) + "\n"
-    if saved.exists() and saved.read_text(encoding="utf-8") != settings and (
-            out / "predictions.jsonl").exists():
+    if saved.exists() and (out / "predictions.jsonl").exists() and _result_settings(
+            GridConfig.model_validate_json(saved.read_text(encoding="utf-8"))
+    ) != _result_settings(config):
         raise SelfAmplifyError(
             f"{out} holds a grid run with other settings; resuming it would mix them. Use "
             "another output directory, or delete this one to start afresh.")
+
+
+CELL_LISTS = {"datasets", "methods", "strategies", "seeds", "output_dir"}
+"""Settings that say which cells a grid has, not how a cell is computed: a grid may be
+resumed with more (or fewer) of them, e.g. its most informative rows first."""
+
+
+def _result_settings(config: GridConfig) -> dict[str, Any]:
+    return config.model_dump(exclude=CELL_LISTS)

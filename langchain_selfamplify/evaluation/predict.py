@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -37,6 +38,7 @@ from langchain_selfamplify.models.choice_scores import ChoiceScores
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.prompting.messages import RATIONALE_STOP, answer_prefix
 from langchain_selfamplify.prompting.parsing import parse_answer
+from langchain_selfamplify.rationales.methods.ph_cot import step_marker
 from langchain_selfamplify.stages import stage
 from langchain_selfamplify.strict import StrictModel
 
@@ -252,6 +254,19 @@ def rationale_cap(slm: Any, prompt: AmplifiedPrompt, least: int) -> int:
     return max(least, min(longest, slm.context_length // 4))
 
 
+_STEP_NUMBER = re.compile(r"\bStep (\d+):")
+
+
+def rationale_stops(prompt: AmplifiedPrompt) -> list[str]:
+    """Where a test-time rationale ends: at ``"The answer is"``, and, when the
+    demonstrations explain in numbered steps, where the model starts one step more than
+    the longest of them (a capable model otherwise keeps writing steps until the cap
+    cuts one mid-sentence)."""
+    steps = [int(number) for d in prompt.examples if d.rationale
+             for number in _STEP_NUMBER.findall(d.rationale)]
+    return [RATIONALE_STOP, *([step_marker(max(steps) + 1)] if steps else [])]
+
+
 def _content_free_probs(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample],
                         cap: int, mode: Literal["score", "generate"],
                         on_overflow: Literal["error", "drop"]
@@ -295,11 +310,11 @@ def _answer(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample], 
                 fused = slm.generate_then_score(
                     texts, lambda i, reply: scoring_prompt(i, reply.strip()),
                     [q.labels for q in questions], max_new_tokens=cap,
-                    stop=[RATIONALE_STOP], desc="Writing rationales and answers")
+                    stop=rationale_stops(prompt), desc="Writing rationales and answers")
             return _predictions(slm, questions, [s for _, s in fused],
                                 [text.strip() for text, _ in fused], cap, references)
         with stage("test_rationales"):
-            written = slm.generate(texts, max_new_tokens=cap, stop=[RATIONALE_STOP],
+            written = slm.generate(texts, max_new_tokens=cap, stop=rationale_stops(prompt),
                                    desc="Writing rationales")
         rationales = [text.strip() for text in written]
     score_prompts = [scoring_prompt(i, r) for i, r in enumerate(rationales)]

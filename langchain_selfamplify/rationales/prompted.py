@@ -33,6 +33,10 @@ class PromptedRationale(RationaleMethod):
     def to_rationale(self, example: MCQExample, reply: str) -> str | None:
         """The rationale made from a reply, or ``None`` when the reply has nothing usable."""
 
+    def stop(self) -> list[str]:
+        """Strings that end the model's reply (it is cut before the first). None by default."""
+        return []
+
     def forward_passes(self, n_words: int) -> int:
         """The prompt, then one decoding step per generated token (at most)."""
         return 1 + self.max_new_tokens
@@ -64,6 +68,6 @@ class PromptedRationale(RationaleMethod):
             for ex in examples
         ]
         replies = self.slm.generate(prompts, max_new_tokens=self.max_new_tokens,
-                                    desc=f"{self.name} rationales")
+                                    stop=self.stop() or None, desc=f"{self.name} rationales")
         return [self.to_rationale(example, reply) or None
                 for example, reply in zip(examples, replies, strict=True)]

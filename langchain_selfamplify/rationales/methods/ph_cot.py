@@ -19,7 +19,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 class PhCoTRationale(PromptedRationale):
     """Post hoc chain of thought: "explain in n steps why the answer is (X)".
 
-    Generation is greedy, capped at ``max_new_tokens``, and never uses
+    Generation is greedy, stops where the model starts step ``n_steps + 1`` (so the
+    cap rarely cuts a step short), is capped at ``max_new_tokens``, and never uses
     ``no_repeat_ngram_size`` (which would ban "answer is (X)"). The reply is cut into
     steps ("Step 1: ..." markers, else sentences), trimmed to ``n_steps`` and
     rendered as ``"Step 1: ... Step 2: ..."``. When no step names the answer, a
@@ -28,7 +29,9 @@ class PhCoTRationale(PromptedRationale):
     Args:
         slm: The model to ask.
         n_steps: Maximum number of steps kept. Defaults to 3.
-        max_new_tokens: Token cap of the explanation. Defaults to ``32 * n_steps``.
+        max_new_tokens: Token cap of the explanation. Defaults to ``100 * n_steps``
+            (the reference implementation lets replies run to 300 tokens; a capable
+            model's steps run to 60-100 tokens each).
     """
 
     name = "ph_cot"
@@ -39,7 +42,11 @@ class PhCoTRationale(PromptedRationale):
         if n_steps < 1:
             raise ValueError(f"n_steps must be >= 1, got {n_steps}")
         self.n_steps = n_steps
-        self.max_new_tokens = max_new_tokens or 32 * n_steps
+        self.max_new_tokens = max_new_tokens or 100 * n_steps
+
+    def stop(self) -> list[str]:
+        """The next step's marker: the reply ends after the ``n_steps``-th step."""
+        return [step_marker(self.n_steps + 1)]
 
     def request(self) -> str:
         """Ask for an n-step explanation."""
@@ -53,6 +60,11 @@ class PhCoTRationale(PromptedRationale):
         """The trimmed steps, closed by the answer when they do not name it."""
         steps = split_steps(reply, self.n_steps)
         return render_steps(steps, example) if steps else None
+
+
+def step_marker(number: int) -> str:
+    """``"Step 4:"``: how a rationale starts its ``number``-th step."""
+    return f"Step {number}:"
 
 
 def split_steps(reply: str, n_steps: int) -> list[str]:
@@ -75,7 +87,7 @@ def split_steps(reply: str, n_steps: int) -> list[str]:
 
 def render_steps(steps: Sequence[str], example: MCQExample) -> str:
     """``"Step 1: ... Step 2: ..."``, closed by the answer when no step names it."""
-    text = " ".join(f"Step {i + 1}: {step}" for i, step in enumerate(steps))
+    text = " ".join(f"{step_marker(i + 1)} {step}" for i, step in enumerate(steps))
     names_answer = (f"({example.answer})" in text
                     or example.answer_text.lower() in text.lower())
     if not names_answer:
