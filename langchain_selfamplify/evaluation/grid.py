@@ -230,7 +230,8 @@ def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64,
             for records in cell_predictions(slm, cell, prompt, state.unanswered(cell, test),
                                             config, chunk_size):
                 append_jsonl(state.predictions_path, records)
-            state.finish(cell, "done", time.perf_counter() - started)
+            state.finish(cell, "done", time.perf_counter() - started,
+                         skipped=len(prompt.metadata.get("skipped", [])))
         except (SelfAmplifyError, RuntimeError, ValueError) as exc:
             state.finish(cell, "failed", time.perf_counter() - started, reason=str(exc))
     return summarize(state.out)
@@ -292,10 +293,12 @@ class GridState:
         prompt.save(self.prompt_path(cell))
         return prompt
 
-    def finish(self, cell: Cell, status: str, seconds: float, reason: str | None = None
-               ) -> None:
-        """Record a finished (``"done"``) or failed cell that took ``seconds``."""
-        record: dict[str, Any] = {"cell": cell.key, **cell.model_dump(), "status": status}
+    def finish(self, cell: Cell, status: str, seconds: float, reason: str | None = None,
+               skipped: int = 0) -> None:
+        """Record a finished (``"done"``) or failed cell that took ``seconds``, and how
+        many selected examples its prompt skipped for want of a usable rationale."""
+        record: dict[str, Any] = {"cell": cell.key, **cell.model_dump(), "status": status,
+                                  "skipped": skipped}
         if reason is not None:
             logger.warning("cell %s failed: %s", cell.key, reason)
             record["reason"] = reason

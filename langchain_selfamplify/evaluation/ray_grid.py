@@ -125,7 +125,9 @@ def _write(state: GridState, cell: Cell, result: dict[str, Any]) -> None:
         state.save_prompt(cell, AmplifiedPrompt.model_validate_json(result["prompt"]))
     if result["records"]:
         append_jsonl(state.predictions_path, result["records"])
-    state.finish(cell, result["status"], result["seconds"], reason=result.get("reason"))
+    prompt = state.saved_prompt(cell)
+    state.finish(cell, result["status"], result["seconds"], reason=result.get("reason"),
+                 skipped=len(prompt.metadata.get("skipped", [])) if prompt else 0)
 
 
 class _Worker:

@@ -14,6 +14,10 @@ METHOD_NAMES = {
 """Display names of the methods (others are shown as ``Self-AMPLIFY <name>``)."""
 
 
+CUT_FLAG = 0.10
+"""Share of test-time rationales cut at the token cap above which a row is flagged."""
+
+
 def row_label(method: str, strategy: str) -> str:
     """``"Self-AMPLIFY DeepLift (success)"``, ``"IO"``..."""
     name = METHOD_NAMES.get(method, f"Self-AMPLIFY {method}")
@@ -23,10 +27,13 @@ def row_label(method: str, strategy: str) -> str:
 def grid_table(summary: dict[str, Any]) -> str:
     """Markdown table: one row per method and strategy, one column per dataset.
 
-    A cell reads ``accuracy [95% CI] (n, seeds, top label share, truncation)``, pooled
-    over seeds, or ``failed: reason``. ``⚑`` marks a row where some seed's most
-    predicted label covers more than 80% of its answers; ``≈chance`` one whose interval
-    reaches the chance rate.
+    A cell reads ``accuracy [95% CI] (n, seeds, top label share, truncation, skipped)``,
+    pooled over seeds, or ``failed: reason``. The interval is a cluster bootstrap over
+    questions when there are several seeds (Wilson for one). ``⚑`` marks a row where
+    some seed's most predicted label covers more than 80% of its answers; ``≈chance``
+    one whose interval reaches the chance rate; ``✂`` one where more than 10% of the
+    test-time rationales hit their token cap; "skipped" counts the selected examples
+    replaced for want of a usable rationale (Self_topk), over seeds.
     """
     rows = summary["rows"]
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
@@ -56,7 +63,10 @@ def _row_cell(row: dict[str, Any]) -> str:
             f"(n={row['n'] // max(1, len(row['seed_accuracies']))}×{len(row['seed_accuracies'])}"
             f" seeds, top label {max(row['top_label_shares']):.0%}")
     if row["truncation_rates"]:
-        text += f", cut {sum(row['truncation_rates']) / len(row['truncation_rates']):.0%}"
+        cut = sum(row["truncation_rates"]) / len(row["truncation_rates"])
+        text += f", cut {cut:.0%}{' ✂' if cut > CUT_FLAG else ''}"
+    if row.get("skipped"):
+        text += f", {row['skipped']} skipped"
     if row["failed"]:
         text += f", {len(row['failed'])} seed(s) failed"
     return text + ")"
@@ -66,8 +76,10 @@ def comparison_table(summary: dict[str, Any], baseline: str = "io") -> str:
     """Markdown table of every row's paired difference with ``baseline``, across seeds.
 
     A cell reads ``+4.5 pts [-1.0, 10.0], p=0.12: no detectable difference``: the mean
-    accuracy difference over seeds, its 95% paired-bootstrap interval and the paired
-    permutation p-value. The verdict comes from the interval alone.
+    accuracy difference over seeds, its 95% percentile-bootstrap interval and p-value.
+    A line above the table says what the interval resamples (seeds then questions, or
+    questions only), which test gives p, and the Holm family the verdicts are corrected
+    over. A verdict needs both the interval to exclude 0 and p to pass Holm's threshold.
     """
     found = [c for c in summary["comparisons"]
              if c["baseline"] == baseline and c["seed"] == "all"]
@@ -75,7 +87,7 @@ def comparison_table(summary: dict[str, Any], baseline: str = "io") -> str:
     labels = list(dict.fromkeys(row_label(c["method"], c["strategy"]) for c in found))
     cells = {(row_label(c["method"], c["strategy"]), c["dataset"]): c for c in found}
     name = METHOD_NAMES.get(baseline, baseline)
-    lines = [f"| vs {name} | " + " | ".join(datasets) + " |",
+    lines = [comparison_note(found), "", f"| vs {name} | " + " | ".join(datasets) + " |",
              "|---|" + "---|" * len(datasets)]
     for label in labels:
         out = []
@@ -87,6 +99,18 @@ def comparison_table(summary: dict[str, Any], baseline: str = "io") -> str:
                        f"{_verdict_text(c['verdict'], name)}")
         lines.append(f"| {label} | " + " | ".join(out) + " |")
     return "\n".join(lines)
+
+
+def comparison_note(found: list[dict[str, Any]]) -> str:
+    """What the comparisons' intervals resample, their test, and the Holm families."""
+    if not found:
+        return "No paired comparison."
+    levels = sorted({c.get("interval_level", "questions") for c in found})
+    tests = sorted({c.get("test", "") for c in found} - {""})
+    sizes = sorted({c.get("family_size", 1) for c in found})
+    return (f"Intervals resample {' / '.join(levels)}; p from {' / '.join(tests) or 'n/a'}; "
+            f"verdicts Holm-corrected over families of {', '.join(map(str, sizes))} "
+            "test(s) (Self-AMPLIFY rows against this baseline; baselines apart).")
 
 
 def _verdict_text(verdict: str, baseline: str) -> str:

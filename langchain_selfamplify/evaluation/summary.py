@@ -15,8 +15,13 @@ from langchain_selfamplify.baselines import BASELINES
 from langchain_selfamplify.checkpoint import read_jsonl
 from langchain_selfamplify.errors import PromptFileError
 from langchain_selfamplify.evaluation.diagnostics import TOP_LABEL_FLAG, cell_diagnostics
-from langchain_selfamplify.evaluation.metrics import accuracy
-from langchain_selfamplify.evaluation.statistics import compare_across_seeds, compare_paired
+from langchain_selfamplify.evaluation.metrics import accuracy, clustered_accuracy
+from langchain_selfamplify.evaluation.statistics import (
+    ALPHA,
+    compare_across_seeds,
+    compare_paired,
+    holm_significant,
+)
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 
 
@@ -25,11 +30,14 @@ def summarize(out: str | os.PathLike[str]) -> dict[str, Any]:
 
     Returns:
         ``{"cells": [...], "rows": [...], "comparisons": [...], "predictions": n}``.
-        A cell (one seed) carries its accuracy and :class:`CellDiagnostics`; a row (a
-        dataset, method and strategy over its seeds) the accuracy pooled over seeds,
-        the mean of the per-seed accuracies and whether any seed is flagged; a
-        comparison the paired difference of a row with IO, Auto-CoT and AMPLIFY, per
-        seed and across seeds (see :mod:`.statistics`).
+        A cell (one seed) carries its accuracy, :class:`CellDiagnostics` and how many
+        selected examples were skipped for want of a usable rationale; a row (a
+        dataset, method and strategy over its seeds) the accuracy pooled over seeds
+        with a cluster-bootstrap interval over questions (Wilson for one seed), the
+        per-seed accuracies and whether any seed is flagged; a comparison the paired
+        difference of a row with IO, Auto-CoT and AMPLIFY, per seed and across seeds
+        (see :mod:`.statistics`), with its verdict after Holm's correction over its
+        family (see :func:`paired_comparisons`).
     """
     out = Path(out)
     cell_records = {r["cell"]: r for r in read_jsonl(out / "cells.jsonl")}
@@ -41,6 +49,8 @@ def summarize(out: str | os.PathLike[str]) -> dict[str, Any]:
         cell: dict[str, Any] = {k: record[k] for k in ("cell", "dataset", "method", "strategy",
                                                        "seed", "status")}
         cell["seconds"] = record.get("seconds", 0.0)
+        labels, skipped = _prompt_facts(out / "prompts" / f"{key}.json")
+        cell["skipped"] = record.get("skipped", skipped)
         predictions = list(by_cell.get(key, {}).values())
         if record["status"] == "failed":
             cell["reason"] = record.get("reason", "")
@@ -48,8 +58,7 @@ def summarize(out: str | os.PathLike[str]) -> dict[str, Any]:
             correct = sum(bool(p["correct"]) for p in predictions)
             cell["accuracy"] = accuracy(correct, len(predictions)).model_dump()
             cell["unparsed"] = sum(p["parsed"] is None for p in predictions)
-            cell["diagnostics"] = cell_diagnostics(
-                predictions, _demo_labels(out / "prompts" / f"{key}.json")).model_dump()
+            cell["diagnostics"] = cell_diagnostics(predictions, labels).model_dump()
             cell["flagged"] = cell["diagnostics"]["top_label_share"] > TOP_LABEL_FLAG
         cells.append(cell)
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -58,8 +67,9 @@ def summarize(out: str | os.PathLike[str]) -> dict[str, Any]:
             "dataset": cell["dataset"], "method": cell["method"], "strategy": cell["strategy"],
             "correct": 0, "n": 0, "unparsed": 0, "seconds": 0.0, "failed": [], "seeds": [],
             "seed_accuracies": [], "flagged": False, "top_label_shares": [],
-            "truncation_rates": []})
+            "truncation_rates": [], "skipped": 0})
         row["seeds"].append(cell["seed"])
+        row["skipped"] += cell["skipped"]
         row["seconds"] += cell["seconds"]
         if cell["status"] == "failed":
             row["failed"].append(cell.get("reason", ""))
@@ -75,16 +85,32 @@ def summarize(out: str | os.PathLike[str]) -> dict[str, Any]:
         row["chance"] = diag["chance"]
         if diag["truncation_rate"] is not None:
             row["truncation_rates"].append(diag["truncation_rate"])
-    for row in rows.values():
-        if row["n"]:
-            row["accuracy"] = accuracy(row["correct"], row["n"]).model_dump()
-            row["at_chance"] = row["accuracy"]["ci_low"] <= row["chance"]
     correct_by = {(c["dataset"], c["method"], c["strategy"], c["seed"]):
                   {qid: bool(p["correct"]) for qid, p in by_cell.get(c["cell"], {}).items()}
                   for c in cells if "accuracy" in c}
+    for row in rows.values():
+        if row["n"]:
+            row["accuracy"] = row_accuracy(
+                [v for k, v in correct_by.items()
+                 if k[:3] == (row["dataset"], row["method"], row["strategy"])]).model_dump()
+            row["at_chance"] = row["accuracy"]["ci_low"] <= row["chance"]
     return {"cells": cells, "rows": list(rows.values()),
             "comparisons": paired_comparisons(correct_by),
             "predictions": sum(len(v) for v in by_cell.values())}
+
+
+def row_accuracy(seeds: list[dict[str, bool]]) -> Any:
+    """A row's accuracy over its seeds' answers (question id -> correct, per seed).
+
+    One seed: Wilson on its questions. Several: every answer counts, and the interval
+    is a cluster bootstrap over questions, as the seeds answer the same questions.
+    """
+    if len(seeds) == 1:
+        answers = seeds[0]
+        return accuracy(sum(answers.values()), len(answers))
+    ids = sorted(set().union(*seeds))
+    return clustered_accuracy([sum(bool(s.get(i)) for s in seeds) for i in ids],
+                              [sum(i in s for s in seeds) for i in ids])
 
 
 def correct_by_cell(out: str | os.PathLike[str]) -> dict[tuple[str, str, str, int],
@@ -98,15 +124,22 @@ def correct_by_cell(out: str | os.PathLike[str]) -> dict[tuple[str, str, str, in
     return dict(answers)
 
 
-def paired_comparisons(correct_by: dict[tuple[str, str, str, int], dict[str, bool]]
-                       ) -> list[dict[str, Any]]:
+def paired_comparisons(correct_by: dict[tuple[str, str, str, int], dict[str, bool]],
+                       alpha: float = ALPHA) -> list[dict[str, Any]]:
     """Every row against every baseline row of its dataset, per seed and across seeds.
+
+    Verdicts are corrected for multiple comparisons with Holm's procedure over each
+    family: the Self-AMPLIFY rows' tests against one baseline at one level (across
+    seeds, or one seed), over every dataset, as one table shows them. Baseline-vs-
+    baseline tests form families of their own. Each result records ``family_size``.
 
     Args:
         correct_by: (dataset, method, strategy, seed) -> question id -> correct.
+        alpha: Family-wise error rate. Defaults to 0.05.
     """
     rows = sorted({key[:3] for key in correct_by})
-    results = []
+    results: list[dict[str, Any]] = []
+    comparisons = []
     for dataset, method, strategy in rows:
         for baseline, baseline_strategy in BASELINES.items():
             if baseline == method:
@@ -120,17 +153,29 @@ def paired_comparisons(correct_by: dict[tuple[str, str, str, int], dict[str, boo
             base = {"dataset": dataset, "method": method, "strategy": strategy,
                     "baseline": baseline}
             for seed in common:
-                comparison = compare_paired(mine[seed], theirs[seed])
-                results.append({**base, "seed": seed, **comparison.model_dump(),
-                                "verdict": comparison.verdict})
-            pooled = compare_across_seeds(mine, theirs)
-            results.append({**base, "seed": "all", **pooled.model_dump(),
-                            "verdict": pooled.verdict})
+                results.append({**base, "seed": seed})
+                comparisons.append(compare_paired(mine[seed], theirs[seed]))
+            results.append({**base, "seed": "all"})
+            comparisons.append(compare_across_seeds(mine, theirs))
+    families: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for index, result in enumerate(results):
+        families[(result["baseline"], result["seed"],
+                  result["method"] in BASELINES)].append(index)
+    for members in families.values():
+        flags = holm_significant([comparisons[i].p_value for i in members], alpha)
+        for index, significant in zip(members, flags, strict=True):
+            comparison = comparisons[index]
+            results[index].update(comparison.model_dump(), family_size=len(members),
+                                  verdict=comparison.decide(significant))
     return results
 
 
-def _demo_labels(path: Path) -> list[str]:
+def _prompt_facts(path: Path) -> tuple[list[str], int]:
+    """A saved prompt's demonstration labels, and how many selected examples it skipped
+    for want of a usable rationale (none when the prompt is missing or unreadable)."""
     try:
-        return [example.answer for example in AmplifiedPrompt.load(path).examples]
+        prompt = AmplifiedPrompt.load(path)
     except PromptFileError:
-        return []
+        return [], 0
+    return [example.answer for example in prompt.examples], len(
+        prompt.metadata.get("skipped", []))

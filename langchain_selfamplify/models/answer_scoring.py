@@ -149,6 +149,14 @@ def continuation_log_probs(slm: Any, prompts: Sequence[Sequence[int]],
     return sums
 
 
+def acc_norm_scores(log_likelihoods: Sequence[float], texts: Sequence[str]) -> list[float]:
+    """lm-evaluation-harness's ``acc_norm`` values: each choice's summed log-likelihood
+    divided by the length *in characters* of the choice text itself, without the
+    space scored before it (``completion_len = np.array([float(len(i)) for i in
+    choices])`` in ``lm_eval/api/task.py``, ``ConfigurableTask.process_results``)."""
+    return [total / len(text) for total, text in zip(log_likelihoods, texts, strict=True)]
+
+
 def score_answers(
     slm: Any,
     prompts: Sequence[str],
@@ -181,8 +189,8 @@ def score_answers(
     texts = [[cloze_continuation(text) for text in c.values()] for c in choices]
     sums = score_continuations(slm, prompts, texts, desc=desc)
     scores = []
-    for options, row, totals in zip(choices, texts, sums, strict=True):
-        normalised = [total / len(text) for total, text in zip(totals, row, strict=True)]
+    for options, totals in zip(choices, sums, strict=True):
+        normalised = acc_norm_scores(totals, list(options.values()))
         scores.append(ChoiceScores(labels=list(options), probs=softmax(normalised),
                                    log_probs=totals))
     return scores
