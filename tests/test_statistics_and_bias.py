@@ -346,8 +346,9 @@ def _write_grid(out, rows: dict[tuple[str, str], list[list[bool]]]) -> None:
             cells.append({**base, "status": "done", "seconds": 1.0,
                           "skipped": 1 if method == "self_topk" else 0})
             predictions += [{**base, "question_id": f"q{i}", "gold": "ABCD"[i % 4],
-                             "parsed": "ABCD"[(i + (not ok)) % 4], "correct": ok, "truncated": False, "n_choices": 4,
-                             "raw_output": None} for i, ok in enumerate(answers)]
+                             "parsed": "ABCD"[(i + (not ok)) % 4], "correct": ok,
+                             "truncated": False, "n_choices": 4, "raw_output": None}
+                            for i, ok in enumerate(answers)]
     out.mkdir(parents=True, exist_ok=True)
     for name, records in (("cells", cells), ("predictions", predictions)):
         (out / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
