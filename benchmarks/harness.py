@@ -199,7 +199,7 @@ def update_readme_performance() -> None:
 
 VERDICTS_START = "<!-- verdicts:start -->"
 VERDICTS_END = "<!-- verdicts:end -->"
-VERDICT_RESULTS = ("paper_table", "paper_table_gemma")
+VERDICT_RESULTS = ("paper_table_qwen", "paper_table", "paper_table_gemma")
 
 
 def update_readme_verdicts() -> None:
@@ -229,19 +229,18 @@ def update_readme_verdicts() -> None:
 
 
 def _multiple_comparisons(tested: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
-    """A sentence on how many Self-AMPLIFY-vs-IO tests the lists above hold, and which
-    verdicts survive a Bonferroni correction over all of them."""
+    """A sentence on how many Self-AMPLIFY-vs-IO tests the lists above hold and how their
+    verdicts were corrected (Holm, within each table's family)."""
     if not tested:
         return []
-    threshold = 0.05 / len(tested)
     decided = [(m, f, c) for m, f, c in tested if c["verdict"] != "no detectable difference"]
-    line = (f"These lists hold {len(tested)} paired Self-AMPLIFY-vs-IO tests; corrected for "
-            f"all of them (Bonferroni), a verdict needs p < {threshold:.4f}.")
-    if decided:
-        line += " " + "; ".join(
-            f"{m}, {f}, {c['dataset']}, {c['method']} ({c['strategy']}): p={c['p_value']:.3f}, "
-            + ("survives" if c["p_value"] < threshold else "does not survive")
-            for m, f, c in decided) + "."
+    sizes = sorted({c.get("family_size", 1) for _, _, c in tested})
+    line = (f"These lists hold {len(tested)} paired Self-AMPLIFY-vs-IO tests. A verdict needs "
+            "its interval to exclude 0 and its p-value to pass Holm's correction within its "
+            f"table (families of {', '.join(map(str, sizes))} tests); ")
+    line += ("; ".join(f"{m}, {f}, {c['dataset']}, {c['method']} ({c['strategy']}): "
+                       f"p={c['p_value']:.3f}, {c['verdict']}" for m, f, c in decided) + "."
+             if decided else "none passes.")
     return [line]
 
 

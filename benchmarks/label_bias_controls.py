@@ -23,7 +23,7 @@ from harness import RESULTS, comma_list, markdown_table, shared_datasets, write_
 from langchain_selfamplify import SLM
 from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells, run_grid
 from langchain_selfamplify.evaluation.report import row_label
-from langchain_selfamplify.evaluation.statistics import compare_across_seeds
+from langchain_selfamplify.evaluation.statistics import compare_across_seeds, holm_significant
 from langchain_selfamplify.evaluation.summary import correct_by_cell, summarize
 
 CONTROLS = {"balanced": {"balance_labels": True}, "calibrated": {"calibrate": True},
@@ -63,6 +63,7 @@ def main() -> None:
                  for r in baseline_summary["rows"] if r["top_label_shares"]}
     slm = None if args.report_only else SLM.load(args.model, show_progress=False)
     table_rows: list[list[Any]] = []
+    tested: list[tuple[str, tuple[str, str, str], Any, dict[str, Any]]] = []
     finished: list[str] = []
     record: dict[str, Any] = {"reference": str(reference), "controls": {}}
     for control in comma_list(args.controls):
@@ -86,21 +87,27 @@ def main() -> None:
             if key not in baseline_rows or key not in controlled or not row["top_label_shares"]:
                 continue
             paired = compare_across_seeds(controlled[key], baseline_rows[key])
-            comparisons.append({"row": key, **paired.model_dump(), "verdict": paired.verdict,
+            comparisons.append({"row": key, **paired.model_dump(),
                                 "top_label_share": max(row["top_label_shares"]),
                                 "top_label_share_without": top_share.get(key)})
-            table_rows.append([
-                control, key[0], row_label(key[1], key[2]),
-                f"{top_share.get(key, float('nan')):.0%} -> {max(row['top_label_shares']):.0%}",
-                f"{paired.difference * 100:+.1f} pts [{paired.ci_low * 100:+.1f}, "
-                f"{paired.ci_high * 100:+.1f}]", f"{paired.p_value:.2g}",
-                {"beats": "helps", "worse than": "hurts"}.get(paired.verdict,
-                                                              "no detectable difference")])
+            tested.append((control, key, paired, comparisons[-1]))
         done = sum(c["status"] == "done" for c in summary["cells"])
         total = len(grid_cells(config))
         finished.append(f"{control}: {done} of {total} cells")
         record["controls"][control] = {"config": config.model_dump(), "comparisons": comparisons,
                                        "cells_done": done, "cells_total": total}
+    # One family: every controlled row against itself without the control (Holm).
+    significant = holm_significant([paired.p_value for _, _, paired, _ in tested])
+    for (control, key, paired, record), passes in zip(tested, significant, strict=True):
+        verdict = paired.decide(passes)
+        record.update(verdict=verdict, family_size=len(tested))
+        table_rows.append([
+            control, key[0], row_label(key[1], key[2]),
+            f"{record['top_label_share_without'] or float('nan'):.0%} -> "
+            f"{record['top_label_share']:.0%}",
+            f"{paired.difference * 100:+.1f} pts [{paired.ci_low * 100:+.1f}, "
+            f"{paired.ci_high * 100:+.1f}]", f"{paired.p_value:.2g}",
+            {"beats": "helps", "worse than": "hurts"}.get(verdict, "no detectable difference")])
     markdown = "\n".join([
         f"# Label-bias controls on {args.model} (letter format)",
         "",
@@ -110,8 +117,9 @@ def main() -> None:
         f"control (`{reference.relative_to(RESULTS.parents[1])}`), on the same test "
         "questions and seeds: the largest per-seed share of the most predicted label "
         "without -> with the control, and the paired accuracy difference (mean over "
-        "seeds, 95% bootstrap interval, permutation p-value). The verdict comes from the "
-        "interval alone.",
+        "seeds; 95% interval and p-value from a bootstrap over seeds then questions). A "
+        "verdict needs the interval to exclude 0 and p to pass Holm's correction over all "
+        f"{len(tested)} comparisons of this file.",
         "",
         "Cells finished when this file was written: " + "; ".join(finished) + ". A control "
         "with fewer finished cells is compared on the seeds it has (rerun the command to "

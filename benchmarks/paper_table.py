@@ -4,9 +4,10 @@ For each embedded model and answer format, runs the resumable grid of ``selfampl
 evaluate`` on ``../shared/datasets`` and the bundled demo set: 3 seeds by default (each
 its own pool sample and demonstrations), the same test questions for every seed and
 row. Each row is compared with the baselines question by question: the mean accuracy
-difference over seeds, its 95% paired-bootstrap interval and a paired permutation
-p-value (per seed: exact McNemar). Verdicts come from those intervals alone. Every
-cell carries its label-bias diagnostics.
+difference over seeds with a two-level (seeds, then questions) bootstrap interval and
+p-value (per seed: paired bootstrap and exact McNemar). A verdict needs the interval to
+exclude 0 and p to pass Holm's correction within the table. Every cell carries its
+label-bias diagnostics.
 
 The full grid (5 datasets x 11 rows x 3 seeds x 200 questions x 2 models x 2 formats)
 takes days on two CPU cores; the defaults are the largest slice that fits about an
@@ -60,17 +61,19 @@ def section(model: str, answer_format: str, config: GridConfig, summary: dict[st
         f"per dataset; balanced demonstrations {'on' if config.balance_labels else 'off'}; "
         f"{summary['predictions']} predictions; {_finished(summary, config)}.",
         "",
-        "Accuracy pooled over seeds, 95% Wilson interval. ⚑: some seed's most predicted "
-        "label covers over 80% of its answers. ≈chance: the interval reaches the chance "
-        "rate. cut: share of test-time rationales that hit their token cap.",
+        "Accuracy pooled over seeds, 95% interval: a cluster bootstrap over questions (the "
+        "seeds answer the same questions), Wilson for one seed. ⚑: some seed's most "
+        "predicted label covers over 80% of its answers. ≈chance: the interval reaches the "
+        "chance rate. cut: share of test-time rationales that hit their token cap (✂ over "
+        "10%). skipped: selected examples replaced for want of a usable rationale.",
         "",
         grid_table(summary),
         "",
     ]
     for baseline in baselines:
-        lines += [f"Paired difference with {METHOD_NAMES[baseline]} (mean over seeds, 95% paired "
-                  "bootstrap, paired permutation p):", "", comparison_table(summary, baseline),
-                  ""]
+        lines += [f"Paired difference with {METHOD_NAMES[baseline]} (mean over seeds, 95% "
+                  "percentile-bootstrap interval, p-value; a verdict needs both):", "",
+                  comparison_table(summary, baseline), ""]
     if "io" in baselines:
         lines += ["Verdicts against IO:", "", *verdict_lines(summary, "io"), ""]
     lines += _diagnostics_table(summary), ""
@@ -87,7 +90,8 @@ def _finished(summary: dict[str, Any], config: GridConfig) -> str:
 
 def _diagnostics_table(summary: dict[str, Any]) -> str:
     rows = ["| cell | top label (share) | gold labels | demonstration labels | "
-            "majority-demo-label accuracy | cut |", "|---|---|---|---|---|---|"]
+            "majority-demo-label accuracy | cut | skipped | minutes |",
+            "|---|---|---|---|---|---|---|---|"]
     for cell in summary["cells"]:
         diag = cell.get("diagnostics")
         if diag is None:
@@ -98,13 +102,21 @@ def _diagnostics_table(summary: dict[str, Any]) -> str:
             f"{' ⚑' if cell['flagged'] else ''} | {_dist(diag['gold_distribution'])} | "
             f"{_dist(diag['demo_label_distribution'])} | "
             f"{'' if demo_acc is None else f'{demo_acc:.0%}'} | "
-            f"{'' if cut is None else f'{cut:.0%}'} |")
+            f"{'' if cut is None else f'{cut:.0%}'} | {cell.get('skipped', 0)} | "
+            f"{cell['seconds'] / 60:.1f} |")
     return "<details><summary>Label-bias diagnostics of every cell</summary>\n\n" + \
         "\n".join(rows) + "\n\n</details>"
 
 
 def _dist(counts: dict[str, int]) -> str:
     return " ".join(f"{label}:{count}" for label, count in counts.items())
+
+
+def _speed_options(args: argparse.Namespace) -> str:
+    """The run's non-default rationale cap and dtype, as command-line options."""
+    cap = args.max_rationale_tokens
+    return ((f" --max-rationale-tokens {cap}" if cap != 64 else "")
+            + (f" --dtype {args.dtype}" if args.dtype else ""))
 
 
 def main() -> None:
@@ -182,10 +194,13 @@ def main() -> None:
         "**Left out** (the full grid takes days on two CPU cores): datasets "
         f"{', '.join(left_datasets) or 'none'}; rows {', '.join(left_methods) or 'none'}"
         f"{'' if args.strategies == 'success,error' else '; the error strategy'}. "
-        "The full grid runs, resumably, with `python benchmarks/paper_table.py --name "
-        f"{args.name}_full --models {args.models} --formats {args.formats} --datasets "
-        f"{','.join(ALL_DATASETS)},demo --methods {','.join(ALL_METHODS)} "
-        "--strategies success,error --shots 8 --pool-size 100 --test-size 200`.",
+        "The rest of the grid runs with `python benchmarks/paper_table.py --name "
+        f"{args.name} --models {args.models} --formats {args.formats} --datasets "
+        f"{','.join(d for d in ALL_DATASETS if d in comma_list(args.datasets)) or 'demo'} "
+        f"--methods {','.join(ALL_METHODS)} --strategies success,error --seeds {args.seeds} "
+        f"--shots {args.shots} --pool-size {args.pool_size} --test-size {args.test_size}"
+        f"{_speed_options(args)}`: it resumes this run (a grid "
+        "may gain cells; its result settings must match), so finished cells are kept.",
         "",
         *sections,
         f"![accuracy by method]({args.name}.png)",

@@ -9,14 +9,19 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from langchain_selfamplify.data.registry import DATASETS
-from langchain_selfamplify.errors import SelfAmplifyError
+from langchain_selfamplify.errors import (
+    GridStoppedError,
+    SelfAmplifyError,
+    describe_transient,
+    is_transient,
+)
 from langchain_selfamplify.pipeline import RunConfig, RunResult, run_self_amplify
 from langchain_selfamplify.rationales.base import METHODS
 from langchain_selfamplify.selection.strategies import STRATEGIES
@@ -25,6 +30,14 @@ app = typer.Typer(help="Self-AMPLIFY: amplify the few-shot prompt of a small lan
                        "with rationales it writes itself.",
                   no_args_is_help=True, add_completion=False)
 console = Console()
+
+EXIT_BAD_INPUT = 2
+"""A bad input was refused before any work (or a run found its outputs unusable)."""
+EXIT_STOPPED = 3
+"""The environment failed (model server unreachable, out of memory): work done is kept
+and the same command resumes."""
+EXIT_CELLS_FAILED = 4
+"""The grid finished, but some cells failed for good (a method the model cannot run)."""
 
 # The served-model options, shared by run, explain and evaluate.
 BaseUrl = Annotated[str | None, typer.Option(
@@ -82,7 +95,12 @@ def run(
     served_model: ServedModel = None,
     tokenizer: Tokenizer = None,
 ) -> None:
-    """Select demonstrations, explain them, and compare the amplified prompt with IO."""
+    """Select demonstrations, explain them, and compare the amplified prompt with IO.
+
+    Exit codes: 0 done; 2 bad input, refused before any work; 3 stopped on a failure of
+    the environment (model server unreachable, out of memory), the work done kept in the
+    output directory's checkpoint, so the same command resumes.
+    """
     logging.basicConfig(level=logging.WARNING)
     try:
         config = RunConfig(
@@ -95,9 +113,9 @@ def run(
             tokenizer=tokenizer,
         )
         result = run_self_amplify(config, overwrite=overwrite)
-    except (SelfAmplifyError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=2) from exc
+    except (SelfAmplifyError, ValueError, ConnectionError, TimeoutError, MemoryError,
+            RuntimeError) as exc:
+        _fail(exc)
     print_results(result)
 
 
@@ -237,8 +255,15 @@ def evaluate(
              "--ray-gpus).")] = None,
     ray_gpus: Annotated[float, typer.Option(
         help="GPUs each Ray worker reserves (e.g. 1 on a GPU cluster).")] = 0,
+    retry_failed: Annotated[bool, typer.Option(
+        help="Run again the cells an earlier run recorded as failed.")] = False,
 ) -> None:
-    """Run (or resume) a datasets x methods x strategies x seeds grid; write the table."""
+    """Run (or resume) a datasets x methods x strategies x seeds grid; write the table.
+
+    Exit codes: 0 every cell done; 2 bad input, refused before any work; 3 stopped on a
+    failure of the environment (model server unreachable, out of memory), finished work
+    kept, the same command resumes; 4 finished with cells that failed for good.
+    """
     from langchain_selfamplify.evaluation.grid import (
         GridConfig,
         check_output_dir,
@@ -280,19 +305,42 @@ def evaluate(
             from langchain_selfamplify.evaluation.ray_grid import run_grid_on_ray
 
             summary = run_grid_on_ray(config, load, address=ray, workers=ray_workers,
-                                      num_gpus=ray_gpus, splits=splits)
+                                      num_gpus=ray_gpus, splits=splits,
+                                      retry_failed=retry_failed)
         else:
-            summary = run_grid(config, load(), splits=splits)
-    except (SelfAmplifyError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=2) from exc
+            summary = run_grid(config, load(), splits=splits, retry_failed=retry_failed)
+    except (SelfAmplifyError, ValueError, ConnectionError, TimeoutError, MemoryError,
+            RuntimeError) as exc:
+        _fail(exc)
     table = grid_table(summary)
     comparisons = "\n\n".join(comparison_table(summary, b) for b in ("io", "auto_cot", "amplify"))
     out = Path(output_dir)
     (out / "table.md").write_text(table + "\n\n" + comparisons + "\n", encoding="utf-8")
     grid_figure(summary, out / "figure.png")
     console.print(table)
-    console.print(f"wrote {out}/table.md, {out}/figure.png, {out}/predictions.jsonl")
+    written = [out / name for name in ("table.md", "figure.png", "predictions.jsonl",
+                                       "cells.jsonl")]
+    console.print("wrote " + ", ".join(str(path) for path in written if path.exists()))
+    failed = [c for c in summary["cells"] if c["status"] == "failed"]
+    if failed:
+        console.print(f"[red]{len(failed)} of {len(summary['cells'])} cells failed[/red] (see "
+                      "the table; rerun with --retry-failed to run them again)")
+        raise typer.Exit(code=EXIT_CELLS_FAILED)
+
+
+def _fail(error: BaseException) -> NoReturn:
+    """Print ``error`` and exit: :data:`EXIT_STOPPED` for a failure of the environment
+    (the work done is kept; the same command resumes), else :data:`EXIT_BAD_INPUT`."""
+    if isinstance(error, GridStoppedError) or is_transient(error):
+        reason = str(error) if isinstance(error, GridStoppedError) else (
+            f"{describe_transient(error)}. Work done is kept; run the same command again to "
+            "resume once the cause is fixed.")
+        console.print(f"[red]stopped:[/red] {reason}")
+        raise typer.Exit(code=EXIT_STOPPED) from error
+    if not isinstance(error, SelfAmplifyError | ValueError):
+        raise error
+    console.print(f"[red]error:[/red] {error}")
+    raise typer.Exit(code=EXIT_BAD_INPUT) from error
 
 
 def print_results(result: RunResult) -> None:

@@ -60,3 +60,43 @@ class BackendCapabilityError(SelfAmplifyError, NotImplementedError):
 class BackendConnectionError(SelfAmplifyError, ConnectionError):
     """A served model could not be reached or kept failing after the retries; the message
     names the endpoint."""
+
+
+class GridStoppedError(SelfAmplifyError):
+    """A grid stopped on a failure of its environment (the model server unreachable, out
+    of memory). Finished cells and answered questions are kept, and the stopped cell is
+    not recorded as finished, so running the same command again resumes it.
+
+    Args:
+        cell: Key of the cell that was running.
+        cause: The failure, or its description (from a Ray worker).
+    """
+
+    def __init__(self, cell: str, cause: BaseException | str) -> None:
+        self.cell = cell
+        self.reason = cause if isinstance(cause, str) else describe_transient(cause)
+        super().__init__(f"the grid stopped in cell {cell}: {self.reason}. "
+                         "Finished cells and questions are kept; run the same command again "
+                         "to resume once the cause is fixed.")
+
+
+_OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "cannot allocate memory",
+                  "defaultcpuallocator")
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error`` is a failure of the environment, not of the method: the server
+    unreachable or timing out after the client's retries, or memory exhausted. Such a
+    failure stops a grid (to resume later) instead of failing its cell for good."""
+    if isinstance(error, BackendConnectionError | ConnectionError | TimeoutError | MemoryError):
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and any(sign in text for sign in _OUT_OF_MEMORY)
+
+
+def describe_transient(error: BaseException) -> str:
+    """A one-line cause: the endpoint's message, or the memory asked for."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, BackendConnectionError | ConnectionError | TimeoutError):
+        return f"the model server failed: {text}"
+    return f"out of memory: {text[:300]}"

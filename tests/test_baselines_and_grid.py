@@ -136,7 +136,10 @@ def test_a_cell_that_cannot_run_fails_with_its_reason(tiny_model_dir, tmp_path):
     assert "failed: deeplift needs gradients" in table
     assert "| IO | " in table and "n=6" in table
     figure = grid_figure(summary, tmp_path / "figure.png")
-    assert figure.stat().st_size > 1000
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = {r["method"]: r for r in summary["rows"]}
+    assert rows["io"]["n"] == 6 and "accuracy" not in rows["deeplift"]
+    assert rows["deeplift"]["failed"][0].startswith("deeplift needs gradients")
 
 
 def test_generate_mode_reads_answers_from_free_text(tiny_slm, tmp_path):
@@ -175,6 +178,18 @@ def test_evaluate_command_writes_table_and_figure(tiny_model_dir, tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["shots"] == 2
 
 
+def test_a_grid_resumes_with_more_cells_keeping_the_finished_ones(tiny_slm, tmp_path):
+    run_grid(small_grid(tmp_path, methods=["io"], strategies=["random"]), tiny_slm)
+    first = (tmp_path / "predictions.jsonl").read_bytes()
+    summary = run_grid(small_grid(tmp_path, methods=["io", "feature_ablation"],
+                                  strategies=["random"]), tiny_slm)
+    assert (tmp_path / "predictions.jsonl").read_bytes().startswith(first)
+    cells = [json.loads(line)["method"] for line in
+             (tmp_path / "cells.jsonl").read_text().splitlines()]
+    assert cells == ["io", "feature_ablation"]  # IO was not run again
+    assert summary["predictions"] == 12
+
+
 def test_resuming_with_other_settings_is_refused(tiny_slm, tmp_path):
     from langchain_selfamplify import SelfAmplifyError
 
@@ -205,7 +220,8 @@ def test_the_pool_is_scored_once_per_dataset_and_seed_and_stages_are_timed(
         summary = run_grid(config, tiny_slm)
     total = time.perf_counter() - started
     assert sum(scored) == 2 * 16  # one pool of 16 per seed, for AMPLIFY and 8 ranked cells
-    assert summary["rows"]
+    assert len(summary["rows"]) == 6  # io, amplify, 2 methods x 2 strategies
+    assert all(row["n"] == 2 * 6 for row in summary["rows"])  # 6 questions x 2 seeds
     assert [json.loads(line)["status"] for line in
             (tmp_path / "cells.jsonl").read_text().splitlines()] == ["done"] * 12
     assert set(log.seconds) <= {*STAGES, "other"}

@@ -79,7 +79,21 @@ def test_faithfulness_report_on_keyword_and_free_text_rationales(tiny_slm):
         "The answer is (")
     assert free.rationale_effect == pytest.approx(
         p_gold(tiny_slm.tokenize([with_rationale])[0]) - free.p_gold, abs=1e-5)
-    assert free.comprehensiveness is None and keyword.random_comprehensiveness is not None
+    assert free.comprehensiveness is None
+    # The random-k baseline: the same seed's draws of 2 content words, erased and kept.
+    import random
+
+    from langchain_selfamplify.evaluation.faithfulness import _expand
+
+    rng = random.Random(0)
+    candidates = [i for i, w in enumerate(prompt.words) if w.is_candidate]
+    draws = [_expand(prompt, rng.sample(candidates, 2)) for _ in range(3)]
+    expected = sum(keyword.p_gold - p_gold(erase_words(prompt, words, tiny_slm))
+                   for words in draws) / 3
+    assert keyword.random_comprehensiveness == pytest.approx(expected, abs=1e-5)
+    expected = sum(keyword.p_gold - p_gold(erase_words(prompt, everything - words, tiny_slm))
+                   for words in draws) / 3
+    assert keyword.random_sufficiency == pytest.approx(expected, abs=1e-5)
     assert report.means()["comprehensiveness"] == keyword.comprehensiveness
 
 

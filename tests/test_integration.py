@@ -13,7 +13,6 @@ from langchain_selfamplify import (
     SelfAmplifySelector,
     load_dataset,
     load_demo_set,
-    parse_answer,
 )
 from langchain_selfamplify.models.label_scoring import ANSWER_PREFIX
 from langchain_selfamplify.rationales.words import question_words
@@ -78,7 +77,15 @@ def test_lcel_chain_with_chat_huggingface(default_slm, selector, tmp_path):
     chain = selector | rationales | AmplifiedPrompt() | llm
     reply = chain.invoke({"question": QUESTION})
     assert isinstance(reply, AIMessage) and reply.content.strip()
-    parse_answer(reply.content, ["A", "B", "C", "D"])  # may be None; must not raise
+    # The chat model answered exactly the amplified prompt: its reply is the model's
+    # greedy continuation of that conversation, as SLM.generate computes it.
+    messages = (selector | rationales | AmplifiedPrompt()).invoke(
+        {"question": QUESTION}).to_messages()
+    conversation = [{"role": {"human": "user", "ai": "assistant", "system": "system"}[m.type],
+                     "content": m.content} for m in messages]
+    (expected,) = default_slm.generate([default_slm.format_prompt(conversation)],
+                                       max_new_tokens=24)
+    assert reply.content.strip() == expected.strip()
 
     prompt = AmplifiedPrompt(examples=rationales.invoke(selector.select()))
     path = prompt.save(tmp_path / "prompt.json")

@@ -16,6 +16,7 @@ from langchain_core.prompts import (
 )
 from langchain_core.runnables import RunnableLambda
 from langchain_core.runnables.history import RunnableWithMessageHistory
+from pydantic import ValidationError
 
 from langchain_selfamplify import MCQExample, RationaleGenerator, SelfAmplifySelector
 from langchain_selfamplify.prompting.messages import answer_turn
@@ -115,8 +116,12 @@ def test_runnables_are_typed_and_report_selection_and_each_rationale(tiny_slm, d
     chain = selector | AmplifiedPrompt()
     assert "question" in chain.input_schema.model_json_schema()["properties"]
     assert "examples" in selector.output_schema.model_json_schema()["properties"]
-    assert generator.input_schema.model_validate([demo_pool[0]])
-    assert AmplifiedPrompt().output_schema.model_json_schema()
+    validated = generator.input_schema.model_validate([demo_pool[0]])
+    assert validated.root == [demo_pool[0]]
+    with pytest.raises(ValidationError):
+        generator.input_schema.model_validate([{"id": "x"}])  # not an MCQExample
+    output = AmplifiedPrompt().output_schema.model_json_schema()
+    assert output.get("title") and output != {}
 
     async def events():
         return [e async for e in chain.astream_events({"question": "Why? (A) a (B) b"},

@@ -105,24 +105,43 @@ def test_kernelshap_is_deterministic_under_a_seed(tiny_slm):
     assert first == second
 
 
-@pytest.mark.parametrize("method", ["self_topk", "ph_cot"])
-def test_generative_methods_run_on_the_tiny_model(tiny_slm, method):
-    """The real model's greedy reply, turned into the rationale the method promises."""
+@pytest.mark.parametrize(("method", "reply", "expected"), [
+    ("self_topk", " gas, green plants, air\n\nMore text.",
+     "The 3 keywords 'gas', 'green' and 'plants' suggest that the answer is (A)."),
+    ("ph_cot", " Plants breathe in. Step 2: They take carbon dioxide. Step 3: extra",
+     "Step 1: Plants breathe in. Step 2: They take carbon dioxide."),
+    ("ph_cot", " Leaves open their pores. Step 2: Air flows in",
+     "Step 1: Leaves open their pores. Step 2: Air flows in. So the answer is carbon "
+     "dioxide."),
+])
+def test_generative_methods_turn_the_models_reply_into_the_promised_text(
+        tiny_slm, monkeypatch, method, reply, expected):
+    """The model's reply (scripted here, so the form is fixed) and the rationale made of it;
+    the real model's own greedy reply runs through the same path."""
     generator = RationaleGenerator(slm=tiny_slm, method=method, k=3, n_steps=2,
                                    method_kwargs={"max_new_tokens": 12})
-    explainer = generator.explainer
-    prompt = tiny_slm.format_prompt(
-        [{"role": "user", "content": explainer.instruction(EXAMPLE)}],  # type: ignore[attr-defined]
-        explainer.assistant_prefix())  # type: ignore[attr-defined]
-    (reply,) = tiny_slm.generate([prompt], max_new_tokens=12)
-    expected = explainer.to_rationale(EXAMPLE, reply)  # type: ignore[attr-defined]
-    if expected is None:
-        with pytest.raises(RationaleError, match="example 'x': no .* rationale"):
-            generator.invoke([EXAMPLE])
-    else:
-        (explained,) = generator.invoke([EXAMPLE])
-        assert explained.rationale == expected
-        assert explained.metadata["rationale_method"] == method
+    asked = []
+
+    def scripted(prompts, **kwargs):
+        asked.append((prompts, kwargs))
+        return [reply] * len(prompts)
+
+    monkeypatch.setattr(tiny_slm, "generate", scripted)
+    (explained,) = generator.invoke([EXAMPLE])
+    assert explained.rationale == expected
+    assert explained.metadata["rationale_method"] == method
+    (prompts, kwargs), = asked
+    assert "The correct answer is (A) carbon dioxide." in prompts[0]
+    assert kwargs["max_new_tokens"] == 12
+    if method == "ph_cot":  # the reply ends where a third step would start
+        assert kwargs["stop"] == ["Step 3:"]
+
+
+def test_an_unusable_reply_is_a_clear_error(tiny_slm, monkeypatch):
+    generator = RationaleGenerator(slm=tiny_slm, method="self_topk", k=3)
+    monkeypatch.setattr(tiny_slm, "generate", lambda prompts, **kw: [" the of and"] * len(prompts))
+    with pytest.raises(RationaleError, match="example 'x': no self_topk rationale"):
+        generator.invoke([EXAMPLE])
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import threading
 
 import pytest
@@ -90,10 +91,12 @@ def test_kernelshap_from_served_log_probs(served, demo_pool):
     generator = RationaleGenerator(backend=served, method="kernelshap", k=3,
                                    method_kwargs={"n_samples": 24})
     (demo,) = generator.explain([example])
-    keywords = demo.rationale.split('"')[1::2] if '"' in demo.rationale else []
-    words = {w.lower() for w in example.render().replace("\n", " ").split()}
+    keywords = re.findall(r"'([^']+)'", demo.rationale)
+    words = {w.lower().strip(".,?!()") for w in example.render().split()}
+    assert demo.rationale.startswith("The 3 keywords ")
     assert demo.rationale.endswith(f"the answer is ({example.answer}).")
-    assert not keywords or all(k.lower().strip(".,?") in " ".join(words) for k in keywords)
+    assert len(keywords) == 3
+    assert all(k.lower() in words for k in keywords), (keywords, words)
 
 
 def test_generate_mode_answers_on_the_served_model(served, demo_pool):

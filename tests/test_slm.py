@@ -40,7 +40,9 @@ def test_batched_scoring_equals_one_prompt_at_a_time(tiny_slm, demo_pool):
         assert b.labels == s.labels
         assert torch.allclose(torch.tensor(b.probs), torch.tensor(s.probs), atol=1e-5)
         assert b.predicted == s.predicted
-        assert sum(b.probs) == pytest.approx(1.0)
+        # probs are the softmax over the labels of the label log-probabilities
+        lp = torch.tensor(b.log_probs)
+        assert b.probs == pytest.approx(torch.softmax(lp, dim=0).tolist(), abs=1e-6)
 
 
 def test_label_tokens_are_distinct(tiny_slm):
@@ -74,8 +76,10 @@ def test_prompt_over_the_context_window_is_rejected(tiny_slm):
 
 
 def test_embedding_layer_is_exposed(tiny_slm):
-    assert isinstance(tiny_slm.embedding_layer, torch.nn.Embedding)
-    assert tiny_slm.device.type == "cpu"
+    layer = tiny_slm.embedding_layer
+    assert layer is tiny_slm.model.get_input_embeddings()
+    ids = torch.tensor([[1, 2, 3]])
+    assert torch.equal(layer(ids), tiny_slm.model.model.embed_tokens(ids))
 
 
 def test_loading_errors_are_clear(tmp_path):

@@ -8,7 +8,8 @@ prediction is appended to ``predictions.jsonl`` as soon as its chunk is answered
 each finished or failed cell to ``cells.jsonl``: after an interruption, a new run with
 the same settings skips finished cells and finished questions, so nothing is redone or
 duplicated. A cell whose method cannot run on the model fails with its reason and the
-grid goes on.
+grid goes on; a failure of the environment (server down, out of memory) stops the grid,
+and the same command resumes it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ from pydantic import Field
 from langchain_selfamplify.baselines import BASELINES, Amplify, AutoCoT, io_prompt
 from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
 from langchain_selfamplify.data.loaders import load_pool_and_test
-from langchain_selfamplify.errors import PromptFileError, SelfAmplifyError, UnknownNameError
+from langchain_selfamplify.errors import (
+    GridStoppedError,
+    PromptFileError,
+    SelfAmplifyError,
+    UnknownNameError,
+    is_transient,
+)
 from langchain_selfamplify.evaluation.predict import (
     answer_questions,
     check_answer_options,
@@ -210,16 +217,27 @@ def load_grid_splits(config: GridConfig) -> Splits:
 
 
 def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64,
-             splits: Splits | None = None) -> dict[str, Any]:
+             splits: Splits | None = None, retry_failed: bool = False) -> dict[str, Any]:
     """Run (or resume) the grid and write its outputs; returns :func:`summarize`'s result.
+
+    A cell whose method cannot run here (a capability the backend lacks, an option that
+    does not apply) fails with its reason and the grid goes on; a rerun leaves it alone
+    unless ``retry_failed``. A failure of the environment (the server unreachable, out
+    of memory; see :func:`~langchain_selfamplify.errors.is_transient`) stops the grid
+    at once with :class:`GridStoppedError`; the cell is not recorded, so a rerun
+    resumes it from its first unanswered question.
 
     Args:
         config: The grid.
         slm: The model.
         chunk_size: Questions answered between two writes. Defaults to 64.
         splits: :func:`load_grid_splits`'s result, when the caller checked it already.
+        retry_failed: Run the cells that failed in an earlier run again. Defaults to False.
+
+    Raises:
+        GridStoppedError: the environment failed; the same call resumes.
     """
-    state = GridState.open(config, splits)
+    state = GridState.open(config, splits, retry_failed=retry_failed)
     pool_scores: PoolScores = {}
     for cell in state.todo:
         pool, test = state.splits[(cell.dataset, cell.seed)]
@@ -232,7 +250,10 @@ def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64,
                 append_jsonl(state.predictions_path, records)
             state.finish(cell, "done", time.perf_counter() - started,
                          skipped=len(prompt.metadata.get("skipped", [])))
-        except (SelfAmplifyError, RuntimeError, ValueError) as exc:
+        except (SelfAmplifyError, RuntimeError, ValueError, NotImplementedError,
+                ConnectionError, TimeoutError, MemoryError) as exc:
+            if is_transient(exc):
+                raise GridStoppedError(cell.key, exc) from exc
             state.finish(cell, "failed", time.perf_counter() - started, reason=str(exc))
     return summarize(state.out)
 
@@ -252,9 +273,11 @@ class GridState:
         self.cells_path = out / "cells.jsonl"
 
     @classmethod
-    def open(cls, config: GridConfig, splits: Splits | None = None) -> GridState:
+    def open(cls, config: GridConfig, splits: Splits | None = None, *,
+             retry_failed: bool = False) -> GridState:
         """Check the directory (see :func:`check_output_dir`), write ``config.json`` and
-        read what an earlier run finished."""
+        read what an earlier run finished: its done cells, and its failed ones unless
+        ``retry_failed``."""
         check_output_dir(config)
         splits = splits if splits is not None else load_grid_splits(config)
         out = Path(config.output_dir)
@@ -264,7 +287,9 @@ class GridState:
         answered: dict[str, set[str]] = defaultdict(set)
         for record in read_jsonl(out / "predictions.jsonl"):
             answered[record["cell"]].add(record["question_id"])
-        finished = {record["cell"] for record in read_jsonl(out / "cells.jsonl")}
+        last = {record["cell"]: record["status"] for record in read_jsonl(out / "cells.jsonl")}
+        finished = {cell for cell, status in last.items()
+                    if status == "done" or (status == "failed" and not retry_failed)}
         return cls(config, splits, out, answered, finished)
 
     @property

@@ -20,7 +20,12 @@ from collections.abc import Callable
 from typing import Any
 
 from langchain_selfamplify.checkpoint import append_jsonl
-from langchain_selfamplify.errors import SelfAmplifyError
+from langchain_selfamplify.errors import (
+    GridStoppedError,
+    SelfAmplifyError,
+    describe_transient,
+    is_transient,
+)
 from langchain_selfamplify.evaluation.grid import (
     Cell,
     GridConfig,
@@ -51,8 +56,12 @@ def run_cell(backend: Any, cell: Cell, pool: list[Any], todo: list[Any], config:
         # Chunk by chunk, so a failure keeps what was answered, as the local runner does.
         for chunk in cell_predictions(backend, cell, prompt, todo, config):
             result["records"] += chunk
-    except (SelfAmplifyError, RuntimeError, ValueError) as exc:
-        result.update(status="failed", reason=str(exc))
+    except (SelfAmplifyError, RuntimeError, ValueError, ConnectionError, TimeoutError,
+            MemoryError) as exc:
+        if is_transient(exc):  # the driver stops the grid; a rerun resumes this cell
+            result.update(status="stopped", reason=describe_transient(exc))
+        else:
+            result.update(status="failed", reason=str(exc))
     result["seconds"] = time.perf_counter() - started
     return result
 
@@ -60,8 +69,13 @@ def run_cell(backend: Any, cell: Cell, pool: list[Any], todo: list[Any], config:
 def run_grid_on_ray(config: GridConfig, load: Callable[[], Any], *,
                     address: str | None = None, workers: int | None = None,
                     num_cpus: float = 1, num_gpus: float = 0,
-                    splits: Splits | None = None) -> dict[str, Any]:
+                    splits: Splits | None = None, retry_failed: bool = False
+                    ) -> dict[str, Any]:
     """Run (or resume) the grid with its cells spread over Ray workers.
+
+    Failures are handled as by :func:`run_grid`: a worker whose server or memory fails
+    stops the driver with :class:`GridStoppedError` once the cells before it are
+    written, and the stopped cell's answered questions are kept for the rerun.
 
     Args:
         config: The grid.
@@ -73,9 +87,13 @@ def run_grid_on_ray(config: GridConfig, load: Callable[[], Any], *,
         num_cpus: CPUs each worker reserves. Defaults to 1.
         num_gpus: GPUs each worker reserves (e.g. 1 for a GPU worker). Defaults to 0.
         splits: :func:`load_grid_splits`'s result, when the caller checked it already.
+        retry_failed: Run the cells that failed in an earlier run again. Defaults to False.
 
     Returns:
         :func:`summarize`'s result, as :func:`run_grid` returns it.
+
+    Raises:
+        GridStoppedError: a worker's environment failed; the same call resumes.
     """
     try:
         import ray
@@ -83,7 +101,7 @@ def run_grid_on_ray(config: GridConfig, load: Callable[[], Any], *,
     except ImportError as exc:
         raise SelfAmplifyError("Ray is not installed: pip install "
                                "'langchain-selfamplify[ray]'") from exc
-    state = GridState.open(config, splits)
+    state = GridState.open(config, splits, retry_failed=retry_failed)
     todo = state.todo
     started_here = not ray.is_initialized()
     if started_here:
@@ -125,6 +143,8 @@ def _write(state: GridState, cell: Cell, result: dict[str, Any]) -> None:
         state.save_prompt(cell, AmplifiedPrompt.model_validate_json(result["prompt"]))
     if result["records"]:
         append_jsonl(state.predictions_path, result["records"])
+    if result["status"] == "stopped":
+        raise GridStoppedError(cell.key, result["reason"])
     prompt = state.saved_prompt(cell)
     state.finish(cell, result["status"], result["seconds"], reason=result.get("reason"),
                  skipped=len(prompt.metadata.get("skipped", [])) if prompt else 0)
