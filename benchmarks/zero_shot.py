@@ -82,8 +82,9 @@ def main() -> None:
                 slm = SLM.load(model, show_progress=False)
             except Exception as exc:  # an optional model not installed: reported, not fatal
                 print(f"{model}: not screened ({exc})")
-        for dataset in comma_list(args.datasets):
-            for answer_format in comma_list(args.formats):
+        # letter on every dataset first: the cheaper format, and the one the grid uses
+        for answer_format in comma_list(args.formats):
+            for dataset in comma_list(args.datasets):
                 records = screen(slm, model, dataset, answer_format, args.test_size)
                 if not records:
                     continue

@@ -74,3 +74,22 @@ def test_langchain_example_selector_interface(demo_pool):
     assert len(selector.examples) == 7
     output = selector.invoke({"question": "Q (A) a (B) b", "extra": 1})
     assert output["extra"] == 1 and len(output["examples"]) == 2
+
+
+def test_the_selector_reports_examples_skipped_for_an_unusable_rationale(tiny_slm, demo_pool,
+                                                                         monkeypatch):
+    from langchain_selfamplify import RationaleGenerator, SelfAmplifySelector
+
+    generator = RationaleGenerator(slm=tiny_slm, method="self_topk", k=2)
+    selector = SelfAmplifySelector(slm=tiny_slm, examples=demo_pool[:8], strategy="random",
+                                   n=2, rationales=generator)
+    first = selector.select()[0]
+
+    def replies(prompts, **kwargs):  # stop words only for the first pick: nothing usable
+        return [" the of" if first.question in p else " gas, plants" for p in prompts]
+
+    monkeypatch.setattr(tiny_slm, "generate", replies)
+    chosen = selector.amplified_examples()
+    assert selector.skipped == [first.id]
+    assert first.id not in [ex.id for ex in chosen] and len(chosen) == 2
+    assert all(ex.rationale.startswith("The 2 keywords 'gas' and 'plants'") for ex in chosen)

@@ -87,6 +87,7 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
     _scores: dict[str, ScoredExample] = PrivateAttr(default_factory=dict)
     _selection: tuple[tuple[Any, ...], list[MCQExample]] | None = PrivateAttr(default=None)
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
+    _skipped: list[str] = PrivateAttr(default_factory=list)
 
     def __init__(self, **kwargs: Any) -> None:
         # Checked before pydantic, which would wrap these errors in a ValidationError.
@@ -220,12 +221,24 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
                 child = None if run_manager is None else run_manager.get_child().on_chain_start(
                     {"name": "selection"}, {"strategy": self.strategy, "n": self.n},
                     name="selection")
-                chosen = (self.select() if self.rationales is None
-                          else self.rationales.explain_selection(self, run_manager=child)[0])
+                skipped: list[str] = []
+                if self.rationales is None:
+                    chosen = self.select()
+                else:
+                    chosen, skipped = self.rationales.explain_selection(self, run_manager=child)
+                self._skipped = skipped
                 if child is not None:
-                    child.on_chain_end({"examples": [ex.id for ex in chosen]})
+                    child.on_chain_end({"examples": [ex.id for ex in chosen],
+                                        "skipped": skipped})
                 self._selection = (settings, chosen)
             return list(self._selection[1])
+
+    @property
+    def skipped(self) -> list[str]:
+        """Ids of selected examples replaced by the next-ranked ones in the last
+        explained selection, because the method could make no rationale for them (an
+        unusable Self_topk reply)."""
+        return list(self._skipped)
 
     def add_example(self, example: dict[str, Any] | MCQExample) -> None:
         """Add an example to the pool; it is scored on the next selection, which is
