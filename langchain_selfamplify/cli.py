@@ -203,8 +203,8 @@ def evaluate(
     strategies: Annotated[str, typer.Option(
         help="Comma-separated strategies for the rationale methods.")] = "success,error",
     seeds: Annotated[str, typer.Option(
-        help="Comma-separated seeds (replicates: each draws its own pool sample; the test "
-             "questions stay fixed).")] = "0,1,2",
+        help="Comma-separated seeds (each draws its own pool sample, so its own "
+             "demonstrations; the test questions stay fixed).")] = "0,1,2",
     model: Annotated[str | None, typer.Option(
         help="Embedded model (smollm2-135m, gemma3-270m), HF model id, local directory or "
              ".gguf file. Default: the embedded SmolLM2-135M-Instruct.")] = None,
@@ -368,7 +368,7 @@ def print_results(result: RunResult) -> None:
         f"[{paired.ci_low * 100:+.1f}, {paired.ci_high * 100:+.1f}], exact McNemar "
         f"p={paired.p_value:.2g}: {paired.verdict}"
         f"{' IO' if paired.verdict != 'no detectable difference' else ''} "
-        "(one seed; `selfamplify evaluate` runs seeds as replicates).")
+        "(one seed; `selfamplify evaluate` runs several and resamples them).")
     timing = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.timings.items())
     console.print(f"time: {timing}")
     out = result.config.output_dir

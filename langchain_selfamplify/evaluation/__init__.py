@@ -7,7 +7,7 @@ from langchain_selfamplify.evaluation.faithfulness import (
     FaithfulnessReport,
     faithfulness_report,
 )
-from langchain_selfamplify.evaluation.metrics import Accuracy, accuracy
+from langchain_selfamplify.evaluation.metrics import Accuracy, accuracy, clustered_accuracy
 from langchain_selfamplify.evaluation.predict import (
     EvalResult,
     Prediction,
@@ -18,8 +18,11 @@ from langchain_selfamplify.evaluation.statistics import (
     PairedComparison,
     compare_across_seeds,
     compare_paired,
+    holm_significant,
     mcnemar_exact,
     paired_bootstrap,
+    paired_permutation_p,
+    two_level_bootstrap,
 )
 
 __all__ = [
@@ -29,8 +32,12 @@ __all__ = [
     "cell_diagnostics",
     "compare_across_seeds",
     "compare_paired",
+    "clustered_accuracy",
+    "holm_significant",
     "mcnemar_exact",
     "paired_bootstrap",
+    "paired_permutation_p",
+    "two_level_bootstrap",
     "EvalResult",
     "ExampleFaithfulness",
     "FaithfulnessReport",

@@ -63,7 +63,7 @@ class GridConfig(StrictModel):
     strategies: list[str] = ["success", "error"]
     """Selection strategies for the rationale methods."""
     seeds: list[int] = [0, 1, 2]
-    """Seeds, the grid's replicates: each draws its own pool sample (so its own
+    """Seeds, a random factor of the grid: each draws its own pool sample (so its own
     demonstrations), selection ties and sampling; the test questions stay fixed."""
     shots: int = Field(default=8, ge=1)
     """Demonstrations per prompt."""
