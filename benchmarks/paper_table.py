@@ -27,6 +27,7 @@ from typing import Any
 from harness import (
     RESULTS,
     comma_list,
+    command_line,
     shared_datasets,
     update_readme_verdicts,
     write_results,
@@ -184,12 +185,7 @@ def main() -> None:
     markdown = "\n".join([
         "# Does Self-AMPLIFY make the embedded models better? Paired tests",
         "",
-        f"Written {time.strftime('%Y-%m-%d')} by `python benchmarks/paper_table.py "
-        f"--name {args.name} --models {args.models} --formats {args.formats} "
-        f"--datasets {args.datasets} "
-        f"--methods {args.methods} --strategies {args.strategies} --seeds {args.seeds} "
-        f"--shots {args.shots} --pool-size {args.pool_size} --test-size {args.test_size}"
-        f"{' --balance-labels' if args.balance_labels else ''}`.",
+        f"Written {time.strftime('%Y-%m-%d')} by `{command_line()}`.",
         "",
         "**Left out** (the full grid takes days on two CPU cores): datasets "
         f"{', '.join(left_datasets) or 'none'}; rows {', '.join(left_methods) or 'none'}"
