@@ -59,7 +59,7 @@ def main() -> None:
 @app.command()
 def run(
     model: Annotated[str | None, typer.Option(
-        help="Embedded model (smollm2-135m, gemma3-270m), HF model id, local directory or "
+        help="Embedded model (smollm2-135m, gemma3-270m, qwen2.5-coder-1.5b), HF model id, local directory or "
              ".gguf file. Default: the embedded SmolLM2-135M-Instruct.")] = None,
     dataset: Annotated[str, typer.Option(
         help=f"Registered name ({', '.join(DATASETS)}), file path or HF id.")] = "demo",
@@ -129,7 +129,7 @@ def explain(
     k: Annotated[int, typer.Option(help="Keywords in the rationale.")] = 5,
     steps: Annotated[int, typer.Option(help="Steps of a Ph-CoT rationale.")] = 3,
     model: Annotated[str | None, typer.Option(
-        help="Embedded model (smollm2-135m, gemma3-270m), HF model id, local directory or "
+        help="Embedded model (smollm2-135m, gemma3-270m, qwen2.5-coder-1.5b), HF model id, local directory or "
              ".gguf file. Default: the embedded SmolLM2-135M-Instruct.")] = None,
     html: Annotated[str | None, typer.Option(
         help="Write the word heatmap as a self-contained HTML file.")] = None,
@@ -206,7 +206,7 @@ def evaluate(
         help="Comma-separated seeds (each draws its own pool sample, so its own "
              "demonstrations; the test questions stay fixed).")] = "0,1,2",
     model: Annotated[str | None, typer.Option(
-        help="Embedded model (smollm2-135m, gemma3-270m), HF model id, local directory or "
+        help="Embedded model (smollm2-135m, gemma3-270m, qwen2.5-coder-1.5b), HF model id, local directory or "
              ".gguf file. Default: the embedded SmolLM2-135M-Instruct.")] = None,
     data_dir: Annotated[str | None, typer.Option(
         help="Local directory of the registered datasets.")] = None,

@@ -152,8 +152,10 @@ class SLM:
 
     @classmethod
     def from_embedded(cls, name: str = "smollm2-135m", **kwargs: Any) -> SLM:
-        """An embedded model, loaded offline: ``"smollm2-135m"`` (the default) or
-        ``"gemma3-270m"`` (optional extra ``[gemma]``; plain layout, no chat template).
+        """An embedded model, loaded offline: ``"smollm2-135m"`` (the default),
+        ``"gemma3-270m"`` (optional extra ``[gemma]``; plain layout, no chat template) or
+        ``"qwen2.5-coder-1.5b"`` (optional extra ``[qwen]``; the capable one, joined from
+        its chunk wheels and sha256-checked on first use).
 
         Keyword arguments go to :meth:`from_pretrained`.
 
