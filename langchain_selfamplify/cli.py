@@ -31,6 +31,9 @@ app = typer.Typer(help="Self-AMPLIFY: amplify the few-shot prompt of a small lan
                   no_args_is_help=True, add_completion=False)
 console = Console()
 
+MODEL_HELP = ("Embedded model (smollm2-135m, gemma3-270m, qwen2.5-coder-1.5b), HF model id, "
+              "local directory or .gguf file. Default: the embedded SmolLM2-135M-Instruct.")
+"""Help of every command's ``--model``."""
 EXIT_BAD_INPUT = 2
 """A bad input was refused before any work (or a run found its outputs unusable)."""
 EXIT_STOPPED = 3
@@ -59,8 +62,7 @@ def main() -> None:
 @app.command()
 def run(
     model: Annotated[str | None, typer.Option(
-        help="Embedded model (smollm2-135m, gemma3-270m, qwen2.5-coder-1.5b), HF model id, local directory or "
-             ".gguf file. Default: the embedded SmolLM2-135M-Instruct.")] = None,
+        help=MODEL_HELP)] = None,
     dataset: Annotated[str, typer.Option(
         help=f"Registered name ({', '.join(DATASETS)}), file path or HF id.")] = "demo",
     data_dir: Annotated[str | None, typer.Option(
@@ -129,8 +131,7 @@ def explain(
     k: Annotated[int, typer.Option(help="Keywords in the rationale.")] = 5,
     steps: Annotated[int, typer.Option(help="Steps of a Ph-CoT rationale.")] = 3,
     model: Annotated[str | None, typer.Option(
-        help="Embedded model (smollm2-135m, gemma3-270m, qwen2.5-coder-1.5b), HF model id, local directory or "
-             ".gguf file. Default: the embedded SmolLM2-135M-Instruct.")] = None,
+        help=MODEL_HELP)] = None,
     html: Annotated[str | None, typer.Option(
         help="Write the word heatmap as a self-contained HTML file.")] = None,
     png: Annotated[str | None, typer.Option(
@@ -206,8 +207,7 @@ def evaluate(
         help="Comma-separated seeds (each draws its own pool sample, so its own "
              "demonstrations; the test questions stay fixed).")] = "0,1,2",
     model: Annotated[str | None, typer.Option(
-        help="Embedded model (smollm2-135m, gemma3-270m, qwen2.5-coder-1.5b), HF model id, local directory or "
-             ".gguf file. Default: the embedded SmolLM2-135M-Instruct.")] = None,
+        help=MODEL_HELP)] = None,
     data_dir: Annotated[str | None, typer.Option(
         help="Local directory of the registered datasets.")] = None,
     shots: Annotated[int, typer.Option("--shots", "-n", help="Demonstrations.")] = 8,
