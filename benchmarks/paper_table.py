@@ -37,6 +37,7 @@ from langchain_selfamplify import SLM
 from langchain_selfamplify.baselines import BASELINES
 from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells, run_grid
 from langchain_selfamplify.evaluation.report import (
+    CUT_FLAG,
     METHOD_NAMES,
     comparison_table,
     grid_figure,
@@ -103,7 +104,8 @@ def _diagnostics_table(summary: dict[str, Any]) -> str:
             f"{' ⚑' if cell['flagged'] else ''} | {_dist(diag['gold_distribution'])} | "
             f"{_dist(diag['demo_label_distribution'])} | "
             f"{'' if demo_acc is None else f'{demo_acc:.0%}'} | "
-            f"{'' if cut is None else f'{cut:.0%}'} | {cell.get('skipped', 0)} | "
+            f"{'' if cut is None else f'{cut:.0%}' + (' ✂' if cut > CUT_FLAG else '')} | "
+            f"{cell.get('skipped', 0)} | "
             f"{cell['seconds'] / 60:.1f} |")
     return "<details><summary>Label-bias diagnostics of every cell</summary>\n\n" + \
         "\n".join(rows) + "\n\n</details>"
