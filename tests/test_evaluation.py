@@ -68,7 +68,7 @@ def test_evaluate_prompt_answers_every_question(tiny_slm, demo_pool):
     for question, prediction in zip(test, amplified.predictions):
         messages = prompt.to_messages(question)
         (written,) = tiny_slm.generate([tiny_slm.format_prompt(messages)], max_new_tokens=cap,
-                                       stop=["The answer is"])
+                                       stop=["The answer is", "Step 2:"])
         assert prediction.rationale == written.strip()
         (score,) = tiny_slm.score_choices(
             [tiny_slm.format_prompt(messages, f"{written.strip()}\nThe answer is (")],
@@ -160,3 +160,17 @@ def test_the_scored_prefix_equals_the_demonstrations_answer_prefix_token_for_tok
                                                        "Some rationale.\nThe answer is (")])[0]
     prefix_tokens = len(tiny_slm.tokenizer.encode("\nThe answer is (", add_special_tokens=False))
     assert scored[-prefix_tokens:] == before_label[-prefix_tokens:]
+
+
+def test_test_time_rationales_stop_one_step_past_the_demonstrations():
+    from langchain_selfamplify import AmplifiedPrompt, MCQExample
+    from langchain_selfamplify.evaluation.predict import rationale_stops
+
+    example = MCQExample(id="q", question="Which?", choices={"A": "a", "B": "b"}, answer="A")
+    steps = AmplifiedPrompt(examples=[
+        example.with_rationale("Step 1: x. Step 2: y."),
+        example.with_rationale("Step 1: x. Step 2: y. Step 3: z.")])
+    assert rationale_stops(steps) == ["The answer is", "Step 4:"]
+    keywords = AmplifiedPrompt(examples=[example.with_rationale(
+        "The 2 keywords 'a' and 'b' suggest that the answer is (A).")])
+    assert rationale_stops(keywords) == ["The answer is"]

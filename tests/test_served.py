@@ -165,7 +165,7 @@ def test_generation_offloaded_to_the_server_scores_locally(served, default_slm, 
     texts = [default_slm.format_prompt(prompt.to_messages(q), prompt.assistant_prefix())
              for q in questions]
     written = served.generate(texts, max_new_tokens=rationale_cap(default_slm, prompt, 16),
-                              stop=["The answer is"])
+                              stop=["The answer is", "Step 2:"])  # one step shown: stop at 2
     assert sent == texts  # every rationale was written by the server
     assert [a.rationale for a in answers] == [w.strip() for w in written]
     scored = default_slm.score_choices(
