@@ -139,6 +139,9 @@ def main() -> None:
                         help="model dtype (float32 when omitted; bfloat16 is approximate)")
     parser.add_argument("--max-rationale-tokens", type=int, default=64,
                         help="least token cap of test-time rationales")
+    parser.add_argument("--chunk-size", type=int, default=64,
+                        help="questions answered between two checkpoints (smaller for a slow "
+                             "model, so an interrupted run loses less)")
     parser.add_argument("--name", default="paper_table",
                         help="results name: docs/results/<name>.{json,md,png}")
     parser.add_argument("--work-dir", default=None,
@@ -169,7 +172,7 @@ def main() -> None:
                 output_dir=str(work_dir / f"{model}__{answer_format}"))
             started = time.perf_counter()
             if slm is not None:
-                summary = run_grid(config, slm)
+                summary = run_grid(config, slm, chunk_size=args.chunk_size)
             elif (Path(config.output_dir) / "cells.jsonl").exists():
                 summary = summarize(config.output_dir)
             else:
