@@ -130,13 +130,14 @@ def test_cli_main_job_and_a_small_grid_through_the_server(server, tmp_path):
     assert len(results["self_amplify"]["predictions"]) == 6
     assert len(results["io"]["predictions"]) == 6
     result = runner.invoke(app, ["evaluate", *common, "--methods", "io,kernelshap",
-                                 "--strategies", "success", "--seeds", "0", "--shots", "2",
+                                 "--strategies", "random", "--seeds", "0", "--shots", "2",
                                  "--pool-size", "8", "--test-size", "4",
                                  "--output-dir", str(tmp_path / "grid")])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, result.output  # 0: every cell done
     cells = [json.loads(line) for line in
              (tmp_path / "grid" / "cells.jsonl").read_text().splitlines()]
-    assert len(cells) == 2
+    assert [(c["method"], c["status"]) for c in cells] == [("io", "done"),
+                                                           ("kernelshap", "done")]
     result = runner.invoke(app, ["explain", *common, "--method", "feature_ablation", "--k", "2",
                                  "--answer", "B", "Which gas do plants take in? (A) oxygen "
                                  "(B) carbon dioxide (C) helium"])
