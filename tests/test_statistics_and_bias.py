@@ -390,3 +390,23 @@ def test_summary_rows_comparisons_holm_family_and_verdict_lines(tmp_path):
     assert "families of 2 test(s)" in table
     assert "**beats IO**" in table
     assert "3 skipped" in grid_table(summary)
+
+
+def test_a_stopped_cell_is_reported_partial_and_compared_on_what_it_answered(tmp_path):
+    from langchain_selfamplify.evaluation.report import grid_table
+    from langchain_selfamplify.evaluation.summary import summarize
+
+    _write_grid(tmp_path, {("io", "random"): [[i < 10 for i in range(40)]],
+                           ("ph_cot", "success"): [[True] * 40]})
+    cells = (tmp_path / "cells.jsonl").read_text().splitlines()
+    (tmp_path / "cells.jsonl").write_text(cells[0] + "\n")  # the Ph-CoT cell never finished
+    predictions = (tmp_path / "predictions.jsonl").read_text().splitlines()
+    kept = predictions[:40] + predictions[40:56]  # it answered 16 questions
+    (tmp_path / "predictions.jsonl").write_text("\n".join(kept) + "\n")
+    summary = summarize(tmp_path)
+    statuses = {c["method"]: c["status"] for c in summary["cells"]}
+    assert statuses == {"io": "done", "ph_cot": "partial"}
+    (pooled,) = [c for c in summary["comparisons"] if c["seed"] == "all"]
+    assert pooled["n"] == 16  # the questions both answered: q0..q15, IO right on q0..q9
+    assert pooled["difference"] == pytest.approx(6 / 16)
+    assert "1 seed(s) partial" in grid_table(summary)

@@ -67,6 +67,8 @@ def _row_cell(row: dict[str, Any]) -> str:
         text += f", cut {cut:.0%}{' ✂' if cut > CUT_FLAG else ''}"
     if row.get("skipped"):
         text += f", {row['skipped']} skipped"
+    if row.get("partial"):
+        text += f", **{row['partial']} seed(s) partial**"
     if row["failed"]:
         text += f", {len(row['failed'])} seed(s) failed"
     return text + ")"

@@ -30,7 +30,9 @@ def summarize(out: str | os.PathLike[str]) -> dict[str, Any]:
 
     Returns:
         ``{"cells": [...], "rows": [...], "comparisons": [...], "predictions": n}``.
-        A cell (one seed) carries its accuracy, :class:`CellDiagnostics` and how many
+        A cell (one seed; status ``done``, ``failed``, or ``partial`` when it has
+        answers but no record, i.e. it was stopped) carries its accuracy,
+        :class:`CellDiagnostics` and how many
         selected examples were skipped for want of a usable rationale; a row (a
         dataset, method and strategy over its seeds) the accuracy pooled over seeds
         with a cluster-bootstrap interval over questions (Wilson for one seed), the
@@ -44,6 +46,13 @@ def summarize(out: str | os.PathLike[str]) -> dict[str, Any]:
     by_cell: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for record in read_jsonl(out / "predictions.jsonl"):
         by_cell[record["cell"]].setdefault(record["question_id"], record)
+    # A cell with answers but no record yet was stopped (or is still running): its
+    # answered questions are reported, marked partial, and compared on what it has.
+    for key, answers in by_cell.items():
+        if key not in cell_records:
+            first = next(iter(answers.values()))
+            cell_records[key] = {k: first[k] for k in ("dataset", "method", "strategy", "seed")}
+            cell_records[key].update(cell=key, status="partial")
     cells = []
     for key, record in cell_records.items():
         cell: dict[str, Any] = {k: record[k] for k in ("cell", "dataset", "method", "strategy",
@@ -67,9 +76,10 @@ def summarize(out: str | os.PathLike[str]) -> dict[str, Any]:
             "dataset": cell["dataset"], "method": cell["method"], "strategy": cell["strategy"],
             "correct": 0, "n": 0, "unparsed": 0, "seconds": 0.0, "failed": [], "seeds": [],
             "seed_accuracies": [], "flagged": False, "top_label_shares": [],
-            "truncation_rates": [], "skipped": 0})
+            "truncation_rates": [], "skipped": 0, "partial": 0})
         row["seeds"].append(cell["seed"])
         row["skipped"] += cell["skipped"]
+        row["partial"] += cell["status"] == "partial"
         row["seconds"] += cell["seconds"]
         if cell["status"] == "failed":
             row["failed"].append(cell.get("reason", ""))
