@@ -17,6 +17,7 @@ from rich.table import Table
 
 from langchain_selfamplify.data.registry import DATASETS
 from langchain_selfamplify.errors import (
+    HANDLED_FAILURES,
     GridStoppedError,
     SelfAmplifyError,
     describe_transient,
@@ -115,8 +116,7 @@ def run(
             tokenizer=tokenizer,
         )
         result = run_self_amplify(config, overwrite=overwrite)
-    except (SelfAmplifyError, ValueError, ConnectionError, TimeoutError, MemoryError,
-            RuntimeError) as exc:
+    except HANDLED_FAILURES as exc:
         _fail(exc)
     print_results(result)
 
@@ -309,8 +309,7 @@ def evaluate(
                                       retry_failed=retry_failed)
         else:
             summary = run_grid(config, load(), splits=splits, retry_failed=retry_failed)
-    except (SelfAmplifyError, ValueError, ConnectionError, TimeoutError, MemoryError,
-            RuntimeError) as exc:
+    except HANDLED_FAILURES as exc:
         _fail(exc)
     table = grid_table(summary)
     comparisons = "\n\n".join(comparison_table(summary, b) for b in ("io", "auto_cot", "amplify"))

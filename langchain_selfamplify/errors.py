@@ -80,6 +80,11 @@ class GridStoppedError(SelfAmplifyError):
                          "to resume once the cause is fixed.")
 
 
+HANDLED_FAILURES: tuple[type[BaseException], ...] = (
+    SelfAmplifyError, ValueError, RuntimeError, ConnectionError, TimeoutError, MemoryError)
+"""What a grid cell or a CLI command turns into a reported failure (see
+:func:`is_transient` for which of them stop the work instead of failing it)."""
+
 _OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "cannot allocate memory",
                   "defaultcpuallocator")
 

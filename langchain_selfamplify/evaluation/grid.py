@@ -30,6 +30,7 @@ from langchain_selfamplify.baselines import BASELINES, Amplify, AutoCoT, io_prom
 from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
 from langchain_selfamplify.data.loaders import load_pool_and_test
 from langchain_selfamplify.errors import (
+    HANDLED_FAILURES,
     GridStoppedError,
     PromptFileError,
     SelfAmplifyError,
@@ -248,10 +249,8 @@ def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64,
             for records in cell_predictions(slm, cell, prompt, state.unanswered(cell, test),
                                             config, chunk_size):
                 append_jsonl(state.predictions_path, records)
-            state.finish(cell, "done", time.perf_counter() - started,
-                         skipped=len(prompt.metadata.get("skipped", [])))
-        except (SelfAmplifyError, RuntimeError, ValueError, NotImplementedError,
-                ConnectionError, TimeoutError, MemoryError) as exc:
+            state.finish(cell, "done", time.perf_counter() - started, prompt=prompt)
+        except HANDLED_FAILURES as exc:
             if is_transient(exc):
                 raise GridStoppedError(cell.key, exc) from exc
             state.finish(cell, "failed", time.perf_counter() - started, reason=str(exc))
@@ -319,9 +318,10 @@ class GridState:
         return prompt
 
     def finish(self, cell: Cell, status: str, seconds: float, reason: str | None = None,
-               skipped: int = 0) -> None:
+               prompt: AmplifiedPrompt | None = None) -> None:
         """Record a finished (``"done"``) or failed cell that took ``seconds``, and how
-        many selected examples its prompt skipped for want of a usable rationale."""
+        many selected examples its ``prompt`` skipped for want of a usable rationale."""
+        skipped = len(prompt.metadata.get("skipped", [])) if prompt is not None else 0
         record: dict[str, Any] = {"cell": cell.key, **cell.model_dump(), "status": status,
                                   "skipped": skipped}
         if reason is not None:

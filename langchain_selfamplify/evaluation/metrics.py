@@ -51,6 +51,14 @@ def accuracy(correct: int, n: int, z: float = 1.959964) -> Accuracy:
                     ci_low=max(0.0, centre - half), ci_high=min(1.0, centre + half))
 
 
+def percentile_bounds(n_resamples: int, confidence: float) -> tuple[int, int]:
+    """Indices of a percentile bootstrap interval's bounds among ``n_resamples`` sorted
+    resampled values."""
+    alpha = (1 - confidence) / 2
+    return (int(math.floor(alpha * (n_resamples - 1))),
+            int(math.ceil((1 - alpha) * (n_resamples - 1))))
+
+
 def clustered_accuracy(correct: Sequence[int], answered: Sequence[int], *,
                        n_resamples: int = 10_000, seed: int = 0,
                        confidence: float = 0.95) -> Accuracy:
@@ -75,9 +83,8 @@ def clustered_accuracy(correct: Sequence[int], answered: Sequence[int], *,
         raise ValueError("a question has more correct answers than answers")
     draws = np.random.default_rng(seed).integers(0, len(right), (n_resamples, len(right)))
     shares = np.sort(right[draws].sum(axis=1) / total[draws].sum(axis=1))
-    alpha = (1 - confidence) / 2
-    low = shares[int(math.floor(alpha * (n_resamples - 1)))]
-    high = shares[int(math.ceil((1 - alpha) * (n_resamples - 1)))]
+    low_index, high_index = percentile_bounds(n_resamples, confidence)
+    low, high = shares[low_index], shares[high_index]
     return Accuracy(correct=int(right.sum()), n=int(total.sum()),
                     value=float(right.sum() / total.sum()), ci_low=float(low),
                     ci_high=float(high), interval="cluster bootstrap over questions")

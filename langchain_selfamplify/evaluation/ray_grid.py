@@ -21,6 +21,7 @@ from typing import Any
 
 from langchain_selfamplify.checkpoint import append_jsonl
 from langchain_selfamplify.errors import (
+    HANDLED_FAILURES,
     GridStoppedError,
     SelfAmplifyError,
     describe_transient,
@@ -56,8 +57,7 @@ def run_cell(backend: Any, cell: Cell, pool: list[Any], todo: list[Any], config:
         # Chunk by chunk, so a failure keeps what was answered, as the local runner does.
         for chunk in cell_predictions(backend, cell, prompt, todo, config):
             result["records"] += chunk
-    except (SelfAmplifyError, RuntimeError, ValueError, ConnectionError, TimeoutError,
-            MemoryError) as exc:
+    except HANDLED_FAILURES as exc:
         if is_transient(exc):  # the driver stops the grid; a rerun resumes this cell
             result.update(status="stopped", reason=describe_transient(exc))
         else:
@@ -139,15 +139,15 @@ def run_grid_on_ray(config: GridConfig, load: Callable[[], Any], *,
 
 
 def _write(state: GridState, cell: Cell, result: dict[str, Any]) -> None:
+    prompt = None
     if result["prompt"] is not None:
-        state.save_prompt(cell, AmplifiedPrompt.model_validate_json(result["prompt"]))
+        prompt = state.save_prompt(cell, AmplifiedPrompt.model_validate_json(result["prompt"]))
     if result["records"]:
         append_jsonl(state.predictions_path, result["records"])
     if result["status"] == "stopped":
         raise GridStoppedError(cell.key, result["reason"])
-    prompt = state.saved_prompt(cell)
     state.finish(cell, result["status"], result["seconds"], reason=result.get("reason"),
-                 skipped=len(prompt.metadata.get("skipped", [])) if prompt else 0)
+                 prompt=prompt or state.saved_prompt(cell))
 
 
 class _Worker:

@@ -33,6 +33,7 @@ from typing import Literal
 
 import numpy as np
 
+from langchain_selfamplify.evaluation.metrics import percentile_bounds
 from langchain_selfamplify.strict import StrictModel
 
 Verdict = Literal["beats", "no detectable difference", "worse than"]
@@ -114,13 +115,6 @@ def mcnemar_exact(method_only: int, baseline_only: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def _percentile_bounds(sums: np.ndarray, confidence: float) -> tuple[int, int]:
-    """Indices of the percentile interval in ``n`` sorted resamples."""
-    alpha = (1 - confidence) / 2
-    n = len(sums)
-    return int(math.floor(alpha * (n - 1))), int(math.ceil((1 - alpha) * (n - 1)))
-
-
 def paired_bootstrap(
     method: Sequence[float],
     baseline: Sequence[float],
@@ -154,7 +148,7 @@ def paired_bootstrap(
     diffs = (a.astype(np.int64) - b.astype(np.int64)) if whole else a.astype(float) - b
     rng = np.random.default_rng(seed)
     sums = np.sort(diffs[rng.integers(0, len(diffs), (n_resamples, len(diffs)))].sum(axis=1))
-    low, high = _percentile_bounds(sums, confidence)
+    low, high = percentile_bounds(len(sums), confidence)
     n = len(diffs)
     return float(diffs.sum() / n), float(sums[low] / n), float(sums[high] / n)
 
@@ -220,7 +214,7 @@ def two_level_bootstrap(
     np.add.at(question_counts, (np.arange(n_resamples)[:, None],
                                 rng.integers(0, questions, (n_resamples, questions))), 1)
     sums = np.sort(((seed_counts @ diffs.astype(np.int64)) * question_counts).sum(axis=1))
-    low, high = _percentile_bounds(sums, confidence)
+    low, high = percentile_bounds(len(sums), confidence)
     total = seeds * questions
     tail = min((sums <= 0).sum(), (sums >= 0).sum())
     p_value = min(1.0, 2 * (tail + 1) / (n_resamples + 1))

@@ -135,6 +135,10 @@ class SLM:
         # transformers 5 renamed ``past_key_values`` to ``cache`` (the old name warns, and
         # goes in 5.40); callers of forward() always say ``cache``.
         self._cache_kwarg = "cache" if "cache" in forward_parameters else "past_key_values"
+        decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
+        decoder_parameters = inspect.signature(decoder.forward).parameters if decoder else {}
+        self._decoder_cache_kwarg = ("cache" if "cache" in decoder_parameters
+                                     else "past_key_values")
         # One model, many callers (LangChain batch/abatch run threads): serialise use.
         self.lock = threading.RLock()
         if chat_format == "chat":
@@ -371,8 +375,8 @@ class SLM:
             logits = self.forward(torch.tensor(keep, device=self.device), **inputs).logits
             column = torch.tensor([keep.index(p) for p in positions], device=logits.device)
             return logits[torch.tensor(list(rows), device=logits.device), column]
-        if "cache" in inputs and "cache" not in inspect.signature(decoder.forward).parameters:
-            inputs["past_key_values"] = inputs.pop("cache")
+        if "cache" in inputs and self._decoder_cache_kwarg != "cache":
+            inputs[self._decoder_cache_kwarg] = inputs.pop("cache")
         hidden = decoder(**inputs).last_hidden_state
         picked = hidden[torch.tensor(list(rows), device=hidden.device),
                         torch.tensor(list(positions), device=hidden.device)]
