@@ -20,6 +20,7 @@ Run: ``python benchmarks/paper_table.py``. Writes ``docs/results/paper_table.{js
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,22 @@ def _speed_options(args: argparse.Namespace) -> str:
             + (f" --dtype {args.dtype}" if args.dtype else ""))
 
 
+def _dtype_note(dtype: str | None) -> list[str]:
+    """What the table's dtype rests on: float32, or the measured bfloat16 agreement."""
+    if dtype in (None, "float32"):
+        return ["Model weights and activations in float32.", ""]
+    agreement = RESULTS / "dtype_agreement.json"
+    if not agreement.exists():
+        return [f"**Run in {dtype} with no measured agreement with float32**: run "
+                "`python benchmarks/dtype_agreement.py`.", ""]
+    record = json.loads(agreement.read_text())
+    return [f"Run in {dtype}: on {record['n']} questions answered in both dtypes, "
+            f"{record['agreement']:.1%} of the predictions are identical to float32's "
+            f"(rule: at least {record['least_agreement']:.0%} of at least "
+            f"{record['least_questions']}; {'met' if record['allowed'] else '**not met**'}; "
+            "[dtype_agreement.md](dtype_agreement.md)).", ""]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -192,6 +209,7 @@ def main() -> None:
         "",
         f"Written {time.strftime('%Y-%m-%d')} by `{command_line()}`.",
         "",
+        *_dtype_note(args.dtype),
         "**Left out** (the full grid takes days on two CPU cores): datasets "
         f"{', '.join(left_datasets) or 'none'}; rows {', '.join(left_methods) or 'none'}"
         f"{'' if args.strategies == 'success,error' else '; the error strategy'}. "

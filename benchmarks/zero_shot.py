@@ -9,16 +9,20 @@ Wilson interval, the chance rate, and the label-bias diagnostics (share of the m
 predicted label). A dataset where a model's interval reaches chance in both formats is
 marked "at chance": the paper's comparison on it cannot say anything for that model.
 
-Resumable: every answer is appended to ``docs/results/zero_shot_run/<model>.jsonl`` as
-soon as its batch is scored, and a rerun skips what is there.
+Resumable: every answer is appended to ``docs/results/zero_shot_run/<model>.jsonl``
+(``<model>__<dtype>.jsonl`` with ``--dtype``) as soon as its batch is scored, and a
+rerun skips what is there. ``benchmarks/dtype_agreement.py`` compares the float32 and
+bfloat16 answers question by question.
 
-Run: ``python benchmarks/zero_shot.py [--models ...] [--datasets ...] [--formats ...]``.
+Run: ``python benchmarks/zero_shot.py [--models ...] [--datasets ...] [--formats ...]
+[--dtype bfloat16]``.
 Writes ``docs/results/zero_shot.{json,md}``.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from harness import RESULTS, comma_list, markdown_table, shared_datasets, write_results
@@ -37,10 +41,15 @@ RUN_DIR = RESULTS / "zero_shot_run"
 BATCH = 20
 
 
+def run_file(model: str, dtype: str | None = None) -> Path:
+    """Where a model's screen answers are saved (one file per model and dtype)."""
+    return RUN_DIR / (f"{model}__{dtype}.jsonl" if dtype else f"{model}.jsonl")
+
+
 def screen(slm: SLM | None, model: str, dataset: str, answer_format: str,
-           test_size: int) -> list[dict[str, Any]]:
+           test_size: int, dtype: str | None = None) -> list[dict[str, Any]]:
     """The cell's answers: those saved, then (with a model) the rest, saved as they come."""
-    path = RUN_DIR / f"{model}.jsonl"
+    path = run_file(model, dtype)
     saved = [r for r in read_jsonl(path)
              if r["dataset"] == dataset and r["answer_format"] == answer_format]
     _, test = load_pool_and_test(dataset, pool_size=100, test_size=test_size,
@@ -51,7 +60,8 @@ def screen(slm: SLM | None, model: str, dataset: str, answer_format: str,
         return saved
     for start in range(0, len(todo), BATCH):
         batch = todo[start : start + BATCH]
-        prompts = [zero_shot_prompt(slm, q, answer_prefix(answer_format)) for q in batch]
+        prefix = answer_prefix(answer_format)  # type: ignore[arg-type]
+        prompts = [zero_shot_prompt(slm, q, prefix) for q in batch]
         scores = score_answers(slm, prompts, [q.choices for q in batch],
                                answer_format)  # type: ignore[arg-type]
         records = [{"dataset": dataset, "answer_format": answer_format, "question_id": q.id,
@@ -70,6 +80,9 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--formats", default="letter,cloze")
     parser.add_argument("--test-size", type=int, default=200)
+    parser.add_argument("--dtype", default=None,
+                        help="model dtype (float32 when omitted); saved apart, and the report "
+                             "is then docs/results/zero_shot_<dtype>.{json,md}")
     parser.add_argument("--report-only", action="store_true",
                         help="write the report from the answers saved so far, run nothing")
     args = parser.parse_args()
@@ -79,13 +92,14 @@ def main() -> None:
         slm = None
         if not args.report_only:
             try:
-                slm = SLM.load(model, show_progress=False)
+                slm = SLM.load(model, show_progress=False, torch_dtype=args.dtype)
             except Exception as exc:  # an optional model not installed: reported, not fatal
                 print(f"{model}: not screened ({exc})")
         # letter on every dataset first: the cheaper format, and the one the grid uses
         for answer_format in comma_list(args.formats):
             for dataset in comma_list(args.datasets):
-                records = screen(slm, model, dataset, answer_format, args.test_size)
+                records = screen(slm, model, dataset, answer_format, args.test_size,
+                                 args.dtype)
                 if not records:
                     continue
                 diag = cell_diagnostics(records, [])
@@ -112,7 +126,8 @@ def main() -> None:
     kept = [[v["model"], v["dataset"], "run the comparison" if v["kept"] else
              "**at chance in every format screened: not run**"] for v in verdicts]
     markdown = "\n".join([
-        "# Zero-shot screen of the embedded models",
+        "# Zero-shot screen of the embedded models"
+        + (f" ({args.dtype})" if args.dtype else ""),
         "",
         "Each model answers each dataset's fixed test questions (the grid's) with no "
         "demonstration. Letter: the labels scored after \"The answer is (\". Cloze: each "
@@ -127,8 +142,8 @@ def main() -> None:
         "",
         markdown_table(["model", "dataset", "decision"], kept),
     ])
-    write_results("zero_shot", {"cells": cells, "decisions": verdicts,
-                                "settings": vars(args)}, markdown)
+    write_results(f"zero_shot_{args.dtype}" if args.dtype else "zero_shot",
+                  {"cells": cells, "decisions": verdicts, "settings": vars(args)}, markdown)
 
 
 if __name__ == "__main__":

@@ -165,12 +165,13 @@ def test_the_scored_prefix_equals_the_demonstrations_answer_prefix_token_for_tok
 def test_test_time_rationales_stop_one_step_past_the_demonstrations():
     from langchain_selfamplify import AmplifiedPrompt, MCQExample
     from langchain_selfamplify.evaluation.predict import rationale_stops
+    from langchain_selfamplify.prompting.messages import RATIONALE_STOPS
 
     example = MCQExample(id="q", question="Which?", choices={"A": "a", "B": "b"}, answer="A")
     steps = AmplifiedPrompt(examples=[
         example.with_rationale("Step 1: x. Step 2: y."),
         example.with_rationale("Step 1: x. Step 2: y. Step 3: z.")])
-    assert rationale_stops(steps) == ["The answer is", "Step 4:"]
+    assert rationale_stops(steps) == [*RATIONALE_STOPS, "Step 4:"]
     keywords = AmplifiedPrompt(examples=[example.with_rationale(
         "The 2 keywords 'a' and 'b' suggest that the answer is (A).")])
-    assert rationale_stops(keywords) == ["The answer is"]
+    assert rationale_stops(keywords) == list(RATIONALE_STOPS)

@@ -36,7 +36,7 @@ from langchain_selfamplify.models.answer_scoring import (
 )
 from langchain_selfamplify.models.choice_scores import ChoiceScores
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
-from langchain_selfamplify.prompting.messages import RATIONALE_STOP, answer_prefix
+from langchain_selfamplify.prompting.messages import RATIONALE_STOPS, answer_prefix
 from langchain_selfamplify.prompting.parsing import parse_answer
 from langchain_selfamplify.rationales.methods.ph_cot import step_marker
 from langchain_selfamplify.stages import stage
@@ -258,13 +258,14 @@ _STEP_NUMBER = re.compile(r"\bStep (\d+):")
 
 
 def rationale_stops(prompt: AmplifiedPrompt) -> list[str]:
-    """Where a test-time rationale ends: at ``"The answer is"``, and, when the
+    """Where a test-time rationale ends: at :data:`RATIONALE_STOPS` (``"The answer
+    is"``, ``"answer is ("``, ``"answer is:"``), and, when the
     demonstrations explain in numbered steps, where the model starts one step more than
     the longest of them (a capable model otherwise keeps writing steps until the cap
     cuts one mid-sentence)."""
     steps = [int(number) for d in prompt.examples if d.rationale
              for number in _STEP_NUMBER.findall(d.rationale)]
-    return [RATIONALE_STOP, *([step_marker(max(steps) + 1)] if steps else [])]
+    return [*RATIONALE_STOPS, *([step_marker(max(steps) + 1)] if steps else [])]
 
 
 def _content_free_probs(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample],
