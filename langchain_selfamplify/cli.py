@@ -198,7 +198,8 @@ def evaluate(
     datasets: Annotated[str, typer.Option(
         help=f"Comma-separated datasets ({', '.join(DATASETS)} or files).")] = "demo",
     methods: Annotated[str, typer.Option(
-        help="Comma-separated: io, auto_cot, amplify and rationale methods "
+        help="Comma-separated: io, auto_cot, amplify, DSPy's dspy_bootstrap and "
+             "dspy_labeled (the [dspy] extra) and rationale methods "
              f"({', '.join(METHODS)}).")] = "io,auto_cot,amplify,deeplift,kernelshap,"
                                              "self_topk,ph_cot",
     strategies: Annotated[str, typer.Option(

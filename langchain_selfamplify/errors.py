@@ -32,6 +32,10 @@ class ModelLoadError(SelfAmplifyError, OSError):
     """A model could not be found or loaded (missing file, corrupt GGUF, no network)."""
 
 
+class MissingDependencyError(SelfAmplifyError, ImportError):
+    """An optional extra a step needs is not installed; the message names it."""
+
+
 class ChatTemplateError(SelfAmplifyError, ValueError):
     """A chat-formatted prompt was required but the tokenizer has no chat template."""
 

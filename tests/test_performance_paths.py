@@ -141,17 +141,44 @@ def test_continuous_batching_equals_generate_one_prompt_at_a_time(tiny_model_dir
     ``model.generate`` gives for its prompt alone (stop strings, end token, cap)."""
     slm = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False,
                               decode_slots=slots)
+    plain = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False,
+                                prefix_cache=False)  # model.generate, one prompt at a time
     assert slm._shares_prefix
     prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: look.") for ex in demo_pool[:3]])
     texts = [slm.format_prompt(prompt.to_messages(q)) for q in demo_pool[10:17]]
     free = slm.generate(texts, max_new_tokens=12)
-    assert free == [slm.generate([text], max_new_tokens=12)[0] for text in texts]
+    assert free == [plain.generate([text], max_new_tokens=12)[0] for text in texts]
     assert len(set(free)) > 1
     # Stop at a character the free replies contain, so some replies end early.
     stop = [next(c for c in "".join(free) if c.isalpha())]
     stopped = slm.generate(texts, max_new_tokens=12, stop=stop)
-    assert stopped == [slm.generate([text], max_new_tokens=12, stop=stop)[0] for text in texts]
+    assert stopped == [plain.generate([text], max_new_tokens=12, stop=stop)[0] for text in texts]
     assert stopped != free
+
+
+def test_consecutive_prompts_run_only_what_follows_their_common_head(tiny_model_dir,
+                                                                     demo_pool):
+    """One prompt at a time (a DSPy program's calls): the second prompt's shared head
+    with the first is taken from the kept cache, and the replies are the plain ones."""
+    slm = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False)
+    plain = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False,
+                                prefix_cache=False)
+    prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: look.") for ex in demo_pool[:3]])
+    texts = [slm.format_prompt(prompt.to_messages(q)) for q in demo_pool[10:13]]
+    fed: list[int] = []
+    forward = slm.model.forward
+
+    def counting(*args, **kwargs):
+        fed.append(int(kwargs["input_ids"].shape[-1]) * int(kwargs["input_ids"].shape[0]))
+        return forward(*args, **kwargs)
+
+    slm.model.forward = counting
+    replies = [slm.generate([text], max_new_tokens=6)[0] for text in texts]
+    assert replies == [plain.generate([text], max_new_tokens=6)[0] for text in texts]
+    lengths = [slm.count_tokens(text) for text in texts]
+    # Without reuse every prompt is run whole (sum(lengths) and more). The three
+    # demonstrations are most of each prompt, so with reuse the 2nd and 3rd cost far less.
+    assert sum(fed) < lengths[0] + 0.5 * (lengths[1] + lengths[2])
 
 
 class _TwoPasses:

@@ -26,7 +26,15 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from langchain_selfamplify.baselines import BASELINES, Amplify, AutoCoT, io_prompt
+from langchain_selfamplify.baselines import (
+    BASELINES,
+    DSPY_METHODS,
+    Amplify,
+    AutoCoT,
+    DSPyBaseline,
+    io_prompt,
+)
+from langchain_selfamplify.baselines.dspy_lm import require_dspy
 from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
 from langchain_selfamplify.data.loaders import load_pool_and_test
 from langchain_selfamplify.errors import (
@@ -100,10 +108,13 @@ class GridConfig(StrictModel):
     """Where predictions, cells, prompts, the table and the figure go."""
 
     def validate_names(self) -> None:
-        """Fail on unknown method or strategy names before any work."""
+        """Fail on unknown method or strategy names, or a DSPy row without DSPy, before
+        any work."""
         for method in self.methods:
             if method not in BASELINES and method not in METHODS:
                 raise UnknownNameError("method", method, [*BASELINES, *METHODS])
+        if any(method in DSPY_METHODS for method in self.methods):
+            require_dspy()
         for strategy in self.strategies:
             get_strategy(strategy)
 
@@ -163,6 +174,12 @@ def build_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig,
         with stage("baseline_setup"):
             return AutoCoT(slm, n=config.shots, max_new_tokens=config.max_rationale_tokens,
                            seed=cell.seed, answer_format=fmt).build(pool)
+    if cell.method in DSPY_METHODS:
+        with stage("baseline_setup"):
+            # a DSPy reply holds reasoning and an answer field: twice a rationale's cap
+            return DSPyBaseline(slm, n=config.shots, seed=cell.seed, answer_format=fmt,
+                                bootstrap=cell.method == "dspy_bootstrap",
+                                max_new_tokens=2 * config.max_rationale_tokens).build(pool)
     if cell.method == "amplify":
         amplify = Amplify(slm, n=config.shots, k=config.k, seed=cell.seed, answer_format=fmt,
                           balance=config.balance_labels)

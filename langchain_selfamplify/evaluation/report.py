@@ -6,10 +6,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from langchain_selfamplify.baselines import BASELINES
+
 METHOD_NAMES = {
     "io": "IO", "auto_cot": "Auto-CoT", "amplify": "AMPLIFY", "deeplift": "Self-AMPLIFY DeepLift",
     "kernelshap": "Self-AMPLIFY KernelShap", "self_topk": "Self-AMPLIFY Self_topk",
-    "ph_cot": "Self-AMPLIFY Ph-CoT",
+    "ph_cot": "Self-AMPLIFY Ph-CoT", "dspy_bootstrap": "DSPy BootstrapFewShot",
+    "dspy_labeled": "DSPy LabeledFewShot",
 }
 """Display names of the methods (others are shown as ``Self-AMPLIFY <name>``)."""
 
@@ -21,7 +24,7 @@ CUT_FLAG = 0.10
 def row_label(method: str, strategy: str) -> str:
     """``"Self-AMPLIFY DeepLift (success)"``, ``"IO"``..."""
     name = METHOD_NAMES.get(method, f"Self-AMPLIFY {method}")
-    return name if strategy in ("random", "clusters", "proxy_mcs") else f"{name} ({strategy})"
+    return name if strategy in BASELINES.values() else f"{name} ({strategy})"
 
 
 def grid_table(summary: dict[str, Any]) -> str:
@@ -67,6 +70,8 @@ def _row_cell(row: dict[str, Any]) -> str:
         text += f", cut {cut:.0%}{' ✂' if cut > CUT_FLAG else ''}"
     if row.get("skipped"):
         text += f", {row['skipped']} skipped"
+    if row.get("fallbacks"):
+        text += f", **{row['fallbacks']} seed(s) no trace passed: labelled only**"
     if row.get("partial"):
         text += f", **{row['partial']} seed(s) partial**"
     if row["failed"]:

@@ -58,8 +58,9 @@ def summarize(out: str | os.PathLike[str]) -> dict[str, Any]:
         cell: dict[str, Any] = {k: record[k] for k in ("cell", "dataset", "method", "strategy",
                                                        "seed", "status")}
         cell["seconds"] = record.get("seconds", 0.0)
-        labels, skipped = _prompt_facts(out / "prompts" / f"{key}.json")
+        labels, skipped, fallback = _prompt_facts(out / "prompts" / f"{key}.json")
         cell["skipped"] = record.get("skipped", skipped)
+        cell["fallback"] = fallback
         predictions = list(by_cell.get(key, {}).values())
         if record["status"] == "failed":
             cell["reason"] = record.get("reason", "")
@@ -76,9 +77,10 @@ def summarize(out: str | os.PathLike[str]) -> dict[str, Any]:
             "dataset": cell["dataset"], "method": cell["method"], "strategy": cell["strategy"],
             "correct": 0, "n": 0, "unparsed": 0, "seconds": 0.0, "failed": [], "seeds": [],
             "seed_accuracies": [], "flagged": False, "top_label_shares": [],
-            "truncation_rates": [], "skipped": 0, "partial": 0})
+            "truncation_rates": [], "skipped": 0, "partial": 0, "fallbacks": 0})
         row["seeds"].append(cell["seed"])
         row["skipped"] += cell["skipped"]
+        row["fallbacks"] += cell["fallback"]
         row["partial"] += cell["status"] == "partial"
         row["seconds"] += cell["seconds"]
         if cell["status"] == "failed":
@@ -180,12 +182,14 @@ def paired_comparisons(correct_by: dict[tuple[str, str, str, int], dict[str, boo
     return results
 
 
-def _prompt_facts(path: Path) -> tuple[list[str], int]:
-    """A saved prompt's demonstration labels, and how many selected examples it skipped
-    for want of a usable rationale (none when the prompt is missing or unreadable)."""
+def _prompt_facts(path: Path) -> tuple[list[str], int, bool]:
+    """A saved prompt's demonstration labels, how many selected examples it skipped for
+    want of a usable rationale, and whether it fell back to labelled examples because
+    no trace passed (DSPy's BootstrapFewShot); none of them when the prompt is missing
+    or unreadable."""
     try:
         prompt = AmplifiedPrompt.load(path)
     except PromptFileError:
-        return [], 0
-    return [example.answer for example in prompt.examples], len(
-        prompt.metadata.get("skipped", []))
+        return [], 0, False
+    return ([example.answer for example in prompt.examples],
+            len(prompt.metadata.get("skipped", [])), bool(prompt.metadata.get("fallback")))

@@ -399,10 +399,16 @@ class SLM:
     def _shared_prefix_length(self, token_lists: Sequence[Sequence[int]]) -> int:
         """Tokens shared by all prompts (0 when too few to be worth caching).
 
-        Each prompt keeps at least one token of its own, whose logits are read.
+        Each prompt keeps at least one token of its own, whose logits are read. A
+        single prompt's "shared prefix" is all but its last token, when the model keeps
+        one copy of a prefix (so :meth:`kv_cache_of` can reuse what the previous call
+        cached: a DSPy program's calls differ only after their demonstrations).
         """
-        if not self.prefix_cache or len(token_lists) < 2:
+        if not self.prefix_cache or not token_lists:
             return 0
+        if len(token_lists) == 1:
+            length = len(token_lists[0]) - 1
+            return length if self._shares_prefix and length >= self.min_prefix_tokens else 0
         first = token_lists[0]
         length = min(len(tokens) for tokens in token_lists) - 1
         for tokens in token_lists[1:]:
@@ -414,14 +420,30 @@ class SLM:
 
         The last cache computed is kept: a call with the same prefix, or with any
         prefix of the kept sequence (the perturbation explainers crop the cache of
-        the whole prompt to each coalition's untouched head), runs no model call.
+        the whole prompt to each coalition's untouched head), runs no model call. A
+        prefix that shares at least ``min_prefix_tokens`` with the kept sequence (on a
+        model with plain attention) runs only its tokens after the common head.
         """
         key = tuple(prefix)
-        if self._cached_prefix is None or self._cached_prefix[0][: len(key)] != key:
-            ids = torch.tensor([list(prefix)], device=self.device)
+        kept = self._cached_prefix
+        if kept is not None and kept[0][: len(key)] == key:
+            return kept[1]
+        reuse = (common_prefix_length(kept[0], key)
+                 if kept is not None and self._shares_prefix else 0)
+        if reuse >= self.min_prefix_tokens:
+            cache = copy.deepcopy(kept[1])  # type: ignore[index]
+            extra = cache.get_seq_length() - reuse
+            if extra > 0:
+                cache.crop(-extra)
+            ids = torch.tensor([list(key[reuse:])], device=self.device)
+            positions = torch.arange(reuse, len(key), device=self.device)[None]
+            cache = output_cache(self.forward(1, input_ids=ids, position_ids=positions,
+                                              cache=cache, use_cache=True))
+        else:
+            ids = torch.tensor([list(key)], device=self.device)
             cache = output_cache(self.forward(1, input_ids=ids, use_cache=True))
-            self._cached_prefix = (key, cache)
-        return self._cached_prefix[1]
+        self._cached_prefix = (key, cache)
+        return cache
 
     def repeated_kv_cache(self, prefix: Sequence[int], batch: int) -> Any:
         """A fresh KV cache of ``prefix`` repeated ``batch`` times, to continue from.

@@ -1,0 +1,175 @@
+"""DSPy's compiled program on its own, and what each row's prompt cost to build.
+
+The grid's ``dspy_bootstrap`` and ``dspy_labeled`` rows answer through an
+``AmplifiedPrompt`` holding DSPy's compiled demonstrations, so they are read exactly as
+every other row. This benchmark adds, for each such cell of a finished grid:
+
+- **the program's own accuracy**: the compiled ``ChainOfThought`` rebuilt from the
+  cell's saved demonstrations, its prompts made by DSPy's chat adapter, its replies
+  parsed by DSPy, on the same test questions; paired with the row's accuracy;
+- **cost beside accuracy**: for every cell of the grid, the seconds its prompt took
+  to build (DSPy: bootstrapping, with its model calls; Self-AMPLIFY: selection and
+  rationales) and the seconds it took to answer its questions.
+
+Resumable: the program's answers are appended to ``<grid>/dspy_program.jsonl``.
+
+Run: ``python benchmarks/dspy_program.py --grid docs/results/paper_table_qwen_run/
+qwen2.5-coder-1.5b__letter --model qwen2.5-coder-1.5b [--dtype bfloat16]``.
+Writes ``docs/results/dspy_program.{json,md}`` (``--name`` to change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from harness import markdown_table, write_results
+
+from langchain_selfamplify import SLM, AmplifiedPrompt
+from langchain_selfamplify.baselines.dspy_bootstrap import (
+    DSPY_METHODS,
+    program_from_prompt,
+    program_predictions,
+)
+from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
+from langchain_selfamplify.evaluation.grid import GridConfig, load_grid_splits
+from langchain_selfamplify.evaluation.metrics import accuracy
+from langchain_selfamplify.evaluation.report import row_label
+from langchain_selfamplify.evaluation.statistics import compare_paired
+
+CHUNK = 32
+
+
+def answer_cells(slm: SLM | None, grid: Path, config: GridConfig) -> None:
+    """Answer every DSPy cell's questions with its rebuilt program (what is missing)."""
+    saved = grid / "dspy_program.jsonl"
+    done = {(r["cell"], r["question_id"]) for r in read_jsonl(saved)}
+    cells = [r for r in read_jsonl(grid / "cells.jsonl")
+             if r["method"] in DSPY_METHODS and r["status"] == "done"]
+    if slm is None or not cells:
+        return
+    splits = load_grid_splits(config)
+    for cell in cells:
+        program = program_from_prompt(AmplifiedPrompt.load(grid / "prompts" /
+                                                           f"{cell['cell']}.json"))
+        _, test = splits[(cell["dataset"], cell["seed"])]
+        todo = [q for q in test if (cell["cell"], q.id) not in done]
+        for start in range(0, len(todo), CHUNK):
+            records = program_predictions(slm, program, todo[start : start + CHUNK],
+                                          max_new_tokens=2 * config.max_rationale_tokens)
+            append_jsonl(saved, [{"cell": cell["cell"], **r} for r in records])
+            print(f"{cell['cell']}: {start + len(records)}/{len(todo)}", flush=True)
+
+
+def program_rows(grid: Path) -> list[dict[str, Any]]:
+    """Per DSPy cell: the row's and the program's accuracy, paired, and the demos."""
+    row_answers: dict[str, dict[str, bool]] = defaultdict(dict)
+    for record in read_jsonl(grid / "predictions.jsonl"):
+        row_answers[record["cell"]].setdefault(record["question_id"], bool(record["correct"]))
+    program_answers: dict[str, dict[str, bool]] = defaultdict(dict)
+    for record in read_jsonl(grid / "dspy_program.jsonl"):
+        program_answers[record["cell"]].setdefault(record["question_id"],
+                                                   bool(record["correct"]))
+    rows = []
+    for cell, answers in sorted(program_answers.items()):
+        mine = row_answers.get(cell, {})
+        common = sorted(set(answers) & set(mine))
+        if not common:
+            continue
+        metadata = AmplifiedPrompt.load(grid / "prompts" / f"{cell}.json").metadata
+        comparison = compare_paired({q: answers[q] for q in common}, {q: mine[q] for q in common})
+        rows.append({"cell": cell, "n": len(common),
+                     "row_accuracy": accuracy(sum(mine[q] for q in common),
+                                              len(common)).model_dump(),
+                     "program_accuracy": accuracy(sum(answers[q] for q in common),
+                                                  len(common)).model_dump(),
+                     "program_minus_row": comparison.model_dump(),
+                     "bootstrapped": metadata.get("bootstrapped"),
+                     "labeled": metadata.get("labeled"), "fallback": metadata.get("fallback")})
+    return rows
+
+
+def cost_rows(grid: Path) -> list[dict[str, Any]]:
+    """Per cell of the grid: build seconds (and model calls for DSPy), answer seconds."""
+    answer_seconds: dict[str, float] = defaultdict(float)
+    answered: dict[str, int] = defaultdict(int)
+    for record in read_jsonl(grid / "predictions.jsonl"):
+        answer_seconds[record["cell"]] += record.get("seconds", 0.0)
+        answered[record["cell"]] += 1
+    rows = []
+    for record in read_jsonl(grid / "cells.jsonl"):
+        if record["status"] != "done":
+            continue
+        path = grid / "prompts" / f"{record['cell']}.json"
+        metadata = json.loads(path.read_text())["metadata"] if path.exists() else {}
+        rows.append({"cell": record["cell"], "row": row_label(record["method"],
+                                                              record["strategy"]),
+                     "build_seconds": metadata.get("build_seconds", 0.0),
+                     "model_calls": metadata.get("model_calls"),
+                     "answer_seconds": answer_seconds[record["cell"]],
+                     "questions": answered[record["cell"]]})
+    return rows
+
+
+def _pct(acc: dict[str, Any]) -> str:
+    return f"{acc['value']:.1%} [{acc['ci_low']:.1%}, {acc['ci_high']:.1%}]"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--grid", required=True, help="a grid's output directory")
+    parser.add_argument("--model", default=None,
+                        help="the grid's model (omit to report what is saved, run nothing)")
+    parser.add_argument("--dtype", default=None)
+    parser.add_argument("--name", default="dspy_program")
+    args = parser.parse_args()
+    grid = Path(args.grid)
+    config = GridConfig.model_validate_json((grid / "config.json").read_text())
+    slm = SLM.load(args.model, show_progress=False, torch_dtype=args.dtype) if args.model else None
+    answer_cells(slm, grid, config)
+    programs, costs = program_rows(grid), cost_rows(grid)
+    program_table = markdown_table(
+        ["cell", "n", "row (AmplifiedPrompt)", "DSPy program itself", "program - row",
+         "demos: traces + labelled"],
+        [[r["cell"], r["n"], _pct(r["row_accuracy"]), _pct(r["program_accuracy"]),
+          f"{r['program_minus_row']['difference'] * 100:+.1f} pts "
+          f"[{r['program_minus_row']['ci_low'] * 100:+.1f}, "
+          f"{r['program_minus_row']['ci_high'] * 100:+.1f}], "
+          f"p={r['program_minus_row']['p_value']:.2g}",
+          f"{r['bootstrapped']} + {r['labeled']}" + (" (no trace passed)" if r["fallback"]
+                                                      else "")] for r in programs])
+    cost_table = markdown_table(
+        ["cell", "row", "prompt build (s)", "model calls to build", "answering (s)",
+         "questions"],
+        [[c["cell"], c["row"], f"{c['build_seconds']:.0f}",
+          "" if c["model_calls"] is None else c["model_calls"], f"{c['answer_seconds']:.0f}",
+          c["questions"]] for c in costs])
+    markdown = "\n".join([
+        f"# DSPy's compiled program on its own, and the cost of each row ({grid.name})",
+        "",
+        "Row: the DSPy row as the grid answers it (its demonstrations in the project's "
+        "prompt, labels scored). Program: the compiled `ChainOfThought` itself (DSPy's "
+        "chat adapter writes its prompt and parses its reply; an unparsable reply counts "
+        "as wrong), on the same questions. Paired: exact McNemar p, percentile-bootstrap "
+        "interval over questions.",
+        "",
+        program_table if programs else "No DSPy cell has been answered by its program yet.",
+        "",
+        "## Cost of each cell",
+        "",
+        "Prompt build: DSPy's bootstrapping (model calls: its requests, one question "
+        "each), or Self-AMPLIFY's pool scoring, selection and rationales (batched, so "
+        "not counted in calls). Answering: the seconds the cell's test questions took.",
+        "",
+        cost_table,
+    ])
+    write_results(args.name, {"grid": str(grid), "programs": programs, "costs": costs},
+                  markdown)
+
+
+if __name__ == "__main__":
+    main()
