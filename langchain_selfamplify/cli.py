@@ -53,6 +53,9 @@ ServedModel = Annotated[str | None, typer.Option(
 Tokenizer = Annotated[str | None, typer.Option(
     help="The served model's tokenizer (HF id, directory or .gguf file) for its chat "
          "template and token counts (with --base-url; else the plain layout).")]
+AnswerFormatOption = Annotated[str, typer.Option(
+    help="letter: labels scored after 'The answer is ('; cloze: choice texts scored "
+         "after 'The answer is:' (length-normalised).")]
 
 
 @app.callback()
@@ -84,9 +87,7 @@ def run(
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Prompts per forward pass.")] = 16,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: auto).")] = None,
-    answer_format: Annotated[str, typer.Option(
-        help="letter: labels scored after 'The answer is ('; cloze: choice texts scored "
-             "after 'The answer is:' (length-normalised).")] = "letter",
+    answer_format: AnswerFormatOption = "letter",
     balance_labels: Annotated[bool, typer.Option(
         help="Spread the demonstrations' gold labels over the labels.")] = False,
     output_dir: Annotated[str, typer.Option(help="Where the JSON outputs go.")]
@@ -137,6 +138,10 @@ def explain(
     png: Annotated[str | None, typer.Option(
         help="Write the word heatmap as a PNG figure.")] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: auto).")] = None,
+    answer_format: AnswerFormatOption = "letter",
+    word_absence: Annotated[str, typer.Option(
+        help="How attribution methods take a word out: mask (its tokens replaced by the "
+             "mask token) or delete (perturbation methods only).")] = "mask",
     base_url: BaseUrl = None,
     served_model: ServedModel = None,
     tokenizer: Tokenizer = None,
@@ -144,9 +149,15 @@ def explain(
     """Explain one answer: print the top-k words and the rationale, draw the heatmap."""
     from langchain_selfamplify.data.example import MCQExample
     from langchain_selfamplify.data.formats import normalise_label, split_inline_options
+    from langchain_selfamplify.evaluation.predict import check_answer_options
     from langchain_selfamplify.models.factory import check_backend_source, load_backend
+    from langchain_selfamplify.rationales.absence import WORD_ABSENCES
     from langchain_selfamplify.rationales.attribution import AttributionMethod
-    from langchain_selfamplify.rationales.base import get_method
+    from langchain_selfamplify.rationales.base import (
+        build_method,
+        check_word_absence,
+        get_method,
+    )
     from langchain_selfamplify.rationales.words import keyword_rationale
 
     try:
@@ -157,6 +168,12 @@ def explain(
         stem, choices = parsed
         example = MCQExample(id="question", question=stem, choices=choices,
                              answer=normalise_label(answer))
+        if answer_format not in ("letter", "cloze"):
+            raise ValueError(f"--answer-format must be letter or cloze (got {answer_format!r})")
+        if word_absence not in WORD_ABSENCES:
+            raise ValueError(f"--word-absence must be mask or delete (got {word_absence!r})")
+        check_answer_options(answer_format, [example])  # type: ignore[arg-type]
+        check_word_absence(cls, word_absence)  # type: ignore[arg-type]
         attributes = issubclass(cls, AttributionMethod)
         if (html or png) and not attributes:
             raise ValueError(f"{method} writes free text; heatmaps need an attribution "
@@ -164,9 +181,9 @@ def explain(
         check_backend_source(model, base_url=base_url, tokenizer=tokenizer)
         slm = load_backend(model, base_url=base_url, served_model=served_model,
                            tokenizer=tokenizer, device=device)
-        kwargs = {key: value for key, value in (("k", k), ("n_steps", steps))
-                  if key in cls.parameters()}
-        explainer = cls(slm, **kwargs)
+        explainer = build_method(slm, method, k=k, n_steps=steps,
+                                 answer_format=answer_format,  # type: ignore[arg-type]
+                                 word_absence=word_absence)  # type: ignore[arg-type]
         if isinstance(explainer, AttributionMethod):
             explainer.check([example])
             attribution = explainer.attribute(example)
@@ -221,9 +238,7 @@ def evaluate(
     answer_mode: Annotated[str, typer.Option(
         help="score: answers scored after the rationale; generate: free text, parsed.")]
         = "score",
-    answer_format: Annotated[str, typer.Option(
-        help="letter: labels scored after 'The answer is ('; cloze: choice texts scored "
-             "after 'The answer is:' (length-normalised).")] = "letter",
+    answer_format: AnswerFormatOption = "letter",
     balance_labels: Annotated[bool, typer.Option(
         help="Spread the demonstrations' gold labels over the labels.")] = False,
     permute: Annotated[bool, typer.Option(

@@ -193,7 +193,6 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None, *,
     if get_strategy(config.strategy) is not None:
         selector.score_pool(on_chunk=lambda chunk: append_jsonl(
             scores_path, [item.model_dump(mode="json") for item in chunk]))
-    demos = selector.select()
     timings["selection"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -201,14 +200,17 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None, *,
                                    n_steps=config.steps, answer_format=config.answer_format)
     rationales_path = checkpoint / "rationales.jsonl"
     generator.preload(read_jsonl(rationales_path))
-    explained = generator.explain(demos, on_chunk=lambda records: append_jsonl(
-        rationales_path, records))
+    # An example the method can make no rationale for (an unusable Self_topk reply) is
+    # replaced by the next-ranked one and recorded, as in the grid.
+    explained, skipped = generator.explain_selection(selector, on_chunk=lambda records: (
+        append_jsonl(rationales_path, records)))
     timings["rationales"] = time.perf_counter() - started
 
     prompt = AmplifiedPrompt(
         examples=explained, answer_format=config.answer_format,
         metadata={"model": slm.name, "method": config.method, "strategy": config.strategy,
-                  "shots": config.shots, "seed": config.seed, "dataset": config.dataset},
+                  "shots": config.shots, "seed": config.seed, "dataset": config.dataset,
+                  "skipped": skipped},
     )
     prompt.save(out / "amplified_prompt.json")
     # Fails now, naming it, if a test question cannot fit even alone; questions too long

@@ -166,9 +166,34 @@ def test_explain_command_prints_words_and_writes_the_heatmap(tiny_model_dir, tmp
     assert "<span class=\"w\"" in out.read_text()
 
 
+def test_explain_builds_its_method_with_the_answer_format_and_word_absence_given(
+        tiny_model_dir, monkeypatch):
+    from langchain_selfamplify.rationales import base
+
+    seen: list[tuple[str, str]] = []
+    real = base.build_method
+
+    def recording(*args, **kwargs):
+        method = real(*args, **kwargs)
+        seen.append((method.answer_format, method.word_absence))
+        return method
+
+    monkeypatch.setattr(base, "build_method", recording)
+    result = CliRunner().invoke(app, ["explain", QUESTION, "--answer", "A", "--method",
+                                      "feature_ablation", "--k", "2", "--answer-format",
+                                      "cloze", "--word-absence", "delete", "--model",
+                                      str(tiny_model_dir)])
+    assert result.exit_code == 0, result.output
+    assert seen == [("cloze", "delete")]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (["--answer", "A", "--answer-format", "essay"], "--answer-format must be letter or"),
+        (["--answer", "A", "--word-absence", "blur"], "--word-absence must be mask or delete"),
+        (["--answer", "A", "--method", "deeplift", "--word-absence", "delete"],
+         "cannot delete words"),
         (["--answer", "E"], "not among the choice labels"),
         (["--answer", "A", "--method", "nope"], "Unknown rationale method 'nope'"),
         (["--answer", "A", "--method", "ph_cot", "--html", "x.html"], "heatmaps need"),

@@ -137,3 +137,29 @@ def test_gguf_of_an_unsupported_architecture_is_a_clear_error(tmp_path):
     writer.close()
     with pytest.raises(ModelLoadError, match="Could not load model .*strange.gguf"):
         SLM.from_pretrained(path)
+
+
+def test_run_replaces_an_example_self_topk_cannot_explain_and_records_it(
+        tiny_slm, tiny_model_dir, tmp_path, monkeypatch):
+    """`selfamplify run --method self_topk` takes the next-ranked example when one reply
+    is unusable (as `evaluate` does), and checkpoints the rationales it wrote."""
+    from langchain_selfamplify.rationales.methods.self_topk import SelfTopKRationale
+
+    real = SelfTopKRationale.explain_each
+    refused: list[str] = []
+
+    def one_unusable(self, examples):
+        texts = real(self, examples)
+        if not refused:
+            refused.append(examples[0].id)
+        return [None if ex.id in refused else text for ex, text in zip(examples, texts)]
+
+    monkeypatch.setattr(SelfTopKRationale, "explain_each", one_unusable)
+    config = run_config(tmp_path, tiny_model_dir, method="self_topk", strategy="random")
+    run_self_amplify(config, slm=tiny_slm)
+    prompt = json.loads((tmp_path / "amplified_prompt.json").read_text())
+    assert prompt["metadata"]["skipped"] == refused
+    ids = [ex["id"] for ex in prompt["examples"]]
+    assert len(ids) == 2 and refused[0] not in ids
+    saved = read_jsonl(tmp_path / "checkpoint" / "rationales.jsonl")
+    assert {r["example_id"] for r in saved} == set(ids)

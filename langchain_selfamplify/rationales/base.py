@@ -127,3 +127,51 @@ def get_method(name: str) -> type[RationaleMethod]:
     except KeyError:
         raise UnknownNameError("rationale method", name, METHODS) from None
 
+
+def check_word_absence(cls: type[RationaleMethod], word_absence: WordAbsence) -> None:
+    """Fail when ``word_absence`` does not apply to the method ``cls`` (a gradient
+    method cannot delete words), before any model is loaded.
+
+    Raises:
+        ValueError: it does not apply.
+    """
+    if word_absence != "mask" and cls.needs_gradients:
+        raise ValueError(
+            f"{cls.name} compares the input with a baseline of the same length, so it cannot "
+            "delete words; use word_absence='mask', or a perturbation method (kernelshap, "
+            "lime, feature_ablation...) to delete them")
+
+
+def build_method(slm: Any, name: str, *, k: int = 5, n_steps: int = 3,
+                 answer_format: AnswerFormat = "letter", word_absence: WordAbsence = "mask",
+                 method_kwargs: dict[str, Any] | None = None) -> RationaleMethod:
+    """The method called ``name`` with every setting: the one place a method is built
+    (the rationale generator and ``selfamplify explain`` both use it).
+
+    Args:
+        slm: The model backend.
+        name: A registered method name.
+        k: Keywords of a keyword rationale, where the method takes ``k``. Defaults to 5.
+        n_steps: Steps of a Ph-CoT rationale, where the method takes it. Defaults to 3.
+        answer_format: Answer format of the prompts the rationales go into. Defaults to
+            ``"letter"``.
+        word_absence: How attribution methods take a word out. Defaults to ``"mask"``.
+        method_kwargs: The method's own settings (``n_samples``...). Defaults to none.
+
+    Raises:
+        UnknownNameError: no method is called ``name``.
+        ValueError: ``word_absence`` does not apply to the method.
+    """
+    cls = get_method(name)
+    check_word_absence(cls, word_absence)
+    kwargs = dict(method_kwargs or {})
+    parameters = inspect.signature(cls).parameters
+    if "k" in parameters:
+        kwargs.setdefault("k", k)
+    if "n_steps" in parameters:
+        kwargs.setdefault("n_steps", n_steps)
+    method = cls(slm, **kwargs)
+    method.answer_format = answer_format
+    method.word_absence = word_absence
+    return method
+

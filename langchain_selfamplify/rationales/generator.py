@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import logging
 import threading
@@ -17,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.rationales.absence import WordAbsence
-from langchain_selfamplify.rationales.base import RationaleMethod, get_method
+from langchain_selfamplify.rationales.base import RationaleMethod, build_method, get_method
 from langchain_selfamplify.schemas import ExplainInput
 from langchain_selfamplify.stages import stage
 from langchain_selfamplify.strict import reject_unknown_arguments
@@ -101,21 +100,10 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
         with self._lock:
             settings = self._settings()
             if self._explainer_settings != settings:
-                cls = get_method(self.method)
-                if self.word_absence != "mask" and cls.needs_gradients:
-                    raise ValueError(
-                        f"{self.method} compares the input with a baseline of the same length, "
-                        "so it cannot delete words; use word_absence='mask', or a perturbation "
-                        "method (kernelshap, lime, feature_ablation...) to delete them")
-                kwargs = dict(self.method_kwargs)
-                parameters = inspect.signature(cls).parameters
-                if "k" in parameters:
-                    kwargs.setdefault("k", self.k)
-                if "n_steps" in parameters:
-                    kwargs.setdefault("n_steps", self.n_steps)
-                explainer = cls(self.slm, **kwargs)
-                explainer.answer_format = self.answer_format
-                explainer.word_absence = self.word_absence
+                explainer = build_method(self.slm, self.method, k=self.k,
+                                         n_steps=self.n_steps, answer_format=self.answer_format,
+                                         word_absence=self.word_absence,
+                                         method_kwargs=self.method_kwargs)
                 self._explainer, self._explainer_settings = explainer, settings
             return self._explainer
 
@@ -220,6 +208,7 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
                                         name=f"rationale:{ex.id}") for ex in batch]
 
     def explain_selection(self, selector: Any, *,
+                          on_chunk: Callable[[list[dict[str, str]]], None] | None = None,
                           run_manager: CallbackManagerForChainRun | None = None
                           ) -> tuple[list[MCQExample], list[str]]:
         """Explain a selector's demonstrations, replacing any the method can make no
@@ -227,6 +216,8 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
 
         Args:
             selector: A :class:`SelfAmplifySelector`.
+            on_chunk: Called with each finished batch's records, as :meth:`explain`'s
+                (a checkpoint that :meth:`preload` reads back). Defaults to none.
             run_manager: The calling run, for callbacks (see :meth:`explain`).
 
         Returns:
@@ -238,7 +229,7 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
         skipped: list[str] = []
         while True:
             demos = selector.select(exclude=skipped)
-            texts = self._compute(demos, None, run_manager, skip_unusable=True)
+            texts = self._compute(demos, on_chunk, run_manager, skip_unusable=True)
             unusable = [ex.id for ex in demos if texts[self._key(ex)] is None]
             if not unusable:
                 return [ex.with_rationale(texts[self._key(ex)], rationale_method=self.method)
