@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from langchain_selfamplify.cli_options import option_message, parse_integers
 from langchain_selfamplify.data.registry import DATASETS
 from langchain_selfamplify.errors import (
     HANDLED_FAILURES,
@@ -297,7 +299,7 @@ def evaluate(
     try:
         config = GridConfig(
             datasets=_names(datasets), methods=_names(methods), strategies=_names(strategies),
-            seeds=[int(s) for s in _names(seeds)], shots=shots, k=k, steps=steps,
+            seeds=parse_integers(seeds, "--seeds"), shots=shots, k=k, steps=steps,
             pool_size=pool_size, test_size=test_size, data_dir=data_dir,
             answer_mode=answer_mode, answer_format=answer_format,  # type: ignore[arg-type]
             balance_labels=balance_labels, permute=permute, calibrate=calibrate,
@@ -354,7 +356,8 @@ def _fail(error: BaseException) -> NoReturn:
         raise typer.Exit(code=EXIT_STOPPED) from error
     if not isinstance(error, SelfAmplifyError | ValueError):
         raise error
-    console.print(f"[red]error:[/red] {error}")
+    message = option_message(error) if isinstance(error, ValidationError) else str(error)
+    console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code=EXIT_BAD_INPUT) from error
 
 

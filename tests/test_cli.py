@@ -35,3 +35,38 @@ def test_unknown_names_fail_before_loading_anything(tmp_path):
     assert "Unknown rationale method 'nope'" in result.output
     result = runner.invoke(app, ["run", "--dataset", "nope", "--output-dir", str(tmp_path)])
     assert result.exit_code == 2 and "Known dataset names" in result.output
+
+
+import pytest  # noqa: E402
+
+BAD_NUMBERS = [("--shots", "0", "--shots must be at least 1 (got 0)"),
+               ("--k", "0", "--k must be at least 1 (got 0)"),
+               ("--steps", "0", "--steps must be at least 1 (got 0)"),
+               ("--pool-size", "0", "--pool-size must be at least 1 (got 0)"),
+               ("--test-size", "-3", "--test-size must be at least 1 (got -3)"),
+               ("--answer-format", "essay", "--answer-format must be 'letter' or 'cloze'")]
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    *BAD_NUMBERS, ("--batch-size", "0", "--batch-size must be at least 1 (got 0)")])
+def test_run_names_the_option_a_bad_value_came_from(option, value, message, tmp_path):
+    result = runner.invoke(app, ["run", "--model", "/nonexistent", option, value,
+                                 "--output-dir", str(tmp_path)])
+    flat = " ".join(result.output.split())
+    assert result.exit_code == 2 and message in flat, flat
+    assert "pydantic" not in flat and "validation error" not in flat
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    *BAD_NUMBERS,
+    ("--seeds", "0,x", "--seeds must be comma-separated whole numbers (got '0,x')"),
+    ("--seeds", ",", "--seeds needs at least 1 value(s) (got [])"),
+    ("--datasets", "", "--datasets needs at least 1 value(s) (got [])"),
+    ("--methods", " , ", "--methods needs at least 1 value(s) (got [])"),
+    ("--answer-mode", "guess", "--answer-mode must be 'score' or 'generate'")])
+def test_evaluate_names_the_option_a_bad_value_came_from(option, value, message, tmp_path):
+    result = runner.invoke(app, ["evaluate", "--model", "/nonexistent", option, value,
+                                 "--output-dir", str(tmp_path)])
+    flat = " ".join(result.output.split())
+    assert result.exit_code == 2 and message in flat, flat
+    assert "pydantic" not in flat and "invalid literal" not in flat

@@ -64,14 +64,15 @@ logger = logging.getLogger(__name__)
 class GridConfig(StrictModel):
     """Settings of an evaluation grid (the options of ``selfamplify evaluate``)."""
 
-    datasets: list[str] = ["demo"]
+    datasets: list[str] = Field(default=["demo"], min_length=1)
     """Registered names or files."""
-    methods: list[str] = ["io", "auto_cot", "amplify", "deeplift", "kernelshap", "self_topk",
-                          "ph_cot"]
-    """Baselines (io, auto_cot, amplify) and rationale methods."""
+    methods: list[str] = Field(default=["io", "auto_cot", "amplify", "deeplift",
+                                        "kernelshap", "self_topk", "ph_cot"], min_length=1)
+    """Baselines (io, auto_cot, amplify, dspy_bootstrap, dspy_labeled) and rationale
+    methods."""
     strategies: list[str] = ["success", "error"]
     """Selection strategies for the rationale methods."""
-    seeds: list[int] = [0, 1, 2]
+    seeds: list[int] = Field(default=[0, 1, 2], min_length=1)
     """Seeds, a random factor of the grid: each draws its own pool sample (so its own
     demonstrations), selection ties and sampling; the test questions stay fixed."""
     shots: int = Field(default=8, ge=1)
@@ -80,14 +81,14 @@ class GridConfig(StrictModel):
     """Keywords per keyword rationale."""
     steps: int = Field(default=3, ge=1)
     """Steps per Ph-CoT rationale."""
-    pool_size: int | None = 100
+    pool_size: int | None = Field(default=100, ge=1)
     """Selection pool sampled per seed (at most half of a dataset carved into pool and
     test)."""
-    test_size: int | None = 200
+    test_size: int | None = Field(default=200, ge=1)
     """Test questions per dataset (every question outside the pool region where fewer)."""
     data_dir: str | None = None
     """Local directory of the registered datasets."""
-    max_rationale_tokens: int = 64
+    max_rationale_tokens: int = Field(default=64, ge=1)
     """Least token cap of test-time rationales (raised to the longest demonstration
     rationale + 16; see ``rationale_cap``)."""
     answer_mode: Literal["score", "generate"] = "score"
