@@ -26,7 +26,6 @@ from langchain_selfamplify.evaluation.predict import (
     check_context,
     summarize_predictions,
 )
-from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.models.default import DEFAULT_MODEL_NAME
 from langchain_selfamplify.models.factory import check_backend_source, load_backend
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
@@ -35,6 +34,7 @@ from langchain_selfamplify.rationales.generator import RationaleGenerator
 from langchain_selfamplify.selection.selector import SelfAmplifySelector
 from langchain_selfamplify.selection.strategies import ScoredExample, get_strategy
 from langchain_selfamplify.strict import StrictModel
+from langchain_selfamplify.wording import AnswerFormat
 
 logger = logging.getLogger(__name__)
 

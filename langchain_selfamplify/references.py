@@ -25,13 +25,13 @@ import torch
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.evaluation.predict import Prediction
-from langchain_selfamplify.models.label_scoring import ANSWER_PREFIX
 from langchain_selfamplify.models.slm import SLM
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.prompting.messages import question_text, zero_shot_prompt
 from langchain_selfamplify.prompting.parsing import parse_answer
 from langchain_selfamplify.rationales.absence import mask_token_id
 from langchain_selfamplify.rationales.attribution import build_question_prompt
+from langchain_selfamplify.wording import ANSWER_PREFIX
 
 CAPTUM_METHODS = ("feature_ablation", "kernelshap", "lime", "shapley_sampling")
 """Registered perturbation methods that :func:`captum_word_attributions` reproduces."""

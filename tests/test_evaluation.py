@@ -165,7 +165,7 @@ def test_the_scored_prefix_equals_the_demonstrations_answer_prefix_token_for_tok
 def test_test_time_rationales_stop_one_step_past_the_demonstrations():
     from langchain_selfamplify import AmplifiedPrompt, MCQExample
     from langchain_selfamplify.evaluation.predict import rationale_stops
-    from langchain_selfamplify.prompting.messages import RATIONALE_STOPS
+    from langchain_selfamplify.wording import RATIONALE_STOPS
 
     example = MCQExample(id="q", question="Which?", choices={"A": "a", "B": "b"}, answer="A")
     steps = AmplifiedPrompt(examples=[

@@ -26,7 +26,6 @@ from torch import nn
 from langchain_selfamplify.baselines.encoder import default_encoder_path
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import SelectionError
-from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.rationales.words import (
     WORD_PATTERN,
@@ -39,6 +38,7 @@ from langchain_selfamplify.rationales.words import (
 from langchain_selfamplify.selection.balance import balance_labels
 from langchain_selfamplify.selection.selector import SelfAmplifySelector
 from langchain_selfamplify.selection.strategies import ScoredExample
+from langchain_selfamplify.wording import AnswerFormat
 
 
 def amplify_rationale(keywords: Sequence[str], label: str, answer_text: str | None = None

@@ -24,14 +24,10 @@ import numpy as np
 from langchain_selfamplify.baselines.encoder import default_encoder_path
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import SelectionError
-from langchain_selfamplify.models.answer_scoring import AnswerFormat, score_answers
+from langchain_selfamplify.models.answer_scoring import score_answers
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
-from langchain_selfamplify.prompting.messages import (
-    RATIONALE_STOP,
-    answer_prefix,
-    question_text,
-    zero_shot_prompt,
-)
+from langchain_selfamplify.prompting.messages import question_text, zero_shot_prompt
+from langchain_selfamplify.wording import RATIONALE_STOP, AnswerFormat, answer_prefix
 
 ZERO_SHOT_TRIGGER = "Let's think step by step."
 _STEP_SPLIT = re.compile(r"(?:\n+|(?<=[.!?])\s+)")

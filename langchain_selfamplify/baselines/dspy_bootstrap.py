@@ -34,11 +34,11 @@ from langchain_selfamplify.baselines.dspy_lm import (
     require_dspy,
 )
 from langchain_selfamplify.data.example import MCQExample
-from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.prompting.messages import question_text
 from langchain_selfamplify.prompting.parsing import parse_answer
+from langchain_selfamplify.wording import AnswerFormat
 
 DSPY_METHODS = {"dspy_bootstrap": "bootstrap", "dspy_labeled": "labeled"}
 """The DSPy baseline rows and the selection each stands for (the grid's strategy)."""

@@ -6,9 +6,9 @@ import random
 from collections.abc import Sequence
 
 from langchain_selfamplify.data.example import MCQExample
-from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.selection.balance import balance_labels
+from langchain_selfamplify.wording import AnswerFormat
 
 
 def io_prompt(pool: Sequence[MCQExample], n: int, seed: int = 0,

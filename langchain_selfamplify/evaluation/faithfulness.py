@@ -26,11 +26,11 @@ from typing import Any
 from pydantic import Field
 
 from langchain_selfamplify.data.example import MCQExample
-from langchain_selfamplify.models.label_scoring import ANSWER_PREFIX
 from langchain_selfamplify.prompting.messages import question_text
 from langchain_selfamplify.rationales.absence import WordAbsence, mask_token_id, without_words
 from langchain_selfamplify.rationales.attribution import QuestionPrompt, build_question_prompt
 from langchain_selfamplify.strict import StrictModel
+from langchain_selfamplify.wording import ANSWER_PREFIX
 
 _QUOTED = re.compile(r"'([^']+)'")
 _KEYWORD_SENTENCE = re.compile(r"^The (?:\d+ keywords|keyword) '")

@@ -50,7 +50,6 @@ from langchain_selfamplify.evaluation.predict import (
     check_answer_options,
 )
 from langchain_selfamplify.evaluation.summary import summarize
-from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.rationales.base import METHODS
 from langchain_selfamplify.rationales.generator import RationaleGenerator
@@ -58,6 +57,7 @@ from langchain_selfamplify.selection.selector import SelfAmplifySelector
 from langchain_selfamplify.selection.strategies import get_strategy
 from langchain_selfamplify.stages import stage
 from langchain_selfamplify.strict import StrictModel
+from langchain_selfamplify.wording import AnswerFormat
 
 logger = logging.getLogger(__name__)
 

@@ -28,19 +28,22 @@ from langchain_selfamplify.evaluation.bias_controls import (
 )
 from langchain_selfamplify.evaluation.metrics import Accuracy, accuracy
 from langchain_selfamplify.models.answer_scoring import (
-    ANSWER_FORMATS,
-    AnswerFormat,
     cloze_continuation,
     require_choice_texts,
     score_answers,
 )
 from langchain_selfamplify.models.choice_scores import ChoiceScores
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
-from langchain_selfamplify.prompting.messages import RATIONALE_STOPS, answer_prefix
 from langchain_selfamplify.prompting.parsing import parse_answer
 from langchain_selfamplify.rationales.methods.ph_cot import step_marker
 from langchain_selfamplify.stages import stage
 from langchain_selfamplify.strict import StrictModel
+from langchain_selfamplify.wording import (
+    ANSWER_FORMATS,
+    RATIONALE_STOPS,
+    AnswerFormat,
+    answer_prefix,
+)
 
 logger = logging.getLogger(__name__)
 

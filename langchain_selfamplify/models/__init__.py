@@ -8,10 +8,10 @@ from langchain_selfamplify.models.chat_backend import ChatModelBackend
 from langchain_selfamplify.models.choice_scores import ChoiceScores
 from langchain_selfamplify.models.default import DEFAULT_MODEL_NAME, default_model_path
 from langchain_selfamplify.models.factory import load_backend
-from langchain_selfamplify.models.label_scoring import ANSWER_PREFIX
 from langchain_selfamplify.models.offload import GenerationOffload
 from langchain_selfamplify.models.served import OpenAICompatibleBackend
 from langchain_selfamplify.models.slm import SLM
+from langchain_selfamplify.wording import ANSWER_PREFIX
 
 __all__ = [
     "ANSWER_PREFIX",

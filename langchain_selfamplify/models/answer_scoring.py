@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -26,11 +26,9 @@ from tqdm.auto import tqdm
 from langchain_selfamplify.models.backend import require
 from langchain_selfamplify.models.choice_scores import ChoiceScores, softmax
 
-AnswerFormat = Literal["letter", "cloze"]
-"""How answers are written in demonstrations and read at test time."""
-
-ANSWER_FORMATS: tuple[AnswerFormat, ...] = ("letter", "cloze")
-"""The answer formats, letter first (the default)."""
+# Re-exported where they were first defined (the wording now lives in wording.py).
+from langchain_selfamplify.wording import ANSWER_FORMATS as ANSWER_FORMATS
+from langchain_selfamplify.wording import AnswerFormat as AnswerFormat
 
 
 def require_choice_texts(questions: Sequence[Any]) -> None:

@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING
 import torch
 
 from langchain_selfamplify.models.choice_scores import ChoiceScores
+from langchain_selfamplify.wording import ANSWER_PREFIX as ANSWER_PREFIX  # its first home
 
 if TYPE_CHECKING:
     from langchain_selfamplify.models.slm import SLM
 
 logger = logging.getLogger(__name__)
 
-ANSWER_PREFIX = "The answer is ("
-"""Text after which answer labels are scored, in demonstrations and at test time."""
 
 
 def label_token_id(slm: SLM, label: str) -> int:

@@ -20,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import PromptFileError
-from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.models.chat_format import Message
 from langchain_selfamplify.prompting.messages import (
     escape_braces,
@@ -31,6 +30,7 @@ from langchain_selfamplify.prompting.messages import (
 )
 from langchain_selfamplify.schemas import PromptInput, PromptOutput
 from langchain_selfamplify.strict import StrictModel, reject_unknown_arguments
+from langchain_selfamplify.wording import AnswerFormat
 
 PROMPT_FILE_FORMAT = "langchain-selfamplify/amplified-prompt"
 """The ``format`` field of saved prompt files."""

@@ -1,4 +1,5 @@
-"""The one place that decides how a question and a demonstration are laid out.
+"""The one place that decides how a question and a demonstration are laid out (the
+answer prefixes and stop strings themselves are in :mod:`langchain_selfamplify.wording`).
 
 Demonstrations and test questions share these functions, so the text a model sees
 after a demonstration's question is exactly the prefix it continues at test time
@@ -12,27 +13,9 @@ from typing import Any
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.data.formats import split_inline_options
-from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.models.chat_format import Message
-from langchain_selfamplify.models.label_scoring import ANSWER_PREFIX
-
-RATIONALE_STOP = "The answer is"
-"""Where a generated test-time rationale ends and answer scoring begins."""
-
-RATIONALE_STOPS: tuple[str, ...] = (RATIONALE_STOP, "answer is (", "answer is:")
-"""Every text that ends a test-time rationale: :data:`RATIONALE_STOP`, or the model
-closing its reasoning with an answer in its own words ("Therefore, the correct answer
-is (B)"). Qwen2.5 closes that way, and with ``"The answer is"`` alone 38% of its ARC
-rationales ran on to the token cap."""
-
-CLOZE_PREFIX = "The answer is:"
-"""Text after which a choice's text is scored in the cloze format."""
-
-
-def answer_prefix(answer_format: AnswerFormat = "letter") -> str:
-    """Where the answer is read: ``"The answer is ("`` (letter) or ``"The answer is:"``
-    (cloze)."""
-    return CLOZE_PREFIX if answer_format == "cloze" else ANSWER_PREFIX
+from langchain_selfamplify.wording import ANSWER_PREFIX, CLOZE_PREFIX, AnswerFormat, answer_prefix
+from langchain_selfamplify.wording import RATIONALE_STOP as RATIONALE_STOP  # its first home
 
 
 def answer_line(example: MCQExample, answer_format: AnswerFormat = "letter") -> str:

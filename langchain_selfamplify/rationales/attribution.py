@@ -17,8 +17,7 @@ from tqdm.auto import tqdm
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import RationaleError
 from langchain_selfamplify.models.answer_scoring import cloze_continuation
-from langchain_selfamplify.models.label_scoring import ANSWER_PREFIX
-from langchain_selfamplify.prompting.messages import answer_prefix, question_text
+from langchain_selfamplify.prompting.messages import question_text
 from langchain_selfamplify.rationales.base import RationaleMethod
 from langchain_selfamplify.rationales.words import (
     Word,
@@ -27,6 +26,7 @@ from langchain_selfamplify.rationales.words import (
     question_words,
     token_word_index,
 )
+from langchain_selfamplify.wording import ANSWER_PREFIX, answer_prefix
 
 
 @dataclass

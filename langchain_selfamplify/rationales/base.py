@@ -14,9 +14,9 @@ from typing import Any, ClassVar, TypeVar
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import BackendCapabilityError, RationaleError, UnknownNameError
-from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.models.backend import capabilities_of
 from langchain_selfamplify.rationales.absence import WordAbsence
+from langchain_selfamplify.wording import AnswerFormat
 
 
 class RationaleMethod(ABC):

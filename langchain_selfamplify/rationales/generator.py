@@ -14,12 +14,12 @@ from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from langchain_selfamplify.data.example import MCQExample
-from langchain_selfamplify.models.answer_scoring import AnswerFormat
 from langchain_selfamplify.rationales.absence import WordAbsence
 from langchain_selfamplify.rationales.base import RationaleMethod, build_method, get_method
 from langchain_selfamplify.schemas import ExplainInput
 from langchain_selfamplify.stages import stage
 from langchain_selfamplify.strict import reject_unknown_arguments
+from langchain_selfamplify.wording import AnswerFormat
 
 logger = logging.getLogger(__name__)
 

@@ -26,10 +26,10 @@ from langchain_selfamplify.models.answer_scoring import continuation_log_probs
 from langchain_selfamplify.models.backend import capabilities_of, require
 from langchain_selfamplify.models.shared_prefix import common_prefix_length
 from langchain_selfamplify.models.slm import output_cache
-from langchain_selfamplify.prompting.messages import answer_prefix
 from langchain_selfamplify.rationales.absence import erase_words, mask_token_id, without_words
 from langchain_selfamplify.rationales.attribution import AttributionMethod
 from langchain_selfamplify.rationales.words import WordAttribution, question_words
+from langchain_selfamplify.wording import answer_prefix
 
 CoalitionValue = Callable[[torch.Tensor], torch.Tensor]
 """``(coalitions, features) 0/1 -> (coalitions,)`` log-probabilities of the target."""

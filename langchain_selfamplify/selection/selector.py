@@ -15,10 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import SelectionError
-from langchain_selfamplify.models.answer_scoring import AnswerFormat, score_answers
+from langchain_selfamplify.models.answer_scoring import score_answers
 from langchain_selfamplify.models.backend import require
 from langchain_selfamplify.prompting.messages import (
-    answer_prefix,
     escape_braces,
     template_example,
     zero_shot_prompt,
@@ -28,6 +27,7 @@ from langchain_selfamplify.selection.balance import balance_labels
 from langchain_selfamplify.selection.strategies import ScoredExample, get_strategy
 from langchain_selfamplify.stages import stage
 from langchain_selfamplify.strict import reject_unknown_arguments
+from langchain_selfamplify.wording import AnswerFormat, answer_prefix
 
 
 class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[str, Any]]):

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_selfamplify.data.example import MCQExample
-from langchain_selfamplify.prompting.messages import RATIONALE_STOP
 from langchain_selfamplify.rationales.base import register_method
 from langchain_selfamplify.rationales.prompted import PromptedRationale
+from langchain_selfamplify.wording import RATIONALE_STOP
 
 _STEP = re.compile(r"\s*Step\s*\d+\s*[:.)-]\s*", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
