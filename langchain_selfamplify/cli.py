@@ -61,8 +61,20 @@ AnswerFormatOption = Annotated[str, typer.Option(
 
 
 @app.callback()
-def main() -> None:
+def main(
+    threads: Annotated[str | None, typer.Option(
+        help="CPU threads of the model: a number, or auto (the cores not kept busy by "
+             "other processes; the default, or $SELFAMPLIFY_THREADS). Goes before the "
+             "command: selfamplify --threads 1 evaluate ...")] = None,
+) -> None:
     """Self-AMPLIFY for LangChain."""
+    from langchain_selfamplify.threads import set_threads
+
+    try:
+        set_threads(threads)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=EXIT_BAD_INPUT) from exc
 
 
 @app.command()

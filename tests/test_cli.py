@@ -70,3 +70,24 @@ def test_evaluate_names_the_option_a_bad_value_came_from(option, value, message,
     flat = " ".join(result.output.split())
     assert result.exit_code == 2 and message in flat, flat
     assert "pydantic" not in flat and "invalid literal" not in flat
+
+
+def test_threads_are_set_from_the_option_the_environment_or_the_free_cores(monkeypatch):
+    import torch
+
+    from langchain_selfamplify.threads import auto_threads, available_cpus, set_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(1) == 1 == torch.get_num_threads()
+        monkeypatch.setenv("SELFAMPLIFY_THREADS", "2")
+        assert set_threads() == 2
+        monkeypatch.setenv("SELFAMPLIFY_THREADS", "auto")
+        assert 1 <= set_threads() <= available_cpus()
+        assert 1 <= auto_threads() <= available_cpus()
+        with pytest.raises(ValueError, match="--threads must be a positive whole number"):
+            set_threads("0")
+        result = runner.invoke(app, ["--threads", "many", "explain", "--help"])
+        assert result.exit_code == 2 and "--threads must be" in result.output
+    finally:
+        torch.set_num_threads(before)
