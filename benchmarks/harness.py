@@ -205,8 +205,9 @@ VERDICT_RESULTS = ("paper_table_qwen", "paper_table", "paper_table_gemma")
 def update_readme_verdicts() -> None:
     """Rewrite the README's "does it help?" block from the paired tests of the paper
     tables present in ``docs/results``, one list per model and answer format."""
+    from langchain_selfamplify.baselines import BASELINES
     from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells
-    from langchain_selfamplify.evaluation.report import verdict_lines
+    from langchain_selfamplify.evaluation.report import METHOD_NAMES, verdict_lines
 
     parts, tested = [], []
     for name in VERDICT_RESULTS:
@@ -217,13 +218,17 @@ def update_readme_verdicts() -> None:
             tested += [(grid["model"], grid["answer_format"], c)
                        for c in grid["summary"]["comparisons"]
                        if c["baseline"] == "io" and c["seed"] == "all"
-                       and c["method"] not in ("io", "auto_cot", "amplify")]
+                       and c["method"] not in BASELINES]
             done = sum(c["status"] == "done" for c in grid["summary"]["cells"])
             total = len(grid_cells(GridConfig(**grid["config"])))
             partial = "" if done == total else f", **partial: {done} of {total} cells**"
             parts += [f"**{grid['model']}, {grid['answer_format']} format** "
                       f"([details](docs/results/{name}.md){partial}):", "",
                       *verdict_lines(grid["summary"], "io"), ""]
+            if "dspy_bootstrap" in grid["config"]["methods"]:
+                parts += [f"Against {METHOD_NAMES['dspy_bootstrap']} (same model, questions "
+                          "and statistics):", "", *verdict_lines(grid["summary"],
+                                                                 "dspy_bootstrap"), ""]
     parts += _multiple_comparisons(tested)
     replace_readme_block(VERDICTS_START, VERDICTS_END, "\n".join(parts).strip())
 

@@ -49,7 +49,8 @@ from langchain_selfamplify.evaluation.summary import summarize
 from langchain_selfamplify.models.default import EMBEDDED_MODELS
 
 ALL_DATASETS = ["arc_challenge", "commonsense_qa", "social_iqa", "snarks", "causal_judgment"]
-ALL_METHODS = ["io", "auto_cot", "amplify", "deeplift", "kernelshap", "self_topk", "ph_cot"]
+ALL_METHODS = ["io", "auto_cot", "amplify", "deeplift", "kernelshap", "self_topk", "ph_cot",
+               "dspy_bootstrap", "dspy_labeled"]
 
 
 def section(model: str, answer_format: str, config: GridConfig, summary: dict[str, Any],
@@ -77,8 +78,10 @@ def section(model: str, answer_format: str, config: GridConfig, summary: dict[st
         lines += [f"Paired difference with {METHOD_NAMES[baseline]} (mean over seeds, 95% "
                   "percentile-bootstrap interval, p-value; a verdict needs both):", "",
                   comparison_table(summary, baseline), ""]
-    if "io" in baselines:
-        lines += ["Verdicts against IO:", "", *verdict_lines(summary, "io"), ""]
+    for baseline in ("io", "dspy_bootstrap"):
+        if baseline in baselines:
+            lines += [f"Verdicts against {METHOD_NAMES[baseline]}:", "",
+                      *verdict_lines(summary, baseline), ""]
     lines += _diagnostics_table(summary), ""
     return lines
 

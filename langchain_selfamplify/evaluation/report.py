@@ -134,7 +134,7 @@ def verdict_lines(summary: dict[str, Any], baseline: str = "io") -> list[str]:
     for dataset in dict.fromkeys(r["dataset"] for r in summary["rows"]):
         found = [c for c in summary["comparisons"] if c["dataset"] == dataset
                  and c["baseline"] == baseline and c["seed"] == "all"
-                 and c["method"] not in ("io", "auto_cot", "amplify")]
+                 and c["method"] not in BASELINES]
         beats = [row_label(c["method"], c["strategy"]) for c in found if c["verdict"] == "beats"]
         worse = [row_label(c["method"], c["strategy"]) for c in found
                  if c["verdict"] == "worse than"]
