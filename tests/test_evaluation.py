@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from langchain_selfamplify import accuracy, evaluate_prompt, io_prompt, parse_answer
+from langchain_selfamplify.wording import RATIONALE_STOPS
 
 LABELS = ["A", "B", "C", "D"]
 
@@ -68,7 +69,7 @@ def test_evaluate_prompt_answers_every_question(tiny_slm, demo_pool):
     for question, prediction in zip(test, amplified.predictions):
         messages = prompt.to_messages(question)
         (written,) = tiny_slm.generate([tiny_slm.format_prompt(messages)], max_new_tokens=cap,
-                                       stop=["The answer is", "Step 2:"])
+                                       stop=[*RATIONALE_STOPS, "Step 2:"])
         assert prediction.rationale == written.strip()
         (score,) = tiny_slm.score_choices(
             [tiny_slm.format_prompt(messages, f"{written.strip()}\nThe answer is (")],
@@ -165,7 +166,6 @@ def test_the_scored_prefix_equals_the_demonstrations_answer_prefix_token_for_tok
 def test_test_time_rationales_stop_one_step_past_the_demonstrations():
     from langchain_selfamplify import AmplifiedPrompt, MCQExample
     from langchain_selfamplify.evaluation.predict import rationale_stops
-    from langchain_selfamplify.wording import RATIONALE_STOPS
 
     example = MCQExample(id="q", question="Which?", choices={"A": "a", "B": "b"}, answer="A")
     steps = AmplifiedPrompt(examples=[

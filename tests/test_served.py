@@ -22,7 +22,11 @@ from langchain_selfamplify import (
     SelfAmplifySelector,
 )
 from langchain_selfamplify.cli import app
-from langchain_selfamplify.evaluation.predict import answer_questions, rationale_cap
+from langchain_selfamplify.evaluation.predict import (
+    answer_questions,
+    rationale_cap,
+    rationale_stops,
+)
 from langchain_selfamplify.models.default import default_model_path
 from langchain_selfamplify.pipeline import RunConfig, run_self_amplify
 from tests import llama_server
@@ -166,7 +170,7 @@ def test_generation_offloaded_to_the_server_scores_locally(served, default_slm, 
     texts = [default_slm.format_prompt(prompt.to_messages(q), prompt.assistant_prefix())
              for q in questions]
     written = served.generate(texts, max_new_tokens=rationale_cap(default_slm, prompt, 16),
-                              stop=["The answer is", "Step 2:"])  # one step shown: stop at 2
+                              stop=rationale_stops(prompt))  # one step shown: stop at 2
     assert sent == texts  # every rationale was written by the server
     assert [a.rationale for a in answers] == [w.strip() for w in written]
     scored = default_slm.score_choices(
@@ -313,3 +317,27 @@ def test_a_chat_model_generates_but_refuses_to_score(server, demo_pool):
         RationaleGenerator(backend=chat, method="kernelshap")
     assert len(SelfAmplifySelector(backend=chat, examples=demo_pool, strategy="random",
                                    n=3).select()) == 3
+
+
+def test_dspy_programs_run_on_the_served_model_and_the_offload_wrapper(served, default_slm):
+    """DSPy's engine over the project's backends: a served model, and a local model whose
+    generation is offloaded to the server. Every request reaches the server."""
+    dspy = pytest.importorskip("dspy")
+    from langchain_selfamplify.baselines.dspy_lm import dspy_lm, engine_of
+
+    sent: list[str] = []
+
+    class Recording:
+        def generate(self, prompts, **kwargs):
+            sent.extend(prompts)
+            return served.generate(prompts, **kwargs)
+
+    for backend in (served, GenerationOffload(default_slm, Recording())):
+        lm = dspy_lm(backend, max_new_tokens=24)
+        with dspy.context(lm=lm):
+            try:
+                dspy.ChainOfThought("question -> answer")(question="What is 2 + 2?")
+            except Exception as exc:  # a 135M model may not write DSPy's fields
+                assert "Adapter" in type(exc).__name__ or "parse" in str(exc).lower()
+        assert engine_of(lm).calls >= 1
+    assert sent and all("[[ ## question ## ]]" in text for text in sent)
