@@ -5,7 +5,7 @@ with another process, two spinning threads fight it for the core and a scoring p
 ran about 20 times slower (``benchmarks/threads.py`` measures it). So the CLI takes
 ``--threads``: a number, or ``auto`` (the default), which counts the cores this
 process may run on (``os.sched_getaffinity``) less those other processes keep busy,
-sampled from ``/proc/stat`` over a quarter of a second, and never below one.
+sampled from ``/proc/stat`` over a tenth of a second, and never below one.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _cpu_times() -> tuple[int, int] | None:
     return sum(fields) - idle, sum(fields)
 
 
-def busy_cores(sample_seconds: float = 0.25) -> int:
+def busy_cores(sample_seconds: float = 0.1) -> int:
     """Cores other processes keep busy now (this one is idle while sampling); the
     one-minute load average where ``/proc/stat`` is missing."""
     first = _cpu_times()
