@@ -178,7 +178,8 @@ def counted_tokens(model: Any) -> Iterator[dict[str, int]]:
 README = ROOT / "README.md"
 PERFORMANCE_START = "<!-- performance:start -->"
 PERFORMANCE_END = "<!-- performance:end -->"
-PERFORMANCE_BENCHMARKS = ("perturbation", "evaluation", "selection", "gradient", "main_job")
+PERFORMANCE_BENCHMARKS = ("perturbation", "evaluation", "selection", "gradient", "main_job",
+                          "dtype_speed", "threads")
 
 
 def update_readme_performance() -> None:

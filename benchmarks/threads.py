@@ -86,7 +86,20 @@ def main() -> None:
         markdown_table(["setting", "threads", "scoring (s)", "vs idle", "generation (s)",
                         "vs idle"], rows),
     ])
-    write_results("threads", {"model": args.model, "cores": cores, "runs": runs}, markdown)
+    default, auto = runs[1], runs[2]
+    headline = [{
+        "target": "Threads under contention: `--threads auto` against torch's default, one "
+                  "core busy",
+        "result": f"scoring {default['scoring_seconds'] / reference['scoring_seconds']:.1f}x"
+                  f" -> {auto['scoring_seconds'] / reference['scoring_seconds']:.1f}x idle "
+                  f"time, generation "
+                  f"{default['generation_seconds'] / reference['generation_seconds']:.1f}x -> "
+                  f"{auto['generation_seconds'] / reference['generation_seconds']:.1f}x",
+        "goal": "auto faster than the default under contention",
+        "met": (auto["scoring_seconds"] < default["scoring_seconds"]
+                and auto["generation_seconds"] < default["generation_seconds"])}]
+    write_results("threads", {"model": args.model, "cores": cores, "runs": runs,
+                              "headline": headline}, markdown)
 
 
 if __name__ == "__main__":
