@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
+from langchain_selfamplify.amplify import amplify
 from langchain_selfamplify.baselines.io import io_prompt
-from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
 from langchain_selfamplify.data.loaders import load_pool_and_test
 from langchain_selfamplify.errors import PromptFileError, SelfAmplifyError
 from langchain_selfamplify.evaluation.predict import (
@@ -28,11 +28,9 @@ from langchain_selfamplify.evaluation.predict import (
 )
 from langchain_selfamplify.models.default import DEFAULT_MODEL_NAME
 from langchain_selfamplify.models.factory import check_backend_source, load_backend
-from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.rationales.base import get_method
-from langchain_selfamplify.rationales.generator import RationaleGenerator
-from langchain_selfamplify.selection.selector import SelfAmplifySelector
-from langchain_selfamplify.selection.strategies import ScoredExample, get_strategy
+from langchain_selfamplify.selection.strategies import get_strategy
+from langchain_selfamplify.stages import measure_stages
 from langchain_selfamplify.strict import StrictModel
 from langchain_selfamplify.wording import AnswerFormat
 
@@ -183,35 +181,17 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None, *,
                            **kwargs)
     timings["load_model"] = time.perf_counter() - started
 
-    started = time.perf_counter()
-    selector = SelfAmplifySelector(slm=slm, examples=pool, strategy=config.strategy,
-                                   n=config.shots, seed=config.seed,
-                                   answer_format=config.answer_format,
-                                   balance_labels=config.balance_labels)
-    scores_path = checkpoint / "pool_scores.jsonl"
-    selector.preload_scores(ScoredExample.model_validate(r) for r in read_jsonl(scores_path))
-    if get_strategy(config.strategy) is not None:
-        selector.score_pool(on_chunk=lambda chunk: append_jsonl(
-            scores_path, [item.model_dump(mode="json") for item in chunk]))
-    timings["selection"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    generator = RationaleGenerator(slm=slm, method=config.method, k=config.k,
-                                   n_steps=config.steps, answer_format=config.answer_format)
-    rationales_path = checkpoint / "rationales.jsonl"
-    generator.preload(read_jsonl(rationales_path))
-    # An example the method can make no rationale for (an unusable Self_topk reply) is
-    # replaced by the next-ranked one and recorded, as in the grid.
-    explained, skipped = generator.explain_selection(selector, on_chunk=lambda records: (
-        append_jsonl(rationales_path, records)))
-    timings["rationales"] = time.perf_counter() - started
-
-    prompt = AmplifiedPrompt(
-        examples=explained, answer_format=config.answer_format,
-        metadata={"model": slm.name, "method": config.method, "strategy": config.strategy,
-                  "shots": config.shots, "seed": config.seed, "dataset": config.dataset,
-                  "skipped": skipped},
-    )
+    # The grid's select-and-explain step: an example the method can make no rationale
+    # for (an unusable Self_topk reply) is replaced by the next-ranked one and recorded.
+    with measure_stages() as stages:
+        prompt, _ = amplify(slm, pool, method=config.method, strategy=config.strategy,
+                            shots=config.shots, k=config.k, steps=config.steps,
+                            seed=config.seed, answer_format=config.answer_format,
+                            balance_labels=config.balance_labels, store=checkpoint)
+    timings["rationales"] = stages.seconds.get("demo_rationales", 0.0)
+    timings["selection"] = sum(stages.seconds.values()) - timings["rationales"]
+    prompt.metadata = {"model": slm.name, **prompt.metadata, "shots": config.shots,
+                       "seed": config.seed, "dataset": config.dataset}
     prompt.save(out / "amplified_prompt.json")
     # Fails now, naming it, if a test question cannot fit even alone; questions too long
     # for the full prompt get fewer demonstrations, with a warning.

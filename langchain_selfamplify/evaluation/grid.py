@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from langchain_selfamplify.amplify import amplify
 from langchain_selfamplify.baselines import (
     BASELINES,
     DSPY_METHODS,
@@ -52,8 +53,6 @@ from langchain_selfamplify.evaluation.predict import (
 from langchain_selfamplify.evaluation.summary import summarize
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.rationales.base import METHODS
-from langchain_selfamplify.rationales.generator import RationaleGenerator
-from langchain_selfamplify.selection.selector import SelfAmplifySelector
 from langchain_selfamplify.selection.strategies import get_strategy
 from langchain_selfamplify.stages import stage
 from langchain_selfamplify.strict import StrictModel
@@ -182,27 +181,23 @@ def build_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig,
                                 bootstrap=cell.method == "dspy_bootstrap",
                                 max_new_tokens=2 * config.max_rationale_tokens).build(pool)
     if cell.method == "amplify":
-        amplify = Amplify(slm, n=config.shots, k=config.k, seed=cell.seed, answer_format=fmt,
+        builder = Amplify(slm, n=config.shots, k=config.k, seed=cell.seed, answer_format=fmt,
                           balance=config.balance_labels)
         try:
             with stage("baseline_setup"):
-                return amplify.build(pool, pool_scores=known)
+                return builder.build(pool, pool_scores=known)
         finally:  # kept even when the pool has too few errors for AMPLIFY
-            if pool_scores is not None and amplify.pool_scores:
-                pool_scores[shared] = amplify.pool_scores
-    selector = SelfAmplifySelector(slm=slm, examples=pool, strategy=cell.strategy,
-                                   n=config.shots, seed=cell.seed, answer_format=fmt,
-                                   balance_labels=config.balance_labels)
-    generator = RationaleGenerator(slm=slm, method=cell.method, k=config.k,
-                                   n_steps=config.steps, answer_format=fmt,
-                                   method_kwargs=config.method_kwargs.get(cell.method, {}))
-    selector.preload_scores(known)
-    examples, skipped = generator.explain_selection(selector)
-    if pool_scores is not None and get_strategy(cell.strategy) is not None:
-        pool_scores[shared] = selector.score_pool()  # cached by now: no model call
-    return AmplifiedPrompt(examples=examples, answer_format=fmt,
-                           metadata={"method": cell.method, "strategy": cell.strategy,
-                                     "skipped": skipped})
+            if pool_scores is not None and builder.pool_scores:
+                pool_scores[shared] = builder.pool_scores
+    prompt, scores = amplify(slm, pool, method=cell.method, strategy=cell.strategy,
+                             shots=config.shots, k=config.k, steps=config.steps,
+                             seed=cell.seed, answer_format=fmt,
+                             balance_labels=config.balance_labels,
+                             method_kwargs=config.method_kwargs.get(cell.method, {}),
+                             pool_scores=known)
+    if pool_scores is not None and scores:
+        pool_scores[shared] = scores
+    return prompt
 
 
 def prompt_hash(prompt: AmplifiedPrompt) -> str:
