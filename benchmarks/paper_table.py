@@ -91,7 +91,7 @@ def _finished(summary: dict[str, Any], config: GridConfig) -> str:
     total = len(grid_cells(config))
     return (f"all {total} cells finished" if done == total else
             f"**{done} of {total} cells finished** when this report was written (the "
-            "grid stopped at its time limit; rerunning the command resumes it)")
+            "grid is running or was stopped; rerunning the command resumes it)")
 
 
 def _diagnostics_table(summary: dict[str, Any]) -> str:

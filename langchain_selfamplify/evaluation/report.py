@@ -94,6 +94,8 @@ def comparison_table(summary: dict[str, Any], baseline: str = "io") -> str:
     labels = list(dict.fromkeys(row_label(c["method"], c["strategy"]) for c in found))
     cells = {(row_label(c["method"], c["strategy"]), c["dataset"]): c for c in found}
     name = METHOD_NAMES.get(baseline, baseline)
+    if not found:
+        return comparison_note(found)
     lines = [comparison_note(found), "", f"| vs {name} | " + " | ".join(datasets) + " |",
              "|---|" + "---|" * len(datasets)]
     for label in labels:
