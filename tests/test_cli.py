@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from langchain_selfamplify import AmplifiedPrompt
@@ -37,39 +38,32 @@ def test_unknown_names_fail_before_loading_anything(tmp_path):
     assert result.exit_code == 2 and "Known dataset names" in result.output
 
 
-import pytest  # noqa: E402
-
 BAD_NUMBERS = [("--shots", "0", "--shots must be at least 1 (got 0)"),
                ("--k", "0", "--k must be at least 1 (got 0)"),
                ("--steps", "0", "--steps must be at least 1 (got 0)"),
                ("--pool-size", "0", "--pool-size must be at least 1 (got 0)"),
                ("--test-size", "-3", "--test-size must be at least 1 (got -3)"),
                ("--answer-format", "essay", "--answer-format must be 'letter' or 'cloze'")]
-
-
-@pytest.mark.parametrize(("option", "value", "message"), [
-    *BAD_NUMBERS, ("--batch-size", "0", "--batch-size must be at least 1 (got 0)")])
-def test_run_names_the_option_a_bad_value_came_from(option, value, message, tmp_path):
-    result = runner.invoke(app, ["run", "--model", "/nonexistent", option, value,
-                                 "--output-dir", str(tmp_path)])
-    flat = " ".join(result.output.split())
-    assert result.exit_code == 2 and message in flat, flat
-    assert "pydantic" not in flat and "validation error" not in flat
-
-
-@pytest.mark.parametrize(("option", "value", "message"), [
-    *BAD_NUMBERS,
+EVALUATE_ONLY = [
     ("--seeds", "0,x", "--seeds must be comma-separated whole numbers (got '0,x')"),
     ("--seeds", ",", "--seeds needs at least 1 value(s) (got [])"),
     ("--datasets", "", "--datasets needs at least 1 value(s) (got [])"),
     ("--methods", " , ", "--methods needs at least 1 value(s) (got [])"),
-    ("--answer-mode", "guess", "--answer-mode must be 'score' or 'generate'")])
-def test_evaluate_names_the_option_a_bad_value_came_from(option, value, message, tmp_path):
-    result = runner.invoke(app, ["evaluate", "--model", "/nonexistent", option, value,
+    ("--answer-mode", "guess", "--answer-mode must be 'score' or 'generate'")]
+
+
+@pytest.mark.parametrize(("command", "option", "value", "message"), [
+    *(("run", *case) for case in BAD_NUMBERS),
+    ("run", "--batch-size", "0", "--batch-size must be at least 1 (got 0)"),
+    *(("evaluate", *case) for case in [*BAD_NUMBERS, *EVALUATE_ONLY])])
+def test_a_bad_value_is_refused_naming_the_option_it_came_from(command, option, value,
+                                                                message, tmp_path):
+    result = runner.invoke(app, [command, "--model", "/nonexistent", option, value,
                                  "--output-dir", str(tmp_path)])
     flat = " ".join(result.output.split())
     assert result.exit_code == 2 and message in flat, flat
-    assert "pydantic" not in flat and "invalid literal" not in flat
+    assert "pydantic" not in flat and "validation error" not in flat
+    assert "invalid literal" not in flat
 
 
 def test_threads_are_set_from_the_option_the_environment_or_the_free_cores(monkeypatch):
