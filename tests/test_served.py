@@ -126,13 +126,13 @@ def test_cli_main_job_and_a_small_grid_through_the_server(server, tmp_path):
     runner = CliRunner()
     common = ["--base-url", server, "--served-model", "smollm2", "--tokenizer", str(GGUF)]
     result = runner.invoke(app, ["run", *common, "--method", "self_topk", "--shots", "2",
-                                 "--pool-size", "12", "--test-size", "6",
+                                 "--pool-size", "12", "--test-size", "4",
                                  "--output-dir", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["model_name"] == f"smollm2 @ {server}"
-    assert len(results["self_amplify"]["predictions"]) == 6
-    assert len(results["io"]["predictions"]) == 6
+    assert len(results["self_amplify"]["predictions"]) == 4
+    assert len(results["io"]["predictions"]) == 4
     result = runner.invoke(app, ["evaluate", *common, "--methods", "io,kernelshap",
                                  "--strategies", "random", "--seeds", "0", "--shots", "2",
                                  "--pool-size", "8", "--test-size", "4",
