@@ -173,6 +173,7 @@ def explain(
         get_method,
     )
     from langchain_selfamplify.rationales.words import keyword_rationale
+    from langchain_selfamplify.wording import ANSWER_FORMATS
 
     try:
         cls = get_method(method)
@@ -182,10 +183,10 @@ def explain(
         stem, choices = parsed
         example = MCQExample(id="question", question=stem, choices=choices,
                              answer=normalise_label(answer))
-        if answer_format not in ("letter", "cloze"):
-            raise ValueError(f"--answer-format must be letter or cloze (got {answer_format!r})")
-        if word_absence not in WORD_ABSENCES:
-            raise ValueError(f"--word-absence must be mask or delete (got {word_absence!r})")
+        for option, value, known in (("--answer-format", answer_format, ANSWER_FORMATS),
+                                     ("--word-absence", word_absence, WORD_ABSENCES)):
+            if value not in known:
+                raise ValueError(f"{option} must be {' or '.join(known)} (got {value!r})")
         check_answer_options(answer_format, [example])  # type: ignore[arg-type]
         check_word_absence(cls, word_absence)  # type: ignore[arg-type]
         attributes = issubclass(cls, AttributionMethod)

@@ -191,15 +191,14 @@ def program_predictions(slm: ModelBackend, program: Any, questions: Sequence[MCQ
         One record per question: ``question_id``, ``gold``, ``parsed``, ``correct``,
         ``raw_output``.
     """
-    dspy = require_dspy()
+    adapter = require_dspy().ChatAdapter()
     signature = program.predictors()[0].signature
     replies = batched_replies(slm, program_prompts(slm, program, questions), max_new_tokens,
                               desc=desc)
     records = []
     for question, reply in zip(questions, replies, strict=True):
         try:
-            parsed = answer_label(dspy.ChatAdapter().parse(signature, reply).get("answer"),
-                                  question)
+            parsed = answer_label(adapter.parse(signature, reply).get("answer"), question)
         except Exception:  # DSPy's AdapterParseError and kin: the reply has no answer field
             parsed = None
         records.append({"question_id": question.id, "gold": question.answer,

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-
 def label_token_id(slm: SLM, label: str) -> int:
     """Token id the model emits for ``label`` right after ``"The answer is ("``.
 

@@ -106,6 +106,23 @@ def shared_prefix_cache(prefix_cache: Any, length: int) -> Any:
     return cache
 
 
+def cache_head(cache: Any, length: int) -> Any:
+    """A ``DynamicCache`` of the first ``length`` positions of ``cache``: views of its
+    tensors, not copies (a forward pass appends new tensors to the new cache and leaves
+    ``cache`` as it was).
+
+    Args:
+        cache: A ``DynamicCache`` of plain layers (not modified).
+        length: Positions kept.
+    """
+    from transformers import DynamicCache
+
+    head = DynamicCache()
+    for index, layer in enumerate(cache.layers):
+        head.update(layer.keys[..., :length, :], layer.values[..., :length, :], index)
+    return head
+
+
 @contextlib.contextmanager
 def shared_prefix_attention_for(model: Any, cache: Any) -> Iterator[None]:
     """Run ``model`` with :func:`shared_prefix_attention` reading ``cache``'s prefix."""

@@ -41,6 +41,7 @@ from langchain_selfamplify.models.default import (
 )
 from langchain_selfamplify.models.loading import load_model_and_tokenizer
 from langchain_selfamplify.models.shared_prefix import (
+    cache_head,
     common_prefix_length,
     shared_prefix_attention_for,
     shared_prefix_cache,
@@ -431,10 +432,8 @@ class SLM:
         reuse = (common_prefix_length(kept[0], key)
                  if kept is not None and self._shares_prefix else 0)
         if reuse >= self.min_prefix_tokens:
-            cache = copy.deepcopy(kept[1])  # type: ignore[index]
-            extra = cache.get_seq_length() - reuse
-            if extra > 0:
-                cache.crop(-extra)
+            # Only the common head is taken (as views), not a copy of the whole kept cache.
+            cache = cache_head(kept[1], reuse)  # type: ignore[index]
             ids = torch.tensor([list(key[reuse:])], device=self.device)
             positions = torch.arange(reuse, len(key), device=self.device)[None]
             cache = output_cache(self.forward(1, input_ids=ids, position_ids=positions,
