@@ -6,7 +6,7 @@ with a Ph-CoT rationale written by the model, as ``selfamplify run`` builds it. 
 ``answer_questions`` (the few-shot prefix encoded once and its KV cache reused, the
 question suffixes batched): in ``generate`` mode, which reads the label from the reply
 as the reference does, and in the default ``score`` mode. The reference is
-:func:`langchain_selfamplify.references.pipeline_answers`:
+:func:`langchain_selfamplify.reference_routes.pipeline_answers`:
 ``AmplifiedPrompt | ChatHuggingFace(HuggingFacePipeline)`` invoked one question at a
 time over the same in-memory model, same token cap, greedy. The reference is slow, so
 it answers the first ``--reference-questions`` questions; questions per second are
@@ -39,7 +39,7 @@ from langchain_selfamplify import (
     load_dataset,
 )
 from langchain_selfamplify.evaluation.predict import answer_questions, rationale_cap
-from langchain_selfamplify.references import pipeline_answers
+from langchain_selfamplify.reference_routes import pipeline_answers
 
 GOAL = 10.0
 
@@ -57,8 +57,8 @@ def main() -> None:
     questions = load_dataset("arc_challenge", split="test", data_dir=data, limit=args.questions)
     slm = SLM.from_default(show_progress=False)
     gflops, params = peak_gflops(), n_parameters(slm.model)
-    selector = SelfAmplifySelector(examples=pool, slm=slm, n=args.shots, strategy="success")
-    demos = RationaleGenerator(slm=slm, method="ph_cot").invoke(selector.select())
+    selector = SelfAmplifySelector(examples=pool, backend=slm, n=args.shots, strategy="success")
+    demos = RationaleGenerator(backend=slm, method="ph_cot").invoke(selector.select())
     prompt = AmplifiedPrompt(examples=demos)
     prefix_tokens = slm.count_tokens(slm.format_prompt(prompt.to_messages(questions[0])[:-1]))
     # What answer_questions lets a generate-mode reply run to: its rationale cap (raised

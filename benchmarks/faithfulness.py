@@ -69,7 +69,7 @@ def main() -> None:
                 continue
             settings = BUDGETS.get(method, {})
             generator = RationaleGenerator(
-                slm=slm, method=method, k=args.k, method_kwargs=settings,
+                backend=slm, method=method, k=args.k, method_kwargs=settings,
                 word_absence=args.word_absence if not METHODS[method].needs_gradients
                 else "mask")
             times: dict[str, float] = {}

@@ -31,7 +31,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 from harness import (
@@ -46,10 +45,10 @@ from harness import (
     write_results,
 )
 
-from langchain_selfamplify import SLM, GenerationOffload, OpenAICompatibleBackend
+from langchain_selfamplify import SLM, GenerationOffload, ModelBackend, OpenAICompatibleBackend
 from langchain_selfamplify.baselines import BASELINES
 from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells, run_grid
-from langchain_selfamplify.models.default import default_model_path
+from langchain_selfamplify.models.embedded import default_model_path
 from langchain_selfamplify.stages import STAGES, measure_stages
 
 sys.path.insert(0, str(ROOT))
@@ -110,18 +109,19 @@ def _run(option: str, config: dict, gflops: float) -> dict:
     if option == SERVED:
         server, url = llama_server.start(default_model_path(), n_parallel=4)
         local = SLM.from_default(show_progress=False)
-        slm: Any = GenerationOffload(local, OpenAICompatibleBackend(
+        backend: ModelBackend = GenerationOffload(local, OpenAICompatibleBackend(
             url, "default", tokenizer=str(default_model_path()), batch_size=4,
             show_progress=False))
     else:
-        slm = SLM.from_default(show_progress=False, torch_dtype=option)
+        local = SLM.from_default(show_progress=False, torch_dtype=option)
+        backend = local
     out = Path(tempfile.mkdtemp(prefix=f"grid-{option}-"))
     try:
         grid = GridConfig(**config, output_dir=str(out))
-        with counted_tokens(slm.model) as counts, \
+        with counted_tokens(local.model) as counts, \
                 measure_stages(counter=lambda: counts["tokens"]) as log:
             started = time.perf_counter()
-            run_grid(grid, slm)
+            run_grid(grid, backend)
             total = time.perf_counter() - started
         predictions = [json.loads(line) for line in
                        (out / "predictions.jsonl").read_text().splitlines()]
@@ -131,7 +131,7 @@ def _run(option: str, config: dict, gflops: float) -> dict:
         shutil.rmtree(out, ignore_errors=True)
         if server is not None:
             llama_server.stop(server)
-    params = n_parameters(slm.model)
+    params = n_parameters(local.model)
     stages = {name: {"seconds": log.seconds.get(name, 0.0),
                      "tokens": log.counts.get(name, 0),
                      "flop_limit_seconds": flop_limit_seconds(params, log.counts.get(name, 0),

@@ -46,7 +46,7 @@ from langchain_selfamplify.evaluation.report import (
     verdict_lines,
 )
 from langchain_selfamplify.evaluation.summary import summarize
-from langchain_selfamplify.models.default import EMBEDDED_MODELS
+from langchain_selfamplify.models.embedded import EMBEDDED_MODELS
 
 ALL_DATASETS = ["arc_challenge", "commonsense_qa", "social_iqa", "snarks", "causal_judgment"]
 ALL_METHODS = ["io", "auto_cot", "amplify", "deeplift", "kernelshap", "self_topk", "ph_cot",

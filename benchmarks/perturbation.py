@@ -3,7 +3,7 @@
 For FeatureAblation, KernelShap, Lime and Shapley value sampling, on ARC-Challenge test
 questions: our registered method (coalitions batched, the prompt's KV cache reused up
 to each chunk's first changed token, only the last position projected to the
-vocabulary) against :func:`langchain_selfamplify.references.captum_word_attributions`
+vocabulary) against :func:`langchain_selfamplify.reference_routes.captum_word_attributions`
 (``LLMAttribution`` over the same word features and mask token: one perturbation per
 forward pass, every position projected). Same number of perturbations, same seed; the
 attributions are compared feature by feature.
@@ -30,7 +30,7 @@ from harness import (
 
 from langchain_selfamplify import SLM, load_dataset
 from langchain_selfamplify.rationales import get_method
-from langchain_selfamplify.references import captum_word_attributions
+from langchain_selfamplify.reference_routes import captum_word_attributions
 
 GOAL = 5.0
 TOLERANCE = 1e-4

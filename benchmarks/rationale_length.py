@@ -43,7 +43,7 @@ def main() -> None:
     pool = random.Random(args.seed).sample(
         load_dataset("arc_challenge", split="train", data_dir=data_dir), args.pool)
     test = load_dataset("arc_challenge", split="test", data_dir=data_dir)[: args.test]
-    selector = SelfAmplifySelector(slm=slm, examples=pool, strategy="success", n=args.shots,
+    selector = SelfAmplifySelector(backend=slm, examples=pool, strategy="success", n=args.shots,
                                    seed=args.seed)
     demos = selector.select()
     settings = [("io", None)] + [("deeplift", k) for k in (1, 3, 5, 10)] + [
@@ -57,7 +57,7 @@ def main() -> None:
             means: dict[str, float] = {}
         else:
             key = "k" if method == "deeplift" else "n_steps"
-            generator = RationaleGenerator(slm=slm, method=method, **{key: length})
+            generator = RationaleGenerator(backend=slm, method=method, **{key: length})
             with timed(times, "rationales"):
                 prompt = AmplifiedPrompt(examples=generator.explain(demos))
             means = faithfulness_report(slm, prompt.examples, method=method).means()

@@ -2,7 +2,7 @@
 
 Ours is ``SelfAmplifySelector.score_pool`` (batched label scoring, the chat template's
 system turn encoded once, the vocabulary projected at the last position only). The
-reference is :func:`langchain_selfamplify.references.generate_predictions`: one
+reference is :func:`langchain_selfamplify.reference_routes.generate_predictions`: one
 ``model.generate(max_new_tokens=1)`` per example, as the paper's code scores the pool.
 Both read the label tokens at the same position, so predictions must be identical.
 
@@ -27,7 +27,7 @@ from harness import (
 )
 
 from langchain_selfamplify import SLM, SelfAmplifySelector, load_dataset
-from langchain_selfamplify.references import generate_predictions
+from langchain_selfamplify.reference_routes import generate_predictions
 
 GOAL = 5.0
 
@@ -44,7 +44,7 @@ def main() -> None:
     gflops, params = peak_gflops(), n_parameters(slm.model)
 
     def ours() -> list[str]:
-        selector = SelfAmplifySelector(examples=pool, slm=slm, n=1)
+        selector = SelfAmplifySelector(examples=pool, backend=slm, n=1)
         return [scored.predicted for scored in selector.score_pool()]
 
     with counted_tokens(slm.model) as ours_tokens:

@@ -21,7 +21,7 @@ import time
 from harness import ROOT, markdown_table, shared_datasets, write_results
 
 from langchain_selfamplify import SLM, OpenAICompatibleBackend, load_dataset, load_demo_set
-from langchain_selfamplify.models.default import default_model_path
+from langchain_selfamplify.models.embedded import default_model_path
 from langchain_selfamplify.prompting.messages import answer_prefix, zero_shot_prompt
 from langchain_selfamplify.selection.selector import SelfAmplifySelector
 

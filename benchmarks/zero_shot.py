@@ -32,8 +32,8 @@ from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
 from langchain_selfamplify.data.loaders import load_pool_and_test
 from langchain_selfamplify.evaluation.diagnostics import TOP_LABEL_FLAG, cell_diagnostics
 from langchain_selfamplify.evaluation.metrics import accuracy
-from langchain_selfamplify.models.answer_scoring import score_answers
-from langchain_selfamplify.models.default import EMBEDDED_MODELS
+from langchain_selfamplify.models.answer_formats import score_answers
+from langchain_selfamplify.models.embedded import EMBEDDED_MODELS
 from langchain_selfamplify.prompting.messages import answer_prefix, zero_shot_prompt
 
 DATASETS = ["arc_challenge", "commonsense_qa", "social_iqa", "snarks", "causal_judgment"]

@@ -17,6 +17,7 @@ from typing import Any
 
 from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
 from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.deprecation import accepts_renamed_arguments
 from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.rationales.absence import WordAbsence
@@ -32,6 +33,7 @@ RATIONALES_FILE = "rationales.jsonl"
 """Where a store keeps the rationales written so far."""
 
 
+@accepts_renamed_arguments
 def amplify(
     backend: ModelBackend,
     pool: Sequence[MCQExample],
@@ -78,7 +80,7 @@ def amplify(
     folder = Path(store) if store is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    selector = SelfAmplifySelector(slm=backend, examples=list(pool), strategy=strategy, n=shots,
+    selector = SelfAmplifySelector(backend=backend, examples=list(pool), strategy=strategy, n=shots,
                                    seed=seed, answer_format=answer_format,
                                    balance_labels=balance_labels)
     selector.preload_scores(pool_scores)
@@ -89,7 +91,7 @@ def amplify(
     if get_strategy(strategy) is not None:
         scores = selector.score_pool(on_chunk=None if folder is None else lambda chunk: (
             append_jsonl(folder / SCORES_FILE, [s.model_dump(mode="json") for s in chunk])))
-    generator = RationaleGenerator(slm=backend, method=method, k=k, n_steps=steps,
+    generator = RationaleGenerator(backend=backend, method=method, k=k, n_steps=steps,
                                    answer_format=answer_format, word_absence=word_absence,
                                    method_kwargs=method_kwargs or {})
     if folder is not None:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from langchain_selfamplify.errors import SelfAmplifyError
 
 logger = logging.getLogger(__name__)
 
@@ -45,3 +48,51 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         if isinstance(record, dict):
             records.append(record)
     return records
+
+
+def guard_resume(out: Path, marker: Path, settings: Mapping[str, Any], *,
+                 outputs: Sequence[str], started: bool,
+                 read: Callable[[str], Mapping[str, Any]] = json.loads,
+                 overwrite: bool = False, what: str = "a run") -> None:
+    """Let ``out`` be resumed only with the settings it was started with.
+
+    The one resume rule of ``selfamplify run`` and ``selfamplify evaluate``: when ``out``
+    holds finished work (``started``) whose ``marker`` records other ``settings`` (or no
+    readable marker), resuming would mix two settings, so it is refused; with
+    ``overwrite`` that work is moved aside (into ``out/previous-<timestamp>/``, never
+    deleted) instead. Nothing is written otherwise; the caller writes the marker.
+
+    Args:
+        out: The output directory.
+        marker: The file holding the settings of the work in ``out``.
+        settings: This run's settings, as the marker's reader returns them.
+        outputs: Names in ``out`` that belong to the run (moved aside together).
+        started: Whether ``out`` holds work of an earlier run.
+        read: Parses the marker's text into comparable settings. Defaults to JSON.
+        overwrite: Move other work aside instead of refusing it.
+        what: What ``out`` holds, for the message (``"a grid run"``).
+
+    Raises:
+        SelfAmplifyError: ``out`` holds work with other settings, and no ``overwrite``.
+    """
+    if not started or _marked(marker, read) == dict(settings):
+        return
+    if not overwrite:
+        raise SelfAmplifyError(
+            f"{out} holds {what} with other settings; resuming it would mix them. Use "
+            "another output directory, or --overwrite to move that run aside (it is "
+            "kept, under previous-<timestamp>/) and start afresh.")
+    aside = out / f"previous-{time.strftime('%Y%m%d-%H%M%S')}"
+    aside.mkdir(parents=True, exist_ok=False)
+    for name in outputs:
+        if (out / name).exists():
+            (out / name).rename(aside / name)
+    logger.warning("%s held %s with other settings; moved it to %s", out, what, aside)
+
+
+def _marked(marker: Path, read: Callable[[str], Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The settings a marker records; ``None`` when it is missing or unreadable."""
+    try:
+        return dict(read(marker.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None

@@ -55,6 +55,9 @@ ServedModel = Annotated[str | None, typer.Option(
 Tokenizer = Annotated[str | None, typer.Option(
     help="The served model's tokenizer (HF id, directory or .gguf file) for its chat "
          "template and token counts (with --base-url; else the plain layout).")]
+Overwrite = Annotated[bool, typer.Option(
+    help="If the output directory holds a run with other settings, move it aside "
+         "(kept under previous-<timestamp>/) instead of refusing.")]
 AnswerFormatOption = Annotated[str, typer.Option(
     help="letter: labels scored after 'The answer is ('; cloze: choice texts scored "
          "after 'The answer is:' (length-normalised).")]
@@ -106,9 +109,7 @@ def run(
         help="Spread the demonstrations' gold labels over the labels.")] = False,
     output_dir: Annotated[str, typer.Option(help="Where the JSON outputs go.")]
         = "selfamplify_output",
-    overwrite: Annotated[bool, typer.Option(
-        help="If the output directory holds a run with other settings, move it aside "
-             "(kept under previous-<timestamp>/) instead of refusing.")] = False,
+    overwrite: Overwrite = False,
     base_url: BaseUrl = None,
     served_model: ServedModel = None,
     tokenizer: Tokenizer = None,
@@ -194,9 +195,9 @@ def explain(
             raise ValueError(f"{method} writes free text; heatmaps need an attribution "
                              "method such as deeplift or kernelshap")
         check_backend_source(model, base_url=base_url, tokenizer=tokenizer)
-        slm = load_backend(model, base_url=base_url, served_model=served_model,
-                           tokenizer=tokenizer, device=device)
-        explainer = build_method(slm, method, k=k, n_steps=steps,
+        backend = load_backend(model, base_url=base_url, served_model=served_model,
+                               tokenizer=tokenizer, device=device)
+        explainer = build_method(backend, method, k=k, n_steps=steps,
                                  answer_format=answer_format,  # type: ignore[arg-type]
                                  word_absence=word_absence)  # type: ignore[arg-type]
         if isinstance(explainer, AttributionMethod):
@@ -264,6 +265,7 @@ def evaluate(
     output_dir: Annotated[str, typer.Option(
         help="Where predictions.jsonl, cells.jsonl, prompts/, table.md and figure.png go; "
              "rerun with the same directory to resume.")] = "selfamplify_eval",
+    overwrite: Overwrite = False,
     base_url: BaseUrl = None,
     served_model: ServedModel = None,
     tokenizer: Tokenizer = None,
@@ -324,7 +326,7 @@ def evaluate(
 
                 raise UnknownNameError("dataset", dataset, DATASETS)
         # Everything that can be refused is refused before the model loads.
-        check_output_dir(config)
+        check_output_dir(config, overwrite=overwrite)
         splits = load_grid_splits(config)
         check_backend_source(model, base_url=base_url, tokenizer=tokenizer,
                              generate_url=generate_url)

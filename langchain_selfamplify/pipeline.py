@@ -17,22 +17,25 @@ from pydantic import Field, ValidationError
 
 from langchain_selfamplify.amplify import amplify
 from langchain_selfamplify.baselines.io import io_prompt
+from langchain_selfamplify.checkpoint import guard_resume
 from langchain_selfamplify.data.loaders import load_pool_and_test
-from langchain_selfamplify.errors import PromptFileError, SelfAmplifyError
+from langchain_selfamplify.deprecation import accepts_renamed_arguments
+from langchain_selfamplify.errors import PromptFileError
+from langchain_selfamplify.evaluation.budget import check_context
 from langchain_selfamplify.evaluation.predict import (
     EvalResult,
     answer_with_checkpoint,
     check_answer_options,
-    check_context,
     summarize_predictions,
 )
-from langchain_selfamplify.models.default import DEFAULT_MODEL_NAME
+from langchain_selfamplify.models.backend import ModelBackend
+from langchain_selfamplify.models.embedded import DEFAULT_MODEL_NAME
 from langchain_selfamplify.models.factory import check_backend_source, load_backend
 from langchain_selfamplify.rationales.base import get_method
 from langchain_selfamplify.selection.strategies import get_strategy
+from langchain_selfamplify.settings import AmplifySettings
 from langchain_selfamplify.stages import measure_stages
 from langchain_selfamplify.strict import StrictModel
-from langchain_selfamplify.wording import AnswerFormat
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +43,9 @@ RESULTS_FORMAT = "langchain-selfamplify/run-results"
 """The ``format`` field of ``results.json``."""
 
 
-class RunConfig(StrictModel):
-    """Settings of one Self-AMPLIFY run (the options of ``selfamplify run``)."""
+class RunConfig(AmplifySettings):
+    """Settings of one Self-AMPLIFY run (the options of ``selfamplify run``); the shared
+    ones are in :class:`~langchain_selfamplify.settings.AmplifySettings`."""
 
     model: str | None = None
     """Embedded model (``smollm2-135m``, ``gemma3-270m``), HF id, local directory or
@@ -56,8 +60,6 @@ class RunConfig(StrictModel):
     template and token counts (with ``base_url``)."""
     dataset: str = "demo"
     """Registered dataset name, file path or Hub id. Defaults to the bundled demo set."""
-    data_dir: str | None = None
-    """Local directory of the registered datasets (else ``$SELFAMPLIFY_DATA_DIR``, else Hub)."""
     pool_split: str = "train"
     """Split to select demonstrations from."""
     test_split: str = "test"
@@ -66,23 +68,8 @@ class RunConfig(StrictModel):
     """Rationale method."""
     strategy: str = "success"
     """Selection strategy."""
-    shots: int = Field(default=8, ge=1)
-    """Number of demonstrations. Defaults to 8."""
-    k: int = Field(default=5, ge=1)
-    """Keywords per keyword rationale."""
-    steps: int = Field(default=3, ge=1)
-    """Steps per Ph-CoT rationale."""
-    pool_size: int | None = Field(default=None, ge=1)
-    """Cap on the selection pool (seeded sample). Defaults to the whole split."""
     test_size: int | None = Field(default=64, ge=1)
     """Number of test questions (the first of the test split). Defaults to 64."""
-    max_rationale_tokens: int = Field(default=64, ge=1)
-    """Least token cap of test-time rationales (raised to the longest demonstration's)."""
-    answer_format: AnswerFormat = "letter"
-    """``"letter"`` (labels after "The answer is (") or ``"cloze"`` (choice texts after
-    "The answer is:", length-normalised)."""
-    balance_labels: bool = False
-    """Spread the demonstrations' gold labels evenly (IO and Self-AMPLIFY prompts)."""
     batch_size: int = Field(default=16, ge=1)
     """Prompts per forward pass."""
     seed: int = 0
@@ -131,7 +118,8 @@ class RunResult(StrictModel):
             raise PromptFileError(f"{path}: not a valid run results file ({exc})") from exc
 
 
-def run_self_amplify(config: RunConfig, slm: Any | None = None, *,
+@accepts_renamed_arguments
+def run_self_amplify(config: RunConfig, backend: ModelBackend | None = None, *,
                      overwrite: bool = False) -> RunResult:
     """Run the whole job and write its outputs into ``config.output_dir``.
 
@@ -145,7 +133,7 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None, *,
 
     Args:
         config: The run's settings.
-        slm: An already-loaded model; loaded from ``config.model`` when ``None``.
+        backend: An already-loaded model; loaded from ``config.model`` when ``None``.
         overwrite: When ``output_dir`` holds a run with other settings, move it aside
             (into ``output_dir/previous-<timestamp>/``, never deleted) and start
             afresh. Without it such a directory is refused.
@@ -156,7 +144,7 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None, *,
     """
     get_method(config.method)  # fail on unknown names before any long work
     get_strategy(config.strategy)
-    if slm is None:
+    if backend is None:
         check_backend_source(config.model, base_url=config.base_url,
                              tokenizer=config.tokenizer)
     timings: dict[str, float] = {}
@@ -173,46 +161,46 @@ def run_self_amplify(config: RunConfig, slm: Any | None = None, *,
     checkpoint = _checkpoint_dir(out, config, overwrite)
 
     started = time.perf_counter()
-    if slm is None:
+    if backend is None:
         kwargs: dict[str, Any] = {"device": config.device, "batch_size": config.batch_size,
                                   "seed": config.seed}
-        slm = load_backend(config.model, base_url=config.base_url,
-                           served_model=config.served_model, tokenizer=config.tokenizer,
-                           **kwargs)
+        backend = load_backend(config.model, base_url=config.base_url,
+                               served_model=config.served_model, tokenizer=config.tokenizer,
+                               **kwargs)
     timings["load_model"] = time.perf_counter() - started
 
     # The grid's select-and-explain step: an example the method can make no rationale
     # for (an unusable Self_topk reply) is replaced by the next-ranked one and recorded.
     with measure_stages() as stages:
-        prompt, _ = amplify(slm, pool, method=config.method, strategy=config.strategy,
+        prompt, _ = amplify(backend, pool, method=config.method, strategy=config.strategy,
                             shots=config.shots, k=config.k, steps=config.steps,
                             seed=config.seed, answer_format=config.answer_format,
                             balance_labels=config.balance_labels, store=checkpoint)
     timings["rationales"] = stages.seconds.get("demo_rationales", 0.0)
     timings["selection"] = sum(stages.seconds.values()) - timings["rationales"]
-    prompt.metadata = {"model": slm.name, **prompt.metadata, "shots": config.shots,
+    prompt.metadata = {"model": backend.name, **prompt.metadata, "shots": config.shots,
                        "seed": config.seed, "dataset": config.dataset}
     prompt.save(out / "amplified_prompt.json")
     # Fails now, naming it, if a test question cannot fit even alone; questions too long
     # for the full prompt get fewer demonstrations, with a warning.
-    check_context(slm, prompt, test, reserve=config.max_rationale_tokens + 8,
+    check_context(backend, prompt, test, reserve=config.max_rationale_tokens + 8,
                   on_overflow="drop")
 
     started = time.perf_counter()
     baseline = summarize_predictions(answer_with_checkpoint(
-        slm, io_prompt(pool, config.shots, config.seed, answer_format=config.answer_format,
-                       balance=config.balance_labels), test, checkpoint / "io.jsonl",
+        backend, io_prompt(pool, config.shots, config.seed, answer_format=config.answer_format,
+                           balance=config.balance_labels), test, checkpoint / "io.jsonl",
         desc="IO baseline", on_overflow="drop"), "IO")
     timings["evaluate_io"] = time.perf_counter() - started
     started = time.perf_counter()
     amplified = summarize_predictions(answer_with_checkpoint(
-        slm, prompt, test, checkpoint / "self_amplify.jsonl", desc="Self-AMPLIFY",
+        backend, prompt, test, checkpoint / "self_amplify.jsonl", desc="Self-AMPLIFY",
         max_rationale_tokens=config.max_rationale_tokens, on_overflow="drop",
     ), f"Self-AMPLIFY ({config.method}, {config.strategy})")
     timings["evaluate_self_amplify"] = time.perf_counter() - started
 
     result = RunResult(
-        config=config, model_name=slm.name or DEFAULT_MODEL_NAME, pool_size=len(pool),
+        config=config, model_name=backend.name or DEFAULT_MODEL_NAME, pool_size=len(pool),
         io=baseline, self_amplify=amplified, timings=timings,
     )
     _write_json(out / "results.json", result.model_dump(mode="json"))
@@ -230,23 +218,13 @@ def _checkpoint_dir(out: Path, config: RunConfig, overwrite: bool) -> Path:
     checkpoint = out / "checkpoint"
     # Unset served-model options are left out, so local runs keep their earlier marker.
     served = {"base_url", "served_model", "tokenizer"} if config.base_url is None else set()
-    settings = config.model_dump_json(exclude={"output_dir", "device", "batch_size", *served})
+    settings = config.model_dump(mode="json",
+                                 exclude={"output_dir", "device", "batch_size", *served})
     marker = checkpoint / "config.json"
-    if checkpoint.exists() and (not marker.exists()
-                                or marker.read_text(encoding="utf-8") != settings):
-        if not overwrite:
-            raise SelfAmplifyError(
-                f"{out} holds a run with other settings; resuming it would mix them. Use "
-                "another --output-dir, or --overwrite to move that run aside (it is kept, "
-                "under previous-<timestamp>/) and start afresh.")
-        aside = out / f"previous-{time.strftime('%Y%m%d-%H%M%S')}"
-        aside.mkdir(parents=True, exist_ok=False)
-        for name in RUN_OUTPUTS:
-            if (out / name).exists():
-                (out / name).rename(aside / name)
-        logger.warning("%s held a run with other settings; moved it to %s", out, aside)
+    guard_resume(out, marker, settings, outputs=RUN_OUTPUTS, started=checkpoint.exists(),
+                 overwrite=overwrite, what="a run")
     checkpoint.mkdir(parents=True, exist_ok=True)
-    marker.write_text(settings, encoding="utf-8")
+    marker.write_text(json.dumps(settings, sort_keys=True), encoding="utf-8")
     return checkpoint
 
 

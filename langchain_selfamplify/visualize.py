@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.deprecation import accepts_renamed_arguments
+from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.rationales.words import WordAttribution, keyword_rationale
 
 POSITIVE_RGB = (220, 38, 38)
@@ -91,16 +93,17 @@ p.rationale {{ font-style: italic; margin: 6px 0 0; }}
 """
 
 
+@accepts_renamed_arguments
 def attribute_examples(
-    slm: Any, examples: Sequence[MCQExample], method: str = "deeplift", **settings: Any
+    backend: ModelBackend, examples: Sequence[MCQExample], method: str = "deeplift", **settings: Any
 ) -> list[tuple[MCQExample, WordAttribution]]:
     """``(example, attribution)`` pairs for a whole prompt's demonstrations.
 
     Example:
-        ``save_heatmap_html("prompt.html", attribute_examples(slm, prompt.examples))``
+        ``save_heatmap_html("prompt.html", attribute_examples(backend, prompt.examples))``
 
     Args:
-        slm: The model to explain.
+        backend: The model to explain.
         examples: The examples, e.g. ``AmplifiedPrompt.examples``.
         method: A registered attribution method. Defaults to ``"deeplift"``.
         **settings: The method's settings (``k``, ``n_samples``...).
@@ -112,7 +115,7 @@ def attribute_examples(
     cls = get_method(method)
     if not issubclass(cls, AttributionMethod):
         raise RationaleError(f"{method} writes free text; heatmaps need an attribution method")
-    explainer = cls(slm, **settings)
+    explainer = cls(backend, **settings)
     explainer.check(examples)
     return [(example, explainer.attribute(example)) for example in examples]
 

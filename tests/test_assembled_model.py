@@ -96,7 +96,7 @@ def test_too_little_disk_is_refused_before_writing(parts_root, tmp_path, monkeyp
 
 def test_the_embedded_qwen_model_is_pinned_to_its_published_file():
     from langchain_selfamplify.models.assembled import QWEN_CODER_1_5B
-    from langchain_selfamplify.models.default import EMBEDDED_MODELS
+    from langchain_selfamplify.models.embedded import EMBEDDED_MODELS
 
     assert (QWEN_CODER_1_5B.size, QWEN_CODER_1_5B.parts, QWEN_CODER_1_5B.version) == (
         1_117_320_768, 22, "0.2.0")

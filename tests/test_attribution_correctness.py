@@ -83,7 +83,7 @@ def keyword_slm(tiny_model_dir):
 def test_the_word_the_answer_depends_on_gets_the_top_attribution(keyword_slm, method):
     budgets = {"kernelshap": {"n_samples": 64}, "lime": {"n_samples": 64},
                "shap_partition": {"max_evals": 64}, "integrated_gradients": {"path_steps": 8}}
-    generator = RationaleGenerator(slm=keyword_slm, method=method, k=1,
+    generator = RationaleGenerator(backend=keyword_slm, method=method, k=1,
                                    method_kwargs=budgets.get(method, {}))
     attribution = generator.explainer.attribute(EXAMPLE)  # type: ignore[attr-defined]
     assert attribution.top_k(1) == ["gas"], dict(zip(

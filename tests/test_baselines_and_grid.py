@@ -75,7 +75,7 @@ def test_amplify_selects_model_errors_by_proxy_confidence(tiny_slm):
     builder = Amplify(tiny_slm, n=3, k=3, epochs=1)
     prompt = builder.build(pool)
     scores = {s.example.id: s for s in SelfAmplifySelector(
-        slm=tiny_slm, examples=pool, strategy="error", n=1).score_pool()}
+        backend=tiny_slm, examples=pool, strategy="error", n=1).score_pool()}
     assert all(not scores[ex.id].correct for ex in prompt.examples)
     mcs = [builder.misclassification_confidence(ex) for ex in prompt.examples]
     assert mcs == sorted(mcs, reverse=True)

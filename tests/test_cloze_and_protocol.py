@@ -9,7 +9,7 @@ import torch
 
 from langchain_selfamplify import AmplifiedPrompt, MCQExample, RationaleGenerator
 from langchain_selfamplify.baselines.auto_cot import count_steps, explicit_answer
-from langchain_selfamplify.models.answer_scoring import score_answers, score_continuations
+from langchain_selfamplify.models.answer_formats import score_answers, score_continuations
 from langchain_selfamplify.prompting.messages import CLOZE_PREFIX, few_shot_messages
 
 # ----------------------------------------------------------------- cloze scoring
@@ -41,7 +41,7 @@ def test_cloze_scores_equal_token_log_probs_summed_one_prompt_at_a_time(tiny_slm
 
 
 def test_acc_norm_divides_by_the_choice_text_length_as_lm_eval_does():
-    from langchain_selfamplify.models.answer_scoring import acc_norm_scores
+    from langchain_selfamplify.models.answer_formats import acc_norm_scores
 
     # "Yes" (3 characters) at -3.3 and "No" (2) at -2.4: per character -1.1 vs -1.2, so
     # acc_norm picks "Yes". Dividing by " Yes" / " No" (4 and 3) would pick "No"
@@ -66,7 +66,7 @@ def test_cloze_prompt_survives_save_and_load(tmp_path, demo_pool):
 
 @pytest.mark.parametrize("method", ["deeplift", "kernelshap", "integrated_gradients"])
 def test_cloze_attribution_explains_the_gold_text(tiny_slm, demo_pool, method):
-    generator = RationaleGenerator(slm=tiny_slm, method=method, k=2, answer_format="cloze",
+    generator = RationaleGenerator(backend=tiny_slm, method=method, k=2, answer_format="cloze",
                                    method_kwargs={"n_samples": 8} if method == "kernelshap"
                                    else {"path_steps": 4} if method == "integrated_gradients"
                                    else {})
@@ -134,7 +134,7 @@ def test_auto_cot_needs_an_explicit_final_answer_and_does_not_count_the_trigger(
 
 
 def test_amplify_scores_every_example_with_a_proxy_that_did_not_train_on_it(monkeypatch,
-                                                                             demo_pool):
+                                                                            demo_pool):
     from langchain_selfamplify.baselines.amplify import Amplify
 
     trained_on: list[set[str]] = []
@@ -145,7 +145,7 @@ def test_amplify_scores_every_example_with_a_proxy_that_did_not_train_on_it(monk
 
     monkeypatch.setattr(Amplify, "train_proxy", fake_train)
     pool = demo_pool[:20]
-    proxy_of = Amplify(slm=None, folds=4).train_out_of_fold(pool)
+    proxy_of = Amplify(backend=None, folds=4).train_out_of_fold(pool)
     assert len(trained_on) == 4 and set(proxy_of) == {ex.id for ex in pool}
     for example_id, proxy in proxy_of.items():
         assert example_id not in trained_on[proxy]  # type: ignore[index]
@@ -154,9 +154,9 @@ def test_amplify_scores_every_example_with_a_proxy_that_did_not_train_on_it(monk
 def test_an_unusable_rationale_moves_to_the_next_ranked_example(tiny_slm, demo_pool):
     from langchain_selfamplify import SelfAmplifySelector
 
-    selector = SelfAmplifySelector(slm=tiny_slm, examples=demo_pool[:10], strategy="random",
+    selector = SelfAmplifySelector(backend=tiny_slm, examples=demo_pool[:10], strategy="random",
                                    n=3)
-    generator = RationaleGenerator(slm=tiny_slm, method="self_topk", k=2)
+    generator = RationaleGenerator(backend=tiny_slm, method="self_topk", k=2)
     first = selector.select()
     bad = first[1].id
     real = generator.explainer.explain_each
@@ -179,20 +179,20 @@ def test_word_absence_is_one_choice_for_every_method(tiny_slm, demo_pool):
 
     example = demo_pool[0]
     for method in ("deeplift", "kernelshap"):
-        generator = RationaleGenerator(slm=tiny_slm, method=method, k=2)
+        generator = RationaleGenerator(backend=tiny_slm, method=method, k=2)
         assert generator.explainer.word_absence == "mask"
     with pytest.raises(ValueError, match="cannot delete words"):
-        RationaleGenerator(slm=tiny_slm, method="deeplift", word_absence="delete")
+        RationaleGenerator(backend=tiny_slm, method="deeplift", word_absence="delete")
     # Deleting words in KernelShap coalitions: a coalition that keeps every word scores
     # exactly the prompt; one that drops a word scores the prompt without its tokens.
-    deleting = RationaleGenerator(slm=tiny_slm, method="kernelshap", k=2,
+    deleting = RationaleGenerator(backend=tiny_slm, method="kernelshap", k=2,
                                   word_absence="delete").explainer
     prompt = deleting.question_prompt(example)  # type: ignore[attr-defined]
     features = [i for i, w in enumerate(prompt.words) if w.is_candidate]
     target = deleting.target_tokens(example)  # type: ignore[attr-defined]
     value = deleting._deletion_value(prompt.input_ids, prompt.word_of_token,  # type: ignore
                                      features, target)
-    masking = RationaleGenerator(slm=tiny_slm, method="kernelshap", k=2).explainer
+    masking = RationaleGenerator(backend=tiny_slm, method="kernelshap", k=2).explainer
     masked_value = masking._coalition_value(prompt.input_ids, prompt.word_of_token,  # type: ignore
                                             features, target)
     everything = torch.ones(1, len(features))

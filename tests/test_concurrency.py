@@ -10,9 +10,9 @@ QUESTIONS = [{"question": f"Question {i}? (A) yes (B) no"} for i in range(6)]
 
 
 def test_selector_batch_and_abatch_agree_with_sequential(tiny_slm, demo_pool):
-    sequential = SelfAmplifySelector(slm=tiny_slm, examples=demo_pool[:20], strategy="error",
+    sequential = SelfAmplifySelector(backend=tiny_slm, examples=demo_pool[:20], strategy="error",
                                      n=3).select()
-    selector = SelfAmplifySelector(slm=tiny_slm, examples=demo_pool[:20], strategy="error", n=3)
+    selector = SelfAmplifySelector(backend=tiny_slm, examples=demo_pool[:20], strategy="error", n=3)
     outputs = selector.batch(QUESTIONS, config={"max_concurrency": 4})
     assert all(out["examples"] == sequential for out in outputs)
     assert [out["question"] for out in outputs] == [q["question"] for q in QUESTIONS]
@@ -22,9 +22,9 @@ def test_selector_batch_and_abatch_agree_with_sequential(tiny_slm, demo_pool):
 
 
 def test_rationale_generator_is_safe_under_concurrency(tiny_slm, demo_pool, monkeypatch):
-    expected = RationaleGenerator(slm=tiny_slm, method="gradient_x_input", k=2).explain(
+    expected = RationaleGenerator(backend=tiny_slm, method="gradient_x_input", k=2).explain(
         demo_pool[:4])
-    generator = RationaleGenerator(slm=tiny_slm, method="gradient_x_input", k=2)
+    generator = RationaleGenerator(backend=tiny_slm, method="gradient_x_input", k=2)
     calls = []
     original = generator.explainer.explain
     monkeypatch.setattr(generator.explainer, "explain",

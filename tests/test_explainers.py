@@ -108,5 +108,5 @@ def test_gradient_explainer_on_a_model_without_gradients(tiny_model_dir):
     for name, cls in METHODS.items():
         if issubclass(cls, GradientMethod):
             with pytest.raises(BackendCapabilityError, match="gradients=False"):
-                RationaleGenerator(slm=slm, method=name)
-    RationaleGenerator(slm=slm, method="feature_ablation")  # perturbations still work
+                RationaleGenerator(backend=slm, method=name)
+    RationaleGenerator(backend=slm, method="feature_ablation")  # perturbations still work

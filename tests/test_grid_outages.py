@@ -17,7 +17,7 @@ from langchain_selfamplify.cli import EXIT_CELLS_FAILED, EXIT_STOPPED, app
 from langchain_selfamplify.errors import GridStoppedError, is_transient
 from langchain_selfamplify.evaluation import grid as grid_module
 from langchain_selfamplify.evaluation.grid import GridConfig, run_grid
-from langchain_selfamplify.models.default import default_model_path
+from langchain_selfamplify.models.embedded import default_model_path
 from tests import llama_server
 
 GGUF = default_model_path()

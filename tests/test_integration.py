@@ -26,14 +26,14 @@ QUESTION = ("Which gas do green plants take in from the air to make food? "
 
 @pytest.fixture(scope="module")
 def selector(default_slm):
-    return SelfAmplifySelector(slm=default_slm, examples=load_demo_set("pool"),
+    return SelfAmplifySelector(backend=default_slm, examples=load_demo_set("pool"),
                                strategy="success", n=2, seed=0)
 
 
 def test_success_and_error_follow_the_models_predictions(default_slm, selector):
     scored = {s.example.id: s for s in selector.score_pool()}
     success = selector.select()
-    error = SelfAmplifySelector(slm=default_slm, examples=selector.examples,
+    error = SelfAmplifySelector(backend=default_slm, examples=selector.examples,
                                 strategy="error", n=2)
     error._scores = dict(scored)  # same model, same pool: reuse the cached scores
     wrong = error.select()
@@ -54,7 +54,7 @@ def test_success_and_error_follow_the_models_predictions(default_slm, selector):
 )
 def test_each_method_yields_a_rationale(default_slm, selector, method, kwargs):
     demos = selector.select()
-    generator = RationaleGenerator(slm=default_slm, method=method, k=5, n_steps=3,
+    generator = RationaleGenerator(backend=default_slm, method=method, k=5, n_steps=3,
                                    method_kwargs=kwargs)
     for ex in generator.invoke(demos):
         text = ex.rationale
@@ -72,7 +72,7 @@ def test_each_method_yields_a_rationale(default_slm, selector, method, kwargs):
 
 
 def test_lcel_chain_with_chat_huggingface(default_slm, selector, tmp_path):
-    rationales = RationaleGenerator(slm=default_slm, method="ph_cot")
+    rationales = RationaleGenerator(backend=default_slm, method="ph_cot")
     llm = default_slm.as_chat_model(max_new_tokens=24)
     chain = selector | rationales | AmplifiedPrompt() | llm
     reply = chain.invoke({"question": QUESTION})
@@ -95,7 +95,7 @@ def test_lcel_chain_with_chat_huggingface(default_slm, selector, tmp_path):
 
 
 def test_text_prompt_with_huggingface_pipeline(default_slm, selector):
-    demos = RationaleGenerator(slm=default_slm, method="deeplift").invoke(selector.select())
+    demos = RationaleGenerator(backend=default_slm, method="deeplift").invoke(selector.select())
     chain = AmplifiedPrompt(examples=demos, style="text") | default_slm.as_langchain_llm(
         max_new_tokens=12)
     assert isinstance(chain.invoke({"question": QUESTION}), str)
@@ -105,6 +105,6 @@ def test_text_prompt_with_huggingface_pipeline(default_slm, selector):
 def test_arc_challenge_example_is_explained(default_slm):
     (example,) = load_dataset("arc_challenge", split="train", data_dir=SHARED_DATASETS,
                               limit=1)
-    (explained,) = RationaleGenerator(slm=default_slm, method="deeplift").invoke([example])
+    (explained,) = RationaleGenerator(backend=default_slm, method="deeplift").invoke([example])
     keywords = re.findall(r"'([^']+)'", explained.rationale)
     assert set(keywords) <= {w.text for w in question_words(example)}

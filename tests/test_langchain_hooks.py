@@ -29,8 +29,8 @@ def braced_pool(demo_pool):
 
 
 def _selector(tiny_slm, pool, **kwargs):
-    generator = RationaleGenerator(slm=tiny_slm, method="deeplift", k=2)
-    return SelfAmplifySelector(slm=tiny_slm, examples=pool, strategy="random", n=3,
+    generator = RationaleGenerator(backend=tiny_slm, method="deeplift", k=2)
+    return SelfAmplifySelector(backend=tiny_slm, examples=pool, strategy="random", n=3,
                                rationales=generator, **kwargs), generator
 
 
@@ -110,8 +110,8 @@ def test_amplified_few_shot_prompt_inside_runnable_with_message_history(tiny_slm
 def test_runnables_are_typed_and_report_selection_and_each_rationale(tiny_slm, demo_pool):
     from langchain_selfamplify import AmplifiedPrompt
 
-    generator = RationaleGenerator(slm=tiny_slm, method="deeplift", k=2)
-    selector = SelfAmplifySelector(slm=tiny_slm, examples=demo_pool[:8], strategy="random", n=2,
+    generator = RationaleGenerator(backend=tiny_slm, method="deeplift", k=2)
+    selector = SelfAmplifySelector(backend=tiny_slm, examples=demo_pool[:8], strategy="random", n=2,
                                    rationales=generator)
     chain = selector | AmplifiedPrompt()
     assert "question" in chain.input_schema.model_json_schema()["properties"]
@@ -135,7 +135,7 @@ def test_runnables_are_typed_and_report_selection_and_each_rationale(tiny_slm, d
 
 
 def test_changing_the_method_after_construction_takes_effect(tiny_slm, demo_pool):
-    generator = RationaleGenerator(slm=tiny_slm, method="deeplift", k=2)
+    generator = RationaleGenerator(backend=tiny_slm, method="deeplift", k=2)
     assert generator.explainer.name == "deeplift"
     generator.method = "kernelshap"
     generator.method_kwargs = {"n_samples": 8}
@@ -147,7 +147,7 @@ def test_changing_the_method_after_construction_takes_effect(tiny_slm, demo_pool
 def test_concurrent_batches_interleave_without_explaining_twice(tiny_slm, demo_pool):
     import threading
 
-    generator = RationaleGenerator(slm=tiny_slm, method="deeplift", k=2)
+    generator = RationaleGenerator(backend=tiny_slm, method="deeplift", k=2)
     started, release = threading.Event(), threading.Event()
     calls: list[list[str]] = []
     original = generator.explainer.explain

@@ -28,7 +28,7 @@ def _snapshot(out: Path) -> dict[str, bytes]:
 def test_a_finished_run_survives_typos_bad_data_and_other_settings(tiny_slm, tiny_model_dir,
                                                                    tmp_path):
     out = tmp_path / "out"
-    run_self_amplify(_config(out, str(tiny_model_dir)), slm=tiny_slm)
+    run_self_amplify(_config(out, str(tiny_model_dir)), backend=tiny_slm)
     before = _snapshot(out)
     assert any(name.startswith("checkpoint/") for name in before)
     with pytest.raises(ModelLoadError, match="GGUF file not found"):
@@ -37,9 +37,9 @@ def test_a_finished_run_survives_typos_bad_data_and_other_settings(tiny_slm, tin
     bad.write_text('{"id": "x", "question": "Q?", "answerKey": "Z", '
                    '"choices": {"label": ["A", "B"], "text": ["a", "b"]}}\n')
     with pytest.raises(DatasetError, match="bad.jsonl, line 1"):
-        run_self_amplify(_config(out, str(tiny_model_dir), dataset=str(bad)), slm=tiny_slm)
+        run_self_amplify(_config(out, str(tiny_model_dir), dataset=str(bad)), backend=tiny_slm)
     with pytest.raises(SelfAmplifyError, match="holds a run with other settings.*--overwrite"):
-        run_self_amplify(_config(out, str(tiny_model_dir), shots=3), slm=tiny_slm)
+        run_self_amplify(_config(out, str(tiny_model_dir), shots=3), backend=tiny_slm)
     result = CliRunner().invoke(app, ["run", "--model", "missing.gguf", "--output-dir",
                                       str(out)])
     assert result.exit_code == 2 and "GGUF file not found" in result.output
@@ -49,9 +49,9 @@ def test_a_finished_run_survives_typos_bad_data_and_other_settings(tiny_slm, tin
 def test_overwrite_moves_the_old_run_aside_and_never_deletes_it(tiny_slm, tiny_model_dir,
                                                                 tmp_path):
     out = tmp_path / "out"
-    run_self_amplify(_config(out, str(tiny_model_dir)), slm=tiny_slm)
+    run_self_amplify(_config(out, str(tiny_model_dir)), backend=tiny_slm)
     before = _snapshot(out)
-    run_self_amplify(_config(out, str(tiny_model_dir), shots=3), slm=tiny_slm, overwrite=True)
+    run_self_amplify(_config(out, str(tiny_model_dir), shots=3), backend=tiny_slm, overwrite=True)
     (aside,) = out.glob("previous-*")
     assert _snapshot(aside) == before
     assert (out / "results.json").exists()
@@ -72,6 +72,40 @@ def test_evaluate_refuses_a_directory_of_other_settings_before_loading_the_model
     result = CliRunner().invoke(app, ["evaluate", "--model", str(tiny_model_dir), "--methods",
                                       "io", "--shots", "3", "--output-dir", str(tmp_path)])
     assert result.exit_code == 2 and "other settings" in result.output
+
+
+def test_evaluate_overwrite_moves_a_grid_of_other_settings_aside(tiny_slm, tmp_path):
+    from langchain_selfamplify.evaluation.grid import GridConfig, check_output_dir, run_grid
+
+    def grid(**overrides) -> GridConfig:
+        settings = {"methods": ["io"], "seeds": [0], "shots": 2, "pool_size": 8,
+                    "test_size": 3, "output_dir": str(tmp_path)}
+        return GridConfig(**{**settings, **overrides})
+
+    run_grid(grid(), tiny_slm)
+    before = {name: (tmp_path / name).read_bytes()
+              for name in ("config.json", "predictions.jsonl", "cells.jsonl")}
+    check_output_dir(grid(seeds=[0, 1]))  # more cells: the same grid, resumed
+    with pytest.raises(SelfAmplifyError, match="holds a grid run with other settings"):
+        check_output_dir(grid(shots=3))
+    check_output_dir(grid(shots=3), overwrite=True)
+    (aside,) = tmp_path.glob("previous-*")
+    assert {name: (aside / name).read_bytes() for name in before} == before
+    assert not (tmp_path / "predictions.jsonl").exists()
+
+
+def test_a_run_marker_written_in_another_key_order_still_resumes(tiny_slm, tiny_model_dir,
+                                                                 tmp_path):
+    import json
+
+    out = tmp_path / "out"
+    config = _config(out, str(tiny_model_dir))
+    run_self_amplify(config, backend=tiny_slm)
+    marker = out / "checkpoint" / "config.json"
+    settings = json.loads(marker.read_text())
+    marker.write_text(json.dumps(dict(reversed(list(settings.items())))))
+    run_self_amplify(config, backend=tiny_slm)  # same settings: resumed, not refused
+    assert not list(out.glob("previous-*"))
 
 
 def test_evaluate_refuses_cloze_on_bare_labels_before_loading_the_model(tmp_path, monkeypatch):

@@ -4,6 +4,8 @@ the embedded model."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -11,7 +13,7 @@ from langchain_selfamplify import SLM, AmplifiedPrompt, SelfAmplifySelector
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.evaluation.predict import answer_questions
 from langchain_selfamplify.rationales import get_method
-from langchain_selfamplify.references import (
+from langchain_selfamplify.reference_routes import (
     CAPTUM_METHODS,
     captum_word_attributions,
     generate_predictions,
@@ -75,7 +77,7 @@ def test_gradient_methods_batched_over_examples_equal_one_at_a_time(tiny_slm, me
 
 def test_pool_scoring_equals_one_token_generate(tiny_slm, demo_pool):
     pool = demo_pool[:12]
-    selector = SelfAmplifySelector(examples=pool, slm=tiny_slm, n=1)
+    selector = SelfAmplifySelector(examples=pool, backend=tiny_slm, n=1)
     assert [s.predicted for s in selector.score_pool()] == generate_predictions(tiny_slm, pool)
 
 
@@ -103,8 +105,8 @@ def test_models_without_logits_to_keep_score_the_same(tiny_slm, demo_pool):
                  batch_size=4)
     assert not legacy._takes_logits_to_keep
     pool = demo_pool[:6]
-    ours = SelfAmplifySelector(examples=pool, slm=tiny_slm, n=1).score_pool()
-    theirs = SelfAmplifySelector(examples=pool, slm=legacy, n=1).score_pool()
+    ours = SelfAmplifySelector(examples=pool, backend=tiny_slm, n=1).score_pool()
+    theirs = SelfAmplifySelector(examples=pool, backend=legacy, n=1).score_pool()
     for a, b in zip(ours, theirs, strict=True):
         assert a.probs == pytest.approx(b.probs, abs=1e-5)
     explained = get_method("feature_ablation")(legacy).attribute(EXAMPLES[0])
@@ -143,7 +145,7 @@ def test_continuous_batching_equals_generate_one_prompt_at_a_time(tiny_model_dir
                               decode_slots=slots)
     plain = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False,
                                 prefix_cache=False)  # model.generate, one prompt at a time
-    assert slm._shares_prefix
+    assert slm.shares_prefix
     prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: look.") for ex in demo_pool[:3]])
     texts = [slm.format_prompt(prompt.to_messages(q)) for q in demo_pool[10:17]]
     free = slm.generate(texts, max_new_tokens=12)
@@ -187,9 +189,11 @@ class _TwoPasses:
     def __init__(self, slm):
         self._slm = slm
 
+    @property
+    def capabilities(self):
+        return dataclasses.replace(self._slm.capabilities, fused_generate_score=False)
+
     def __getattr__(self, name):
-        if name == "generate_then_score":
-            raise AttributeError(name)
         return getattr(self._slm, name)
 
 

@@ -85,8 +85,8 @@ def test_corrupt_prompt_files_are_rejected(tmp_path, content, message):
 
 
 def test_lcel_chain_computes_rationales_once(tiny_slm, demo_pool, monkeypatch):
-    selector = SelfAmplifySelector(slm=tiny_slm, examples=demo_pool[:8], strategy="random", n=2)
-    rationales = RationaleGenerator(slm=tiny_slm, method="deeplift", k=2)
+    selector = SelfAmplifySelector(backend=tiny_slm, examples=demo_pool[:8], strategy="random", n=2)
+    rationales = RationaleGenerator(backend=tiny_slm, method="deeplift", k=2)
     calls = []
     original = rationales.explainer.explain
     monkeypatch.setattr(rationales.explainer, "explain",

@@ -118,7 +118,7 @@ def test_generative_methods_turn_the_models_reply_into_the_promised_text(
         tiny_slm, monkeypatch, method, reply, expected):
     """The model's reply (scripted here, so the form is fixed) and the rationale made of it;
     the real model's own greedy reply runs through the same path."""
-    generator = RationaleGenerator(slm=tiny_slm, method=method, k=3, n_steps=2,
+    generator = RationaleGenerator(backend=tiny_slm, method=method, k=3, n_steps=2,
                                    method_kwargs={"max_new_tokens": 12})
     asked = []
 
@@ -138,7 +138,7 @@ def test_generative_methods_turn_the_models_reply_into_the_promised_text(
 
 
 def test_an_unusable_reply_is_a_clear_error(tiny_slm, monkeypatch):
-    generator = RationaleGenerator(slm=tiny_slm, method="self_topk", k=3)
+    generator = RationaleGenerator(backend=tiny_slm, method="self_topk", k=3)
     monkeypatch.setattr(tiny_slm, "generate", lambda prompts, **kw: [" the of and"] * len(prompts))
     with pytest.raises(RationaleError, match="example 'x': no self_topk rationale"):
         generator.invoke([EXAMPLE])
@@ -156,7 +156,7 @@ def test_generative_methods_turn_replies_into_rationales(tiny_slm, monkeypatch, 
     prompts = []
     monkeypatch.setattr(tiny_slm, "generate",
                         lambda p, **kw: prompts.extend(p) or [reply] * len(p))
-    (explained,) = RationaleGenerator(slm=tiny_slm, method=method, k=3).invoke([EXAMPLE])
+    (explained,) = RationaleGenerator(backend=tiny_slm, method=method, k=3).invoke([EXAMPLE])
     assert explained.rationale.startswith(expected)
     assert "The correct answer is (A) carbon dioxide." in prompts[0]
 
@@ -164,11 +164,11 @@ def test_generative_methods_turn_replies_into_rationales(tiny_slm, monkeypatch, 
 def test_unusable_reply_is_a_clear_error(tiny_slm, monkeypatch):
     monkeypatch.setattr(tiny_slm, "generate", lambda p, **kw: ["  "] * len(p))
     with pytest.raises(RationaleError, match="example 'x': no self_topk rationale"):
-        RationaleGenerator(slm=tiny_slm, method="self_topk").invoke([EXAMPLE])
+        RationaleGenerator(backend=tiny_slm, method="self_topk").invoke([EXAMPLE])
 
 
 def test_generator_caches_rationales(tiny_slm, monkeypatch):
-    generator = RationaleGenerator(slm=tiny_slm, method="deeplift", k=2)
+    generator = RationaleGenerator(backend=tiny_slm, method="deeplift", k=2)
     calls = []
     original = generator.explainer.explain
 
@@ -185,4 +185,4 @@ def test_generator_caches_rationales(tiny_slm, monkeypatch):
 
 def test_unknown_method_lists_the_registered_ones(tiny_slm):
     with pytest.raises(UnknownNameError, match="deeplift, feature_ablation, gradient_x_input"):
-        RationaleGenerator(slm=tiny_slm, method="lime-ish")
+        RationaleGenerator(backend=tiny_slm, method="lime-ish")

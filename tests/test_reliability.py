@@ -27,7 +27,7 @@ def run_config(out: Path, model_dir: Path, **overrides) -> RunConfig:
 
 def test_same_seed_gives_byte_identical_prompt_and_results(tiny_slm, tiny_model_dir, tmp_path):
     for name in ("first", "second"):
-        run_self_amplify(run_config(tmp_path / name, tiny_model_dir), slm=tiny_slm)
+        run_self_amplify(run_config(tmp_path / name, tiny_model_dir), backend=tiny_slm)
     for file in ("amplified_prompt.json", "results.json"):
         first = (tmp_path / "first" / file).read_bytes()
         second = (tmp_path / "second" / file).read_bytes()
@@ -112,7 +112,7 @@ def test_evaluate_killed_at_random_points_resumes_to_the_same_table(tiny_model_d
 
 def test_tampered_results_and_prompt_files_are_rejected(tiny_slm, tiny_model_dir, tmp_path):
     run_self_amplify(run_config(tmp_path, tiny_model_dir, method="gradient_x_input"),
-                     slm=tiny_slm)
+                     backend=tiny_slm)
     results = json.loads((tmp_path / "results.json").read_text())
     results["io"]["accuracy"]["n"] = "many"
     (tmp_path / "bad.json").write_text(json.dumps(results))
@@ -156,7 +156,7 @@ def test_run_replaces_an_example_self_topk_cannot_explain_and_records_it(
 
     monkeypatch.setattr(SelfTopKRationale, "explain_each", one_unusable)
     config = run_config(tmp_path, tiny_model_dir, method="self_topk", strategy="random")
-    run_self_amplify(config, slm=tiny_slm)
+    run_self_amplify(config, backend=tiny_slm)
     prompt = json.loads((tmp_path / "amplified_prompt.json").read_text())
     assert prompt["metadata"]["skipped"] == refused
     ids = [ex["id"] for ex in prompt["examples"]]

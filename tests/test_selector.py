@@ -15,12 +15,13 @@ def independent_prediction(slm, example):
 
 def test_unknown_strategy_is_rejected(tiny_slm, demo_pool):
     with pytest.raises(UnknownNameError, match="Known strategy names: error, random, success"):
-        SelfAmplifySelector(slm=tiny_slm, examples=demo_pool, strategy="best")
+        SelfAmplifySelector(backend=tiny_slm, examples=demo_pool, strategy="best")
 
 
 @pytest.mark.parametrize("strategy", ["success", "error"])
 def test_strategies_select_by_the_models_own_predictions(tiny_slm, demo_pool, strategy):
-    selector = SelfAmplifySelector(slm=tiny_slm, examples=demo_pool[:32], strategy=strategy, n=3)
+    selector = SelfAmplifySelector(backend=tiny_slm, examples=demo_pool[:32], strategy=strategy,
+                                   n=3)
     chosen = selector.select()
     assert len(chosen) == 3
     scores = [independent_prediction(tiny_slm, ex) for ex in chosen]
@@ -35,7 +36,7 @@ def test_strategies_select_by_the_models_own_predictions(tiny_slm, demo_pool, st
 
 
 def test_pool_is_scored_once(tiny_slm, demo_pool, monkeypatch):
-    selector = SelfAmplifySelector(slm=tiny_slm, examples=demo_pool[:12], n=1, strategy="error")
+    selector = SelfAmplifySelector(backend=tiny_slm, examples=demo_pool[:12], n=1, strategy="error")
     calls = []
     original = tiny_slm.score_choices
 
@@ -51,21 +52,22 @@ def test_pool_is_scored_once(tiny_slm, demo_pool, monkeypatch):
 
 
 def test_not_enough_qualifying_examples_keeps_the_scores(tiny_slm, demo_pool):
-    selector = SelfAmplifySelector(slm=tiny_slm, examples=demo_pool[:8], strategy="success", n=8)
+    selector = SelfAmplifySelector(backend=tiny_slm, examples=demo_pool[:8], strategy="success",
+                                   n=8)
     with pytest.raises(SelectionError, match="pool of 8 has only"):
         selector.select()
     assert len(selector.scored_pool) == 8
 
 
 def test_random_strategy_is_seeded_and_needs_no_model(demo_pool):
-    first = SelfAmplifySelector(slm=None, examples=demo_pool, strategy="random", n=4, seed=7)
-    second = SelfAmplifySelector(slm=None, examples=demo_pool, strategy="random", n=4, seed=7)
-    other = SelfAmplifySelector(slm=None, examples=demo_pool, strategy="random", n=4, seed=8)
+    first = SelfAmplifySelector(backend=None, examples=demo_pool, strategy="random", n=4, seed=7)
+    second = SelfAmplifySelector(backend=None, examples=demo_pool, strategy="random", n=4, seed=7)
+    other = SelfAmplifySelector(backend=None, examples=demo_pool, strategy="random", n=4, seed=8)
     assert first.select() == second.select() != other.select()
 
 
 def test_langchain_example_selector_interface(demo_pool):
-    selector = SelfAmplifySelector(slm=None, examples=demo_pool[:6], strategy="random", n=2)
+    selector = SelfAmplifySelector(backend=None, examples=demo_pool[:6], strategy="random", n=2)
     selected = selector.select_examples({"question": "anything"})
     assert [set(d) for d in selected] == [{"id", "question", "answer", "label", "example"}] * 2
     assert selected[0]["answer"].startswith("The answer is (")
@@ -80,8 +82,8 @@ def test_the_selector_reports_examples_skipped_for_an_unusable_rationale(tiny_sl
                                                                          monkeypatch):
     from langchain_selfamplify import RationaleGenerator, SelfAmplifySelector
 
-    generator = RationaleGenerator(slm=tiny_slm, method="self_topk", k=2)
-    selector = SelfAmplifySelector(slm=tiny_slm, examples=demo_pool[:8], strategy="random",
+    generator = RationaleGenerator(backend=tiny_slm, method="self_topk", k=2)
+    selector = SelfAmplifySelector(backend=tiny_slm, examples=demo_pool[:8], strategy="random",
                                    n=2, rationales=generator)
     first = selector.select()[0]
 

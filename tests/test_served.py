@@ -27,7 +27,7 @@ from langchain_selfamplify.evaluation.predict import (
     rationale_cap,
     rationale_stops,
 )
-from langchain_selfamplify.models.default import default_model_path
+from langchain_selfamplify.models.embedded import default_model_path
 from langchain_selfamplify.pipeline import RunConfig, run_self_amplify
 from tests import llama_server
 
@@ -57,7 +57,7 @@ def test_selection_and_label_predictions_agree_with_the_local_backend(served, de
     near-ties, which this near-chance model has many of (measured: 35-36 of 40 agree;
     88-89% over 328 questions in docs/results/served_agreement.md)."""
     pool = demo_pool[:40]
-    local = SelfAmplifySelector(slm=default_slm, examples=pool, strategy="success", n=4)
+    local = SelfAmplifySelector(backend=default_slm, examples=pool, strategy="success", n=4)
     remote = SelfAmplifySelector(backend=served, examples=pool, strategy="success", n=4)
     local_scores, remote_scores = local.score_pool(), remote.score_pool()
     pairs = list(zip(local_scores, remote_scores))
@@ -178,7 +178,7 @@ def test_generation_offloaded_to_the_server_scores_locally(served, default_slm, 
          for q, w in zip(questions, written, strict=True)], [q.labels for q in questions])
     for answer, scores in zip(answers, scored, strict=True):
         assert list(answer.probs.values()) == pytest.approx(scores.probs, abs=1e-6)
-    assert offload.name == default_slm.name and offload.tokenizer is default_slm.tokenizer
+    assert offload.name == default_slm.name and offload.local_model is default_slm
 
 
 def test_cli_grid_with_generation_offloaded(server, tmp_path):

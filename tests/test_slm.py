@@ -107,7 +107,7 @@ def few_shot_prompts(slm, demo_pool, prefix):
 def test_prefix_cached_scoring_equals_full_prompts(tiny_slm, demo_pool, monkeypatch):
     prompts = few_shot_prompts(tiny_slm, demo_pool, ANSWER_PREFIX)
     labels = [["A", "B", "C", "D"]] * len(prompts)
-    assert tiny_slm._shared_prefix_length(tiny_slm.tokenize(prompts)) > 32
+    assert tiny_slm.shared_prefix_length(tiny_slm.tokenize(prompts)) > 32
     cached = tiny_slm.score_choices(prompts, labels)
     monkeypatch.setattr(tiny_slm, "prefix_cache", False)
     full = tiny_slm.score_choices(prompts, labels)
@@ -146,7 +146,7 @@ def test_no_deprecated_transformers_api_in_scoring_generation_or_explainers(tiny
         tiny_slm.generate(["Hello there", "General"], max_new_tokens=3)  # no shared prefix
         for method, settings in (("kernelshap", {"n_samples": 64}), ("feature_ablation", {}),
                                  ("deeplift", {})):  # enough coalitions to extend cached heads
-            RationaleGenerator(slm=tiny_slm, method=method, k=2,
+            RationaleGenerator(backend=tiny_slm, method=method, k=2,
                                method_kwargs=settings).explain(demo_pool[:2])
     deprecated = [r.getMessage() for r in caplog.records if "deprecat" in r.getMessage()]
     assert deprecated == []

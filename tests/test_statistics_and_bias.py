@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 
 import pytest
 
-from langchain_selfamplify import AmplifiedPrompt, MCQExample
+from langchain_selfamplify import AmplifiedPrompt, Capabilities, MCQExample
 from langchain_selfamplify.evaluation.bias_controls import calibrated, rotate_choices
 from langchain_selfamplify.evaluation.diagnostics import cell_diagnostics
 from langchain_selfamplify.evaluation.predict import answer_questions, check_answer_options
@@ -223,9 +224,9 @@ def test_balanced_selection_makes_rationales_after_reordering(tiny_slm, demo_poo
     from langchain_selfamplify import RationaleGenerator, SelfAmplifySelector
 
     pool = [ex.model_copy(update={"answer": "A"}) for ex in demo_pool[:12]]
-    selector = SelfAmplifySelector(slm=tiny_slm, examples=pool, strategy="random", n=4,
+    selector = SelfAmplifySelector(backend=tiny_slm, examples=pool, strategy="random", n=4,
                                    balance_labels=True)
-    generator = RationaleGenerator(slm=tiny_slm, method="deeplift", k=2)
+    generator = RationaleGenerator(backend=tiny_slm, method="deeplift", k=2)
     explained, skipped = generator.explain_selection(selector)
     assert sorted(d.answer for d in explained) == list("ABCD") and skipped == []
     for demo in explained:
@@ -240,6 +241,9 @@ class PositionBiasedModel:
     ("N/A") question gets the position bias alone."""
 
     name, context_length = "fake", 10**6
+    show_progress, batch_size, local_model = False, 16, None
+    capabilities = Capabilities(label_log_probs=True)
+    lock = contextlib.nullcontext()
 
     def format_prompt(self, messages, assistant_prefix=""):
         return messages[-1]["content"] + "\n" + assistant_prefix

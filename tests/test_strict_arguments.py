@@ -19,12 +19,12 @@ from langchain_selfamplify.pipeline import RunConfig
 def test_runnables_reject_unknown_arguments_naming_them(tiny_slm, demo_pool):
     with pytest.raises(TypeError, match=r"SelfAmplifySelector got unknown argument\(s\) 'sed'; "
                                         r"it accepts: .*seed.*strategy"):
-        SelfAmplifySelector(slm=tiny_slm, examples=demo_pool, n=2, sed=1)
+        SelfAmplifySelector(backend=tiny_slm, examples=demo_pool, n=2, sed=1)
     with pytest.raises(TypeError, match=r"'rationale_method'.*rationales"):
-        SelfAmplifySelector(slm=tiny_slm, examples=demo_pool, n=2, rationale_method="ph_cot")
+        SelfAmplifySelector(backend=tiny_slm, examples=demo_pool, n=2, rationale_method="ph_cot")
     with pytest.raises(TypeError, match=r"RationaleGenerator got unknown argument\(s\) 'kk'.*"
                                         r"method_kwargs"):
-        RationaleGenerator(slm=tiny_slm, method="deeplift", kk=3)
+        RationaleGenerator(backend=tiny_slm, method="deeplift", kk=3)
     with pytest.raises(TypeError, match=r"AmplifiedPrompt got unknown argument\(s\) 'exampels'"):
         AmplifiedPrompt(exampels=[])
 

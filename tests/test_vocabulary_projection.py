@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from langchain_selfamplify import SLM
-from langchain_selfamplify.models.answer_scoring import continuation_log_probs
+from langchain_selfamplify.models.answer_formats import continuation_log_probs
 
 QWEN_VOCABULARY = 151_936
 

@@ -25,7 +25,9 @@ from torch import nn
 
 from langchain_selfamplify.baselines.encoder import default_encoder_path
 from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.deprecation import accepts_renamed_arguments
 from langchain_selfamplify.errors import SelectionError
+from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.rationales.words import (
     WORD_PATTERN,
@@ -86,7 +88,7 @@ class Amplify:
     """Build an AMPLIFY prompt.
 
     Args:
-        slm: The SLM whose errors are selected from (and which is prompted later).
+        backend: The SLM whose errors are selected from (and which is prompted later).
         n: Demonstrations. Defaults to 8.
         k: Keywords per rationale. Defaults to 5.
         encoder: Proxy encoder (Hugging Face id or directory). Defaults to the bundled
@@ -100,13 +102,14 @@ class Amplify:
             Defaults to False.
     """
 
-    def __init__(self, slm: Any, n: int = 8, k: int = 5, encoder: str | None = None,
+    @accepts_renamed_arguments
+    def __init__(self, backend: ModelBackend, n: int = 8, k: int = 5, encoder: str | None = None,
                  epochs: int = 2, learning_rate: float = 5e-5, seed: int = 0,
                  folds: int = 5, answer_format: AnswerFormat = "letter",
                  balance: bool = False) -> None:
         if folds < 2:
             raise ValueError(f"folds must be >= 2 (out-of-fold scoring), got {folds}")
-        self.slm = slm
+        self.backend = backend
         self.n = n
         self.k = k
         self.encoder = encoder
@@ -211,7 +214,7 @@ class Amplify:
                 (e.g. by a selector over the same pool and answer format); only the
                 others are scored. :attr:`pool_scores` holds all of them afterwards.
         """
-        selector = SelfAmplifySelector(slm=self.slm, examples=list(pool), strategy="error",
+        selector = SelfAmplifySelector(backend=self.backend, examples=list(pool), strategy="error",
                                        n=1, seed=self.seed, answer_format=self.answer_format)
         selector.preload_scores(pool_scores)
         self.pool_scores = selector.score_pool()

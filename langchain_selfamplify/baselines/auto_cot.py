@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from langchain_selfamplify.baselines.encoder import default_encoder_path
 from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.deprecation import accepts_renamed_arguments
 from langchain_selfamplify.errors import SelectionError
-from langchain_selfamplify.models.answer_scoring import score_answers
+from langchain_selfamplify.models.answer_formats import score_answers
+from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.prompting.messages import question_text, zero_shot_prompt
 from langchain_selfamplify.wording import RATIONALE_STOP, AnswerFormat, answer_prefix
@@ -67,7 +68,7 @@ class AutoCoT:
     """Build an Auto-CoT prompt from an unlabelled view of the pool.
 
     Args:
-        slm: The model that writes the zero-shot rationales (and is prompted later).
+        backend: The model that writes the zero-shot rationales (and is prompted later).
         n: Demonstrations (= clusters). Defaults to 8.
         encoder: sentence-transformers model id or directory. Defaults to the bundled
             all-MiniLM-L6-v2.
@@ -80,9 +81,10 @@ class AutoCoT:
             Defaults to ``"letter"``.
     """
 
+    @accepts_renamed_arguments
     def __init__(
         self,
-        slm: Any,
+        backend: ModelBackend,
         n: int = 8,
         encoder: str | None = None,
         max_question_words: int = 60,
@@ -92,7 +94,7 @@ class AutoCoT:
         seed: int = 0,
         answer_format: AnswerFormat = "letter",
     ) -> None:
-        self.slm = slm
+        self.backend = backend
         self.n = n
         self.encoder = encoder
         self.max_question_words = max_question_words
@@ -169,16 +171,16 @@ class AutoCoT:
             "method": "auto_cot", "n": self.n, "seed": self.seed, "fallbacks": fallbacks})
 
     def _rationales(self, examples: Sequence[MCQExample]) -> list[str]:
-        prompts = [zero_shot_prompt(self.slm, ex, ZERO_SHOT_TRIGGER) for ex in examples]
-        replies = self.slm.generate(prompts, max_new_tokens=self.max_new_tokens,
-                                    desc="Auto-CoT rationales")
+        prompts = [zero_shot_prompt(self.backend, ex, ZERO_SHOT_TRIGGER) for ex in examples]
+        replies = self.backend.generate(prompts, max_new_tokens=self.max_new_tokens,
+                                        desc="Auto-CoT rationales")
         return [f"{ZERO_SHOT_TRIGGER} {reply.strip()}".strip() for reply in replies]
 
     def _scored_answer(self, example: MCQExample, rationale: str) -> str:
         stem = rationale.split(RATIONALE_STOP)[0].strip()
-        prompt = zero_shot_prompt(self.slm, example,
+        prompt = zero_shot_prompt(self.backend, example,
                                   f"{stem}\n{answer_prefix(self.answer_format)}")
-        return score_answers(self.slm, [prompt], [example.choices],
+        return score_answers(self.backend, [prompt], [example.choices],
                              self.answer_format)[0].predicted
 
 

@@ -34,7 +34,9 @@ from langchain_selfamplify.baselines.dspy_lm import (
     require_dspy,
 )
 from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.deprecation import accepts_renamed_arguments
 from langchain_selfamplify.models.backend import ModelBackend
+from langchain_selfamplify.models.chat_format import Prompt
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.prompting.messages import question_text
 from langchain_selfamplify.prompting.parsing import parse_answer
@@ -81,7 +83,7 @@ class DSPyBaseline:
     """DSPy's BootstrapFewShot (``bootstrap=True``) or LabeledFewShot as a prompt builder.
 
     Args:
-        slm: The model backend the program runs on.
+        backend: The model backend the program runs on.
         n: Demonstrations (``max_bootstrapped_demos = max_labeled_demos = n``).
         seed: Seed of the pool's order (the optimiser walks it in order).
         answer_format: Answer format of the built prompt. Defaults to ``"letter"``.
@@ -89,12 +91,13 @@ class DSPyBaseline:
         max_new_tokens: Token cap of each program reply. Defaults to 512.
     """
 
-    def __init__(self, slm: ModelBackend, n: int, seed: int = 0,
+    @accepts_renamed_arguments
+    def __init__(self, backend: ModelBackend, n: int, seed: int = 0,
                  answer_format: AnswerFormat = "letter", bootstrap: bool = True,
                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> None:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        self.slm, self.n, self.seed = slm, n, seed
+        self.backend, self.n, self.seed = backend, n, seed
         self.answer_format: AnswerFormat = answer_format
         self.bootstrap = bootstrap
         self.max_new_tokens = max_new_tokens
@@ -114,7 +117,7 @@ class DSPyBaseline:
         def exact_label(example: Any, prediction: Any, trace: Any = None) -> bool:
             return answer_label(prediction.answer, by_id[example.id]) == example.answer
 
-        lm = dspy_lm(self.slm, self.max_new_tokens)
+        lm = dspy_lm(self.backend, self.max_new_tokens)
         if self.bootstrap:
             # A reply DSPy cannot parse counts as an error; one per pool item is allowed,
             # so a model that never follows the format falls back to labelled examples
@@ -169,19 +172,19 @@ def program_from_prompt(prompt: AmplifiedPrompt) -> Any:
     return program
 
 
-def program_prompts(slm: ModelBackend, program: Any,
-                    questions: Sequence[MCQExample]) -> list[str]:
+def program_prompts(backend: ModelBackend, program: Any,
+                    questions: Sequence[MCQExample]) -> list[Prompt]:
     """The prompt text the program sends for each question (DSPy's chat adapter, the
     backend's chat template)."""
     dspy = require_dspy()
     predictor = program.predictors()[0]
     adapter = dspy.ChatAdapter()
-    return [slm.format_prompt(adapter.format(predictor.signature, predictor.demos,
-                                             {"question": question_text(q)}))
+    return [backend.format_prompt(adapter.format(predictor.signature, predictor.demos,
+                                                 {"question": question_text(q)}))
             for q in questions]
 
 
-def program_predictions(slm: ModelBackend, program: Any, questions: Sequence[MCQExample],
+def program_predictions(backend: ModelBackend, program: Any, questions: Sequence[MCQExample],
                         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
                         desc: str | None = None) -> list[dict[str, Any]]:
     """The program's own answers: its prompts (DSPy's chat adapter), one batched
@@ -193,7 +196,7 @@ def program_predictions(slm: ModelBackend, program: Any, questions: Sequence[MCQ
     """
     adapter = require_dspy().ChatAdapter()
     signature = program.predictors()[0].signature
-    replies = batched_replies(slm, program_prompts(slm, program, questions), max_new_tokens,
+    replies = batched_replies(backend, program_prompts(backend, program, questions), max_new_tokens,
                               desc=desc)
     records = []
     for question, reply in zip(questions, replies, strict=True):

@@ -28,7 +28,7 @@ from typing import Any
 
 from langchain_selfamplify.errors import MissingDependencyError
 from langchain_selfamplify.models.backend import ModelBackend
-from langchain_selfamplify.models.chat_format import Message
+from langchain_selfamplify.models.chat_format import Message, Prompt
 
 COMPLETED = "[[ ## completed ## ]]"
 """The marker DSPy's chat adapter ends a reply with: generation stops there."""
@@ -75,7 +75,7 @@ class BackendEngine:
         self.seconds = 0.0
         """Seconds spent answering them."""
 
-    def render(self, request: Any) -> str:
+    def render(self, request: Any) -> Prompt:
         """The prompt text of a DSPy request: its system text and messages in the
         backend's chat template, an assistant turn opened."""
         return self.backend.format_prompt(request_messages(request))
@@ -123,7 +123,7 @@ def request_messages(request: Any) -> list[Message]:
     return messages
 
 
-def response(backend: ModelBackend, prompt: str, reply: str) -> Any:
+def response(backend: ModelBackend, prompt: Prompt, reply: str) -> Any:
     """A DSPy response holding ``reply``."""
     from dspy.lm15 import Message as DSPyMessage
     from dspy.lm15 import Response, TextPart, Usage
@@ -160,7 +160,7 @@ def engine_of(lm: Any) -> BackendEngine:
     return engine
 
 
-def batched_replies(backend: ModelBackend, prompts: Sequence[str],
+def batched_replies(backend: ModelBackend, prompts: Sequence[Prompt],
                     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
                     desc: str | None = None) -> list[str]:
     """Replies to many rendered DSPy prompts in one batched call (the prompts of a

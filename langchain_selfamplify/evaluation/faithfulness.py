@@ -26,6 +26,10 @@ from typing import Any
 from pydantic import Field
 
 from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.deprecation import accepts_renamed_arguments
+from langchain_selfamplify.models.backend import ModelBackend, require_local
+from langchain_selfamplify.models.core import ModelCore
+from langchain_selfamplify.models.label_scoring import score_token_lists
 from langchain_selfamplify.prompting.messages import question_text
 from langchain_selfamplify.rationales.absence import WordAbsence, mask_token_id, without_words
 from langchain_selfamplify.rationales.attribution import QuestionPrompt, build_question_prompt
@@ -83,15 +87,16 @@ def keywords_of(rationale: str) -> list[str]:
     return _QUOTED.findall(rationale)
 
 
-def erase_words(prompt: QuestionPrompt, drop: set[int], slm: Any,
+def erase_words(prompt: QuestionPrompt, drop: set[int], local: ModelCore,
                 absence: WordAbsence = "mask") -> list[int]:
     """Token ids of ``prompt`` with the words ``drop`` taken out (masked or deleted)."""
     return without_words(prompt.input_ids, prompt.word_of_token, drop, absence,
-                         mask_token_id(slm.tokenizer))
+                         mask_token_id(local.tokenizer))
 
 
+@accepts_renamed_arguments
 def faithfulness_report(
-    slm: Any,
+    backend: ModelBackend,
     examples: Sequence[MCQExample],
     *,
     method: str | None = None,
@@ -102,7 +107,7 @@ def faithfulness_report(
     """Faithfulness metrics of every example's rationale (examples without one are skipped).
 
     Args:
-        slm: The model that wrote (or is explained by) the rationales.
+        backend: The model that wrote (or is explained by) the rationales.
         examples: Examples with rationales, e.g. ``AmplifiedPrompt.examples``.
         method: Method name recorded in the report.
         n_random: Random word sets per example for the random-k baseline. Defaults to 5.
@@ -110,34 +115,35 @@ def faithfulness_report(
         word_absence: How erased words are taken out: ``"mask"`` (default, as the
             explainers) or ``"delete"`` (ERASER).
     """
+    local = require_local(backend, "faithfulness_report")
     rng = random.Random(seed)
     explained = [ex for ex in examples if ex.rationale]
     token_lists: list[list[int]] = []
     plans: list[dict[str, Any]] = []
     for example in explained:
-        prompt = build_question_prompt(slm, example)
+        prompt = build_question_prompt(local, example)
         keywords = keywords_of(example.rationale or "")
         plan: dict[str, Any] = {"keywords": keywords, "start": len(token_lists)}
         token_lists.append(list(prompt.input_ids))
-        with_rationale = slm.format_prompt(
+        with_rationale = local.format_prompt(
             [{"role": "user", "content": question_text(example)}],
             f"{(example.rationale or '').strip()}\n{ANSWER_PREFIX}")
-        token_lists.append(slm.tokenize([with_rationale])[0])
+        token_lists.append(local.tokenize([with_rationale])[0])
         if keywords:
             chosen = _word_indices(prompt, keywords)
             candidates = [i for i, w in enumerate(prompt.words) if w.is_candidate]
             everything = set(range(len(prompt.words)))
-            token_lists.append(erase_words(prompt, chosen, slm, word_absence))
-            token_lists.append(erase_words(prompt, everything - chosen, slm, word_absence))
+            token_lists.append(erase_words(prompt, chosen, local, word_absence))
+            token_lists.append(erase_words(prompt, everything - chosen, local, word_absence))
             size = min(len(keywords), len(candidates))
             for _ in range(n_random):
                 random_words = _expand(prompt, rng.sample(candidates, size))
-                token_lists.append(erase_words(prompt, random_words, slm, word_absence))
-                token_lists.append(erase_words(prompt, everything - random_words, slm,
+                token_lists.append(erase_words(prompt, random_words, local, word_absence))
+                token_lists.append(erase_words(prompt, everything - random_words, local,
                                                word_absence))
         plans.append(plan)
     labels = [ex.labels for ex in explained for _ in range(_rows(ex, n_random))]
-    scores = slm.score_token_lists(token_lists, labels, desc="Faithfulness")
+    scores = score_token_lists(local, token_lists, labels, desc="Faithfulness")
     results = []
     for example, plan in zip(explained, plans, strict=True):
         at = plan["start"]

@@ -36,13 +36,12 @@ from langchain_selfamplify.baselines import (
     io_prompt,
 )
 from langchain_selfamplify.baselines.dspy_lm import require_dspy
-from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
+from langchain_selfamplify.checkpoint import append_jsonl, guard_resume, read_jsonl
 from langchain_selfamplify.data.loaders import load_pool_and_test
 from langchain_selfamplify.errors import (
     HANDLED_FAILURES,
     GridStoppedError,
     PromptFileError,
-    SelfAmplifyError,
     UnknownNameError,
     is_transient,
 )
@@ -51,17 +50,19 @@ from langchain_selfamplify.evaluation.predict import (
     check_answer_options,
 )
 from langchain_selfamplify.evaluation.summary import summarize
+from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.rationales.base import METHODS
 from langchain_selfamplify.selection.strategies import get_strategy
+from langchain_selfamplify.settings import AmplifySettings
 from langchain_selfamplify.stages import stage
 from langchain_selfamplify.strict import StrictModel
-from langchain_selfamplify.wording import AnswerFormat
 
 logger = logging.getLogger(__name__)
 
-class GridConfig(StrictModel):
-    """Settings of an evaluation grid (the options of ``selfamplify evaluate``)."""
+class GridConfig(AmplifySettings):
+    """Settings of an evaluation grid (the options of ``selfamplify evaluate``); the
+    shared ones are in :class:`~langchain_selfamplify.settings.AmplifySettings`."""
 
     datasets: list[str] = Field(default=["demo"], min_length=1)
     """Registered names or files."""
@@ -74,30 +75,13 @@ class GridConfig(StrictModel):
     seeds: list[int] = Field(default=[0, 1, 2], min_length=1)
     """Seeds, a random factor of the grid: each draws its own pool sample (so its own
     demonstrations), selection ties and sampling; the test questions stay fixed."""
-    shots: int = Field(default=8, ge=1)
-    """Demonstrations per prompt."""
-    k: int = Field(default=5, ge=1)
-    """Keywords per keyword rationale."""
-    steps: int = Field(default=3, ge=1)
-    """Steps per Ph-CoT rationale."""
     pool_size: int | None = Field(default=100, ge=1)
     """Selection pool sampled per seed (at most half of a dataset carved into pool and
     test)."""
     test_size: int | None = Field(default=200, ge=1)
     """Test questions per dataset (every question outside the pool region where fewer)."""
-    data_dir: str | None = None
-    """Local directory of the registered datasets."""
-    max_rationale_tokens: int = Field(default=64, ge=1)
-    """Least token cap of test-time rationales (raised to the longest demonstration
-    rationale + 16; see ``rationale_cap``)."""
     answer_mode: Literal["score", "generate"] = "score"
     """How answers are read (see ``answer_questions``)."""
-    answer_format: AnswerFormat = "letter"
-    """``"letter"`` (labels scored after "The answer is (") or ``"cloze"`` (choice texts
-    scored after "The answer is:", length-normalised)."""
-    balance_labels: bool = False
-    """Spread the demonstrations' gold labels evenly (IO, AMPLIFY and Self-AMPLIFY rows;
-    Auto-CoT's answers are the model's own)."""
     permute: bool = False
     """Test-time choice permutation: one pass per cyclic order of the choices."""
     calibrate: bool = False
@@ -151,12 +135,12 @@ PoolScores = dict[tuple[str, int], list[Any]]
 and seed: AMPLIFY and every success and error row select from the same scores."""
 
 
-def build_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig,
+def build_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: GridConfig,
                  pool_scores: PoolScores | None = None) -> AmplifiedPrompt:
     """The cell's prompt, built from the pool only.
 
     Args:
-        slm: The model.
+        backend: The model.
         cell: The cell.
         pool: Its pool.
         config: The grid.
@@ -172,16 +156,16 @@ def build_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig,
                          balance=config.balance_labels)
     if cell.method == "auto_cot":
         with stage("baseline_setup"):
-            return AutoCoT(slm, n=config.shots, max_new_tokens=config.max_rationale_tokens,
+            return AutoCoT(backend, n=config.shots, max_new_tokens=config.max_rationale_tokens,
                            seed=cell.seed, answer_format=fmt).build(pool)
     if cell.method in DSPY_METHODS:
         with stage("baseline_setup"):
             # a DSPy reply holds reasoning and an answer field: twice a rationale's cap
-            return DSPyBaseline(slm, n=config.shots, seed=cell.seed, answer_format=fmt,
+            return DSPyBaseline(backend, n=config.shots, seed=cell.seed, answer_format=fmt,
                                 bootstrap=cell.method == "dspy_bootstrap",
                                 max_new_tokens=2 * config.max_rationale_tokens).build(pool)
     if cell.method == "amplify":
-        builder = Amplify(slm, n=config.shots, k=config.k, seed=cell.seed, answer_format=fmt,
+        builder = Amplify(backend, n=config.shots, k=config.k, seed=cell.seed, answer_format=fmt,
                           balance=config.balance_labels)
         try:
             with stage("baseline_setup"):
@@ -189,7 +173,7 @@ def build_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig,
         finally:  # kept even when the pool has too few errors for AMPLIFY
             if pool_scores is not None and builder.pool_scores:
                 pool_scores[shared] = builder.pool_scores
-    prompt, scores = amplify(slm, pool, method=cell.method, strategy=cell.strategy,
+    prompt, scores = amplify(backend, pool, method=cell.method, strategy=cell.strategy,
                              shots=config.shots, k=config.k, steps=config.steps,
                              seed=cell.seed, answer_format=fmt,
                              balance_labels=config.balance_labels,
@@ -230,7 +214,7 @@ def load_grid_splits(config: GridConfig) -> Splits:
     return splits
 
 
-def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64,
+def run_grid(config: GridConfig, backend: ModelBackend, *, chunk_size: int = 64,
              splits: Splits | None = None, retry_failed: bool = False) -> dict[str, Any]:
     """Run (or resume) the grid and write its outputs; returns :func:`summarize`'s result.
 
@@ -243,7 +227,7 @@ def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64,
 
     Args:
         config: The grid.
-        slm: The model.
+        backend: The model.
         chunk_size: Questions answered between two writes. Defaults to 64.
         splits: :func:`load_grid_splits`'s result, when the caller checked it already.
         retry_failed: Run the cells that failed in an earlier run again. Defaults to False.
@@ -258,8 +242,8 @@ def run_grid(config: GridConfig, slm: Any, *, chunk_size: int = 64,
         started = time.perf_counter()
         try:
             prompt = state.saved_prompt(cell) or state.save_prompt(
-                cell, timed_prompt(slm, cell, pool, config, pool_scores))
-            for records in cell_predictions(slm, cell, prompt, state.unanswered(cell, test),
+                cell, timed_prompt(backend, cell, pool, config, pool_scores))
+            for records in cell_predictions(backend, cell, prompt, state.unanswered(cell, test),
                                             config, chunk_size):
                 append_jsonl(state.predictions_path, records)
             state.finish(cell, "done", time.perf_counter() - started, prompt=prompt)
@@ -345,24 +329,24 @@ class GridState:
         self.finished.add(cell.key)
 
 
-def timed_prompt(slm: Any, cell: Cell, pool: list[Any], config: GridConfig,
+def timed_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: GridConfig,
                  pool_scores: PoolScores | None = None) -> AmplifiedPrompt:
     """:func:`build_prompt`, with its build time and the cell in the metadata."""
     started = time.perf_counter()
-    prompt = build_prompt(slm, cell, pool, config, pool_scores)
+    prompt = build_prompt(backend, cell, pool, config, pool_scores)
     prompt.metadata = {**prompt.metadata, "build_seconds": time.perf_counter() - started,
                        "cell": cell.key}
     return prompt
 
 
-def cell_predictions(slm: Any, cell: Cell, prompt: AmplifiedPrompt, todo: list[Any],
+def cell_predictions(backend: ModelBackend, cell: Cell, prompt: AmplifiedPrompt, todo: list[Any],
                      config: GridConfig, chunk_size: int = 64) -> Iterator[list[dict[str, Any]]]:
     """The ``predictions.jsonl`` records of ``todo``, one list per answered chunk."""
     digest = prompt_hash(prompt)
     for start in range(0, len(todo), chunk_size):
         chunk = todo[start : start + chunk_size]
         began = time.perf_counter()
-        predictions = answer_questions(slm, prompt, chunk, mode=config.answer_mode,
+        predictions = answer_questions(backend, prompt, chunk, mode=config.answer_mode,
                                        max_rationale_tokens=config.max_rationale_tokens,
                                        on_overflow="drop", permute=config.permute,
                                        calibrate=config.calibrate)
@@ -374,21 +358,22 @@ def cell_predictions(slm: Any, cell: Cell, prompt: AmplifiedPrompt, todo: list[A
                for p, q in zip(predictions, chunk, strict=True)]
 
 
-def check_output_dir(config: GridConfig) -> None:
-    """Refuse an output directory that holds a grid run with other settings.
+def check_output_dir(config: GridConfig, *, overwrite: bool = False) -> None:
+    """Refuse an output directory that holds a grid run with other settings, or with
+    ``overwrite`` move that run aside (see :func:`guard_resume`).
 
     Raises:
         SelfAmplifyError: resuming it would mix two settings.
     """
     out = Path(config.output_dir)
-    saved = out / "config.json"
-    if saved.exists() and (out / "predictions.jsonl").exists() and _result_settings(
-            GridConfig.model_validate_json(saved.read_text(encoding="utf-8"))
-    ) != _result_settings(config):
-        raise SelfAmplifyError(
-            f"{out} holds a grid run with other settings; resuming it would mix them. Use "
-            "another output directory, or delete this one to start afresh.")
+    guard_resume(out, out / "config.json", _result_settings(config), outputs=GRID_OUTPUTS,
+                 started=(out / "predictions.jsonl").exists(), what="a grid run",
+                 overwrite=overwrite,
+                 read=lambda text: _result_settings(GridConfig.model_validate_json(text)))
 
+
+GRID_OUTPUTS = ("config.json", "predictions.jsonl", "cells.jsonl", "prompts")
+"""What a grid writes into its output directory, besides its report."""
 
 CELL_LISTS = {"datasets", "methods", "strategies", "seeds", "output_dir"}
 """Settings that say which cells a grid has, not how a cell is computed: a grid may be

@@ -12,35 +12,41 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
 from langchain_selfamplify.data.example import MCQExample
-from langchain_selfamplify.errors import ContextLengthError
+from langchain_selfamplify.deprecation import accepts_renamed_arguments
 from langchain_selfamplify.evaluation.bias_controls import (
     calibrated,
     content_free_question,
     mean_over_rotations,
     rotate_choices,
 )
+from langchain_selfamplify.evaluation.budget import check_context as check_context
+from langchain_selfamplify.evaluation.budget import (
+    demonstrations_that_fit as demonstrations_that_fit,
+)
+from langchain_selfamplify.evaluation.budget import rationale_cap as rationale_cap
+from langchain_selfamplify.evaluation.budget import rationale_stops as rationale_stops
 from langchain_selfamplify.evaluation.metrics import Accuracy, accuracy
-from langchain_selfamplify.models.answer_scoring import (
+from langchain_selfamplify.models.answer_formats import (
     cloze_continuation,
     require_choice_texts,
     score_answers,
 )
+from langchain_selfamplify.models.backend import ModelBackend, require_local
+from langchain_selfamplify.models.chat_format import Prompt
 from langchain_selfamplify.models.choice_scores import ChoiceScores
+from langchain_selfamplify.models.generation import generate_then_score
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.prompting.parsing import parse_answer
-from langchain_selfamplify.rationales.methods.ph_cot import step_marker
 from langchain_selfamplify.stages import stage
 from langchain_selfamplify.strict import StrictModel
 from langchain_selfamplify.wording import (
     ANSWER_FORMATS,
-    RATIONALE_STOPS,
     AnswerFormat,
     answer_prefix,
 )
@@ -80,76 +86,9 @@ class EvalResult(StrictModel):
     """One per test question, in test order."""
 
 
-def demonstrations_that_fit(
-    slm: Any, prompt: AmplifiedPrompt, question: MCQExample, reserve: int = 0
-) -> int:
-    """How many of ``prompt``'s demonstrations fit the context with ``question``.
-
-    Demonstrations are dropped from the end; the answer-turn prefix stays that of the
-    full prompt, so the question is read the same way.
-
-    Raises:
-        ContextLengthError: the question does not fit even without demonstrations.
-    """
-    prefix = prompt.assistant_prefix()
-    for kept in range(len(prompt.examples), -1, -1):
-        messages = prompt.to_messages(question, prompt.examples[:kept])
-        if slm.count_tokens(slm.format_prompt(messages, prefix)) + reserve <= slm.context_length:
-            return kept
-    raise ContextLengthError(
-        f"Question {question.id!r} does not fit {slm.name}'s context of "
-        f"{slm.context_length} tokens even without demonstrations (+{reserve} tokens for "
-        "the rationale and answer)."
-    )
-
-
-def check_context(
-    slm: Any,
-    prompt: AmplifiedPrompt,
-    questions: Sequence[MCQExample],
-    reserve: int = 0,
-    on_overflow: Literal["error", "drop"] = "error",
-) -> dict[str, int]:
-    """Check, before any model call, that each question's prompt fits the context.
-
-    Args:
-        slm: The model.
-        prompt: The few-shot prompt.
-        questions: The test questions.
-        reserve: Tokens to keep free for the rationale and the answer.
-        on_overflow: ``"error"`` (default) raises for the first question whose prompt
-            is too long; ``"drop"`` drops demonstrations from the end of that
-            question's prompt, with a warning.
-
-    Returns:
-        Question id -> number of demonstrations used, for questions that lose some.
-
-    Raises:
-        ContextLengthError: a prompt is too long (``"error"``), or a question does not
-            fit even alone (both modes).
-    """
-    trimmed: dict[str, int] = {}
-    for question in questions:
-        kept = demonstrations_that_fit(slm, prompt, question, reserve)
-        if kept == len(prompt.examples):
-            continue
-        if on_overflow == "error":
-            raise ContextLengthError(
-                f"The {len(prompt.examples)}-shot prompt for question {question.id!r} is too "
-                f"long for {slm.name}'s context of {slm.context_length} tokens (+{reserve} "
-                f"for the rationale and answer); {kept} demonstration(s) would fit. Use fewer "
-                "or shorter demonstrations, or on_overflow='drop'."
-            )
-        trimmed[question.id] = kept
-    if trimmed:
-        logger.warning("%d question(s) too long for the full prompt were given fewer "
-                       "demonstrations: %s", len(trimmed),
-                       ", ".join(f"{qid} ({kept} kept)" for qid, kept in trimmed.items()))
-    return trimmed
-
-
+@accepts_renamed_arguments
 def answer_questions(
-    slm: Any,
+    backend: ModelBackend,
     prompt: AmplifiedPrompt,
     questions: Sequence[MCQExample],
     *,
@@ -169,7 +108,7 @@ def answer_questions(
     shorter than what it imitates.
 
     Args:
-        slm: The model.
+        backend: The model.
         prompt: The few-shot prompt.
         questions: Test questions (their gold labels are used only for scoring).
         max_rationale_tokens: Least token cap of a test-time rationale. Defaults to 96.
@@ -190,17 +129,17 @@ def answer_questions(
     """
     check_answer_options(prompt.answer_format, questions, mode=mode, permute=permute,
                          calibrate=calibrate)
-    cap = rationale_cap(slm, prompt, max_rationale_tokens)
+    cap = rationale_cap(backend, prompt, max_rationale_tokens)
     # The content-free question is the same under every choice order: asked once.
-    references = (_content_free_probs(slm, prompt, questions, cap, mode, on_overflow)
+    references = (_content_free_probs(backend, prompt, questions, cap, mode, on_overflow)
                   if calibrate else None)
     if not permute:
-        return _answer(slm, prompt, questions, cap, mode, on_overflow, references)
+        return _answer(backend, prompt, questions, cap, mode, on_overflow, references)
     runs = []
     for shift in range(max(len(q.choices) for q in questions)):
         shifted = [rotate_choices(q, shift) for q in questions if len(q.choices) > shift]
-        runs.append({p.id: p for p in _answer(slm, prompt, shifted, cap, mode, on_overflow,
-                                               references)})
+        runs.append({p.id: p for p in _answer(backend, prompt, shifted, cap, mode, on_overflow,
+                                              references)})
     predictions = []
     for question in questions:
         original = runs[0][question.id]
@@ -247,43 +186,20 @@ def check_answer_options(
                              "(answer_format='letter'), not to the cloze format")
 
 
-def rationale_cap(slm: Any, prompt: AmplifiedPrompt, least: int) -> int:
-    """Token cap of test-time rationales: ``least``, or the longest demonstration
-    rationale plus 16 tokens when that is longer (a model cut shorter than what it
-    imitates ends mid-sentence), but never over a quarter of the context."""
-    lengths = [slm.count_tokens(d.rationale, prompt=False)
-               for d in prompt.examples if d.rationale]
-    longest = max(lengths) + 16 if lengths else 0
-    return max(least, min(longest, slm.context_length // 4))
-
-
-_STEP_NUMBER = re.compile(r"\bStep (\d+):")
-
-
-def rationale_stops(prompt: AmplifiedPrompt) -> list[str]:
-    """Where a test-time rationale ends: at :data:`RATIONALE_STOPS` (``"The answer
-    is"``, ``"answer is ("``, ``"answer is:"``), and, when the
-    demonstrations explain in numbered steps, where the model starts one step more than
-    the longest of them (a capable model otherwise keeps writing steps until the cap
-    cuts one mid-sentence)."""
-    steps = [int(number) for d in prompt.examples if d.rationale
-             for number in _STEP_NUMBER.findall(d.rationale)]
-    return [*RATIONALE_STOPS, *([step_marker(max(steps) + 1)] if steps else [])]
-
-
-def _content_free_probs(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample],
-                        cap: int, mode: Literal["score", "generate"],
+def _content_free_probs(backend: ModelBackend, prompt: AmplifiedPrompt,
+                        questions: Sequence[MCQExample], cap: int,
+                        mode: Literal["score", "generate"],
                         on_overflow: Literal["error", "drop"]
                         ) -> dict[tuple[str, ...], dict[str, float]]:
     """Label set -> the probabilities ``prompt`` gives the content-free question."""
     label_sets = sorted({tuple(q.labels) for q in questions})
     neutral = [content_free_question(labels) for labels in label_sets]
-    answers = _answer(slm, prompt, neutral, cap, mode, on_overflow, references=None)
+    answers = _answer(backend, prompt, neutral, cap, mode, on_overflow, references=None)
     return {labels: p.probs for labels, p in zip(label_sets, answers, strict=True)}
 
 
-def _answer(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample], cap: int,
-            mode: Literal["score", "generate"], on_overflow: Literal["error", "drop"],
+def _answer(backend: ModelBackend, prompt: AmplifiedPrompt, questions: Sequence[MCQExample],
+            cap: int, mode: Literal["score", "generate"], on_overflow: Literal["error", "drop"],
             references: dict[tuple[str, ...], dict[str, float]] | None
             ) -> list[Prediction]:
     """Answer ``questions`` once, in their choice order; with ``references``, label
@@ -292,44 +208,45 @@ def _answer(slm: Any, prompt: AmplifiedPrompt, questions: Sequence[MCQExample], 
     scored_after = answer_prefix(prompt.answer_format)
     reserve = (cap + 16 if mode == "generate" else 0 if prefix == scored_after else cap + 8)
     if prompt.answer_format == "cloze" and mode == "score":  # the choice texts scored after
-        reserve += max(slm.count_tokens(cloze_continuation(text), prompt=False)
+        reserve += max(backend.count_tokens(cloze_continuation(text), prompt=False)
                        for q in questions for text in q.choices.values())
-    kept = check_context(slm, prompt, questions, reserve, on_overflow)
+    kept = check_context(backend, prompt, questions, reserve, on_overflow)
     conversations = [prompt.to_messages(q, prompt.examples[: kept.get(q.id, len(prompt.examples))])
                      for q in questions]
     if mode == "generate":
         with stage("test_rationales"):
-            return _generate_and_parse(slm, prefix, conversations, questions, reserve)
-    def scoring_prompt(index: int, rationale: str | None) -> str:
+            return _generate_and_parse(backend, prefix, conversations, questions, reserve)
+    def scoring_prompt(index: int, rationale: str | None) -> Prompt:
         after = f"{rationale}\n{scored_after}" if rationale else scored_after
-        return slm.format_prompt(conversations[index], after)
+        return backend.format_prompt(conversations[index], after)
 
     rationales: list[str | None] = [None] * len(questions)
     if prefix != scored_after:
-        texts = [slm.format_prompt(messages, prefix) for messages in conversations]
-        if prompt.answer_format == "letter" and hasattr(slm, "generate_then_score"):
+        texts = [backend.format_prompt(messages, prefix) for messages in conversations]
+        if prompt.answer_format == "letter" and backend.capabilities.fused_generate_score:
             # One pass: the labels are read where the rationale's decoding reaches
             # "The answer is (", so this stage holds the answer scoring too.
+            local = require_local(backend, "generate-then-score")
             with stage("test_rationales"):
-                fused = slm.generate_then_score(
-                    texts, lambda i, reply: scoring_prompt(i, reply.strip()),
+                fused = generate_then_score(
+                    local, texts, lambda i, reply: scoring_prompt(i, reply.strip()),
                     [q.labels for q in questions], max_new_tokens=cap,
                     stop=rationale_stops(prompt), desc="Writing rationales and answers")
-            return _predictions(slm, questions, [s for _, s in fused],
+            return _predictions(backend, questions, [s for _, s in fused],
                                 [text.strip() for text, _ in fused], cap, references)
         with stage("test_rationales"):
-            written = slm.generate(texts, max_new_tokens=cap, stop=rationale_stops(prompt),
-                                   desc="Writing rationales")
+            written = backend.generate(texts, max_new_tokens=cap,
+                                       stop=rationale_stops(prompt), desc="Writing rationales")
         rationales = [text.strip() for text in written]
     score_prompts = [scoring_prompt(i, r) for i, r in enumerate(rationales)]
     with stage("answer_scoring"):
-        scores = score_answers(slm, score_prompts, [q.choices for q in questions],
+        scores = score_answers(backend, score_prompts, [q.choices for q in questions],
                                prompt.answer_format, desc="Scoring answers")
-    return _predictions(slm, questions, scores, rationales, cap, references)
+    return _predictions(backend, questions, scores, rationales, cap, references)
 
 
-def _predictions(slm: Any, questions: Sequence[MCQExample], scores: Sequence[ChoiceScores],
-                 rationales: Sequence[str | None], cap: int,
+def _predictions(backend: ModelBackend, questions: Sequence[MCQExample],
+                 scores: Sequence[ChoiceScores], rationales: Sequence[str | None], cap: int,
                  references: dict[tuple[str, ...], dict[str, float]] | None
                  ) -> list[Prediction]:
     """One :class:`Prediction` per question from its choice scores and rationale."""
@@ -339,18 +256,18 @@ def _predictions(slm: Any, questions: Sequence[MCQExample], scores: Sequence[Cho
         if references is not None:
             probs = calibrated(probs, references[tuple(q.labels)])
         predicted = max(probs, key=probs.__getitem__)
-        truncated = r is not None and slm.count_tokens(r, prompt=False) >= cap - 1
+        truncated = r is not None and backend.count_tokens(r, prompt=False) >= cap - 1
         predictions.append(Prediction(id=q.id, gold=q.answer, predicted=predicted,
                                       correct=predicted == q.answer, probs=probs, rationale=r,
                                       truncated=truncated))
     return predictions
 
 
-def _generate_and_parse(slm: Any, prefix: str, conversations: Sequence[list[Any]],
+def _generate_and_parse(backend: ModelBackend, prefix: str, conversations: Sequence[list[Any]],
                         questions: Sequence[MCQExample], max_new_tokens: int
                         ) -> list[Prediction]:
-    texts = [slm.format_prompt(messages, prefix) for messages in conversations]
-    replies = slm.generate(texts, max_new_tokens=max_new_tokens, desc="Answering")
+    texts = [backend.format_prompt(messages, prefix) for messages in conversations]
+    replies = backend.generate(texts, max_new_tokens=max_new_tokens, desc="Answering")
     predictions = []
     for question, reply in zip(questions, replies, strict=True):
         label = parse_answer(prefix + reply, question.labels, list(question.choices.values()))
@@ -359,19 +276,21 @@ def _generate_and_parse(slm: Any, prefix: str, conversations: Sequence[list[Any]
     return predictions
 
 
+@accepts_renamed_arguments
 def evaluate_prompt(
-    slm: Any,
+    backend: ModelBackend,
     prompt: AmplifiedPrompt,
     questions: Sequence[MCQExample],
     name: str,
     **kwargs: Any,
 ) -> EvalResult:
     """Accuracy (with 95% interval) of ``prompt`` on ``questions``."""
-    return summarize_predictions(answer_questions(slm, prompt, questions, **kwargs), name)
+    return summarize_predictions(answer_questions(backend, prompt, questions, **kwargs), name)
 
 
+@accepts_renamed_arguments
 def answer_with_checkpoint(
-    slm: Any,
+    backend: ModelBackend,
     prompt: AmplifiedPrompt,
     questions: Sequence[MCQExample],
     path: str | os.PathLike[str],
@@ -385,7 +304,7 @@ def answer_with_checkpoint(
     Questions already in ``path`` (from an interrupted run) are not answered again.
 
     Args:
-        slm: The model.
+        backend: The model.
         prompt: The few-shot prompt.
         questions: Test questions.
         path: The checkpoint file.
@@ -409,8 +328,8 @@ def answer_with_checkpoint(
             done.setdefault(prediction.id, prediction)
     todo = [q for q in questions if q.id not in done]
     chunks = [todo[i : i + chunk_size] for i in range(0, len(todo), chunk_size)]
-    for chunk in tqdm(chunks, desc=desc, disable=not (desc and slm.show_progress), leave=False):
-        predictions = answer_questions(slm, prompt, chunk, **kwargs)
+    for chunk in tqdm(chunks, desc=desc, disable=not (desc and backend.show_progress), leave=False):
+        predictions = answer_questions(backend, prompt, chunk, **kwargs)
         append_jsonl(path, [p.model_dump() for p in predictions])
         done.update((p.id, p) for p in predictions)
     return [done[q.id] for q in questions]

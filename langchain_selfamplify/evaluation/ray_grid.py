@@ -37,11 +37,12 @@ from langchain_selfamplify.evaluation.grid import (
     timed_prompt,
 )
 from langchain_selfamplify.evaluation.summary import summarize
+from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 
 
-def run_cell(backend: Any, cell: Cell, pool: list[Any], todo: list[Any], config: GridConfig,
-             prompt_json: str | None, pool_scores: PoolScores | None = None
+def run_cell(backend: ModelBackend, cell: Cell, pool: list[Any], todo: list[Any],
+             config: GridConfig, prompt_json: str | None, pool_scores: PoolScores | None = None
              ) -> dict[str, Any]:
     """One cell's work, as a worker runs it: the prompt (built unless given as JSON)
     and the prediction records, or the reason it failed. Plain data, for Ray to ship.
@@ -66,7 +67,7 @@ def run_cell(backend: Any, cell: Cell, pool: list[Any], todo: list[Any], config:
     return result
 
 
-def run_grid_on_ray(config: GridConfig, load: Callable[[], Any], *,
+def run_grid_on_ray(config: GridConfig, load: Callable[[], ModelBackend], *,
                     address: str | None = None, workers: int | None = None,
                     num_cpus: float = 1, num_gpus: float = 0,
                     splits: Splits | None = None, retry_failed: bool = False
@@ -153,7 +154,7 @@ def _write(state: GridState, cell: Cell, result: dict[str, Any]) -> None:
 class _Worker:
     """A Ray actor holding one loaded model."""
 
-    def __init__(self, load: Callable[[], Any]) -> None:
+    def __init__(self, load: Callable[[], ModelBackend]) -> None:
         self.backend = load()
         self.pool_scores: PoolScores = {}
 

@@ -3,10 +3,12 @@
 backend over any LangChain chat model, and a local model whose generation is
 offloaded to a served copy."""
 
-from langchain_selfamplify.models.backend import Capabilities, ModelBackend
+from langchain_selfamplify.models.backend import Capabilities, ModelBackend, require_local
 from langchain_selfamplify.models.chat_backend import ChatModelBackend
+from langchain_selfamplify.models.chat_format import ChatPrompt, Prompt
 from langchain_selfamplify.models.choice_scores import ChoiceScores
-from langchain_selfamplify.models.default import DEFAULT_MODEL_NAME, default_model_path
+from langchain_selfamplify.models.core import ModelCore
+from langchain_selfamplify.models.embedded import DEFAULT_MODEL_NAME, default_model_path
 from langchain_selfamplify.models.factory import load_backend
 from langchain_selfamplify.models.offload import GenerationOffload
 from langchain_selfamplify.models.served import OpenAICompatibleBackend
@@ -19,10 +21,14 @@ __all__ = [
     "SLM",
     "Capabilities",
     "ChatModelBackend",
+    "ChatPrompt",
     "ChoiceScores",
     "GenerationOffload",
     "ModelBackend",
+    "ModelCore",
     "OpenAICompatibleBackend",
+    "Prompt",
     "default_model_path",
     "load_backend",
+    "require_local",
 ]

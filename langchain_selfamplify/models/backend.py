@@ -21,12 +21,16 @@ before any model call, with an error that says what would work.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from langchain_selfamplify.errors import BackendCapabilityError
-from langchain_selfamplify.models.chat_format import Message
+from langchain_selfamplify.models.chat_format import Message, Prompt
 from langchain_selfamplify.models.choice_scores import ChoiceScores
+
+if TYPE_CHECKING:
+    from langchain_selfamplify.models.core import ModelCore
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,11 @@ class Capabilities:
     Gradient x Input)."""
     token_ids: bool = False
     """A local tokenizer and forward pass over token ids (token-level perturbation with
-    a KV cache, the faithfulness metrics)."""
+    a KV cache, the faithfulness metrics): :attr:`ModelBackend.local_model` is set."""
+    fused_generate_score: bool = False
+    """A reply and the answer labels after it computed in one decoding pass
+    (:func:`~langchain_selfamplify.models.generation.generate_then_score` on
+    :attr:`ModelBackend.local_model`); without it they take two calls."""
 
     def names(self) -> list[str]:
         """The capabilities this backend has, by name."""
@@ -54,12 +62,27 @@ class Capabilities:
 class ModelBackend(Protocol):
     """The text-level calls the pipeline makes on a model."""
 
-    name: str
-    """Name used in saved prompts, checkpoints and results."""
-    show_progress: bool
-    """Whether long calls show progress bars."""
-    batch_size: int
-    """Prompts handed to the backend per call by batched steps."""
+    # Read-only members: a plain attribute or a property satisfies each.
+    @property
+    def name(self) -> str:
+        """Name used in saved prompts, checkpoints and results."""
+        ...
+
+    @property
+    def show_progress(self) -> bool:
+        """Whether long calls show progress bars."""
+        ...
+
+    @property
+    def batch_size(self) -> int:
+        """Prompts handed to the backend per call by batched steps."""
+        ...
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]:
+        """Held around a sequence of calls that must not interleave with another
+        thread's (a re-entrant lock: LangChain's ``batch`` runs chains in threads)."""
+        ...
 
     @property
     def capabilities(self) -> Capabilities:
@@ -71,27 +94,35 @@ class ModelBackend(Protocol):
         """Longest prompt + continuation the model accepts, in tokens."""
         ...
 
-    def format_prompt(self, messages: Sequence[Message], assistant_prefix: str = "") -> str:
-        """Render a conversation and open an assistant turn starting with the prefix."""
+    @property
+    def local_model(self) -> ModelCore | None:
+        """The local Hugging Face model behind this backend, for the tensor-level steps
+        (``None`` for a served or chat model)."""
         ...
 
-    def count_tokens(self, text: str, *, prompt: bool = True) -> int:
+    def format_prompt(self, messages: Sequence[Message], assistant_prefix: str = "") -> Prompt:
+        """A conversation with an assistant turn opened with the prefix: rendered text,
+        or a :class:`~langchain_selfamplify.models.chat_format.ChatPrompt` for a
+        backend that takes messages."""
+        ...
+
+    def count_tokens(self, text: Prompt, *, prompt: bool = True) -> int:
         """Tokens of ``text``: a prompt from :meth:`format_prompt` (``prompt=True``) or a
         bare piece of text such as a rationale."""
         ...
 
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64,
+    def generate(self, prompts: Sequence[Prompt], *, max_new_tokens: int = 64,
                  stop: Sequence[str] | None = None, desc: str | None = None) -> list[str]:
         """Greedy continuation of each prompt, cut before the first stop string."""
         ...
 
-    def score_choices(self, prompts: Sequence[str], labels: Sequence[Sequence[str]], *,
+    def score_choices(self, prompts: Sequence[Prompt], labels: Sequence[Sequence[str]], *,
                       desc: str | None = None) -> list[ChoiceScores]:
         """Probability of each answer label right after each prompt."""
         ...
 
 
-def require(backend: Any, capability: str, needed_for: str, instead: str = "") -> None:
+def require(backend: ModelBackend, capability: str, needed_for: str, instead: str = "") -> None:
     """Fail when ``backend`` lacks ``capability``.
 
     Args:
@@ -103,22 +134,26 @@ def require(backend: Any, capability: str, needed_for: str, instead: str = "") -
     Raises:
         BackendCapabilityError: the backend does not have the capability.
     """
-    if not getattr(capabilities_of(backend), capability):
+    if not getattr(backend.capabilities, capability):
         hint = f" {instead}" if instead else ""
         raise BackendCapabilityError(
             f"{needed_for} needs {capability.replace('_', ' ')}, which the backend "
-            f"{getattr(backend, 'name', type(backend).__name__)!r} does not provide.{hint}")
+            f"{backend.name!r} does not provide.{hint}")
 
 
-def capabilities_of(backend: Any) -> Capabilities:
-    """A backend's :class:`Capabilities` (a test double without them can do everything,
-    so existing duck-typed models keep working)."""
-    found = getattr(backend, "capabilities", None)
-    if isinstance(found, Capabilities):
-        return found
-    return Capabilities(label_log_probs=True, continuation_log_probs=True,
-                        gradients=bool(getattr(backend, "supports_gradients", True)),
-                        token_ids=hasattr(backend, "tokenizer"))
+def require_local(backend: ModelBackend, needed_for: str, instead: str = "") -> ModelCore:
+    """The local model behind ``backend``, for a step that needs its tensors.
+
+    Raises:
+        BackendCapabilityError: the backend has no local model (a served or chat model).
+    """
+    require(backend, "token_ids", needed_for, instead)
+    local = backend.local_model
+    if local is None:  # a backend that claims token ids must hand over its model
+        raise BackendCapabilityError(
+            f"{needed_for}: the backend {backend.name!r} claims token ids but has no "
+            "local model")
+    return local
 
 
 def cut_at_stop(text: str, stop: Sequence[str] | None) -> str:

@@ -6,28 +6,31 @@ generate mode. It returns no log-probabilities here, so the steps that score lab
 (success/error selection, score-mode answers, perturbation explainers) fail when they
 are built, saying that ``strategy="random"`` and ``mode="generate"`` work.
 
-Prompts stay conversations: :meth:`ChatModelBackend.format_prompt` packs the messages
-and the assistant prefix into one string, and :meth:`ChatModelBackend.generate` sends
-them as chat messages, the prefix as a final assistant message. Servers that take a
+Prompts stay conversations: :meth:`ChatModelBackend.format_prompt` returns a
+:class:`~langchain_selfamplify.models.chat_format.ChatPrompt` (the messages and the
+assistant prefix), and :meth:`ChatModelBackend.generate` sends them as chat messages,
+the prefix as a final assistant message. Servers that take a
 final assistant message as a prefill (llama.cpp, vLLM, Anthropic) continue it; others
 answer afresh, and a reply that repeats the prefix has it removed.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Sequence
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
 from tqdm.auto import tqdm
 
 from langchain_selfamplify.models.backend import Capabilities, cut_at_stop, estimate_tokens
-from langchain_selfamplify.models.chat_format import Message, with_system_prompt
+from langchain_selfamplify.models.chat_format import (
+    ChatPrompt,
+    Message,
+    Prompt,
+    with_system_prompt,
+)
 from langchain_selfamplify.models.choice_scores import ChoiceScores
-
-_PACKED = "selfamplify-chat:"
-"""Start of a prompt string that packs a conversation (see :meth:`format_prompt`)."""
 
 
 class ChatModelBackend:
@@ -44,12 +47,10 @@ class ChatModelBackend:
         show_progress: Show progress bars on long calls. Defaults to True.
     """
 
-    def __init__(self, chat_model: Any, *, name: str | None = None,
+    def __init__(self, chat_model: BaseChatModel, *, name: str | None = None,
                  context_length: int = 8192, max_concurrency: int = 8,
                  system_prompt: str | None = None, batch_size: int = 64,
                  show_progress: bool = True) -> None:
-        from langchain_core.language_models import BaseChatModel
-
         if not isinstance(chat_model, BaseChatModel):
             raise TypeError("ChatModelBackend needs a LangChain BaseChatModel, not "
                             f"{type(chat_model).__name__}")
@@ -69,24 +70,28 @@ class ChatModelBackend:
         return Capabilities()
 
     @property
+    def local_model(self) -> None:
+        """None: the model's tensors are not here."""
+        return None
+
+    @property
     def context_length(self) -> int:
         """The context given at construction."""
         return self._context_length
 
-    def format_prompt(self, messages: Sequence[Message], assistant_prefix: str = "") -> str:
-        """The conversation and the assistant prefix, packed into one string."""
-        messages = with_system_prompt(messages, self.system_prompt)
-        return _PACKED + json.dumps({"messages": list(messages), "prefix": assistant_prefix})
+    def format_prompt(self, messages: Sequence[Message], assistant_prefix: str = ""
+                      ) -> ChatPrompt:
+        """The conversation and the assistant prefix, kept as messages."""
+        return ChatPrompt.of(with_system_prompt(messages, self.system_prompt), assistant_prefix)
 
-    def count_tokens(self, text: str, *, prompt: bool = True) -> int:
-        """An estimate, ``len / 3`` rounded up, of the text (a packed prompt counts its
-        messages' contents)."""
-        if text.startswith(_PACKED):
-            packed = json.loads(text[len(_PACKED):])
-            text = "".join(m["content"] for m in packed["messages"]) + packed["prefix"]
+    def count_tokens(self, text: Prompt, *, prompt: bool = True) -> int:
+        """An estimate, ``len / 3`` rounded up, of the text (a conversation counts its
+        messages' contents and the assistant prefix)."""
+        if isinstance(text, ChatPrompt):
+            text = "".join(content for _, content in text.turns) + text.assistant_prefix
         return estimate_tokens(text)
 
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64,
+    def generate(self, prompts: Sequence[Prompt], *, max_new_tokens: int = 64,
                  stop: Sequence[str] | None = None, desc: str | None = None) -> list[str]:
         """Each conversation's reply, ``max_concurrency`` requests at a time."""
         from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -95,15 +100,14 @@ class ChatModelBackend:
         conversations: list[Any] = []
         prefixes: list[str] = []
         for prompt in prompts:
-            if not prompt.startswith(_PACKED):
-                raise ValueError("ChatModelBackend.generate takes prompts from its own "
-                                 "format_prompt")
-            packed = json.loads(prompt[len(_PACKED):])
-            turns = [kinds[m["role"]](content=m["content"]) for m in packed["messages"]]
-            if packed["prefix"]:
-                turns.append(AIMessage(content=packed["prefix"]))
+            if not isinstance(prompt, ChatPrompt):
+                raise TypeError("ChatModelBackend.generate takes the ChatPrompts of its own "
+                                f"format_prompt, not {type(prompt).__name__}")
+            turns = [kinds[role](content=content) for role, content in prompt.turns]
+            if prompt.assistant_prefix:
+                turns.append(AIMessage(content=prompt.assistant_prefix))
             conversations.append(turns)
-            prefixes.append(packed["prefix"])
+            prefixes.append(prompt.assistant_prefix)
         model = self.chat_model.bind(stop=list(stop)) if stop else self.chat_model
         show = bool(desc) and self.show_progress and len(prompts) > 1
         with tqdm(total=len(prompts), desc=desc, disable=not show, leave=False) as bar:
@@ -122,7 +126,7 @@ class ChatModelBackend:
             texts.append(cut_at_stop(text, stop))
         return texts
 
-    def score_choices(self, prompts: Sequence[str], labels: Sequence[Sequence[str]], *,
+    def score_choices(self, prompts: Sequence[Prompt], labels: Sequence[Sequence[str]], *,
                       desc: str | None = None) -> list[ChoiceScores]:
         """Not available: a chat model returns no log-probabilities here."""
         from langchain_selfamplify.models.backend import require

@@ -8,13 +8,52 @@ assistant turn that the model continues from a given prefix
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_selfamplify.errors import ChatTemplateError
 
 Message = dict[str, str]
 ChatFormat = Literal["auto", "chat", "plain"]
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    """A conversation and the text the assistant's reply starts with, kept as messages
+    for backends that take messages (a LangChain chat model), not rendered text."""
+
+    turns: tuple[tuple[str, str], ...]
+    """``(role, content)`` of each message, in order."""
+    assistant_prefix: str = ""
+    """Text the assistant's reply starts with; the model continues it."""
+
+    @classmethod
+    def of(cls, messages: Sequence[Message], assistant_prefix: str = "") -> ChatPrompt:
+        """The prompt of ``messages`` (``{"role": ..., "content": ...}`` dicts)."""
+        return cls(tuple((m["role"], m["content"]) for m in messages), assistant_prefix)
+
+    @property
+    def messages(self) -> list[Message]:
+        """The turns as ``{"role": ..., "content": ...}`` dicts."""
+        return [{"role": role, "content": content} for role, content in self.turns]
+
+    def __str__(self) -> str:
+        return render_plain(self.messages, self.assistant_prefix)
+
+
+Prompt = str | ChatPrompt
+"""What a backend's ``format_prompt`` returns and its ``generate`` and
+``score_choices`` take: rendered text (local and served models) or a
+:class:`ChatPrompt` (chat models)."""
+
+
+def prompt_text(prompt: Prompt, render: Callable[[Sequence[Message], str], str]) -> str:
+    """``prompt`` as text: itself, or a :class:`ChatPrompt` rendered by ``render``
+    (a backend's ``format_prompt``)."""
+    if isinstance(prompt, ChatPrompt):
+        return render(prompt.messages, prompt.assistant_prefix)
+    return prompt
 
 
 def has_chat_template(tokenizer: Any) -> bool:

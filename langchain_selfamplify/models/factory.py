@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_selfamplify.models.loading import check_model_source
+from langchain_selfamplify.models.backend import ModelBackend
+from langchain_selfamplify.models.hf_loading import check_model_source
 from langchain_selfamplify.models.slm import SLM
 
 
 def load_backend(model: str | None = None, *, base_url: str | None = None,
                  served_model: str | None = None, tokenizer: str | None = None,
-                 generate_url: str | None = None, **kwargs: Any) -> Any:
+                 generate_url: str | None = None, **kwargs: Any) -> ModelBackend:
     """The backend the options name: a served model when ``base_url`` is given, else a
     local Hugging Face model, whose generation goes to ``generate_url`` when given.
 

@@ -1,6 +1,6 @@
 """Label scoring on the local backend: the probability of each answer label's token
 right after ``"The answer is ("``, batched, from a cached shared prefix when the prompts
-have one. :meth:`SLM.score_choices` and :meth:`SLM.score_token_lists` call these."""
+have one. :class:`~langchain_selfamplify.models.core.SLM` binds these as its methods."""
 
 from __future__ import annotations
 
@@ -10,23 +10,24 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from langchain_selfamplify.models.chat_format import Prompt
 from langchain_selfamplify.models.choice_scores import ChoiceScores
 from langchain_selfamplify.wording import ANSWER_PREFIX as ANSWER_PREFIX  # its first home
 
 if TYPE_CHECKING:
-    from langchain_selfamplify.models.slm import SLM
+    from langchain_selfamplify.models.core import ModelCore
 
 logger = logging.getLogger(__name__)
 
 
-def label_token_id(slm: SLM, label: str) -> int:
+def label_token_id(core: ModelCore, label: str) -> int:
     """Token id the model emits for ``label`` right after ``"The answer is ("``.
 
     Found by tokenising the prefix with and without the label, so tokenizers that
     glue a leading space or merge ``"(A"`` are handled.
     """
-    if label not in slm._label_ids:
-        encode = slm.tokenizer.encode
+    if label not in core.label_ids:
+        encode = core.tokenizer.encode
         base = encode(ANSWER_PREFIX, add_special_tokens=False)
         full = encode(ANSWER_PREFIX + label, add_special_tokens=False)
         if full[: len(base)] == base and len(full) == len(base) + 1:
@@ -35,60 +36,79 @@ def label_token_id(slm: SLM, label: str) -> int:
             token = encode(label, add_special_tokens=False)[0]
             logger.warning("Label %r is not a single token after %r; scoring its first "
                            "token %d", label, ANSWER_PREFIX, token)
-        slm._label_ids[label] = int(token)
-    return slm._label_ids[label]
+        core.label_ids[label] = int(token)
+    return core.label_ids[label]
 
 
-def label_token_ids(slm: SLM, labels: Sequence[str]) -> list[int]:
+def label_token_ids(core: ModelCore, labels: Sequence[str]) -> list[int]:
     """Token ids of ``labels``; raises ``ValueError`` when two labels share a token."""
-    ids = [label_token_id(slm, label) for label in labels]
+    ids = [label_token_id(core, label) for label in labels]
     if len(set(ids)) != len(ids):
         raise ValueError(f"Labels {list(labels)} do not map to distinct tokens for "
-                         f"{slm.name}; cannot score them apart.")
+                         f"{core.name}; cannot score them apart.")
     return ids
+
+
+def score_choices(
+    core: ModelCore,
+    prompts: Sequence[Prompt],
+    labels: Sequence[Sequence[str]],
+    *,
+    desc: str | None = None,
+) -> list[ChoiceScores]:
+    """Probability of each answer label at the end of each prompt.
+
+    Prompts should end with ``"The answer is ("`` (see ``format_prompt``). One
+    forward pass per batch of ``batch_size`` prompts. When the prompts share a
+    long prefix (a few-shot prompt), its KV cache is computed once and only each
+    prompt's own tokens are run; otherwise prompts are left-padded, with position
+    ids counted from each prompt's first token.
+
+    Args:
+        core: The local model.
+        prompts: Prompt texts.
+        labels: Labels to score for each prompt.
+        desc: Progress-bar label; no bar when ``None``.
+    """
+    return score_token_lists(core, core.tokenize(prompts), labels, desc=desc)
 
 
 @torch.no_grad()
 def score_token_lists(
-    slm: SLM,
+    core: ModelCore,
     token_lists: Sequence[Sequence[int]],
     labels: Sequence[Sequence[str]],
     *,
     desc: str | None = None,
 ) -> list[ChoiceScores]:
-    """:meth:`score_choices` on prompts already tokenised (e.g. with words erased)."""
+    """:func:`score_choices` on prompts already tokenised (e.g. with words erased)."""
     if len(token_lists) != len(labels):
         raise ValueError("prompts and labels differ in length")
     results: list[ChoiceScores | None] = [None] * len(token_lists)
-    with slm.lock:
-        shared = slm._shared_prefix_length(token_lists)
-        for batch_ids in slm._batches(token_lists, shared, desc):
-            logits = last_logits(slm, [token_lists[i] for i in batch_ids], shared)
+    with core.lock:
+        shared = core.shared_prefix_length(token_lists)
+        for batch_ids in core.batches(token_lists, shared, desc):
+            logits = last_logits(core, [token_lists[i] for i in batch_ids], shared)
             log_probs = torch.log_softmax(logits.float(), dim=-1)
             for row, index in enumerate(batch_ids):
-                results[index] = label_scores(slm, log_probs[row], labels[index])
+                results[index] = label_scores(core, log_probs[row], labels[index])
     return [r for r in results if r is not None]
 
 
-def label_scores(slm: SLM, log_probs: torch.Tensor, labels: Sequence[str]) -> ChoiceScores:
+def label_scores(core: ModelCore, log_probs: torch.Tensor, labels: Sequence[str]) -> ChoiceScores:
     """The labels' scores from one position's log-probabilities over the vocabulary."""
-    chosen = log_probs[label_token_ids(slm, labels)]
+    chosen = log_probs[label_token_ids(core, labels)]
     return ChoiceScores(labels=list(labels), probs=torch.softmax(chosen, dim=-1).tolist(),
                         log_probs=chosen.tolist())
 
 
-def last_logits(slm: SLM, token_lists: Sequence[Sequence[int]], shared: int) -> torch.Tensor:
+def last_logits(core: ModelCore, token_lists: Sequence[Sequence[int]], shared: int) -> torch.Tensor:
     """Next-token logits after each prompt, ``(batch, vocab)``."""
     if not shared:
-        batch = slm.pad_left(token_lists)
+        batch = core.pad_left(token_lists)
         # logits_to_keep=1: the vocabulary projection is run for the last position only.
-        return slm.forward(1, input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+        return core.forward(1, input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                             position_ids=batch.position_ids).logits[:, -1, :]
-    suffixes = [tokens[shared:] for tokens in token_lists]
-    batch = slm.pad_right_after_prefix(suffixes, shared)
-    cache, context = slm._cache_for_rows(token_lists[0][:shared], len(suffixes))
-    with context:
-        # Each row's logits at its own end only, not at every row's end.
-        return slm.logits_at(range(len(suffixes)), [len(suffix) - 1 for suffix in suffixes],
-                             input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                             position_ids=batch.position_ids, cache=cache)
+    # Each row's logits at its own end only, not at every row's end.
+    return core.logits_after_prefix(token_lists, shared,
+                                    [[len(tokens) - shared - 1] for tokens in token_lists])

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 from langchain_selfamplify.models.chat_format import render_chat
 
 if TYPE_CHECKING:
-    from langchain_selfamplify.models.slm import SLM
+    from langchain_selfamplify.models.core import ModelCore
 
 
-def as_langchain_llm(slm: SLM, max_new_tokens: int = 128, **pipeline_kwargs: Any) -> Any:
+def as_langchain_llm(core: ModelCore, max_new_tokens: int = 128, **pipeline_kwargs: Any) -> Any:
     """This model as a ``langchain_huggingface.HuggingFacePipeline`` (text in, text out).
 
     No Hub call: the pipeline wraps the model already in memory.
@@ -21,17 +21,17 @@ def as_langchain_llm(slm: SLM, max_new_tokens: int = 128, **pipeline_kwargs: Any
 
     generator = pipeline(
         "text-generation",
-        model=slm.model,
-        tokenizer=slm.tokenizer,
+        model=core.model,
+        tokenizer=core.tokenizer,
         max_new_tokens=max_new_tokens,
         do_sample=False,
         return_full_text=False,
         **pipeline_kwargs,
     )
-    return HuggingFacePipeline(pipeline=generator, model_id=slm.name)
+    return HuggingFacePipeline(pipeline=generator, model_id=core.name)
 
 
-def as_chat_model(slm: SLM, max_new_tokens: int = 128, **pipeline_kwargs: Any) -> Any:
+def as_chat_model(core: ModelCore, max_new_tokens: int = 128, **pipeline_kwargs: Any) -> Any:
     """This model as a ``langchain_huggingface.ChatHuggingFace`` chat model.
 
     Raises:
@@ -39,9 +39,9 @@ def as_chat_model(slm: SLM, max_new_tokens: int = 128, **pipeline_kwargs: Any) -
     """
     from langchain_huggingface import ChatHuggingFace
 
-    render_chat(slm.tokenizer, [{"role": "user", "content": "x"}], "", "chat")
+    render_chat(core.tokenizer, [{"role": "user", "content": "x"}], "", "chat")
     return ChatHuggingFace(
-        llm=slm.as_langchain_llm(max_new_tokens, **pipeline_kwargs),
-        tokenizer=slm.tokenizer,
-        model_id=slm.name,
+        llm=as_langchain_llm(core, max_new_tokens, **pipeline_kwargs),
+        tokenizer=core.tokenizer,
+        model_id=core.name,
     )

@@ -43,7 +43,9 @@ from langchain_selfamplify.models.backend import Capabilities, cut_at_stop, esti
 from langchain_selfamplify.models.chat_format import (
     ChatFormat,
     Message,
+    Prompt,
     has_chat_template,
+    prompt_text,
     render_chat,
     render_plain,
     with_system_prompt,
@@ -147,6 +149,11 @@ class OpenAICompatibleBackend:
         return Capabilities(label_log_probs=True)
 
     @property
+    def local_model(self) -> None:
+        """None: the model's tensors are not here."""
+        return None
+
+    @property
     def context_length(self) -> int:
         """The server's context in tokens (asked once, see the class docs)."""
         if self._context_length is None:
@@ -183,8 +190,9 @@ class OpenAICompatibleBackend:
             return render_plain(messages, assistant_prefix)
         return render_chat(self.tokenizer, messages, assistant_prefix, self.chat_format)[0]
 
-    def count_tokens(self, text: str, *, prompt: bool = True) -> int:
+    def count_tokens(self, text: Prompt, *, prompt: bool = True) -> int:
         """Exact with a local tokenizer; otherwise ``len(text) / 3``, rounded up."""
+        text = prompt_text(text, self.format_prompt)
         if self.tokenizer is None:
             return estimate_tokens(text)
         templated = self.chat_format == "chat" or (
@@ -193,18 +201,19 @@ class OpenAICompatibleBackend:
         return len(self.tokenizer(text, add_special_tokens=special)["input_ids"])
 
     # ------------------------------------------------------------------ calls
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64,
+    def generate(self, prompts: Sequence[Prompt], *, max_new_tokens: int = 64,
                  stop: Sequence[str] | None = None, desc: str | None = None) -> list[str]:
         """Greedy continuation of each prompt, ``max_concurrency`` requests at a time."""
-        def complete(prompt: str) -> str:
-            result = self._llm.generate([prompt], stop=list(stop) if stop else None,
+        def complete(prompt: Prompt) -> str:
+            result = self._llm.generate([prompt_text(prompt, self.format_prompt)],
+                                        stop=list(stop) if stop else None,
                                         max_tokens=max_new_tokens)
             text = result.generations[0][0].text
             return cut_at_stop(text, stop)
 
         return self._map(complete, prompts, desc)
 
-    def score_choices(self, prompts: Sequence[str], labels: Sequence[Sequence[str]], *,
+    def score_choices(self, prompts: Sequence[Prompt], labels: Sequence[Sequence[str]], *,
                       desc: str | None = None) -> list[ChoiceScores]:
         """Probability of each label as the token after each prompt, from the server's
         top log-probabilities (see the class docs for labels outside them)."""
@@ -212,7 +221,8 @@ class OpenAICompatibleBackend:
             raise ValueError("prompts and labels differ in length")
 
         def score(index: int) -> tuple[ChoiceScores, int]:
-            result = self._llm.generate([prompts[index]], max_tokens=1,
+            result = self._llm.generate([prompt_text(prompts[index], self.format_prompt)],
+                                        max_tokens=1,
                                         logprobs=self.top_logprobs)
             info = result.generations[0][0].generation_info or {}
             top = top_log_probs(info.get("logprobs"))

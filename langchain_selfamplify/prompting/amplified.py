@@ -48,7 +48,7 @@ class AmplifiedPrompt(RunnableSerializable[Any, PromptValue]):
     Example:
         .. code-block:: python
 
-            chain = selector | rationales | AmplifiedPrompt() | slm.as_chat_model()
+            chain = selector | rationales | AmplifiedPrompt() | backend.as_chat_model()
             chain.invoke({"question": "Which gas ... (A) ... (B) ... (C) ... (D) ..."})
 
             prompt = AmplifiedPrompt(examples=rationales.invoke(selector.select()))

@@ -9,11 +9,11 @@ after a demonstration's question is exactly the prefix it continues at test time
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.data.formats import split_inline_options
-from langchain_selfamplify.models.chat_format import Message
+from langchain_selfamplify.models.backend import ModelBackend
+from langchain_selfamplify.models.chat_format import Message, Prompt
 from langchain_selfamplify.wording import ANSWER_PREFIX, CLOZE_PREFIX, AnswerFormat, answer_prefix
 from langchain_selfamplify.wording import RATIONALE_STOP as RATIONALE_STOP  # its first home
 
@@ -43,12 +43,12 @@ def question_text(question: str | MCQExample) -> str:
     return f"{stem}\n{options}" if stem else options
 
 
-def zero_shot_prompt(slm: Any, question: str | MCQExample,
-                     assistant_prefix: str = ANSWER_PREFIX) -> str:
+def zero_shot_prompt(backend: ModelBackend, question: str | MCQExample,
+                     assistant_prefix: str = ANSWER_PREFIX) -> Prompt:
     """The question alone in a user turn, the answer turn opened with ``assistant_prefix``
     (by default ``"The answer is ("``): how the pool is scored and examples explained."""
-    return slm.format_prompt([{"role": "user", "content": question_text(question)}],
-                             assistant_prefix)
+    return backend.format_prompt([{"role": "user", "content": question_text(question)}],
+                                 assistant_prefix)
 
 
 def answer_turn(example: MCQExample, answer_format: AnswerFormat = "letter") -> str:

@@ -10,13 +10,15 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from tqdm.auto import tqdm
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import RationaleError
-from langchain_selfamplify.models.answer_scoring import cloze_continuation
+from langchain_selfamplify.models.answer_formats import cloze_continuation
+from langchain_selfamplify.models.backend import ModelBackend
+from langchain_selfamplify.models.core import ModelCore
+from langchain_selfamplify.models.label_scoring import label_token_id
 from langchain_selfamplify.prompting.messages import question_text
 from langchain_selfamplify.rationales.base import RationaleMethod
 from langchain_selfamplify.rationales.words import (
@@ -49,12 +51,12 @@ class AttributionMethod(RationaleMethod):
     """Base of methods that score question words and render the top-k as keywords.
 
     Args:
-        slm: The model to explain.
+        backend: The model to explain.
         k: Number of keywords in the rationale. Defaults to 5.
     """
 
-    def __init__(self, slm: Any, k: int = 5) -> None:
-        super().__init__(slm)
+    def __init__(self, backend: ModelBackend, k: int = 5) -> None:
+        super().__init__(backend)
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         self.k = k
@@ -81,7 +83,7 @@ class AttributionMethod(RationaleMethod):
         order = sorted(range(len(examples)), key=lambda i: len(examples[i].render()))
         size = self.examples_per_batch()
         progress = tqdm(total=len(examples), desc=f"{self.name} rationales", leave=False,
-                        disable=not self.slm.show_progress or len(examples) < 2)
+                        disable=not self.backend.show_progress or len(examples) < 2)
         for start in range(0, len(order), size):
             chunk = order[start : start + size]
             attributions = self.attribute_batch([examples[i] for i in chunk])
@@ -95,7 +97,7 @@ class AttributionMethod(RationaleMethod):
 
     def examples_per_batch(self) -> int:
         """How many examples :meth:`explain` hands to :meth:`attribute_batch` at once."""
-        return self.slm.batch_size
+        return self.backend.batch_size
 
     def attribute_batch(self, examples: Sequence[MCQExample]) -> list[WordAttribution]:
         """:meth:`attribute` for several examples (methods that can batch override it)."""
@@ -103,19 +105,19 @@ class AttributionMethod(RationaleMethod):
 
     def question_prompt(self, example: MCQExample) -> QuestionPrompt:
         """Tokenise the zero-shot prompt and map its tokens to the question's words."""
-        return build_question_prompt(self.slm, example, answer_prefix(self.answer_format))
+        return build_question_prompt(self.local, example, answer_prefix(self.answer_format))
 
     def target_tokens(self, example: MCQExample) -> list[int]:
         """What the attribution explains, as tokens continuing the question prompt: the
         gold label's token (letter format) or the gold choice's text (cloze format,
         whose summed log-probability is the target)."""
         if self.answer_format == "cloze":
-            return list(self.slm.tokenizer.encode(cloze_continuation(example.answer_text),
-                                                  add_special_tokens=False))
-        return [self.slm.label_token_id(example.answer)]
+            return list(self.local.tokenizer.encode(cloze_continuation(example.answer_text),
+                                                    add_special_tokens=False))
+        return [label_token_id(self.local, example.answer)]
 
 
-def build_question_prompt(slm: Any, example: MCQExample,
+def build_question_prompt(local: ModelCore, example: MCQExample,
                           assistant_prefix: str = ANSWER_PREFIX) -> QuestionPrompt:
     """The zero-shot prompt of ``example`` ending in ``assistant_prefix`` (``"The answer
     is ("`` by default), tokenised, with each token mapped to the word of the question
@@ -125,7 +127,7 @@ def build_question_prompt(slm: Any, example: MCQExample,
         RationaleError: the chat template altered the question text.
     """
     rendered = question_text(example)
-    text = slm.format_prompt([{"role": "user", "content": rendered}], assistant_prefix)
+    text = local.format_prompt([{"role": "user", "content": rendered}], assistant_prefix)
     offset = text.find(rendered)
     if offset < 0:
         raise RationaleError(
@@ -133,8 +135,8 @@ def build_question_prompt(slm: Any, example: MCQExample,
             "its words cannot be located in the prompt"
         )
     words = [Word(w.text, w.start + offset, w.end + offset) for w in question_words(example)]
-    encoded = slm.tokenizer(text, return_offsets_mapping=True,
-                            add_special_tokens=not slm._uses_template())
+    encoded = local.tokenizer(text, return_offsets_mapping=True,
+                              add_special_tokens=not local.uses_template())
     spans = [tuple(span) for span in encoded["offset_mapping"]]
     word_of_token = token_word_index(spans, words, text)
     return QuestionPrompt(text, list(encoded["input_ids"]), spans, words, word_of_token)

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
 
 from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.deprecation import accepts_renamed_arguments, deprecated_alias
 from langchain_selfamplify.errors import BackendCapabilityError, RationaleError, UnknownNameError
-from langchain_selfamplify.models.backend import capabilities_of
+from langchain_selfamplify.models.backend import ModelBackend, require_local
+from langchain_selfamplify.models.core import ModelCore
 from langchain_selfamplify.rationales.absence import WordAbsence
 from langchain_selfamplify.wording import AnswerFormat
 
@@ -45,14 +47,13 @@ class RationaleMethod(ABC):
     """:class:`~langchain_selfamplify.models.backend.Capabilities` the method needs
     beyond generation; checked when the method is built."""
 
-    def __init__(self, slm: Any) -> None:
-        if slm is not None:
-            self._check_backend(slm)
-        self.slm = slm
+    def __init__(self, backend: ModelBackend) -> None:
+        self._check_backend(backend)
+        self.backend = backend
 
-    def _check_backend(self, slm: Any) -> None:
-        """Fail before any model call when ``slm`` lacks what this method needs."""
-        have = capabilities_of(slm)
+    def _check_backend(self, backend: ModelBackend) -> None:
+        """Fail before any model call when ``backend`` lacks what this method needs."""
+        have = backend.capabilities
         missing = [need for need in self.requires if not getattr(have, need)]
         if missing:
             usable = sorted(name for name, cls in METHODS.items()
@@ -62,14 +63,25 @@ class RationaleMethod(ABC):
                       else "does not provide it")
             raise BackendCapabilityError(
                 f"{self.name} needs {' and '.join(m.replace('_', ' ') for m in missing)}, "
-                f"but {getattr(slm, 'name', 'the model')} {reason}. Methods that work on "
+                f"but {backend.name} {reason}. Methods that work on "
                 f"this backend: {', '.join(usable) or 'none'}.")
         if self.needs_gradients:
             try:
-                slm.embedding_layer  # noqa: B018 - raises when there is none
+                require_local(backend, self.name).embedding_layer  # noqa: B018 - raises when none
             except AttributeError as exc:
                 raise RationaleError(
                     f"{self.name} needs the input-embedding layer: {exc}") from exc
+
+    slm = deprecated_alias("slm", "backend")
+
+    @property
+    def local(self) -> ModelCore:
+        """The local model behind :attr:`backend`, for methods that work on its tensors.
+
+        Raises:
+            BackendCapabilityError: the backend is a served or chat model.
+        """
+        return require_local(self.backend, self.name)
 
     @classmethod
     def parameters(cls) -> dict[str, Any]:
@@ -77,7 +89,7 @@ class RationaleMethod(ABC):
         signature = inspect.signature(cls.__init__)
         return {
             name: (None if param.default is inspect.Parameter.empty else param.default)
-            for name, param in signature.parameters.items() if name not in ("self", "slm")
+            for name, param in signature.parameters.items() if name not in ("self", "backend")
         }
 
     def forward_passes(self, n_words: int) -> int:
@@ -102,7 +114,7 @@ class RationaleMethod(ABC):
         """The method's settings, recorded with every rationale (for caching and provenance)."""
         return {
             key: value for key, value in vars(self).items()
-            if key != "slm" and not key.startswith("_")
+            if key != "backend" and not key.startswith("_")
         }
 
 
@@ -117,6 +129,8 @@ def register_method(cls: M) -> M:
     if cls.name in METHODS:
         raise ValueError(f"a rationale method named {cls.name!r} is already registered")
     METHODS[cls.name] = cls
+    if "__init__" in vars(cls):  # ``slm=`` still accepted, with a warning
+        cls.__init__ = accepts_renamed_arguments(cls.__init__)  # type: ignore[method-assign]
     return cls
 
 
@@ -142,14 +156,15 @@ def check_word_absence(cls: type[RationaleMethod], word_absence: WordAbsence) ->
             "lime, feature_ablation...) to delete them")
 
 
-def build_method(slm: Any, name: str, *, k: int = 5, n_steps: int = 3,
+@accepts_renamed_arguments
+def build_method(backend: ModelBackend, name: str, *, k: int = 5, n_steps: int = 3,
                  answer_format: AnswerFormat = "letter", word_absence: WordAbsence = "mask",
                  method_kwargs: dict[str, Any] | None = None) -> RationaleMethod:
     """The method called ``name`` with every setting: the one place a method is built
     (the rationale generator and ``selfamplify explain`` both use it).
 
     Args:
-        slm: The model backend.
+        backend: The model backend.
         name: A registered method name.
         k: Keywords of a keyword rationale, where the method takes ``k``. Defaults to 5.
         n_steps: Steps of a Ph-CoT rationale, where the method takes it. Defaults to 3.
@@ -170,7 +185,7 @@ def build_method(slm: Any, name: str, *, k: int = 5, n_steps: int = 3,
         kwargs.setdefault("k", k)
     if "n_steps" in parameters:
         kwargs.setdefault("n_steps", n_steps)
-    method = cls(slm, **kwargs)
+    method = cls(backend, **kwargs)
     method.answer_format = answer_format
     method.word_absence = word_absence
     return method

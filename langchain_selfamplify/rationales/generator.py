@@ -11,9 +11,11 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForChainRun
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SkipValidation, model_validator
 
 from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.deprecation import deprecated_alias, rename_arguments
+from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.rationales.absence import WordAbsence
 from langchain_selfamplify.rationales.base import RationaleMethod, build_method, get_method
 from langchain_selfamplify.schemas import ExplainInput
@@ -42,17 +44,17 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
     Example:
         .. code-block:: python
 
-            rationales = RationaleGenerator(slm=slm, method="deeplift", k=5)
+            rationales = RationaleGenerator(backend=backend, method="deeplift", k=5)
             explained = rationales.invoke(selector.select())
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid",
                               validate_by_name=True, validate_by_alias=True)
 
-    slm: Any = Field(exclude=True, alias="backend")
+    backend: SkipValidation[ModelBackend] = Field(exclude=True)
     """The model that explains (the same model that is amplified): an :class:`SLM` or
     any model backend (a served model runs the generated and perturbation methods);
-    pass it as ``slm=`` or ``backend=``."""
+    ``slm=`` is its deprecated name."""
     method: str = "ph_cot"
     """Registered method name: ``deeplift``, ``kernelshap``, ``self_topk``, ``ph_cot``."""
     k: int = Field(default=5, ge=1)
@@ -76,7 +78,10 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
     _in_flight: dict[str, threading.Event] = PrivateAttr(default_factory=dict)
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
 
+    slm = deprecated_alias("slm", "backend")
+
     def __init__(self, **kwargs: Any) -> None:
+        kwargs = rename_arguments(type(self).__name__, kwargs)
         # Checked before pydantic, which would wrap these errors in a ValidationError.
         reject_unknown_arguments(type(self), kwargs)
         get_method(kwargs.get("method", "ph_cot"))
@@ -91,7 +96,7 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
     def _settings(self) -> tuple[Any, ...]:
         return (self.method, self.k, self.n_steps,
                 json.dumps(self.method_kwargs, sort_keys=True, default=str),
-                self.answer_format, self.word_absence, id(self.slm))
+                self.answer_format, self.word_absence, id(self.backend))
 
     @property
     def explainer(self) -> RationaleMethod:
@@ -100,7 +105,7 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
         with self._lock:
             settings = self._settings()
             if self._explainer_settings != settings:
-                explainer = build_method(self.slm, self.method, k=self.k,
+                explainer = build_method(self.backend, self.method, k=self.k,
                                          n_steps=self.n_steps, answer_format=self.answer_format,
                                          word_absence=self.word_absence,
                                          method_kwargs=self.method_kwargs)
@@ -116,7 +121,7 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
     ) -> list[MCQExample]:
         """The examples with their rationales (computed once per example and settings).
 
-        Examples are explained in batches of ``slm.batch_size`` and each batch is cached
+        Examples are explained in batches of ``backend.batch_size`` and each batch is cached
         as soon as it is done, so an error on one example loses no finished batch. The
         generator's lock guards only its cache: concurrent calls interleave, and an
         example another call is explaining is waited for, not explained twice.
@@ -167,7 +172,7 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
             if not missing:
                 break
             try:
-                chunk_size = max(1, getattr(self.slm, "batch_size", 1))
+                chunk_size = max(1, self.backend.batch_size)
                 for start in range(0, len(mine), chunk_size):
                     chunk = mine[start : start + chunk_size]
                     batch = [wanted[k] for k in chunk]
@@ -283,7 +288,7 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
             "method": self.method,
             "settings": self.explainer.settings(),
             "example": example.model_dump(exclude={"rationale", "metadata"}),
-            "model": getattr(self.slm, "name", ""),
+            "model": self.backend.name,
         }
         blob = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()

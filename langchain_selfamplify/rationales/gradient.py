@@ -14,12 +14,13 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
 from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.models.core import ModelCore
+from langchain_selfamplify.models.label_scoring import label_token_id, label_token_ids
 from langchain_selfamplify.rationales.absence import mask_token_id
 from langchain_selfamplify.rationales.attribution import AttributionMethod
 from langchain_selfamplify.rationales.words import (
@@ -33,10 +34,10 @@ class LabelLogitsFromEmbeddings(nn.Module):
     """``(inputs_embeds, attention_mask) -> logits of the answer labels at the last
     position``. Rows are left-padded; positions count from each row's first token."""
 
-    def __init__(self, slm: Any, label_ids: list[int]) -> None:
+    def __init__(self, local: ModelCore, label_ids: list[int]) -> None:
         super().__init__()
-        self.model = slm.model  # a submodule, so Captum's DeepLift hooks reach its layers
-        self.run = slm.forward
+        self.model = local.model  # a submodule, so Captum's DeepLift hooks reach its layers
+        self.run = local.forward
         self.label_ids = label_ids
 
     def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -50,10 +51,10 @@ class ContinuationLogProb(nn.Module):
     """``(inputs_embeds, attention_mask) -> (rows, 1)``: each row's summed log-probability
     of its own continuation, whose tokens end the (left-padded) row."""
 
-    def __init__(self, slm: Any, continuations: Sequence[Sequence[int]]) -> None:
+    def __init__(self, local: ModelCore, continuations: Sequence[Sequence[int]]) -> None:
         super().__init__()
-        self.model = slm.model  # a submodule, so Captum's DeepLift hooks reach its layers
-        self.run = slm.forward
+        self.model = local.model  # a submodule, so Captum's DeepLift hooks reach its layers
+        self.run = local.forward
         width = max(len(c) for c in continuations)
         self.width = width
         tokens = torch.zeros(len(continuations), width, dtype=torch.long)
@@ -61,8 +62,8 @@ class ContinuationLogProb(nn.Module):
         for row, continuation in enumerate(continuations):
             tokens[row, width - len(continuation):] = torch.tensor(list(continuation))
             mask[row, width - len(continuation):] = 1.0
-        self.targets = tokens.to(slm.device)
-        self.target_mask = mask.to(slm.device)
+        self.targets = tokens.to(local.device)
+        self.target_mask = mask.to(local.device)
 
     def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         positions = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
@@ -116,9 +117,9 @@ class GradientMethod(AttributionMethod):
     every layer's activations, about 1 MB per token on a 135M model."""
 
     def examples_per_batch(self) -> int:
-        """``slm.batch_size``, at most half of :attr:`max_rows` (DeepLift runs each
+        """``backend.batch_size``, at most half of :attr:`max_rows` (DeepLift runs each
         example next to its baseline)."""
-        return max(1, min(self.slm.batch_size, self.max_rows // 2))
+        return max(1, min(self.backend.batch_size, self.max_rows // 2))
 
     @abstractmethod
     def token_attributions(self, inputs: GradientInputs) -> torch.Tensor:
@@ -130,33 +131,33 @@ class GradientMethod(AttributionMethod):
 
     def attribute_batch(self, examples: Sequence[MCQExample]) -> list[WordAttribution]:
         """:meth:`attribute` for several examples in one batch of model calls."""
-        slm = self.slm
+        local = self.local
         prompts = [self.question_prompt(example) for example in examples]
         cloze = self.answer_format == "cloze"
         # In the cloze format each row ends with its target text, after the prompt.
         tails = [self.target_tokens(ex) if cloze else [] for ex in examples]
         rows = [prompt.input_ids + tail for prompt, tail in zip(prompts, tails, strict=True)]
-        batch = slm.pad_left(rows)
+        batch = local.pad_left(rows)
         width = batch.input_ids.shape[1]
-        in_question = torch.zeros(len(prompts), width, dtype=torch.bool, device=slm.device)
+        in_question = torch.zeros(len(prompts), width, dtype=torch.bool, device=local.device)
         for row, (prompt, tail) in enumerate(zip(prompts, tails, strict=True)):
             in_question[row, width - len(rows[row]):] = torch.tensor(
                 [w is not None for w in prompt.word_of_token] + [False] * len(tail))
         forward: nn.Module
         if cloze:
-            forward, target = ContinuationLogProb(slm, tails), [0] * len(examples)
+            forward, target = ContinuationLogProb(local, tails), [0] * len(examples)
         else:
-            gold_ids = [slm.label_token_id(example.answer) for example in examples]
+            gold_ids = [label_token_id(local, example.answer) for example in examples]
             label_ids = sorted({i for example in examples
-                                for i in slm.label_token_ids(example.labels)})
-            forward = LabelLogitsFromEmbeddings(slm, label_ids)
+                                for i in label_token_ids(local, example.labels)})
+            forward = LabelLogitsFromEmbeddings(local, label_ids)
             target = [label_ids.index(gold) for gold in gold_ids]
-        with slm.lock:
-            embeds = slm.embedding_layer(batch.input_ids).detach().requires_grad_()
+        with self.backend.lock:
+            embeds = local.embedding_layer(batch.input_ids).detach().requires_grad_()
             baseline = embeds.detach().clone()
             # An absent word is the mask token (absence.py), as in the perturbation methods.
-            mask = torch.tensor([mask_token_id(slm.tokenizer)], device=slm.device)
-            baseline[in_question] = slm.embedding_layer(mask).detach()[0]
+            mask = torch.tensor([mask_token_id(local.tokenizer)], device=local.device)
+            baseline[in_question] = local.embedding_layer(mask).detach()[0]
             inputs = GradientInputs(
                 forward=forward, embeds=embeds, baseline=baseline,
                 attention_mask=batch.attention_mask, target=target, in_question=in_question,

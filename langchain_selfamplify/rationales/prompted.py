@@ -63,11 +63,11 @@ class PromptedRationale(RationaleMethod):
     def explain_each(self, examples: Sequence[MCQExample]) -> list[str | None]:
         """One generated rationale per example, ``None`` where the reply has nothing usable."""
         prompts = [
-            self.slm.format_prompt([{"role": "user", "content": self.instruction(ex)}],
-                                   self.assistant_prefix())
+            self.backend.format_prompt([{"role": "user", "content": self.instruction(ex)}],
+                                       self.assistant_prefix())
             for ex in examples
         ]
-        replies = self.slm.generate(prompts, max_new_tokens=self.max_new_tokens,
-                                    stop=self.stop() or None, desc=f"{self.name} rationales")
+        replies = self.backend.generate(prompts, max_new_tokens=self.max_new_tokens,
+                                        stop=self.stop() or None, desc=f"{self.name} rationales")
         return [self.to_rationale(example, reply) or None
                 for example, reply in zip(examples, replies, strict=True)]

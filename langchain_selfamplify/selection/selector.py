@@ -11,12 +11,13 @@ from langchain_core.callbacks import CallbackManagerForChainRun
 from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import run_in_executor
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SkipValidation, field_validator
 
 from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.deprecation import deprecated_alias, rename_arguments
 from langchain_selfamplify.errors import SelectionError
-from langchain_selfamplify.models.answer_scoring import score_answers
-from langchain_selfamplify.models.backend import require
+from langchain_selfamplify.models.answer_formats import score_answers
+from langchain_selfamplify.models.backend import ModelBackend, require
 from langchain_selfamplify.prompting.messages import (
     escape_braces,
     template_example,
@@ -47,18 +48,18 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
     Example:
         .. code-block:: python
 
-            selector = SelfAmplifySelector(slm=slm, examples=pool, strategy="success", n=8)
+            selector = SelfAmplifySelector(backend=backend, examples=pool, strategy="success", n=8)
             demos = selector.select()
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid",
                               validate_by_name=True, validate_by_alias=True)
 
-    slm: Any = Field(exclude=True, alias="backend")
+    backend: SkipValidation[ModelBackend | None] = Field(exclude=True)
     """The model whose predictions drive selection: an :class:`SLM` or any model backend
     (:class:`~langchain_selfamplify.models.backend.ModelBackend`, e.g. a served model);
-    pass it as ``slm=`` or ``backend=``. The success and error strategies need its
-    label log-probabilities."""
+    ``None`` for random selection. The success and error strategies need its label
+    log-probabilities. (``slm=`` is its deprecated name.)"""
     examples: list[MCQExample]
     """The labelled pool to select from."""
     strategy: str = "success"
@@ -89,7 +90,10 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
     _skipped: list[str] = PrivateAttr(default_factory=list)
 
+    slm = deprecated_alias("slm", "backend")
+
     def __init__(self, **kwargs: Any) -> None:
+        kwargs = rename_arguments(type(self).__name__, kwargs)
         # Checked before pydantic, which would wrap these errors in a ValidationError.
         reject_unknown_arguments(type(self), kwargs)
         get_strategy(kwargs.get("strategy", "success"))
@@ -99,7 +103,7 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
                 else "continuation_log_probs"
             instead = ("strategy='random' needs no scores." if needed == "label_log_probs"
                        else "Use answer_format='letter', or strategy='random' (no scores).")
-            require(self.slm, needed, f"strategy={self.strategy!r} with answer_format="
+            require(self.scorer, needed, f"strategy={self.strategy!r} with answer_format="
                     f"{self.answer_format!r}", instead)
         if self.rationales is not None:
             from langchain_selfamplify.rationales.generator import RationaleGenerator
@@ -119,6 +123,18 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
         return value
 
     # --------------------------------------------------------------- scoring
+    @property
+    def scorer(self) -> ModelBackend:
+        """:attr:`backend`, which scoring the pool needs.
+
+        Raises:
+            SelectionError: no backend was given.
+        """
+        if self.backend is None:
+            raise SelectionError(f"strategy={self.strategy!r} ranks the pool by the model's "
+                                 "predictions; pass backend= (only 'random' needs none)")
+        return self.backend
+
     def score_pool(
         self, on_chunk: Callable[[list[ScoredExample]], None] | None = None
     ) -> list[ScoredExample]:
@@ -137,9 +153,9 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
             for start in range(0, len(todo), 64):
                 chunk = todo[start : start + 64]
                 prefix = answer_prefix(self.answer_format)
-                prompts = [zero_shot_prompt(self.slm, ex, prefix) for ex in chunk]
+                prompts = [zero_shot_prompt(self.scorer, ex, prefix) for ex in chunk]
                 scores = score_answers(
-                    self.slm, prompts, [ex.choices for ex in chunk], self.answer_format,
+                    self.scorer, prompts, [ex.choices for ex in chunk], self.answer_format,
                     desc=f"Scoring pool ({start + len(chunk)}/{len(todo)})",
                 )
                 scored = [

@@ -51,7 +51,7 @@ class DeepLiftRationale(GradientMethod):
     question span only (an absent word, see ``absence.py``).
 
     Args:
-        slm: The model to explain (must expose its input embeddings).
+        backend: The model to explain (must expose its input embeddings).
         k: Number of keywords. Defaults to 5.
     """
 

@@ -14,7 +14,7 @@ class FeatureAblationRationale(PerturbationMethod):
     masked alone (Captum FeatureAblation; deterministic).
 
     Args:
-        slm: The model to explain.
+        backend: The model to explain.
         k: Number of keywords. Defaults to 5.
         seed: Unused (the method is deterministic); kept for a uniform interface.
     """

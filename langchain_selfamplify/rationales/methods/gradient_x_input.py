@@ -13,7 +13,7 @@ class GradientXInputRationale(GradientMethod):
     """Top-k keywords by gradient times input embedding (question tokens only).
 
     Args:
-        slm: The model to explain.
+        backend: The model to explain.
         k: Number of keywords. Defaults to 5.
     """
 

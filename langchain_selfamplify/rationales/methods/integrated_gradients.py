@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
+from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.rationales.base import register_method
 from langchain_selfamplify.rationales.gradient import GradientInputs, GradientMethod
 
@@ -14,11 +13,11 @@ from langchain_selfamplify.rationales.gradient import GradientInputs, GradientMe
 class IntegratedGradientsRationale(GradientMethod):
     """Top-k keywords by Integrated Gradients from the question-masked baseline.
 
-    The path's steps are batched (``internal_batch_size``: ``slm.batch_size``, at most
+    The path's steps are batched (``internal_batch_size``: ``backend.batch_size``, at most
     ``max_rows``).
 
     Args:
-        slm: The model to explain.
+        backend: The model to explain.
         k: Number of keywords. Defaults to 5.
         path_steps: Riemann steps along the path (Captum's ``n_steps``). Defaults to 32.
     """
@@ -26,8 +25,8 @@ class IntegratedGradientsRationale(GradientMethod):
     name = "integrated_gradients"
     description = "Captum Integrated Gradients on the input embeddings"
 
-    def __init__(self, slm: Any, k: int = 5, path_steps: int = 32) -> None:
-        super().__init__(slm, k)
+    def __init__(self, backend: ModelBackend, k: int = 5, path_steps: int = 32) -> None:
+        super().__init__(backend, k)
         if path_steps < 1:
             raise ValueError(f"path_steps must be >= 1, got {path_steps}")
         self.path_steps = path_steps
@@ -43,7 +42,7 @@ class IntegratedGradientsRationale(GradientMethod):
         scores = IntegratedGradients(inputs.forward).attribute(
             inputs.embeds, baselines=inputs.baseline, target=inputs.target,
             n_steps=self.path_steps,
-            internal_batch_size=max(1, min(self.slm.batch_size, self.max_rows)),
+            internal_batch_size=max(1, min(self.backend.batch_size, self.max_rows)),
             additional_forward_args=inputs.additional_forward_args,
         )
         return scores.sum(dim=-1)

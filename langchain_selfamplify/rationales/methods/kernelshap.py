@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
+from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.rationales.base import register_method
 from langchain_selfamplify.rationales.perturbation import CoalitionValue, PerturbationMethod
 
@@ -15,7 +14,7 @@ class KernelShapRationale(PerturbationMethod):
     """Top-k keywords by Captum KernelShap; value = log-prob of the gold label.
 
     Args:
-        slm: The model to explain.
+        backend: The model to explain.
         k: Number of keywords. Defaults to 5.
         n_samples: Coalitions sampled per example. Defaults to 200.
         seed: Seed for coalition sampling. Defaults to 0.
@@ -24,8 +23,10 @@ class KernelShapRationale(PerturbationMethod):
     name = "kernelshap"
     description = "Captum KernelShap over words (sampled coalitions)"
 
-    def __init__(self, slm: Any, k: int = 5, n_samples: int = 200, seed: int = 0) -> None:
-        super().__init__(slm, k, seed)
+    def __init__(
+        self, backend: ModelBackend, k: int = 5, n_samples: int = 200, seed: int = 0
+    ) -> None:
+        super().__init__(backend, k, seed)
         if n_samples < 2:
             raise ValueError(f"n_samples must be >= 2, got {n_samples}")
         self.n_samples = n_samples

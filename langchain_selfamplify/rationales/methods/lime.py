@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
+from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.rationales.base import register_method
 from langchain_selfamplify.rationales.perturbation import CoalitionValue, PerturbationMethod
 
@@ -19,7 +18,7 @@ class LimeRationale(PerturbationMethod):
     do for small models.
 
     Args:
-        slm: The model to explain.
+        backend: The model to explain.
         k: Number of keywords. Defaults to 5.
         n_samples: Coalitions sampled per example. Defaults to 200.
         seed: Seed for coalition sampling. Defaults to 0.
@@ -29,9 +28,9 @@ class LimeRationale(PerturbationMethod):
     name = "lime"
     description = "Captum Lime over words (sampled coalitions, lasso surrogate)"
 
-    def __init__(self, slm: Any, k: int = 5, n_samples: int = 200, seed: int = 0,
+    def __init__(self, backend: ModelBackend, k: int = 5, n_samples: int = 200, seed: int = 0,
                  ridge_alpha: float = 1e-3) -> None:
-        super().__init__(slm, k, seed)
+        super().__init__(backend, k, seed)
         if n_samples < 2:
             raise ValueError(f"n_samples must be >= 2, got {n_samples}")
         self.n_samples = n_samples

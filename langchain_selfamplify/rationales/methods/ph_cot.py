@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
 from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.rationales.base import register_method
 from langchain_selfamplify.rationales.prompted import PromptedRationale
 from langchain_selfamplify.wording import RATIONALE_STOP
@@ -27,7 +27,7 @@ class PhCoTRationale(PromptedRationale):
     closing sentence does, so every demonstration links its reasoning to its label.
 
     Args:
-        slm: The model to ask.
+        backend: The model to ask.
         n_steps: Maximum number of steps kept. Defaults to 3.
         max_new_tokens: Token cap of the explanation. Defaults to ``100 * n_steps``
             (the reference implementation lets replies run to 300 tokens; a capable
@@ -37,8 +37,10 @@ class PhCoTRationale(PromptedRationale):
     name = "ph_cot"
     description = "the model explains the known answer in n steps (post hoc CoT)"
 
-    def __init__(self, slm: Any, n_steps: int = 3, max_new_tokens: int | None = None) -> None:
-        super().__init__(slm)
+    def __init__(
+        self, backend: ModelBackend, n_steps: int = 3, max_new_tokens: int | None = None
+    ) -> None:
+        super().__init__(backend)
         if n_steps < 1:
             raise ValueError(f"n_steps must be >= 1, got {n_steps}")
         self.n_steps = n_steps

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.rationales.base import register_method
 from langchain_selfamplify.rationales.prompted import PromptedRationale
 from langchain_selfamplify.rationales.words import WORD_PATTERN as _WORD
@@ -24,7 +24,7 @@ class SelfTopKRationale(PromptedRationale):
     trimmed to k words.
 
     Args:
-        slm: The model to ask.
+        backend: The model to ask.
         k: Number of keywords. Defaults to 5.
         max_new_tokens: Token cap of the reply. Defaults to ``8 * k``.
     """
@@ -32,8 +32,10 @@ class SelfTopKRationale(PromptedRationale):
     name = "self_topk"
     description = "the model names its own k most important words"
 
-    def __init__(self, slm: Any, k: int = 5, max_new_tokens: int | None = None) -> None:
-        super().__init__(slm)
+    def __init__(
+        self, backend: ModelBackend, k: int = 5, max_new_tokens: int | None = None
+    ) -> None:
+        super().__init__(backend)
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         self.k = k

@@ -7,11 +7,10 @@ within ``max_evals`` model evaluations.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
+from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.rationales.base import register_method
 from langchain_selfamplify.rationales.perturbation import CoalitionValue, PerturbationMethod
 
@@ -21,7 +20,7 @@ class ShapPartitionRationale(PerturbationMethod):
     """Top-k keywords by shap's Partition explainer (hierarchical Owen values).
 
     Args:
-        slm: The model to explain.
+        backend: The model to explain.
         k: Number of keywords. Defaults to 5.
         max_evals: Budget of model evaluations per example. Defaults to 200.
         seed: Unused (the method is deterministic); kept for a uniform interface.
@@ -30,8 +29,10 @@ class ShapPartitionRationale(PerturbationMethod):
     name = "shap_partition"
     description = "shap PartitionExplainer over words (position hierarchy)"
 
-    def __init__(self, slm: Any, k: int = 5, max_evals: int = 200, seed: int = 0) -> None:
-        super().__init__(slm, k, seed)
+    def __init__(
+        self, backend: ModelBackend, k: int = 5, max_evals: int = 200, seed: int = 0
+    ) -> None:
+        super().__init__(backend, k, seed)
         if max_evals < 4:
             raise ValueError(f"max_evals must be >= 4, got {max_evals}")
         self.max_evals = max_evals

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
+from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.rationales.base import register_method
 from langchain_selfamplify.rationales.perturbation import CoalitionValue, PerturbationMethod
 
@@ -15,7 +14,7 @@ class ShapleySamplingRationale(PerturbationMethod):
     """Top-k keywords by Shapley values estimated from random word permutations.
 
     Args:
-        slm: The model to explain.
+        backend: The model to explain.
         k: Number of keywords. Defaults to 5.
         n_permutations: Random permutations of the words. Defaults to 4.
         seed: Seed for the permutations. Defaults to 0.
@@ -24,8 +23,10 @@ class ShapleySamplingRationale(PerturbationMethod):
     name = "shapley_sampling"
     description = "Captum ShapleyValueSampling over words (random permutations)"
 
-    def __init__(self, slm: Any, k: int = 5, n_permutations: int = 4, seed: int = 0) -> None:
-        super().__init__(slm, k, seed)
+    def __init__(
+        self, backend: ModelBackend, k: int = 5, n_permutations: int = 4, seed: int = 0
+    ) -> None:
+        super().__init__(backend, k, seed)
         if n_permutations < 1:
             raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
         self.n_permutations = n_permutations

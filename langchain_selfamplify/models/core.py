@@ -1,0 +1,433 @@
+"""``ModelCore``: a local Hugging Face causal LM with its tokenizer, and the tensor-level
+calls every local step is built from.
+
+It holds the model and tokenizer, renders and tokenises prompts, pads batches, runs
+the forward pass (projecting to the vocabulary only where logits are read) and keeps
+a prefix KV cache. Generation (``generation.py``, ``continuous_batching.py``), label scoring
+(``label_scoring.py``), continuation scoring (``answer_formats.py``) and the
+explainers import only this module; :class:`~langchain_selfamplify.models.slm.SLM`
+composes them into the backend the pipeline runs on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import inspect
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from langchain_selfamplify.errors import ContextLengthError
+from langchain_selfamplify.models.chat_format import (
+    ChatFormat,
+    Message,
+    Prompt,
+    has_chat_template,
+    prompt_text,
+    render_chat,
+    with_system_prompt,
+)
+from langchain_selfamplify.models.shared_prefix import (
+    cache_head,
+    common_prefix_length,
+    shared_prefix_attention_for,
+    shared_prefix_cache,
+    supports_shared_prefix,
+)
+from langchain_selfamplify.models.sizing import default_batch_size, default_decode_slots
+
+
+@dataclass
+class EncodedBatch:
+    """A left-padded batch ready for the model."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    position_ids: torch.Tensor
+
+
+class ModelCore:
+    """A local causal LM and tokenizer with the tensor-level calls Self-AMPLIFY builds on.
+
+    Build it with :meth:`from_default` (the embedded SmolLM2-135M-Instruct, offline),
+    :meth:`from_pretrained` (any Hub id, local directory or ``.gguf`` file), or
+    directly from a loaded model and tokenizer.
+
+    Args:
+        model: A ``transformers`` causal LM.
+        tokenizer: Its tokenizer (a fast tokenizer is needed for word attributions).
+        name: Name used in saved prompts and results. Defaults to the model's path.
+        chat_format: ``"auto"`` (default) uses the chat template when there is one and a
+            plain ``Question:/Answer:`` layout otherwise; ``"chat"`` requires a template;
+            ``"plain"`` never uses one.
+        system_prompt: Optional system message put before every conversation.
+        batch_size: Prompts per forward pass in scoring and generation. Defaults to 16
+            on a CPU, and to what the free memory holds on a GPU (see ``sizing.py``).
+        decode_slots: Replies decoded together when prompts share a prefix (continuous
+            batching; a decoding step costs about the same for 1 or 64 rows on a CPU, as
+            it is bound by reading the weights). Defaults to 64 on a CPU, and to what
+            the free memory holds on a GPU, up to 256 (see ``sizing.py``).
+        seed: Seed set before any generation, for reproducible runs. Defaults to 0.
+        show_progress: Show tqdm progress bars on long calls. Defaults to True.
+        prefix_cache: Encode a prefix shared by all prompts of a call (a few-shot
+            prompt) once and reuse its KV cache. Defaults to True.
+        min_prefix_tokens: Shortest shared prefix worth caching. Defaults to 8 (the
+            system turn of a chat template is already worth it).
+        gradients: Whether gradient explainers (DeepLift, Integrated Gradients...) may
+            back-propagate through this model. Set False for models that cannot (some
+            quantised or compiled models). Defaults to True.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str | None = None,
+        chat_format: ChatFormat = "auto",
+        system_prompt: str | None = None,
+        batch_size: int | None = None,
+        decode_slots: int | None = None,
+        seed: int = 0,
+        show_progress: bool = True,
+        prefix_cache: bool = True,
+        min_prefix_tokens: int = 8,
+        gradients: bool = True,
+    ) -> None:
+        if chat_format not in ("auto", "chat", "plain"):
+            raise ValueError(f"chat_format must be 'auto', 'chat' or 'plain', not {chat_format!r}")
+        self.model = model.eval()
+        # Only input gradients are needed (Captum); parameter gradients would waste memory.
+        self.model.requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.name = name or str(getattr(model, "name_or_path", "") or "model")
+        self.chat_format: ChatFormat = chat_format
+        self.system_prompt = system_prompt
+        self.batch_size = (batch_size if batch_size is not None
+                           else default_batch_size(model, self.device))
+        self.decode_slots = (decode_slots if decode_slots is not None
+                             else default_decode_slots(model, self.device))
+        self.seed = seed
+        self.show_progress = show_progress
+        self.supports_gradients = gradients
+        self.prefix_cache = prefix_cache
+        self.min_prefix_tokens = min_prefix_tokens
+        self._cached_prefix: tuple[tuple[int, ...], Any] | None = None
+        self.label_ids: dict[str, int] = {}
+        # A batch's shared prefix kept once, not once per row (see shared_prefix.py).
+        self.shares_prefix = supports_shared_prefix(model)
+        # Most causal LMs can skip the vocabulary projection of positions not read.
+        forward_parameters = inspect.signature(model.forward).parameters
+        self._takes_logits_to_keep = "logits_to_keep" in forward_parameters
+        # transformers 5 renamed ``past_key_values`` to ``cache`` (the old name warns, and
+        # goes in 5.40); callers of forward() always say ``cache``.
+        self.cache_kwarg = "cache" if "cache" in forward_parameters else "past_key_values"
+        decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
+        decoder_parameters = inspect.signature(decoder.forward).parameters if decoder else {}
+        self._decoder_cache_kwarg = ("cache" if "cache" in decoder_parameters
+                                     else "past_key_values")
+        # One model, many callers (LangChain batch/abatch run threads): serialise use.
+        self.lock = threading.RLock()
+        if chat_format == "chat":
+            render_chat(tokenizer, [{"role": "user", "content": "x"}], "", "chat")
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def device(self) -> torch.device:
+        """Device of the model's input embeddings (where inputs must go)."""
+        return self.embedding_layer.weight.device
+
+    @property
+    def embedding_layer(self) -> torch.nn.Embedding:
+        """The input-embedding layer, the layer Captum attributes on."""
+        layer = self.model.get_input_embeddings()
+        if layer is None:
+            raise AttributeError(f"{self.name} exposes no input-embedding layer")
+        return layer
+
+    @property
+    def context_length(self) -> int:
+        """Longest prompt + continuation the model accepts, in tokens."""
+        config = self.model.config
+        limits = [
+            value
+            for value in (
+                getattr(config, "max_position_embeddings", None),
+                getattr(config, "n_positions", None),
+                getattr(self.tokenizer, "model_max_length", None),
+            )
+            if isinstance(value, int) and 0 < value < 1_000_000
+        ]
+        return min(limits) if limits else 2048
+
+    @property
+    def has_chat_template(self) -> bool:
+        """Whether the tokenizer carries a chat template."""
+        return has_chat_template(self.tokenizer)
+
+    # ------------------------------------------------------------------ prompts
+    def format_prompt(self, messages: Sequence[Message], assistant_prefix: str = "") -> str:
+        """Render a conversation and open an assistant turn starting with ``assistant_prefix``.
+
+        The system prompt, if any, is put first. See :func:`render_chat`.
+        """
+        messages = with_system_prompt(messages, self.system_prompt)
+        text, _ = render_chat(self.tokenizer, messages, assistant_prefix, self.chat_format)
+        return text
+
+    def uses_template(self) -> bool:
+        return self.chat_format == "chat" or (self.chat_format == "auto" and self.has_chat_template)
+
+    def tokenize(self, prompts: Sequence[Prompt], reserve: int = 0) -> list[list[int]]:
+        """Token ids of prompts from :meth:`format_prompt`, checked against the context.
+
+        Args:
+            prompts: Prompt texts.
+            reserve: Tokens to keep free for generation.
+
+        Raises:
+            ContextLengthError: a prompt plus ``reserve`` exceeds :attr:`context_length`.
+        """
+        texts = [prompt_text(prompt, self.format_prompt) for prompt in prompts]
+        ids = self.tokenizer(texts, add_special_tokens=not self.uses_template())
+        token_lists = [list(row) for row in ids["input_ids"]]
+        for index, tokens in enumerate(token_lists):
+            if len(tokens) + reserve > self.context_length:
+                raise ContextLengthError(
+                    f"Prompt {index} has {len(tokens)} tokens (+{reserve} to generate); "
+                    f"{self.name} accepts {self.context_length}. Use fewer or shorter "
+                    "demonstrations, or a model with a longer context."
+                )
+        return token_lists
+
+    def count_tokens(self, text: Prompt, *, prompt: bool = True) -> int:
+        """Number of tokens of a prompt from :meth:`format_prompt` (``prompt=True``), or
+        of a bare piece of text such as a rationale (``prompt=False``: no special
+        tokens added)."""
+        special = prompt and not self.uses_template()
+        rendered = prompt_text(text, self.format_prompt)
+        return len(self.tokenizer(rendered, add_special_tokens=special)["input_ids"])
+
+    def encode(self, prompts: Sequence[Prompt], reserve: int = 0) -> EncodedBatch:
+        """Tokenise prompts into a left-padded batch with matching position ids."""
+        return self.pad_left(self.tokenize(prompts, reserve))
+
+    def pad_left(self, token_lists: Sequence[Sequence[int]]) -> EncodedBatch:
+        """Token lists as a left-padded batch, with position ids counted from each
+        list's first real token."""
+        width = max(len(tokens) for tokens in token_lists)
+        ids = torch.full((len(token_lists), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, tokens in enumerate(token_lists):
+            ids[row, width - len(tokens):] = torch.tensor(tokens, dtype=torch.long)
+            mask[row, width - len(tokens):] = 1
+        # Left padding shifts positions; count them from each prompt's first real token
+        # so a padded prompt scores exactly as it would alone.
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        return EncodedBatch(ids.to(self.device), mask.to(self.device), positions.to(self.device))
+
+    def pad_right_after_prefix(self, suffixes: Sequence[Sequence[int]], shared: int
+                               ) -> EncodedBatch:
+        """Rows' own tokens right-padded after a cached prefix of ``shared`` tokens.
+
+        The attention mask covers the prefix and each row's real tokens; positions
+        continue from the prefix. A row's last real token never sees the padding that
+        follows it, so its logits equal those of the row alone.
+        """
+        width = max(len(suffix) for suffix in suffixes)
+        ids = torch.full((len(suffixes), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros(len(suffixes), shared + width, dtype=torch.long)
+        mask[:, :shared] = 1
+        for row, suffix in enumerate(suffixes):
+            ids[row, : len(suffix)] = torch.tensor(list(suffix), dtype=torch.long)
+            mask[row, shared : shared + len(suffix)] = 1
+        positions = (shared + torch.arange(width)).expand(len(suffixes), width)
+        return EncodedBatch(ids.to(self.device), mask.to(self.device), positions.to(self.device))
+
+    def forward(self, keep: int | torch.Tensor, **inputs: Any) -> Any:
+        """Run the model, computing logits only where they are read.
+
+        Args:
+            keep: ``n`` for the last ``n`` positions, or a 1-D tensor of positions.
+            **inputs: Model inputs (``input_ids``, ``cache``...); ``cache`` is passed
+                under the name this ``transformers`` version takes.
+
+        Returns:
+            The model output, its ``logits`` restricted to the ``keep`` positions.
+        """
+        if "cache" in inputs and self.cache_kwarg != "cache":
+            inputs[self.cache_kwarg] = inputs.pop("cache")
+        if self._takes_logits_to_keep:
+            return self.model(**inputs, logits_to_keep=keep)
+        output = self.model(**inputs)
+        logits = output.logits
+        output.logits = logits[:, -keep:] if isinstance(keep, int) else logits[:, keep]
+        return output
+
+    def logits_after_prefix(self, token_lists: Sequence[Sequence[int]], shared: int,
+                            reads: Sequence[Sequence[int]]) -> torch.Tensor:
+        """Logits at chosen positions of token lists that start with the same ``shared``
+        tokens: target scoring, written once for labels, cloze continuations and
+        perturbation coalitions.
+
+        The shared prefix comes from its cache (see :meth:`cache_for_rows`); each
+        row's own tokens run right-padded after it, and only the positions read are
+        projected to the vocabulary.
+
+        Args:
+            token_lists: One token list per row, each longer than ``shared``.
+            shared: Length of the prefix common to every row (0 for none).
+            reads: For each row, the positions read, counted in the row's own tokens
+                (after the prefix).
+
+        Returns:
+            ``(total positions read, vocab)``, row by row in the order of ``reads``.
+        """
+        suffixes = [list(tokens[shared:]) for tokens in token_lists]
+        batch = self.pad_right_after_prefix(suffixes, shared)
+        inputs: dict[str, Any] = {"input_ids": batch.input_ids,
+                                  "attention_mask": batch.attention_mask,
+                                  "position_ids": batch.position_ids}
+        context: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        if shared:
+            inputs["cache"], context = self.cache_for_rows(token_lists[0][:shared],
+                                                           len(suffixes))
+        pairs = [(row, position) for row, read in enumerate(reads) for position in read]
+        with context:
+            return self.logits_at([row for row, _ in pairs], [p for _, p in pairs], **inputs)
+
+    def logits_at(self, rows: Sequence[int], positions: Sequence[int],
+                  **inputs: Any) -> torch.Tensor:
+        """Logits at chosen ``(row, position)`` pairs only, ``(len(rows), vocab)``.
+
+        The decoder runs over the whole batch, but the vocabulary projection (the
+        largest matrix product of a scoring pass for a 150k-word vocabulary) runs for
+        the pairs read, not for every position any row reads times every row.
+
+        Args:
+            rows: Batch row of each pair.
+            positions: Sequence position of each pair (within ``input_ids``).
+            **inputs: Model inputs, as for :meth:`forward`.
+        """
+        decoder = self.model.get_decoder() if hasattr(self.model, "get_decoder") else None
+        head = self.model.get_output_embeddings()
+        if decoder is None or head is None or decoder is self.model:
+            keep = sorted(set(positions))
+            logits = self.forward(torch.tensor(keep, device=self.device), **inputs).logits
+            column = torch.tensor([keep.index(p) for p in positions], device=logits.device)
+            return logits[torch.tensor(list(rows), device=logits.device), column]
+        if "cache" in inputs and self._decoder_cache_kwarg != "cache":
+            inputs[self._decoder_cache_kwarg] = inputs.pop("cache")
+        hidden = decoder(**inputs).last_hidden_state
+        picked = hidden[torch.tensor(list(rows), device=hidden.device),
+                        torch.tensor(list(positions), device=hidden.device)]
+        return self._scale_logits(head(picked))
+
+    def _scale_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """What a causal LM's own forward does to ``lm_head``'s output, for the model
+        families that do anything (Cohere's scale, Granite's divisor, Gemma's cap)."""
+        config = getattr(self.model.config, "get_text_config", lambda: self.model.config)()
+        if getattr(config, "logit_scale", None):
+            logits = logits * config.logit_scale
+        if getattr(config, "logits_scaling", None):
+            logits = logits / config.logits_scaling
+        cap = getattr(config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    # ------------------------------------------------------------------ prefix cache
+    def shared_prefix_length(self, token_lists: Sequence[Sequence[int]]) -> int:
+        """Tokens shared by all prompts (0 when too few to be worth caching).
+
+        Each prompt keeps at least one token of its own, whose logits are read. A
+        single prompt's "shared prefix" is all but its last token, when the model keeps
+        one copy of a prefix (so :meth:`kv_cache_of` can reuse what the previous call
+        cached: a DSPy program's calls differ only after their demonstrations).
+        """
+        if not self.prefix_cache or not token_lists:
+            return 0
+        if len(token_lists) == 1:
+            length = len(token_lists[0]) - 1
+            return length if self.shares_prefix and length >= self.min_prefix_tokens else 0
+        first = token_lists[0]
+        length = min(len(tokens) for tokens in token_lists) - 1
+        for tokens in token_lists[1:]:
+            length = min(length, common_prefix_length(first, tokens))
+        return length if length >= self.min_prefix_tokens else 0
+
+    def kv_cache_of(self, prefix: Sequence[int]) -> Any:
+        """KV cache of a token sequence that starts with ``prefix`` (do not modify it).
+
+        The last cache computed is kept: a call with the same prefix, or with any
+        prefix of the kept sequence (the perturbation explainers crop the cache of
+        the whole prompt to each coalition's untouched head), runs no model call. A
+        prefix that shares at least ``min_prefix_tokens`` with the kept sequence (on a
+        model with plain attention) runs only its tokens after the common head.
+        """
+        key = tuple(prefix)
+        kept = self._cached_prefix
+        if kept is not None and kept[0][: len(key)] == key:
+            return kept[1]
+        reuse = (common_prefix_length(kept[0], key)
+                 if kept is not None and self.shares_prefix else 0)
+        if reuse >= self.min_prefix_tokens:
+            # Only the common head is taken (as views), not a copy of the whole kept cache.
+            cache = cache_head(kept[1], reuse)  # type: ignore[index]
+            ids = torch.tensor([list(key[reuse:])], device=self.device)
+            positions = torch.arange(reuse, len(key), device=self.device)[None]
+            cache = output_cache(self.forward(1, input_ids=ids, position_ids=positions,
+                                              cache=cache, use_cache=True))
+        else:
+            ids = torch.tensor([list(key)], device=self.device)
+            cache = output_cache(self.forward(1, input_ids=ids, use_cache=True))
+        self._cached_prefix = (key, cache)
+        return cache
+
+    def repeated_kv_cache(self, prefix: Sequence[int], batch: int) -> Any:
+        """A fresh KV cache of ``prefix`` repeated ``batch`` times, to continue from.
+
+        The model is run on ``prefix`` only when it is not a prefix of the last
+        sequence cached; the returned copy may be extended freely.
+        """
+        cache = copy.deepcopy(self.kv_cache_of(prefix))
+        extra = cache.get_seq_length() - len(prefix)
+        if extra > 0:
+            cache.crop(-extra)  # a negative count removes tokens in every transformers version
+        if batch > 1:
+            cache.batch_repeat_interleave(batch)
+        return cache
+
+    def cache_for_rows(self, prefix: Sequence[int], rows: int
+                        ) -> tuple[Any, contextlib.AbstractContextManager[Any]]:
+        """A KV cache of ``prefix`` for ``rows`` rows to continue, and the context the
+        model must run in: the prefix kept once with shared-prefix attention when the
+        model allows it, else repeated for every row."""
+        if self.shares_prefix:
+            cache = shared_prefix_cache(self.kv_cache_of(prefix), len(prefix))
+            return cache, shared_prefix_attention_for(self.model, cache)
+        return self.repeated_kv_cache(prefix, rows), contextlib.nullcontext()
+
+    def batches(
+        self, token_lists: Sequence[Sequence[int]], shared: int, desc: str | None
+    ) -> Iterator[list[int]]:
+        order = sorted(range(len(token_lists)), key=lambda i: len(token_lists[i]))
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        show = bool(desc) and self.show_progress and len(batches) > 1
+        yield from tqdm(batches, desc=desc, disable=not show, leave=False)
+
+
+def output_cache(output: Any) -> Any:
+    """The KV cache a model call returned (``cache``, or ``past_key_values`` before
+    transformers 5), read without touching the deprecated name when the new one exists."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
+

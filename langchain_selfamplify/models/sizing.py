@@ -1,0 +1,75 @@
+"""How many rows a local model decodes or scores at once, from the device it runs on.
+
+On a CPU a decoding step is bound by reading the weights, so it costs about the same
+for 1 or 64 rows, and 64 slots (16 rows per scoring pass) were measured best on two
+cores. On a GPU the rows' KV cache is what fills memory: the number of rows is what a
+share of the free memory holds, at the KV bytes per token of this model, for rows of a
+typical length. On an H200, 256 decoding slots ran a 7B model 1.7x faster than 64
+(issue "Speed where users run"); more rows than that gain little, as a step's
+per-row work stops being hidden behind the weight reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+CPU_DECODE_SLOTS = 64
+"""Decoding slots on a CPU (measured: ``benchmarks/grid.py``)."""
+CPU_BATCH_SIZE = 16
+"""Prompts per scoring pass on a CPU."""
+MAX_DECODE_SLOTS = 256
+"""Most decoding slots on an accelerator (the H200 measurement's best)."""
+MAX_BATCH_SIZE = 64
+"""Most prompts per scoring pass on an accelerator."""
+MEMORY_SHARE = 0.5
+"""Share of the free accelerator memory the rows' KV cache may take (the rest is left
+to activations, the shared prefix and the allocator)."""
+DECODE_TOKENS_PER_ROW = 1024
+"""Tokens a decoding slot holds at most, for sizing: a question's own tokens and its
+reply (the shared few-shot prefix is kept once for all rows)."""
+SCORE_TOKENS_PER_ROW = 512
+"""Tokens a scoring row runs, for sizing: a question and a rationale."""
+
+
+def kv_bytes_per_token(model: Any) -> int:
+    """Bytes of keys and values one token adds to the cache, summed over the layers."""
+    config = getattr(model.config, "get_text_config", lambda: model.config)()
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    element = next(model.parameters()).element_size()
+    return 2 * config.num_hidden_layers * kv_heads * head_dim * element
+
+
+def rows_that_fit(model: Any, free_bytes: int, tokens_per_row: int, most: int,
+                  least: int) -> int:
+    """Rows whose KV cache of ``tokens_per_row`` tokens fits in :data:`MEMORY_SHARE` of
+    ``free_bytes``, between ``least`` and ``most``."""
+    per_row = kv_bytes_per_token(model) * tokens_per_row
+    return max(least, min(most, int(free_bytes * MEMORY_SHARE) // per_row))
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Free bytes on an accelerator; ``None`` on a CPU (sized by measurement instead)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    return None
+
+
+def default_decode_slots(model: Any, device: torch.device) -> int:
+    """Decoding slots for ``model`` on ``device`` when the user set none."""
+    free = free_memory(device)
+    if free is None:
+        return CPU_DECODE_SLOTS
+    return rows_that_fit(model, free, DECODE_TOKENS_PER_ROW, MAX_DECODE_SLOTS,
+                         CPU_DECODE_SLOTS)
+
+
+def default_batch_size(model: Any, device: torch.device) -> int:
+    """Prompts per scoring pass for ``model`` on ``device`` when the user set none."""
+    free = free_memory(device)
+    if free is None:
+        return CPU_BATCH_SIZE
+    return rows_that_fit(model, free, SCORE_TOKENS_PER_ROW, MAX_BATCH_SIZE, CPU_BATCH_SIZE)
