@@ -179,7 +179,7 @@ README = ROOT / "README.md"
 PERFORMANCE_START = "<!-- performance:start -->"
 PERFORMANCE_END = "<!-- performance:end -->"
 PERFORMANCE_BENCHMARKS = ("perturbation", "evaluation", "selection", "gradient", "main_job",
-                          "dtype_speed", "threads")
+                          "dtype_speed", "threads", "qwen_table_cost")
 
 
 def update_readme_performance() -> None:
