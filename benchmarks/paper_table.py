@@ -162,6 +162,10 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=64,
                         help="questions answered between two checkpoints (smaller for a slow "
                              "model, so an interrupted run loses less)")
+    parser.add_argument("--decode-slots", type=int, default=None,
+                        help="replies decoded together (default: sized from the device, 64 "
+                             "on a CPU); with --chunk-size as large, a decoding step, which "
+                             "costs a pass over every weight, serves more questions")
     parser.add_argument("--name", default="paper_table",
                         help="results name: docs/results/<name>.{json,md,png}")
     parser.add_argument("--work-dir", default=None,
@@ -176,7 +180,8 @@ def main() -> None:
     figure_summary: dict[str, Any] | None = None
     for model in comma_list(args.models):
         slm = None if args.report_only else SLM.load(model, show_progress=False,
-                                                     torch_dtype=args.dtype)
+                                                     torch_dtype=args.dtype,
+                                                     decode_slots=args.decode_slots)
         name = EMBEDDED_MODELS.get(model, model)
         for answer_format in comma_list(args.formats):
             config = GridConfig(
