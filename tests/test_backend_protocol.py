@@ -120,3 +120,10 @@ def test_random_selection_needs_no_backend_and_ranked_selection_says_it_does(dem
     assert len(chosen) == 2
     with pytest.raises(SelectionError, match="pass backend="):
         SelfAmplifySelector(backend=None, examples=demo_pool[:8], strategy="success", n=2)
+
+
+def test_the_runnables_still_describe_themselves_in_json_schema():
+    """A backend field is opaque in a schema (LangChain tools and servers read these)."""
+    for runnable in (RationaleGenerator, SelfAmplifySelector):
+        schema = runnable.model_json_schema()
+        assert "backend" in schema["properties"]

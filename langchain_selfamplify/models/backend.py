@@ -23,7 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, runtime_checkable
+
+from pydantic import SkipValidation, WithJsonSchema
 
 from langchain_selfamplify.errors import BackendCapabilityError
 from langchain_selfamplify.models.chat_format import Message, Prompt
@@ -120,6 +122,13 @@ class ModelBackend(Protocol):
                       desc: str | None = None) -> list[ChoiceScores]:
         """Probability of each answer label right after each prompt."""
         ...
+
+
+BackendField = Annotated[ModelBackend, SkipValidation,
+                         WithJsonSchema({"type": "object",
+                                         "description": "a model backend (not serialised)"})]
+"""A pydantic field holding a backend: taken as given (a Protocol is not validated
+field by field), and described in JSON schemas as an opaque object."""
 
 
 def require(backend: ModelBackend, capability: str, needed_for: str, instead: str = "") -> None:

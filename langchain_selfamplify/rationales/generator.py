@@ -11,11 +11,11 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForChainRun
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SkipValidation, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.deprecation import deprecated_alias, rename_arguments
-from langchain_selfamplify.models.backend import ModelBackend
+from langchain_selfamplify.models.backend import BackendField
 from langchain_selfamplify.rationales.absence import WordAbsence
 from langchain_selfamplify.rationales.base import RationaleMethod, build_method, get_method
 from langchain_selfamplify.schemas import ExplainInput
@@ -51,7 +51,7 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid",
                               validate_by_name=True, validate_by_alias=True)
 
-    backend: SkipValidation[ModelBackend] = Field(exclude=True)
+    backend: BackendField = Field(exclude=True)
     """The model that explains (the same model that is amplified): an :class:`SLM` or
     any model backend (a served model runs the generated and perturbation methods);
     ``slm=`` is its deprecated name."""

@@ -11,13 +11,13 @@ from langchain_core.callbacks import CallbackManagerForChainRun
 from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import run_in_executor
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SkipValidation, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.deprecation import deprecated_alias, rename_arguments
 from langchain_selfamplify.errors import SelectionError
 from langchain_selfamplify.models.answer_formats import score_answers
-from langchain_selfamplify.models.backend import ModelBackend, require
+from langchain_selfamplify.models.backend import BackendField, ModelBackend, require
 from langchain_selfamplify.prompting.messages import (
     escape_braces,
     template_example,
@@ -55,7 +55,7 @@ class SelfAmplifySelector(BaseExampleSelector, RunnableSerializable[Any, dict[st
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid",
                               validate_by_name=True, validate_by_alias=True)
 
-    backend: SkipValidation[ModelBackend | None] = Field(exclude=True)
+    backend: BackendField | None = Field(exclude=True)
     """The model whose predictions drive selection: an :class:`SLM` or any model backend
     (:class:`~langchain_selfamplify.models.backend.ModelBackend`, e.g. a served model);
     ``None`` for random selection. The success and error strategies need its label
