@@ -38,6 +38,7 @@ class AmplifySettings(StrictModel):
     """``"letter"`` (labels scored after "The answer is (") or ``"cloze"`` (choice texts
     scored after "The answer is:", length-normalised)."""
     balance_labels: bool = False
-    """Spread the demonstrations' gold labels evenly."""
+    """Spread the demonstrations' gold labels evenly (in a grid: the IO, AMPLIFY and
+    Self-AMPLIFY rows; Auto-CoT's answers are the model's own)."""
     output_dir: str = "selfamplify_output"
     """Where the outputs and checkpoints go."""

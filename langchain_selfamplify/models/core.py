@@ -54,9 +54,9 @@ class EncodedBatch:
 class ModelCore:
     """A local causal LM and tokenizer with the tensor-level calls Self-AMPLIFY builds on.
 
-    Build it with :meth:`from_default` (the embedded SmolLM2-135M-Instruct, offline),
-    :meth:`from_pretrained` (any Hub id, local directory or ``.gguf`` file), or
-    directly from a loaded model and tokenizer.
+    Built from a loaded model and tokenizer; :class:`~langchain_selfamplify.models.slm.SLM`
+    (a subclass) adds the loaders (``from_default``, ``from_pretrained``) and the
+    backend's calls.
 
     Args:
         model: A ``transformers`` causal LM.
