@@ -226,6 +226,30 @@ def test_answers_read_in_the_decoding_pass_equal_a_second_pass(tiny_model_dir, d
     assert sum(r != f for r, f in zip(replies, free, strict=True)) > 0  # the stop cut some
 
 
+def test_follow_ups_cost_no_decoding_steps(tiny_model_dir, demo_pool):
+    """Reading answers after the replies takes the decoding steps of the replies alone:
+    the follow-ups' tokens (many on a random model, whose replies re-tokenise
+    differently) are fed in passes of their own, a group of finished rows per pass."""
+    slm = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False,
+                              decode_slots=8)
+    prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: look.") for ex in demo_pool[:3]])
+    questions = demo_pool[10:26]
+    texts = [slm.format_prompt(prompt.to_messages(q), "Step 1:") for q in questions]
+    stats = slm.decode_stats
+    stats.reset()
+    replies = slm.generate(texts, max_new_tokens=12)
+    generate_steps, prefills = stats.steps, stats.prefills
+    assert stats.follow_up_passes == stats.follow_up_tokens == 0
+    stats.reset()
+    fused = slm.generate_then_score(texts, lambda i, reply: f"{texts[i]}{reply}\nThe answer is (",
+                                    [q.labels for q in questions], max_new_tokens=12)
+    assert [reply for reply, _ in fused] == replies
+    assert stats.steps == generate_steps and stats.prefills == prefills
+    assert stats.follow_up_tokens >= len(questions) * len(slm.tokenize(["\nThe answer is ("])[0])
+    # rows are fed in groups of at least a quarter of the slots (2), the last one aside
+    assert 1 <= stats.follow_up_passes <= len(questions) // 2 + 1
+
+
 def test_evaluation_reads_the_same_answers_fused_or_in_two_passes(tiny_slm, demo_pool):
     prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: look.") for ex in demo_pool[:3]])
     questions = demo_pool[10:18]

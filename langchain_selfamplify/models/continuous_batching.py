@@ -9,18 +9,23 @@ every step is one forward pass over all slots. Freed slots are refilled in group
 quarter of the slots. Greedy choices are the argmax of the logits, as
 ``generate(do_sample=False)`` makes them.
 
-A finished reply can be followed up in its slot (``follow_up``): the prompt, the reply
-as it will be read, then more text, e.g. ``"The answer is ("`` after a rationale. The
-slot keeps the tokens that follow-up shares with what it has cached, masks the rest
-(a reply cut at a stop string, or re-tokenised differently at its end), and is fed the
-follow-up's remaining tokens one per step; the logits after the last one are handed
-back. The answer is then read from the pass that wrote the rationale, not from a second
-pass over the whole prompt.
+A finished reply can be followed up from its cache (``follow_up``): the prompt, the
+reply as it will be read, then more text, e.g. ``"The answer is ("`` after a rationale.
+The row keeps the tokens that follow-up shares with what it has cached and masks the
+rest (a reply cut at a stop string, or re-tokenised differently at its end). It then
+leaves its slot, free for the next prompt, and waits with other finished rows; a group
+of them is fed its follow-ups' remaining tokens in one multi-token pass, like a prompt
+encoding, and the logits after each row's last token are handed back. The answer is
+read from the cache that wrote the rationale, not from a second pass over the whole
+prompt, and a follow-up costs no decoding steps however many tokens it re-feeds.
+
+:class:`DecodeStats` counts the passes and the tokens the follow-ups fed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -35,8 +40,21 @@ if TYPE_CHECKING:
     from langchain_selfamplify.models.core import ModelCore
 
 
+@dataclass
+class _Rows:
+    """Rows taken out of (or about to join) a :class:`_Slots` batch."""
+
+    keys: list[torch.Tensor]  # per layer, (rows, kv_heads, own, dim), right-aligned
+    values: list[torch.Tensor]
+    mask: torch.Tensor  # (rows, own)
+    lengths: torch.Tensor  # own tokens per row
+    prompts: list[int]
+    generated: list[list[int]]
+    forced: list[list[int] | None]
+
+
 class _Slots:
-    """The batch being decoded: its cache, masks and per-slot bookkeeping."""
+    """A batch of rows over the shared prefix: its cache, masks and per-row bookkeeping."""
 
     def __init__(self, base: Any, prefix: int, device: torch.device) -> None:
         self.base = base
@@ -68,14 +86,29 @@ class _Slots:
         self.forced = [self.forced[i] for i in rows]
         self._crop_padding()
 
-    def start_follow_up(self, row: int, cached: Sequence[int], target: Sequence[int]) -> None:
-        """Turn ``row`` from decoding to feeding the rest of ``target``.
+    def take(self, rows: list[int]) -> _Rows:
+        """Remove ``rows`` from the batch and return them."""
+        index = torch.tensor(rows, dtype=torch.long, device=self.device)
+        taken = _Rows([layer.keys[index] for layer in self._layers()],
+                      [layer.values[index] for layer in self._layers()],
+                      self.mask[index], self.lengths[index],
+                      [self.prompt_of[i] for i in rows], [self.generated[i] for i in rows],
+                      [self.forced[i] for i in rows])
+        self.keep([row for row in range(self.rows) if row not in rows])
+        return taken
+
+    def start_follow_up(self, row: int, cached: Sequence[int], target: Sequence[int]) -> int:
+        """Roll ``row``'s cache back to what it shares with ``target`` and set the rest
+        of ``target`` as the tokens to feed it.
 
         Args:
             row: The slot.
             cached: Every token id in the row's cache (prompt, then reply but the token
                 not yet fed).
             target: The follow-up's token ids; they start with the shared prefix.
+
+        Returns:
+            How many tokens are left to feed.
         """
         # at least the target's last token is fed, for the logits after it
         common = min(common_prefix_length(cached, target), len(target) - 1)
@@ -87,16 +120,11 @@ class _Slots:
             self.mask[row, self.mask.shape[1] - drop:] = 0
             self.lengths[row] -= drop
         self.forced[row] = list(target[common:])
+        return len(target) - common
 
-    def next_inputs(self) -> list[int]:
-        """Each row's input of the next step (its last greedy token, or the next
-        follow-up token), popping follow-up tokens."""
-        return [forced.pop(0) if forced is not None else generated[-1]
-                for forced, generated in zip(self.forced, self.generated, strict=True)]
-
-    def add(self, keys: list[torch.Tensor], values: list[torch.Tensor], mask: torch.Tensor,
-            lengths: torch.Tensor, prompts: list[int], first_tokens: list[int]) -> None:
-        """Append rows whose own keys/values (right-aligned, ``mask``) were just computed."""
+    def add(self, new: _Rows) -> None:
+        """Append rows whose own keys/values are right-aligned under ``new.mask``."""
+        keys, values, mask = new.keys, new.values, new.mask
         width, own = mask.shape[1], self.mask.shape[1]
         if self.rows and width != own:
             # Left-pad the narrower side so own tokens stay right-aligned.
@@ -116,10 +144,10 @@ class _Slots:
             else:
                 layer.keys, layer.values, layer.is_initialized = k, v, True
         self.mask = torch.cat([self.mask, mask]) if self.rows else mask
-        self.lengths = torch.cat([self.lengths, lengths])
-        self.prompt_of += prompts
-        self.generated += [[token] for token in first_tokens]
-        self.forced += [None] * len(prompts)
+        self.lengths = torch.cat([self.lengths, new.lengths])
+        self.prompt_of += new.prompts
+        self.generated += new.generated
+        self.forced += new.forced
 
     def _crop_padding(self) -> None:
         """Drop own-cache columns that are padding in every row."""
@@ -174,47 +202,50 @@ def greedy_decode_shared_prefix(
     if follow_up is not None and on_follow_up is None:
         raise ValueError("follow_up needs on_follow_up to hand its logits to")
     model, device = core.model, core.device
+    stats = core.decode_stats
     prefix = list(token_lists[0][:shared])
     slots = _Slots(core.kv_cache_of(prefix), shared, device)
+    waiting = _Slots(slots.base, shared, device)  # finished replies, follow-ups not yet fed
     pending = sorted(range(len(token_lists)), key=lambda i: len(token_lists[i]))
     pending.reverse()  # pop() takes the shortest prompts first, which pad least together
     results: dict[int, list[int]] = {}
-    refill_group = max(1, core.decode_slots // 4)
+    group = max(1, core.decode_slots // 4)
 
     def complete(tokens: list[int]) -> bool:
         return (tokens[-1] in eos_token_ids or len(tokens) >= max_new_tokens
                 or finished(tokens))
 
     with shared_prefix_attention_for(model, slots.cache):
-        while pending or slots.rows:
+        while pending or slots.rows or waiting.rows:
             free = core.decode_slots - slots.rows
             # Refill in groups: a step costs about the same with a few slots idle, and
             # prompts encoded together run far better than one at a time.
-            if pending and (free >= refill_group or not slots.rows):
+            if pending and (free >= group or not slots.rows):
                 _prefill(core, slots, [pending.pop() for _ in range(min(free, len(pending)))],
                          token_lists)
-            done = []
-            for row in range(slots.rows):
+            ended = [row for row in range(slots.rows) if complete(slots.generated[row])]
+            for row in ended:
                 tokens = slots.generated[row]
-                if slots.forced[row] is not None or not complete(tokens):
-                    continue
                 index = slots.prompt_of[row]
                 results[index] = tokens[:-1] if tokens[-1] in eos_token_ids else tokens
-                if follow_up is None:
-                    done.append(row)
-                else:
-                    slots.start_follow_up(row, [*token_lists[index], *tokens[:-1]],
-                                          follow_up(index, results[index]))
-            if done:
-                _finish(slots, done, on_done)
-                continue  # refill the freed slots before the next step
-            logits = _step(core, slots)
-            read = [row for row, forced in enumerate(slots.forced) if forced == []]
-            if read:
+                if follow_up is not None:
+                    stats.follow_up_tokens += slots.start_follow_up(
+                        row, [*token_lists[index], *tokens[:-1]],
+                        follow_up(index, results[index]))
+            if ended and follow_up is None:
+                _finish(slots, ended, on_done)
+            elif ended:
+                waiting.add(slots.take(ended))
+            # Follow-ups are fed in groups too, each group in one pass.
+            if waiting.rows and (waiting.rows >= group or not (slots.rows or pending)):
                 assert on_follow_up is not None
-                for row in read:
-                    on_follow_up(slots.prompt_of[row], logits[row])
-                _finish(slots, read, on_done)
+                logits = _feed_follow_ups(core, waiting)
+                for row in range(waiting.rows):
+                    on_follow_up(waiting.prompt_of[row], logits[row])
+                _finish(waiting, list(range(waiting.rows)), on_done)
+            if ended or not slots.rows:
+                continue  # refill the freed slots before the next step
+            _step(core, slots)
     return [results[i] for i in range(len(token_lists))]
 
 
@@ -226,35 +257,54 @@ def _finish(slots: _Slots, rows: list[int], on_done: Callable[[int], None] | Non
     slots.keep([row for row in range(slots.rows) if row not in rows])
 
 
+def _attention_after_cache(slots: _Slots, new_mask: torch.Tensor) -> torch.Tensor:
+    """The attention mask of new tokens (``new_mask``, left-padded) after each row's
+    cache: the shared prefix, then the row's own cached tokens."""
+    prefix = torch.ones(slots.rows, slots.prefix, dtype=torch.long, device=slots.device)
+    return torch.cat([prefix, slots.mask, new_mask], dim=1)
+
+
 def _prefill(core: ModelCore, slots: _Slots, prompts: list[int],
              token_lists: Sequence[Sequence[int]]) -> None:
     """Run the new prompts' own tokens together and add them as slots."""
+    core.decode_stats.prefills += 1
     batch = core.pad_left([token_lists[i][slots.prefix:] for i in prompts])
-    ids, mask = batch.input_ids, batch.attention_mask
-    lengths = mask.sum(dim=1)
-    positions = slots.prefix + batch.position_ids
-    # A cache of its own over the same prefix tensors, read back after the pass.
-    cache = shared_prefix_cache(slots.base, slots.prefix)
-    attention = torch.cat([torch.ones(len(prompts), slots.prefix, dtype=torch.long,
-                                      device=slots.device), mask], dim=1)
-    logits = core.forward(1, input_ids=ids, position_ids=positions, cache=cache,
-                          attention_mask=attention).logits[:, -1]
-    slots.add([layer.keys for layer in cache.layers], [layer.values for layer in cache.layers],
-              mask, lengths, prompts, logits.argmax(dim=-1).tolist())
+    # A batch of their own over the same prefix tensors, read back after the pass.
+    new = _Slots(slots.base, slots.prefix, slots.device)
+    new.mask = torch.zeros(len(prompts), 0, dtype=torch.long, device=slots.device)
+    new.prompt_of = prompts
+    logits = core.forward(1, input_ids=batch.input_ids,
+                          position_ids=slots.prefix + batch.position_ids, cache=new.cache,
+                          attention_mask=_attention_after_cache(new, batch.attention_mask)
+                          ).logits[:, -1]
+    slots.add(_Rows([layer.keys for layer in new.cache.layers],
+                    [layer.values for layer in new.cache.layers], batch.attention_mask,
+                    batch.attention_mask.sum(dim=1), prompts,
+                    [[token] for token in logits.argmax(dim=-1).tolist()],
+                    [None] * len(prompts)))
 
 
-def _step(core: ModelCore, slots: _Slots) -> torch.Tensor:
-    """One decoding step for every slot; returns the step's logits ``(rows, vocab)``."""
-    last = torch.tensor([[token] for token in slots.next_inputs()], device=slots.device)
+def _feed_follow_ups(core: ModelCore, waiting: _Slots) -> torch.Tensor:
+    """Feed every waiting row its follow-up's remaining tokens in one pass; returns the
+    logits after each row's last token, ``(rows, vocab)``."""
+    core.decode_stats.follow_up_passes += 1
+    batch = core.pad_left([forced or [] for forced in waiting.forced])
+    positions = waiting.prefix + waiting.lengths[:, None] + batch.position_ids
+    return core.forward(1, input_ids=batch.input_ids, position_ids=positions,
+                        attention_mask=_attention_after_cache(waiting, batch.attention_mask),
+                        cache=waiting.cache).logits[:, -1]
+
+
+def _step(core: ModelCore, slots: _Slots) -> None:
+    """One decoding step for every slot: each row's last greedy token in, the next out."""
+    core.decode_stats.steps += 1
+    last = torch.tensor([[tokens[-1]] for tokens in slots.generated], device=slots.device)
     ones = torch.ones(slots.rows, 1, dtype=torch.long, device=slots.device)
-    attention = torch.cat([torch.ones(slots.rows, slots.prefix, dtype=torch.long,
-                                      device=slots.device), slots.mask, ones], dim=1)
     positions = (slots.prefix + slots.lengths).unsqueeze(1)
-    logits = core.forward(1, input_ids=last, position_ids=positions, attention_mask=attention,
+    logits = core.forward(1, input_ids=last, position_ids=positions,
+                          attention_mask=_attention_after_cache(slots, ones),
                           cache=slots.cache).logits[:, -1]
     slots.mask = torch.cat([slots.mask, ones], dim=1)
     slots.lengths = slots.lengths + 1
     for row, token in enumerate(logits.argmax(dim=-1).tolist()):
-        if slots.forced[row] is None:
-            slots.generated[row].append(token)
-    return logits
+        slots.generated[row].append(token)

@@ -32,6 +32,7 @@ from langchain_selfamplify.models.chat_format import (
     render_chat,
     with_system_prompt,
 )
+from langchain_selfamplify.models.decode_stats import DecodeStats
 from langchain_selfamplify.models.shared_prefix import (
     cache_head,
     common_prefix_length,
@@ -117,6 +118,8 @@ class ModelCore:
                              else default_decode_slots(model, self.device))
         self.seed = seed
         self.show_progress = show_progress
+        # Passes of the continuous-batching decoder, for speed benchmarks.
+        self.decode_stats = DecodeStats()
         self.supports_gradients = gradients
         self.prefix_cache = prefix_cache
         self.min_prefix_tokens = min_prefix_tokens
