@@ -257,7 +257,8 @@ def main() -> None:
               f"({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'})\n\n"
               f"A random-weight Llama, shape `{args.shape}` ({shape}, "
               f"{parameters / 1e9:.2f}B parameters besides the embedding, {args.dtype}), "
-              f"{len(questions)} questions after an {args.shots}-shot Ph-CoT prefix of {prompt_tokens} tokens. "
+              f"{len(questions)} questions after an {args.shots}-shot Ph-CoT prefix of "
+              f"{prompt_tokens} tokens. "
               f"Measured peaks: {peaks['flops_per_second'] / 1e12:.1f} TFLOP/s, "
               f"{peaks['bytes_per_second'] / 1e9:.0f} GB/s.\n\n")
     table = markdown_table(["route", "questions", "questions/s", "mean reply tokens",
