@@ -270,8 +270,9 @@ def _write(args: argparse.Namespace, config: dict, runs: dict, exact: str,
         "Exact speed-ups in every row: pool scores shared by the cells of a (dataset, "
         "seed); a few-shot prompt's prefix encoded once for all its questions; all "
         "choices scored over one encoded prefix; and the answer labels read in the pass "
-        "that decodes the test-time rationale (its slot is fed the rest of `The answer is "
-        "(`), so `answer_scoring` holds only the rows without rationales. "
+        "that decodes the test-time rationale (finished rows are fed the rest of `The "
+        "answer is (` in one pass per group), so `answer_scoring` holds only the rows "
+        "without rationales. "
         f"`{SERVED}` counts only the local model's tokens (the server's are not seen).",
         "",
         "## Where this lands",

@@ -84,9 +84,9 @@ def generate_then_score(
 
     What :meth:`generate` then :meth:`score_choices` on ``follow_up(i, reply)``
     compute, but where the model allows shared-prefix attention the follow-up runs
-    in the reply's decoding slot: only its tokens past what the slot has cached
-    (``"\\nThe answer is ("`` after a rationale) are fed, instead of a second pass
-    over the whole prompt.
+    on the reply's own cache: only its tokens past what is cached (``"\\nThe answer
+    is ("`` after a rationale) are fed, a group of finished replies per pass, instead
+    of a second pass over the whole prompt.
 
     Args:
         core: The local model.
