@@ -11,7 +11,6 @@ import json
 import os
 import platform
 import re
-import resource
 import shlex
 import statistics
 import subprocess
@@ -47,11 +46,6 @@ def timed(into: dict[str, float], key: str) -> Iterator[None]:
         yield
     finally:
         into[key] = into.get(key, 0.0) + time.perf_counter() - start
-
-
-def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, in MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def machine() -> dict[str, Any]:

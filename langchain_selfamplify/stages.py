@@ -17,6 +17,7 @@ optional counter (e.g. the tokens the model has run) is split the same way.
 from __future__ import annotations
 
 import contextvars
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -89,3 +90,14 @@ def stage(name: str) -> Iterator[None]:
         yield
     finally:
         log.leave()
+
+
+def peak_rss_mib() -> float | None:
+    """Peak resident memory of this process so far, in MiB (``None`` where the platform
+    does not say). It counts the model file's mapped pages while they are resident."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes vs KiB

@@ -184,9 +184,10 @@ def test_a_grid_resumes_with_more_cells_keeping_the_finished_ones(tiny_slm, tmp_
     summary = run_grid(small_grid(tmp_path, methods=["io", "feature_ablation"],
                                   strategies=["random"]), tiny_slm)
     assert (tmp_path / "predictions.jsonl").read_bytes().startswith(first)
-    cells = [json.loads(line)["method"] for line in
-             (tmp_path / "cells.jsonl").read_text().splitlines()]
-    assert cells == ["io", "feature_ablation"]  # IO was not run again
+    records = [json.loads(line) for line in (tmp_path / "cells.jsonl").read_text().splitlines()]
+    assert [r["method"] for r in records] == ["io", "feature_ablation"]  # IO not run again
+    # each cell records the process's peak memory so far (a model is loaded: > 50 MiB)
+    assert all(r["peak_rss_mib"] > 50 for r in records)
     assert summary["predictions"] == 12
 
 

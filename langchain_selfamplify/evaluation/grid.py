@@ -55,7 +55,7 @@ from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.rationales.base import METHODS
 from langchain_selfamplify.selection.strategies import get_strategy
 from langchain_selfamplify.settings import AmplifySettings
-from langchain_selfamplify.stages import stage
+from langchain_selfamplify.stages import peak_rss_mib, stage
 from langchain_selfamplify.strict import StrictModel
 
 logger = logging.getLogger(__name__)
@@ -325,6 +325,7 @@ class GridState:
             logger.warning("cell %s failed: %s", cell.key, reason)
             record["reason"] = reason
         record["seconds"] = seconds
+        record["peak_rss_mib"] = peak_rss_mib()  # of the process, so far
         append_jsonl(self.cells_path, [record])
         self.finished.add(cell.key)
 
