@@ -35,6 +35,7 @@ from harness import (
 )
 
 from langchain_selfamplify.evaluation.grid import GridConfig, load_grid_splits
+from langchain_selfamplify.evaluation.metrics import accuracy
 from langchain_selfamplify.models.chat_format import render_chat
 from langchain_selfamplify.models.embedded import QWEN_MODEL, embedded_model_path
 from langchain_selfamplify.models.shared_prefix import common_prefix_length
@@ -59,6 +60,51 @@ def non_embedding_parameters(config: Any) -> int:
     attention = hidden * heads * head_dim * 2 + hidden * kv_heads * head_dim * 2
     mlp = 3 * hidden * config.intermediate_size
     return layers * (attention + mlp + 2 * hidden)
+
+
+def by_method(cells: list[dict[str, Any]]) -> dict[str, float]:
+    """Each method's seconds over the FLOP limit of its tokens, its cells pooled."""
+    seconds: dict[str, float] = defaultdict(float)
+    limit: dict[str, float] = defaultdict(float)
+    for cell in cells:
+        seconds[cell["method"]] += cell["seconds"]
+        limit[cell["method"]] += cell["flop_limit_seconds"]
+    return {method: seconds[method] / limit[method] for method in seconds}
+
+
+def offload_line() -> str:
+    """What the llama.cpp generation offload measured on this table, if it was run."""
+    path = RESULTS / "offload_agreement.json"
+    if not path.is_file():
+        return ("llama.cpp generation (`--generate-url`, approximate) changes the per-token "
+                "cost, not the number of tokens (`docs/results/grid.md`).")
+    run = json.loads(path.read_text(encoding="utf-8"))
+    offload, n = run["routes"]["offload"], run["questions"]
+    # the table's own rate at the chunk size it runs with now (its largest chunks)
+    table_rate = min((c["seconds_per_question"] for c in run.get("table_chunk_rates", [])
+                      if c["questions"] >= 50), default=run["table_seconds"] / n)
+    faster = offload["seconds"] / n < table_rate
+    close = accuracy(offload["same_labels_as_table"], n).ci_high >= 0.98
+    verdict = ("faster and possibly within the 98% agreement bar" if faster and close
+               else "faster, but its agreement is below the 98% bar" if faster
+               else "not faster" + ("" if close else ", and its agreement is below the "
+                                    "98% bar"))
+    return (f"llama.cpp generation (`--generate-url`, approximate) took "
+            f"{offload['seconds'] / n:.0f} s per question on {n} of this table's Ph-CoT "
+            f"questions, against {table_rate:.0f} s in the table's 100-question chunks, "
+            "and kept "
+            f"{offload['same_labels_as_table']} of {n} labels "
+            f"(`docs/results/offload_agreement.md`): {verdict}.")
+
+
+def memory_line(finished: dict[str, dict[str, Any]]) -> str:
+    """The largest peak memory the table's cells recorded, if any did."""
+    peaks = [r["peak_rss_mib"] for r in finished.values() if r.get("peak_rss_mib")]
+    if not peaks:
+        return ("not recorded by these cells (cells record it from this commit on; "
+                "`peak_rss_mib` in `cells.jsonl`)")
+    return (f"{max(peaks) / 1024:.2f} GiB, the largest of the {len(peaks)} cells that "
+            "recorded it (the model file's mapped pages included while resident)")
 
 
 def main() -> None:
@@ -183,14 +229,12 @@ def main() -> None:
         f"hours against a FLOP limit of {floor / 3600:.1f} hours for their tokens at the "
         f"measured peak ({spent / floor:.1f}x); at that limit the whole table's tokens "
         f"would take about {table_floor_hours:.1f} hours. The gap is in decoding: "
-        + ", ".join(f"{c['method']} {c['seconds'] / c['flop_limit_seconds']:.1f}x"
-                    for c in cells)
+        + ", ".join(f"{method} {ratio:.1f}x" for method, ratio in by_method(cells).items())
         + " its FLOP limit. A decoding step passes every row through every weight, and "
         "a chunk of questions decodes until its longest rationale ends, so its late "
         "steps run few rows at a full step's cost. bfloat16 is slower on this CPU (no "
-        "AVX512-BF16; `docs/results/dtype_speed.md`), and llama.cpp generation "
-        "(`--generate-url`, approximate) changes the per-token cost, not the number of "
-        "tokens (`docs/results/grid.md`).",
+        "AVX512-BF16; `docs/results/dtype_speed.md`). " + offload_line(),
+        f"- Peak memory of the table's process: {memory_line(finished)}.",
     ])
     headline = [{"target": "Capable-model table (Qwen2.5-Coder-1.5B, float32, 2 cores), "
                            "projected from its cells so far",
