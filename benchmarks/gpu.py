@@ -13,7 +13,9 @@ Routes, each timed on the same questions in one run:
   the reply parsed (writes the cap + 16 tokens, as evaluation does);
 - ``answer_questions`` score mode: the rationale's decoding then the answer read from
   its cache (follow-ups fed a group per pass), at each ``--slots`` value;
-- the same with PyTorch's fused SDPA for decoding too (the prefix repeated per row);
+- the same with PyTorch's fused SDPA for decoding too (the prefix repeated per row),
+  and with the model's forward through ``torch.compile`` (``--compile``; on by default
+  on a GPU);
 - plain batched ``model.generate``, left-padded, with the dynamic and the static cache
   (the static cache makes ``transformers`` compile the decoding step on a GPU);
 - ``AmplifiedPrompt | ChatHuggingFace(HuggingFacePipeline)``, one question at a time,
@@ -165,8 +167,21 @@ def plain_generate(slm: SLM, texts: list[str], new_tokens: int, batch: int,
     return replies
 
 
+@contextmanager
+def compiled(model: Any) -> Any:
+    """Run ``model``'s forward through ``torch.compile`` (dynamic shapes: every decoding
+    step has its own rows and cache width)."""
+    eager = model.forward
+    model.forward = torch.compile(eager, dynamic=True)
+    try:
+        yield
+    finally:
+        model.forward = eager
+
+
 def run_routes(slm: SLM, prompt: AmplifiedPrompt, questions: list[MCQExample],
-               slots: list[int], batch: int, chain_questions: int) -> list[dict[str, Any]]:
+               slots: list[int], batch: int, chain_questions: int,
+               compile_model: bool = False) -> list[dict[str, Any]]:
     """Time every route on ``questions``; one record per route."""
     cap = rationale_cap(slm, prompt, 0)
     texts = [slm.format_prompt(prompt.to_messages(q), prompt.assistant_prefix())
@@ -200,6 +215,11 @@ def run_routes(slm: SLM, prompt: AmplifiedPrompt, questions: list[MCQExample],
     with sdpa_decoding():
         timed(f"ours, score mode, {slots[-1]} slots, SDPA decoding", ours("score"),
               len(questions), slots[-1])
+    if compile_model:
+        with compiled(slm.model):
+            ours("score")()  # compile (shapes vary: dynamic) before timing
+            timed(f"ours, score mode, {slots[-1]} slots, torch.compile", ours("score"),
+                  len(questions), slots[-1])
     for cache in (None, "static"):
         timed(f"model.generate, batch {batch}, {cache or 'dynamic'} cache",
               lambda cache=cache: plain_generate(slm, texts, cap + 16, batch, cache),
@@ -223,6 +243,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64, help="model.generate batch size")
     parser.add_argument("--chain-questions", type=int, default=16)
     parser.add_argument("--tokenizer", default=None, help="a saved tokenizer directory")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                        help="also time ours with torch.compile (default: on a GPU only)")
     parser.add_argument("--name", default=None, help="results name; default gpu on a GPU, "
                         "none (print only) on a CPU")
     args = parser.parse_args()
@@ -233,7 +255,9 @@ def main() -> None:
     slm = SLM(model, tokenizer, name=f"random-llama-{args.shape}", show_progress=False)
     prompt, questions = workload(args.questions, args.shots)
     slots = [int(s) for s in args.slots.split(",")]
-    records = run_routes(slm, prompt, questions, slots, args.batch, args.chain_questions)
+    compile_model = args.compile if args.compile is not None else device.type == "cuda"
+    records = run_routes(slm, prompt, questions, slots, args.batch, args.chain_questions,
+                         compile_model)
     peaks = device_peaks(device, dtype)
     prompt_tokens = sum(slm.count_tokens(slm.format_prompt(prompt.to_messages(q)))
                         for q in questions[:1])
