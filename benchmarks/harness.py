@@ -219,13 +219,28 @@ def update_readme_verdicts() -> None:
             partial = "" if done == total else f", **partial: {done} of {total} cells**"
             parts += [f"**{grid['model']}, {grid['answer_format']} format** "
                       f"([details](docs/results/{name}.md){partial}):", "",
-                      *verdict_lines(grid["summary"], "io"), ""]
+                      *verdict_lines(grid["summary"], "io"), *_paper_claim(grid), ""]
             if "dspy_bootstrap" in grid["config"]["methods"]:
                 parts += [f"Against {METHOD_NAMES['dspy_bootstrap']} (same model, questions "
                           "and statistics):", "", *verdict_lines(grid["summary"],
                                                                  "dspy_bootstrap"), ""]
     parts += _multiple_comparisons(tested)
     replace_readme_block(VERDICTS_START, VERDICTS_END, "\n".join(parts).strip())
+
+
+def _paper_claim(grid: dict[str, Any]) -> list[str]:
+    """Where a table has Ph-CoT (success) against IO pooled over seeds: the paper's claim
+    beside what was measured, one line per dataset."""
+    found = [c for c in grid["summary"]["comparisons"]
+             if c["method"] == "ph_cot" and c["strategy"] == "success"
+             and c["baseline"] == "io" and c["seed"] == "all"]
+    return [f"- The paper's claim, Ph-CoT the best average gain over IO (2B-7B models), on "
+            f"{c['dataset']}: Ph-CoT (success) minus IO {100 * c['difference']:+.1f} pts "
+            f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}], p={c['p_value']:.3f} "
+            f"over {c['seeds']} seed(s): "
+            + {"beats": "a gain here too.", "worse than": "**the opposite here**."}.get(
+                c["verdict"], "no detectable gain here.")
+            for c in found]
 
 
 def _multiple_comparisons(tested: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
