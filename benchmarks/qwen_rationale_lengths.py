@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from harness import RESULTS, ROOT, comma_list, markdown_table, shared_datasets, 
 
 from langchain_selfamplify import SLM
 from langchain_selfamplify.data.loaders import load_pool_and_test
-from langchain_selfamplify.models.embedded import QWEN_MODEL
+from langchain_selfamplify.models.embedded import QWEN_MODEL, embedded_model_path
 from langchain_selfamplify.rationales.methods.ph_cot import PhCoTRationale
 
 GRID = ROOT / "docs" / "results" / "paper_table_qwen_run" / "qwen2.5-coder-1.5b__letter"
@@ -66,7 +67,7 @@ def demonstration_lengths(slm: SLM, dataset: str, examples: int, uncapped: int
             "uncapped_limit": uncapped}
 
 
-def test_time_lengths(slm: SLM, grid: Path) -> list[dict[str, Any]]:
+def test_time_lengths(count: Callable[[str], int], grid: Path) -> list[dict[str, Any]]:
     """Per cell with rationales, the table's test-time rationale lengths."""
     config = json.loads((grid / "config.json").read_text(encoding="utf-8"))
     cells: dict[str, list[dict[str, Any]]] = {}
@@ -76,7 +77,7 @@ def test_time_lengths(slm: SLM, grid: Path) -> list[dict[str, Any]]:
             cells.setdefault(record["cell"], []).append(record)
     rows = []
     for cell, records in sorted(cells.items()):
-        lengths = [slm.count_tokens(r["raw_output"], prompt=False) for r in records]
+        lengths = [count(r["raw_output"]) for r in records]
         row = summary(lengths, config["max_rationale_tokens"])
         row["cut"] = sum(r["truncated"] for r in records)  # as the grid recorded it
         row["cut_share"] = row["cut"] / len(records)
@@ -84,23 +85,37 @@ def test_time_lengths(slm: SLM, grid: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def embedded_tokenizer(name: str) -> Any:
+    """The tokenizer of an embedded model, read from its GGUF file (no weights)."""
+    from transformers import AutoTokenizer
+
+    gguf = embedded_model_path(name)
+    return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", default="arc_challenge,commonsense_qa")
+    parser.add_argument("--datasets", default="arc_challenge,commonsense_qa",
+                        help="datasets whose demonstrations to generate; empty: only "
+                        "re-read the table's test-time rationales")
     parser.add_argument("--examples", type=int, default=64)
     parser.add_argument("--uncapped", type=int, default=1024)
     parser.add_argument("--grid", type=Path, default=GRID)
     args = parser.parse_args()
-    slm = SLM.load(QWEN_MODEL, decode_slots=2 * args.examples)
+    datasets = comma_list(args.datasets)
     # Datasets measured by an earlier run (with the same settings) are kept.
     saved = RESULTS / "qwen_rationale_lengths.json"
     earlier = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
     demos = {d: row for d, row in earlier.get("demonstrations", {}).items()
              if (earlier["examples"], earlier["uncapped"]) == (args.examples, args.uncapped)}
-    demos.update({d: demonstration_lengths(slm, d, args.examples, args.uncapped)
-                  for d in comma_list(args.datasets)})
-    tests = test_time_lengths(slm, args.grid)
+    if datasets:
+        slm = SLM.load(QWEN_MODEL, decode_slots=2 * args.examples)
+        demos.update({d: demonstration_lengths(slm, d, args.examples, args.uncapped)
+                      for d in datasets})
+    tokenizer = embedded_tokenizer(QWEN_MODEL)
+    tests = test_time_lengths(
+        lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]), args.grid)
 
     def columns(row: dict[str, Any]) -> list[Any]:
         flag = " ✂" if row["cut_share"] > MOST_CUT else ""
