@@ -257,11 +257,12 @@ def _finish(slots: _Slots, rows: list[int], on_done: Callable[[int], None] | Non
     slots.keep([row for row in range(slots.rows) if row not in rows])
 
 
-def _attention_after_cache(slots: _Slots, new_mask: torch.Tensor) -> torch.Tensor:
+def _attention_after_cache(prefix: int, own_mask: torch.Tensor, new_mask: torch.Tensor
+                           ) -> torch.Tensor:
     """The attention mask of new tokens (``new_mask``, left-padded) after each row's
-    cache: the shared prefix, then the row's own cached tokens."""
-    prefix = torch.ones(slots.rows, slots.prefix, dtype=torch.long, device=slots.device)
-    return torch.cat([prefix, slots.mask, new_mask], dim=1)
+    cache: the shared ``prefix``, then the row's own cached tokens (``own_mask``)."""
+    ones = torch.ones(new_mask.shape[0], prefix, dtype=torch.long, device=new_mask.device)
+    return torch.cat([ones, own_mask, new_mask], dim=1)
 
 
 def _prefill(core: ModelCore, slots: _Slots, prompts: list[int],
@@ -269,16 +270,16 @@ def _prefill(core: ModelCore, slots: _Slots, prompts: list[int],
     """Run the new prompts' own tokens together and add them as slots."""
     core.decode_stats.prefills += 1
     batch = core.pad_left([token_lists[i][slots.prefix:] for i in prompts])
-    # A batch of their own over the same prefix tensors, read back after the pass.
-    new = _Slots(slots.base, slots.prefix, slots.device)
-    new.mask = torch.zeros(len(prompts), 0, dtype=torch.long, device=slots.device)
-    new.prompt_of = prompts
+    # A cache of its own over the same prefix tensors, read back after the pass.
+    cache = shared_prefix_cache(slots.base, slots.prefix)
+    no_own = batch.attention_mask[:, :0]
     logits = core.forward(1, input_ids=batch.input_ids,
-                          position_ids=slots.prefix + batch.position_ids, cache=new.cache,
-                          attention_mask=_attention_after_cache(new, batch.attention_mask)
+                          position_ids=slots.prefix + batch.position_ids, cache=cache,
+                          attention_mask=_attention_after_cache(slots.prefix, no_own,
+                                                                batch.attention_mask)
                           ).logits[:, -1]
-    slots.add(_Rows([layer.keys for layer in new.cache.layers],
-                    [layer.values for layer in new.cache.layers], batch.attention_mask,
+    slots.add(_Rows([layer.keys for layer in cache.layers],
+                    [layer.values for layer in cache.layers], batch.attention_mask,
                     batch.attention_mask.sum(dim=1), prompts,
                     [[token] for token in logits.argmax(dim=-1).tolist()],
                     [None] * len(prompts)))
@@ -291,7 +292,8 @@ def _feed_follow_ups(core: ModelCore, waiting: _Slots) -> torch.Tensor:
     batch = core.pad_left([forced or [] for forced in waiting.forced])
     positions = waiting.prefix + waiting.lengths[:, None] + batch.position_ids
     return core.forward(1, input_ids=batch.input_ids, position_ids=positions,
-                        attention_mask=_attention_after_cache(waiting, batch.attention_mask),
+                        attention_mask=_attention_after_cache(waiting.prefix, waiting.mask,
+                                                              batch.attention_mask),
                         cache=waiting.cache).logits[:, -1]
 
 
@@ -302,7 +304,7 @@ def _step(core: ModelCore, slots: _Slots) -> None:
     ones = torch.ones(slots.rows, 1, dtype=torch.long, device=slots.device)
     positions = (slots.prefix + slots.lengths).unsqueeze(1)
     logits = core.forward(1, input_ids=last, position_ids=positions,
-                          attention_mask=_attention_after_cache(slots, ones),
+                          attention_mask=_attention_after_cache(slots.prefix, slots.mask, ones),
                           cache=slots.cache).logits[:, -1]
     slots.mask = torch.cat([slots.mask, ones], dim=1)
     slots.lengths = slots.lengths + 1
