@@ -48,6 +48,8 @@ from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.evaluation.budget import rationale_cap
 from langchain_selfamplify.evaluation.predict import answer_questions
 from langchain_selfamplify.models import shared_prefix
+from langchain_selfamplify.models.embedded import default_model_path
+from langchain_selfamplify.models.served import load_tokenizer
 from langchain_selfamplify.reference_routes import pipeline_answers
 
 SHAPES: dict[str, dict[str, int]] = {
@@ -58,16 +60,9 @@ SHAPES: dict[str, dict[str, int]] = {
 """Llama shapes: ``1.5b`` is Qwen2.5-1.5B's, ``7b`` the 7.4B of the issue's H200 run."""
 
 
-def load_tokenizer(path: str | None) -> Any:
+def tokenizer_of(path: str | None) -> Any:
     """The tokenizer at ``path``, or the embedded SmolLM2's."""
-    from transformers import AutoTokenizer
-
-    if path:
-        return AutoTokenizer.from_pretrained(path)
-    from langchain_selfamplify.models.embedded import default_model_path
-
-    gguf = default_model_path()
-    return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    return load_tokenizer(path or default_model_path())
 
 
 def random_model(shape: dict[str, int], tokenizer: Any, dtype: torch.dtype,
@@ -252,11 +247,11 @@ def main() -> None:
                         "none (print only) on a CPU")
     args = parser.parse_args()
     if args.save_tokenizer:
-        load_tokenizer(None).save_pretrained(args.save_tokenizer)
+        tokenizer_of(None).save_pretrained(args.save_tokenizer)
         return
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = getattr(torch, args.dtype)
-    tokenizer = load_tokenizer(args.tokenizer)
+    tokenizer = tokenizer_of(args.tokenizer)
     model = random_model(SHAPES[args.shape], tokenizer, dtype, device)
     slm = SLM(model, tokenizer, name=f"random-llama-{args.shape}", show_progress=False)
     prompt, questions = workload(args.questions, args.shots)

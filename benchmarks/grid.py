@@ -95,7 +95,7 @@ def main() -> None:
               "pool_size": args.pool_size, "test_size": args.questions,
               "max_rationale_tokens": args.max_rationale_tokens,
               "data_dir": str(shared_datasets())}
-    FULL["datasets"] = args.full_datasets
+    full = {**FULL, "datasets": args.full_datasets}
     gflops = peak_gflops()
     runs = {}
     RUNS.mkdir(exist_ok=True)
@@ -111,9 +111,10 @@ def main() -> None:
     exact = next(iter(runs))
     for run in runs.values():
         run["agreement"] = _agreement(runs[exact]["predictions"], run["predictions"])
-        run["projected_full_grid_minutes"] = _project(run, config) / 60
-        run["projected_flop_limit_minutes"] = _project(run, config, "flop_limit_seconds") / 60
-    _write(args, config, runs, exact, gflops)
+        run["projected_full_grid_minutes"] = _project(run, config, full) / 60
+        run["projected_flop_limit_minutes"] = _project(run, config, full,
+                                                       "flop_limit_seconds") / 60
+    _write(args, config, full, runs, exact, gflops)
 
 
 def _run(model: str, option: str, config: dict, gflops: float) -> dict:
@@ -163,40 +164,41 @@ def _agreement(exact: list[dict], other: list[dict]) -> float:
     return same / len(reference) if reference else float("nan")
 
 
-def _project(run: dict, config: dict, key: str = "seconds") -> float:
+def _project(run: dict, config: dict, full: dict, key: str = "seconds") -> float:
     """Seconds of the full grid, scaled from the slice's ``key`` per stage (its
     seconds, or the FLOP limit of its tokens; see the module docs)."""
-    return sum(_project_stages(run, config, key).values())
+    return sum(_project_stages(run, config, full, key).values())
 
 
-def _project_stages(run: dict, config: dict, key: str = "seconds") -> dict[str, float]:
+def _project_stages(run: dict, config: dict, full: dict, key: str = "seconds"
+                    ) -> dict[str, float]:
     """Each stage's seconds in the full grid, scaled from the slice (see the module
     docs)."""
     cells = grid_cells(GridConfig(**config))
     rows = len(cells)
     method_rows = sum(c.method not in BASELINES for c in cells)
     baseline_rows = rows - method_rows
-    full_rows = FULL["rationale_methods"] * FULL["strategies"] + FULL["baselines"]
-    pairs = FULL["datasets"] * FULL["seeds"]
+    full_rows = full["rationale_methods"] * full["strategies"] + full["baselines"]
+    pairs = full["datasets"] * full["seeds"]
     stages = run["stages"]
     # Rationales are written in every row but IO; answers are read in every row (an
     # upper bound where they are read in the rationale's pass and IO rows alone remain).
     rationale_rows = sum(c.method != "io" for c in cells)
     projected = {
         "test_rationales": stages["test_rationales"][key] / max(rationale_rows, 1)
-        / config["test_size"] * (full_rows - 1) * FULL["questions"] * pairs,
+        / config["test_size"] * (full_rows - 1) * full["questions"] * pairs,
         "answer_scoring": stages["answer_scoring"][key] / (rows * config["test_size"])
-        * full_rows * FULL["questions"] * pairs}
+        * full_rows * full["questions"] * pairs}
     projected["demo_rationales"] = (stages["demo_rationales"][key] / max(method_rows, 1)
-                                    * FULL["rationale_methods"] * FULL["strategies"] * pairs)
+                                    * full["rationale_methods"] * full["strategies"] * pairs)
     projected["baseline_setup"] = (stages["baseline_setup"][key] / max(baseline_rows, 1)
-                                   * FULL["baselines"] * pairs)
+                                   * full["baselines"] * pairs)
     projected["pool_scoring"] = stages["pool_scoring"][key] * pairs
     projected["other"] = stages["other"][key] * pairs
     return projected
 
 
-def _write(args: argparse.Namespace, config: dict, runs: dict, exact: str,
+def _write(args: argparse.Namespace, config: dict, full: dict, runs: dict, exact: str,
            gflops: float) -> None:
     stage_rows = []
     for option, run in runs.items():
@@ -217,7 +219,7 @@ def _write(args: argparse.Namespace, config: dict, runs: dict, exact: str,
                   key=lambda run: run["projected_full_grid_minutes"])
     minutes = runs[exact]["projected_full_grid_minutes"]
     floor = runs[exact]["projected_flop_limit_minutes"]
-    per_stage = _project_stages(runs[exact], config)
+    per_stage = _project_stages(runs[exact], config, full)
     by_size = sorted(STAGES, key=lambda name: -per_stage[name])
     if args.model == "smollm2-135m":
         target = ("Targets of the grid-speed issue: the full grid in 60 minutes with an "
@@ -252,7 +254,7 @@ def _write(args: argparse.Namespace, config: dict, runs: dict, exact: str,
         "",
         "## Speed options and the full grid",
         "",
-        f"Projected: {FULL['datasets']} datasets x 11 rows x 3 seeds x {FULL['questions']} "
+        f"Projected: {full['datasets']} datasets x 11 rows x 3 seeds x {full['questions']} "
         "questions, "
         "8 shots; test-time rationales scaled by the questions of the rows that write "
         "them (all but IO), answer scoring by the questions of every row (an upper bound "
@@ -300,7 +302,7 @@ def _write(args: argparse.Namespace, config: dict, runs: dict, exact: str,
         "Nothing here is on by default: each option is opt-in (`selfamplify evaluate "
         "--dtype bfloat16`, `--generate-url`).",
     ])
-    payload = {"slice": config, "full_grid": FULL, "gflops": gflops,
+    payload = {"slice": config, "full_grid": full, "gflops": gflops,
                "runs": {option: {k: v for k, v in run.items() if k != "predictions"}
                         for option, run in runs.items()}}
     write_results("grid" if args.model == "smollm2-135m" else f"grid_{args.model}", payload,

@@ -48,6 +48,19 @@ def timed(into: dict[str, float], key: str) -> Iterator[None]:
         into[key] = into.get(key, 0.0) + time.perf_counter() - start
 
 
+def chunk_rates(records: Sequence[dict[str, Any]]) -> list[tuple[float, int]]:
+    """``(seconds per question, questions)`` of each chunk of a grid cell's answers
+    (``predictions.jsonl`` records, in order): a chunk's answers share one ``seconds``
+    value, its wall time over its questions."""
+    chunks: list[tuple[float, int]] = []
+    for i, record in enumerate(records):
+        if i and record["seconds"] == records[i - 1]["seconds"]:
+            chunks[-1] = (chunks[-1][0], chunks[-1][1] + 1)
+        else:
+            chunks.append((record["seconds"], 1))
+    return chunks
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     import torch

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import RESULTS, ROOT, comma_list, markdown_table, write_results
+from harness import RESULTS, ROOT, chunk_rates, comma_list, markdown_table, write_results
 
 from langchain_selfamplify import SLM, AmplifiedPrompt, GenerationOffload, OpenAICompatibleBackend
 from langchain_selfamplify.data.loaders import load_pool_and_test
@@ -78,7 +78,8 @@ def main() -> None:
     if args.report_only:
         saved = json.loads((RESULTS / "offload_agreement.json").read_text(encoding="utf-8"))
         saved.setdefault("run_command", saved["command"])  # the run's, not this report's
-        saved["table_chunk_rates"] = chunk_rates(table_cell(args.grid, saved["cell"])[2])
+        saved["table_chunk_rates"] = chunk_rates(
+            list(table_cell(args.grid, saved["cell"])[2].values()))
         write_results("offload_agreement", saved, report(saved))
         return
     config, prompt, table = table_cell(args.grid, args.cell)
@@ -118,18 +119,9 @@ def main() -> None:
     payload = {"cell": args.cell, "questions": n, "cap": cap, "slots": args.slots,
                "threads": args.threads, "shots": len(prompt.examples),
                "table_seconds": sum(table[q.id]["seconds"] for q in questions),
-               "table_chunk_rates": chunk_rates(table),
+               "table_chunk_rates": chunk_rates(list(table.values())),
                "routes": records}
     write_results("offload_agreement", payload, report(payload))
-
-
-def chunk_rates(table: dict[str, dict[str, Any]]) -> list[dict[str, float]]:
-    """Seconds per question of each chunk of the table's cell (a chunk's answers share
-    one value: its wall time over its questions)."""
-    chunks: dict[float, int] = {}
-    for record in table.values():
-        chunks[record["seconds"]] = chunks.get(record["seconds"], 0) + 1
-    return [{"questions": n, "seconds_per_question": share} for share, n in chunks.items()]
 
 
 def report(payload: dict[str, Any]) -> str:
@@ -140,9 +132,9 @@ def report(payload: dict[str, Any]) -> str:
                         f"{payload['threads']} threads"}
     rows = [["the table (ours, float32, exact; its own run), these questions", n,
              round(payload["table_seconds"] / n, 1), f"{n}/{n}", "", f"{n}/{n}"]]
-    rows += [[f"the table, a later chunk of {c['questions']} questions", c["questions"],
-              round(c["seconds_per_question"], 1), "", "", ""]
-             for c in payload.get("table_chunk_rates", []) if c["questions"] >= 50]
+    rows += [[f"the table, a later chunk of {questions} questions", questions,
+              round(rate, 1), "", "", ""]
+             for rate, questions in payload.get("table_chunk_rates", []) if questions >= 50]
     for route, record in payload["routes"].items():
         same = accuracy(record["same_labels_as_table"], n)
         rows.append([names[route], n, round(record["seconds"] / n, 1), f"{same.correct}/{n}",

@@ -31,6 +31,7 @@ from harness import RESULTS, ROOT, comma_list, markdown_table, shared_datasets, 
 from langchain_selfamplify import SLM
 from langchain_selfamplify.data.loaders import load_pool_and_test
 from langchain_selfamplify.models.embedded import QWEN_MODEL, embedded_model_path
+from langchain_selfamplify.models.served import load_tokenizer
 from langchain_selfamplify.rationales.methods.ph_cot import PhCoTRationale
 
 GRID = ROOT / "docs" / "results" / "paper_table_qwen_run" / "qwen2.5-coder-1.5b__letter"
@@ -85,14 +86,6 @@ def test_time_lengths(count: Callable[[str], int], grid: Path) -> list[dict[str,
     return rows
 
 
-def embedded_tokenizer(name: str) -> Any:
-    """The tokenizer of an embedded model, read from its GGUF file (no weights)."""
-    from transformers import AutoTokenizer
-
-    gguf = embedded_model_path(name)
-    return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -113,7 +106,7 @@ def main() -> None:
         slm = SLM.load(QWEN_MODEL, decode_slots=2 * args.examples)
         demos.update({d: demonstration_lengths(slm, d, args.examples, args.uncapped)
                       for d in datasets})
-    tokenizer = embedded_tokenizer(QWEN_MODEL)
+    tokenizer = load_tokenizer(embedded_model_path(QWEN_MODEL))
     tests = test_time_lengths(
         lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]), args.grid)
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from harness import (
     RESULTS,
+    chunk_rates,
     markdown_table,
     peak_gflops,
     update_readme_performance,
@@ -38,6 +39,7 @@ from langchain_selfamplify.evaluation.grid import GridConfig, load_grid_splits
 from langchain_selfamplify.evaluation.metrics import accuracy
 from langchain_selfamplify.models.chat_format import render_chat
 from langchain_selfamplify.models.embedded import QWEN_MODEL, embedded_model_path
+from langchain_selfamplify.models.served import load_tokenizer
 from langchain_selfamplify.models.shared_prefix import common_prefix_length
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.wording import ANSWER_PREFIX
@@ -72,17 +74,16 @@ def by_method(cells: list[dict[str, Any]]) -> dict[str, float]:
     return {method: seconds[method] / limit[method] for method in seconds}
 
 
-def offload_line() -> str:
-    """What the llama.cpp generation offload measured on this table, if it was run."""
+def offload_line(table_rate: float | None) -> str:
+    """What the llama.cpp generation offload measured on this table, if it was run,
+    against ``table_rate``: the table's seconds per Ph-CoT question at its chunk size
+    (``None`` before any Ph-CoT cell)."""
     path = RESULTS / "offload_agreement.json"
-    if not path.is_file():
+    if table_rate is None or not path.is_file():
         return ("llama.cpp generation (`--generate-url`, approximate) changes the per-token "
                 "cost, not the number of tokens (`docs/results/grid.md`).")
     run = json.loads(path.read_text(encoding="utf-8"))
     offload, n = run["routes"]["offload"], run["questions"]
-    # the table's own rate at the chunk size it runs with now (its largest chunks)
-    table_rate = min((c["seconds_per_question"] for c in run.get("table_chunk_rates", [])
-                      if c["questions"] >= 50), default=run["table_seconds"] / n)
     faster = offload["seconds"] / n < table_rate
     close = accuracy(offload["same_labels_as_table"], n).ci_high >= 0.98
     verdict = ("faster and possibly within the 98% agreement bar" if faster and close
@@ -108,12 +109,12 @@ def memory_line(finished: dict[str, dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig
 
     gflops = peak_gflops()  # first, before the tokenizer is read
     gguf = embedded_model_path(QWEN_MODEL)
     config = AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    tokenizer = load_tokenizer(gguf)
     params = non_embedding_parameters(config)
 
     def count(text: str) -> int:
@@ -144,17 +145,11 @@ def main() -> None:
         tokens = prefix + sum(len(ids) - prefix + (count(text) + follow_up if text else 0)
                               for ids, text in zip(prompt_ids, written, strict=True))
         seconds = sum(r["seconds"] for r in records)
-        # A chunk's questions share its seconds equally: one value per chunk, in order.
-        chunks: list[list[float]] = []  # [seconds per question, questions] per chunk
-        for i, r in enumerate(records):
-            if i == 0 or r["seconds"] != records[i - 1]["seconds"]:
-                chunks.append([r["seconds"], 0])
-            chunks[-1][1] += 1
         cells.append({
             "cell": cell, "method": records[0]["method"], "questions": len(records),
             "finished": finished.get(cell, {}).get("status") == "done",
             "seconds": seconds, "seconds_per_question": seconds / len(records),
-            "chunk_seconds_per_question": chunks,
+            "chunk_seconds_per_question": chunk_rates(records),
             "prefix_tokens": prefix, "tokens": tokens,
             "rationale_tokens_mean": sum(count(t) for t in written) / len(written),
             "flop_limit_seconds": 2 * params * tokens / (gflops * 1e9),
@@ -233,7 +228,7 @@ def main() -> None:
         + " its FLOP limit. A decoding step passes every row through every weight, and "
         "a chunk of questions decodes until its longest rationale ends, so its late "
         "steps run few rows at a full step's cost. bfloat16 is slower on this CPU (no "
-        "AVX512-BF16; `docs/results/dtype_speed.md`). " + offload_line(),
+        "AVX512-BF16; `docs/results/dtype_speed.md`). " + offload_line(per_method.get("ph_cot")),
         f"- Peak memory of the table's process: {memory_line(finished)}.",
     ])
     headline = [{"target": "Capable-model table (Qwen2.5-Coder-1.5B, float32, 2 cores), "
