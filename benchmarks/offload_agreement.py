@@ -29,7 +29,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import RESULTS, ROOT, chunk_rates, comma_list, markdown_table, write_results
+from harness import (
+    RESULTS,
+    ROOT,
+    chunk_rates,
+    comma_list,
+    git_commit,
+    markdown_table,
+    write_results,
+)
 
 from langchain_selfamplify import SLM, AmplifiedPrompt, GenerationOffload, OpenAICompatibleBackend
 from langchain_selfamplify.data.loaders import load_pool_and_test
@@ -51,6 +59,16 @@ def table_cell(grid: Path, cell: str) -> tuple[dict[str, Any], AmplifiedPrompt,
     records = [json.loads(line) for line in
                (grid / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     return config, prompt, {r["question_id"]: r for r in records if r["cell"] == cell}
+
+
+def saved_routes(saved: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The saved routes' records, each with its own question count, command and commit
+    (results written before routes ran apart kept those once, for all routes)."""
+    return {route: {"questions": saved.get("questions"),
+                    "table_seconds": saved.get("table_seconds"),
+                    "run_command": saved.get("run_command", saved.get("command")),
+                    "commit": saved.get("commit")} | record
+            for route, record in saved.get("routes", {}).items()}
 
 
 def timed_answers(backend: Any, prompt: AmplifiedPrompt, questions: list[Any],
@@ -77,7 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.report_only:
         saved = json.loads((RESULTS / "offload_agreement.json").read_text(encoding="utf-8"))
-        saved.setdefault("run_command", saved["command"])  # the run's, not this report's
+        saved["routes"] = saved_routes(saved)
         saved["table_chunk_rates"] = chunk_rates(
             list(table_cell(args.grid, saved["cell"])[2].values()))
         write_results("offload_agreement", saved, report(saved))
@@ -107,18 +125,25 @@ def main() -> None:
             llama_server.stop(server)
     if "exact" in routes:
         results["exact"] = timed_answers(local, prompt, questions, cap)
-    records: dict[str, Any] = {}
+    # A route not run now keeps its saved record (same cell), so the routes can run apart.
+    saved_path = RESULTS / "offload_agreement.json"
+    saved = json.loads(saved_path.read_text(encoding="utf-8")) if saved_path.exists() else {}
+    records = {route: record for route, record in saved_routes(saved).items()
+               if saved.get("cell") == args.cell and route not in results}
     for route, (predictions, seconds) in results.items():
         records[route] = {
+            "questions": n,
+            "table_seconds": sum(table[q.id]["seconds"] for q in questions),
+            "run_command": "python " + " ".join(sys.argv),
+            "commit": git_commit(),
             "seconds": seconds,
             "same_labels_as_table": sum(p.predicted == table[p.id]["parsed"]
                                         for p in predictions),
             "same_rationales_as_table": sum(p.rationale == table[p.id]["raw_output"]
                                             for p in predictions),
             "predicted": {p.id: p.predicted for p in predictions}}
-    payload = {"cell": args.cell, "questions": n, "cap": cap, "slots": args.slots,
+    payload = {"cell": args.cell, "cap": cap, "slots": args.slots,
                "threads": args.threads, "shots": len(prompt.examples),
-               "table_seconds": sum(table[q.id]["seconds"] for q in questions),
                "table_chunk_rates": chunk_rates(list(table.values())),
                "routes": records}
     write_results("offload_agreement", payload, report(payload))
@@ -126,35 +151,37 @@ def main() -> None:
 
 def report(payload: dict[str, Any]) -> str:
     """The Markdown table of a run's records."""
-    n = payload["questions"]
-    names = {"exact": "ours, float32, exact (this process, all questions together)",
+    names = {"exact": "ours, float32, exact, at this route's commit (all questions together)",
              "offload": f"llama.cpp offload, {payload['slots']} slots, "
                         f"{payload['threads']} threads"}
-    rows = [["the table (ours, float32, exact; its own run), these questions", n,
-             round(payload["table_seconds"] / n, 1), f"{n}/{n}", "", f"{n}/{n}"]]
-    rows += [[f"the table, a later chunk of {questions} questions", questions,
-              round(rate, 1), "", "", ""]
+    rows = [[f"the table, a chunk of {questions} questions", questions,
+              round(rate, 1), "", "", "", ""]
              for rate, questions in payload.get("table_chunk_rates", []) if questions >= 50]
     for route, record in payload["routes"].items():
+        n = record["questions"]
         same = accuracy(record["same_labels_as_table"], n)
-        rows.append([names[route], n, round(record["seconds"] / n, 1), f"{same.correct}/{n}",
+        rows.append([names[route], n, round(record["seconds"] / n, 1),
+                     round(record["table_seconds"] / n, 1), f"{same.correct}/{n}",
                      f"{same.ci_high:.1%}", f"{record['same_rationales_as_table']}/{n}"])
     return "\n".join([
         "# The llama.cpp generation offload on Qwen2.5-Coder-1.5B, against exact float32",
         "",
         f"Cell `{payload['cell']}` of the capable-model table: its saved "
-        f"{payload['shots']}-shot prompt, its first {n} test questions, rationales "
+        f"{payload['shots']}-shot prompt, its first test questions, rationales "
         f"capped at {payload['cap']} tokens, on the 2-core machine (the table paused). The "
         "offload writes the rationales on a llama.cpp server on the same Q4_K_M GGUF "
         "(its time includes encoding the prompt prefix once per slot) and reads the "
-        "answers locally in float32. Identical: against the table's own predictions and "
-        "rationales (exact float32), with the upper end of the 95% Wilson interval of the "
-        "share of identical labels: below 98%, the option fails the agreement bar "
-        "whatever more questions would show. The table's seconds are its chunks' wall "
-        "time per question; its first answers were decoded 32 at a time, later chunks "
-        "100 at a time.",
+        "answers locally in float32. The exact route reruns the table's decoding at its"
+        " own commit: it checks that later changes to the decoding path (such as "
+        "feeding follow-ups in one pass) leave the table's answers as they were. "
+        "Identical: against the table's own predictions and rationales (exact float32),"
+        " with the upper end of the 95% Wilson interval of the share of identical "
+        "labels: below 98%, the option fails the agreement bar whatever more questions "
+        "would show. The table's seconds are its chunks' wall time per question; its "
+        "first answers were decoded 32 at a time, later chunks 100 at a time.",
         "",
         markdown_table(["route", "questions", "seconds per question",
+                        "the table's seconds per question, same questions",
                         "identical predicted labels", "identical labels, 95% upper bound",
                         "identical rationales"], rows),
     ])
