@@ -240,6 +240,10 @@ def test_follow_ups_cost_no_decoding_steps(tiny_model_dir, demo_pool):
     replies = slm.generate(texts, max_new_tokens=12)
     generate_steps, prefills = stats.steps, stats.prefills
     assert stats.follow_up_passes == stats.follow_up_tokens == 0
+    # every step is timed under the rows it decoded, never more than the slots
+    assert sum(stats.steps_by_rows.values()) == generate_steps
+    assert max(stats.steps_by_rows) == 8 and set(stats.step_seconds) == set(stats.steps_by_rows)
+    assert stats.seconds_per_step(8) > 0 and stats.seconds_per_step(9) is None
     stats.reset()
     fused = slm.generate_then_score(texts, lambda i, reply: f"{texts[i]}{reply}\nThe answer is (",
                                     [q.labels for q in questions], max_new_tokens=12)

@@ -24,6 +24,7 @@ prompt, and a follow-up costs no decoding steps however many tokens it re-feeds.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -299,7 +300,7 @@ def _feed_follow_ups(core: ModelCore, waiting: _Slots) -> torch.Tensor:
 
 def _step(core: ModelCore, slots: _Slots) -> None:
     """One decoding step for every slot: each row's last greedy token in, the next out."""
-    core.decode_stats.steps += 1
+    started = time.perf_counter()
     last = torch.tensor([[tokens[-1]] for tokens in slots.generated], device=slots.device)
     ones = torch.ones(slots.rows, 1, dtype=torch.long, device=slots.device)
     positions = (slots.prefix + slots.lengths).unsqueeze(1)
@@ -308,5 +309,7 @@ def _step(core: ModelCore, slots: _Slots) -> None:
                           cache=slots.cache).logits[:, -1]
     slots.mask = torch.cat([slots.mask, ones], dim=1)
     slots.lengths = slots.lengths + 1
+    # .tolist() waits for the device, so the time is the step's on a GPU too
     for row, token in enumerate(logits.argmax(dim=-1).tolist()):
         slots.generated[row].append(token)
+    core.decode_stats.record_step(slots.rows, time.perf_counter() - started)

@@ -1,0 +1,122 @@
+"""What one decoding step costs at each number of rows decoded together, on the capable
+model with the table's own few-shot prefix: the figure that sizes ``decode_slots`` on a
+CPU.
+
+A decoding step passes every row's last token through every weight. If reading the
+weights bounds it, a step costs about the same for few rows as for many, and more slots
+are nearly free; if the arithmetic bounds it, a step's time grows with its rows and more
+slots gain nothing. A table cell decodes until its longest rationale ends, so its late
+steps run few rows: which of the two holds decides how much that tail costs, and whether
+more slots (or longer queues than slots) would shorten the table.
+
+For each ``--rows`` value, this answers that many of the cell's test questions at once
+(``decode_slots`` = rows) for ``--steps`` new tokens, and reads each step's wall time
+from ``ModelCore.decode_stats``. The rows' own tokens are the real questions', so the
+cache each step reads and extends is the table's. Reports seconds per step, per row-
+step, and the share of the arithmetic limit (two FLOPs per weight per row at the
+measured matmul peak), beside the process's peak memory.
+
+Run: ``python benchmarks/decode_rows.py [--rows 200,100,50] [--steps 24]`` after the
+table's cell exists (``benchmarks/qwen_table.sh``); the table paused, as it shares the
+cores. Writes ``docs/results/decode_rows.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+from pathlib import Path
+from typing import Any
+
+from harness import (
+    RESULTS,
+    comma_list,
+    markdown_table,
+    n_parameters,
+    peak_gflops,
+    write_results,
+)
+
+from langchain_selfamplify import SLM, AmplifiedPrompt
+from langchain_selfamplify.data.loaders import load_pool_and_test
+from langchain_selfamplify.models.embedded import QWEN_MODEL
+
+GRID = RESULTS / "paper_table_qwen_run" / "qwen2.5-coder-1.5b__letter"
+
+
+def step_seconds(slm: SLM, texts: list[str], steps: int) -> dict[str, Any]:
+    """Decode ``texts`` together for ``steps`` tokens; the steps' times at full rows."""
+    rows = len(texts)
+    slm.decode_slots = rows
+    stats = slm.decode_stats
+    stats.reset()
+    slm.generate(texts, max_new_tokens=steps + 1)
+    full = stats.steps_by_rows.get(rows, 0)
+    if full < 2:
+        raise RuntimeError(f"only {full} decoding steps ran all {rows} rows; raise --steps")
+    return {"rows": rows, "steps": full, "seconds_per_step": stats.step_seconds[rows] / full,
+            "steps_at_fewer_rows": stats.steps - full}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--grid", type=Path, default=GRID)
+    parser.add_argument("--cell", default="arc_challenge__ph_cot__success__seed0")
+    parser.add_argument("--rows", default="200,100,50", help="rows decoded together, each a run")
+    parser.add_argument("--steps", type=int, default=24, help="decoding steps timed per run")
+    args = parser.parse_args()
+    config = json.loads((args.grid / "config.json").read_text(encoding="utf-8"))
+    prompt = AmplifiedPrompt.load(args.grid / "prompts" / f"{args.cell}.json")
+    dataset, seed = args.cell.split("__")[0], int(args.cell.rsplit("seed", 1)[1])
+    _, test = load_pool_and_test(dataset, pool_size=config["pool_size"],
+                                 test_size=config["test_size"], seed=seed,
+                                 data_dir=config["data_dir"])
+    slm = SLM.load(QWEN_MODEL, show_progress=False)
+    texts = [slm.format_prompt(prompt.to_messages(q), prompt.assistant_prefix()) for q in test]
+    rows_values = [int(r) for r in comma_list(args.rows)]
+    if max(rows_values) > len(texts):
+        parser.error(f"--rows {max(rows_values)} is more than the cell's {len(texts)} questions")
+    params, gflops = n_parameters(slm.model), peak_gflops()
+    runs = []
+    for rows in rows_values:
+        run = step_seconds(slm, texts[:rows], args.steps)
+        run["flop_limit_seconds"] = 2 * params * rows / (gflops * 1e9)
+        runs.append(run)
+        print(f"{rows} rows: {run['seconds_per_step']:.2f} s per step", flush=True)
+    payload = {"cell": args.cell, "shared_prefix_tokens": slm.shared_prefix_length(
+                   slm.tokenize(texts[:2])),
+               "parameters": params, "peak_gflops": gflops, "steps": args.steps,
+               "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               "runs": runs}
+    write_results("decode_rows", payload, report(payload))
+
+
+def report(payload: dict[str, Any]) -> str:
+    """The Markdown table of the runs."""
+    rows = [[run["rows"], run["steps"], round(run["seconds_per_step"], 2),
+             round(1000 * run["seconds_per_step"] / run["rows"], 1),
+             f"{run['flop_limit_seconds'] / run['seconds_per_step']:.0%}"]
+            for run in payload["runs"]]
+    return "\n".join([
+        "# A decoding step's cost by the rows decoded together (Qwen2.5-Coder-1.5B, CPU)",
+        "",
+        f"The capable-model table's prompt (cell `{payload['cell']}`, a shared prefix of "
+        f"{payload['shared_prefix_tokens']} tokens), its test questions, float32, 2 cores; "
+        f"{payload['parameters'] / 1e9:.2f}B non-embedding parameters, matmul peak "
+        f"{payload['peak_gflops']:.0f} GFLOP/s measured in the same run. Each row count is "
+        "one call decoding that many questions together; a step's seconds are the mean of "
+        "its steps at all rows. Share of the limit: the arithmetic limit (two FLOPs per "
+        "weight per row at the peak) over the measured step: near 100%, more rows cost in "
+        "proportion; far below, a step is bound by something other than its rows' "
+        "arithmetic (reading the weights, the cache), and more rows per step come cheap. "
+        f"Peak resident memory of the process: {payload['peak_rss_mib'] / 1024:.2f} GiB.",
+        "",
+        markdown_table(["rows", "steps timed", "seconds per step", "ms per row-step",
+                        "share of the arithmetic limit"], rows),
+    ])
+
+
+if __name__ == "__main__":
+    main()
