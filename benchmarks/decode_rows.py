@@ -66,7 +66,13 @@ def main() -> None:
     parser.add_argument("--cell", default="arc_challenge__ph_cot__success__seed0")
     parser.add_argument("--rows", default="200,100,50", help="rows decoded together, each a run")
     parser.add_argument("--steps", type=int, default=24, help="decoding steps timed per run")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite the Markdown from the saved JSON")
     args = parser.parse_args()
+    if args.report_only:
+        saved = json.loads((RESULTS / "decode_rows.json").read_text(encoding="utf-8"))
+        write_results("decode_rows", saved, report(saved))
+        return
     config = json.loads((args.grid / "config.json").read_text(encoding="utf-8"))
     prompt = AmplifiedPrompt.load(args.grid / "prompts" / f"{args.cell}.json")
     dataset, seed = args.cell.split("__")[0], int(args.cell.rsplit("seed", 1)[1])
@@ -93,8 +99,20 @@ def main() -> None:
     write_results("decode_rows", payload, report(payload))
 
 
+def fixed_and_per_row(runs: list[dict[str, Any]]) -> tuple[float, float]:
+    """Least-squares fit of a step's seconds as ``fixed + per_row x rows``."""
+    xs = [run["rows"] for run in runs]
+    ys = [run["seconds_per_step"] for run in runs]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    per_row = (sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
+               / sum((x - mean_x) ** 2 for x in xs))
+    return mean_y - per_row * mean_x, per_row
+
+
 def report(payload: dict[str, Any]) -> str:
-    """The Markdown table of the runs."""
+    """The Markdown table of the runs, and the fit of a step's cost."""
+    fixed, per_row = fixed_and_per_row(payload["runs"])
+    weights_gb = payload["parameters"] * 4 / 1e9
     rows = [[run["rows"], run["steps"], round(run["seconds_per_step"], 2),
              round(1000 * run["seconds_per_step"] / run["rows"], 1),
              f"{run['flop_limit_seconds'] / run['seconds_per_step']:.0%}"]
@@ -115,6 +133,17 @@ def report(payload: dict[str, Any]) -> str:
         "",
         markdown_table(["rows", "steps timed", "seconds per step", "ms per row-step",
                         "share of the arithmetic limit"], rows),
+        "",
+        f"A step costs about **{fixed:.2f} s plus {1000 * per_row:.1f} ms per row** "
+        "(least squares over the runs). The fixed part is about one read of the "
+        f"{weights_gb:.1f} GB of float32 weights ({weights_gb / fixed:.1f} GB/s); the "
+        "per-row part is the rows' arithmetic, at "
+        f"{2 * payload['parameters'] / per_row / 1e9:.0f} GFLOP/s. So on two cores a "
+        "step is bound by its rows' arithmetic from a few rows on: more slots gain only "
+        "the fixed part, spread over more rows. A chunk decodes until its longest "
+        "rationale ends, and each of those steps pays the fixed part however few rows "
+        "are left: a queue decoded together, in as few chunks as the checkpoints allow, "
+        "pays that tail once.",
     ])
 
 

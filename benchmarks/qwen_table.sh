@@ -3,9 +3,12 @@
 # every command resumes what an earlier run finished, chunk by chunk. Float32 (bfloat16
 # is slower on AVX2 CPUs: docs/results/dtype_speed.md). With COMMIT=1 each finished step's
 # results are committed, so a run longer than a session keeps its checkpoints.
-# Chunks of 100 questions decoded 100 at a time: a decoding step reads every weight
-# whatever the rows (docs/results/qwen_table_cost.md), so more rows per step cost less per
-# question; the first 96 ARC Ph-CoT seed-0 answers were written in chunks of 32.
+# A cell's 200 questions decoded 200 at a time, in one chunk: a decoding step costs about
+# 0.8 s plus 28 ms per row here (docs/results/decode_rows.md), and a chunk decodes until
+# its longest rationale ends, so one chunk per cell pays that tail once and the fixed
+# part is spread over the most rows (peak memory ~15 GiB, against ~9 GiB at 100 slots).
+# The first 96 ARC Ph-CoT seed-0 answers were written in chunks of 32, the answers up to
+# ARC IO seed 2's first 100 in chunks of 100 decoded 100 at a time.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -16,7 +19,7 @@ checkpoint() {
 }
 COMMON=(--name paper_table_qwen --models qwen2.5-coder-1.5b --formats letter
         --strategies success --shots 8 --pool-size 100 --test-size 200
-        --max-rationale-tokens 512 --chunk-size 100 --decode-slots 100)
+        --max-rationale-tokens 512 --chunk-size 200 --decode-slots 200)
 GRID=docs/results/paper_table_qwen_run/qwen2.5-coder-1.5b__letter
 $PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0,1,2 --datasets arc_challenge --methods io,ph_cot
 checkpoint "Qwen table: ARC IO and Ph-CoT success, 3 seeds"
