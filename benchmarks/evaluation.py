@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from harness import (
     counted_tokens,
@@ -65,7 +66,7 @@ def main() -> None:
     # to the longest demonstration rationale + 16) + 16.
     max_new = rationale_cap(slm, prompt, args.max_rationale_tokens) + 16
 
-    routes = []
+    routes: list[dict[str, Any]] = []
 
     def measure(name: str, run, n_questions: int):  # type: ignore[no-untyped-def]
         with counted_tokens(slm.model) as tokens:

@@ -38,7 +38,8 @@ import itertools
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import torch
 from harness import markdown_table, n_parameters, write_results
@@ -78,7 +79,9 @@ def random_model(shape: dict[str, int], tokenizer: Any, dtype: torch.dtype,
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     torch.manual_seed(0)
     with torch.device(device):
-        model = LlamaForCausalLM(config).to(dtype)
+        model = LlamaForCausalLM(config)
+    # transformers types ``to`` through a decorator mypy cannot call
+    model = cast(Any, model).to(dtype)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model
 
@@ -217,7 +220,7 @@ def run_routes(slm: SLM, prompt: AmplifiedPrompt, questions: list[MCQExample],
                   len(questions), slots[-1])
     for cache in (None, "static"):
         timed(f"model.generate, batch {batch}, {cache or 'dynamic'} cache",
-              lambda cache=cache: plain_generate(slm, texts, cap + 16, batch, cache),
+              partial(plain_generate, slm, texts, cap + 16, batch, cache),
               len(questions), batch)
     subset = questions[:chain_questions]
     timed("AmplifiedPrompt | ChatHuggingFace, one at a time",

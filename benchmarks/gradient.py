@@ -27,6 +27,7 @@ from harness import (
 
 from langchain_selfamplify import SLM, load_dataset
 from langchain_selfamplify.rationales import get_method
+from langchain_selfamplify.rationales.attribution import AttributionMethod
 
 # The parameters do not require gradients, so the backward pass computes activation
 # gradients only: about one forward pass more.
@@ -51,6 +52,7 @@ def main() -> None:
     for method, kwargs, n_examples in settings:
         examples = load_dataset("arc_challenge", split="test", data_dir=data, limit=n_examples)
         explainer = get_method(method)(slm, **kwargs)
+        assert isinstance(explainer, AttributionMethod)
         routes = {}
         for label, batch_size in (("batched", args.batch_size), ("one at a time", 1)):
             slm.batch_size = batch_size

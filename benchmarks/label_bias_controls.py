@@ -26,8 +26,9 @@ from langchain_selfamplify.evaluation.report import row_label
 from langchain_selfamplify.evaluation.statistics import compare_across_seeds, holm_significant
 from langchain_selfamplify.evaluation.summary import correct_by_cell, summarize
 
-CONTROLS = {"balanced": {"balance_labels": True}, "calibrated": {"calibrate": True},
-            "permuted": {"permute": True}}
+CONTROLS: dict[str, dict[str, Any]] = {
+    "balanced": {"balance_labels": True}, "calibrated": {"calibrate": True},
+    "permuted": {"permute": True}}
 """Control name -> the grid settings that switch it on."""
 
 

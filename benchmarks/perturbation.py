@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from typing import Any
 
 from harness import (
     counted_tokens,
@@ -30,6 +31,7 @@ from harness import (
 
 from langchain_selfamplify import SLM, load_dataset
 from langchain_selfamplify.rationales import get_method
+from langchain_selfamplify.rationales.attribution import AttributionMethod
 from langchain_selfamplify.reference_routes import captum_word_attributions
 
 GOAL = 5.0
@@ -57,10 +59,11 @@ def main() -> None:
                             limit=args.examples)
     slm = SLM.from_default(show_progress=False)
     gflops, params = peak_gflops(), n_parameters(slm.model)
-    results = []
+    results: list[dict[str, Any]] = []
     for method, (ours_kwargs, captum_kwargs) in budgets(args.samples).items():
         explainer = get_method(method)(slm, **ours_kwargs)
-        runs = []
+        assert isinstance(explainer, AttributionMethod)
+        runs: list[dict[str, Any]] = []
         for example in examples:
             with counted_tokens(slm.model) as ours_tokens:
                 start = time.perf_counter()

@@ -26,6 +26,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from decode_rows import fixed_and_per_row
 from harness import (
     RESULTS,
     chunk_rates,
@@ -45,7 +46,7 @@ from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.wording import ANSWER_PREFIX
 
 GRID = RESULTS / "paper_table_qwen_run" / "qwen2.5-coder-1.5b__letter"
-TABLE = {"datasets": 2, "seeds": 3, "questions": 200,
+TABLE: dict[str, Any] = {"datasets": 2, "seeds": 3, "questions": 200,
          "rows": ["io", "ph_cot", "dspy_bootstrap"]}
 """The capable-model table (``benchmarks/qwen_table.sh``)."""
 TARGET_HOURS = 3
@@ -83,7 +84,8 @@ def offload_line(table_rate: float | None) -> str:
         return ("llama.cpp generation (`--generate-url`, approximate) changes the per-token "
                 "cost, not the number of tokens (`docs/results/grid.md`).")
     run = json.loads(path.read_text(encoding="utf-8"))
-    offload, n = run["routes"]["offload"], run["questions"]
+    offload = run["routes"]["offload"]
+    n = offload.get("questions", run.get("questions"))
     faster = offload["seconds"] / n < table_rate
     close = accuracy(offload["same_labels_as_table"], n).ci_high >= 0.98
     verdict = ("faster and possibly within the 98% agreement bar" if faster and close
@@ -92,10 +94,25 @@ def offload_line(table_rate: float | None) -> str:
                                     "98% bar"))
     return (f"llama.cpp generation (`--generate-url`, approximate) took "
             f"{offload['seconds'] / n:.0f} s per question on {n} of this table's Ph-CoT "
-            f"questions, against {table_rate:.0f} s in the table's 100-question chunks, "
+            f"questions, against {table_rate:.0f} s in the table's largest chunks, "
             "and kept "
             f"{offload['same_labels_as_table']} of {n} labels "
             f"(`docs/results/offload_agreement.md`): {verdict}.")
+
+
+def decode_line() -> str:
+    """What a decoding step costs by its rows (``benchmarks/decode_rows.py``), if
+    measured."""
+    path = RESULTS / "decode_rows.json"
+    if not path.is_file():
+        return ("A decoding step passes every row through every weight, and a chunk of "
+                "questions decodes until its longest rationale ends, so its late steps run "
+                "few rows.")
+    fixed, per_row = fixed_and_per_row(json.loads(path.read_text(encoding="utf-8"))["runs"])
+    return (f"A decoding step costs about {fixed:.2f} s plus {1000 * per_row:.0f} ms per "
+            "row (`docs/results/decode_rows.md`): the rows' arithmetic runs at about "
+            "two thirds of the measured peak, and a chunk decodes until its longest "
+            "rationale ends, each late step paying the fixed part for few rows.")
 
 
 def memory_line(finished: dict[str, dict[str, Any]]) -> str:
@@ -197,8 +214,8 @@ def main() -> None:
         f"{gflops:.0f} GFLOP/s measured now. Seconds are wall time of the grid's "
         "chunks while other work shared the machine at times (and a chunk paused "
         "for measurements counts its pause), so they are an upper bound of the quiet "
-        "machine's. The first Ph-CoT chunks decoded 32 questions at a time, the later "
-        "ones 100 (`benchmarks/qwen_table.sh`).",
+        "machine's. The first Ph-CoT chunks decoded 32 questions at a time, later ones "
+        "100, and from ARC seed 2 on a whole cell's 200 (`benchmarks/qwen_table.sh`).",
         "",
         "## Cells so far",
         "",
@@ -225,9 +242,7 @@ def main() -> None:
         f"measured peak ({spent / floor:.1f}x); at that limit the whole table's tokens "
         f"would take about {table_floor_hours:.1f} hours. The gap is in decoding: "
         + ", ".join(f"{method} {ratio:.1f}x" for method, ratio in by_method(cells).items())
-        + " its FLOP limit. A decoding step passes every row through every weight, and "
-        "a chunk of questions decodes until its longest rationale ends, so its late "
-        "steps run few rows at a full step's cost. bfloat16 is slower on this CPU (no "
+        + " its FLOP limit. " + decode_line() + " bfloat16 is slower on this CPU (no "
         "AVX512-BF16; `docs/results/dtype_speed.md`). " + offload_line(per_method.get("ph_cot")),
         f"- Peak memory of the table's process: {memory_line(finished)}.",
     ])

@@ -27,6 +27,7 @@ from harness import (
 )
 
 from langchain_selfamplify import SLM, SelfAmplifySelector, load_dataset
+from langchain_selfamplify.models.chat_format import Prompt
 from langchain_selfamplify.reference_routes import generate_predictions
 
 GOAL = 5.0
@@ -116,7 +117,7 @@ def _common_prefix(token_lists: list[list[int]]) -> int:
     return length
 
 
-def _prompts(slm: SLM, examples: list) -> list[str]:
+def _prompts(slm: SLM, examples: list) -> list[Prompt]:
     from langchain_selfamplify.prompting.messages import zero_shot_prompt
 
     return [zero_shot_prompt(slm, ex) for ex in examples]
