@@ -50,15 +50,21 @@ def timed(into: dict[str, float], key: str) -> Iterator[None]:
 
 def chunk_rates(records: Sequence[dict[str, Any]]) -> list[tuple[float, int]]:
     """``(seconds per question, questions)`` of each chunk of a grid cell's answers
-    (``predictions.jsonl`` records, in order): a chunk's answers share one ``seconds``
-    value, its wall time over its questions."""
-    chunks: list[tuple[float, int]] = []
+    (``predictions.jsonl`` records, in order). A chunk's records share one
+    ``chunk_started`` and their ``seconds`` sum to its wall time; records written before
+    answers were streamed have no ``chunk_started`` and share one ``seconds`` value, the
+    chunk's wall time over its questions."""
+    def chunk_of(record: dict[str, Any]) -> Any:
+        return record.get("chunk_started", ("shared seconds", record["seconds"]))
+
+    totals: list[tuple[float, int]] = []
     for i, record in enumerate(records):
-        if i and record["seconds"] == records[i - 1]["seconds"]:
-            chunks[-1] = (chunks[-1][0], chunks[-1][1] + 1)
+        if i and chunk_of(record) == chunk_of(records[i - 1]):
+            totals[-1] = (totals[-1][0] + record["seconds"], totals[-1][1] + 1)
         else:
-            chunks.append((record["seconds"], 1))
-    return chunks
+            totals.append((record["seconds"], 1))
+    # Either way a chunk's seconds sum to its wall time.
+    return [(seconds / n, n) for seconds, n in totals]
 
 
 def machine() -> dict[str, Any]:

@@ -127,6 +127,40 @@ def test_grid_resumes_after_an_interruption_without_duplicates(tiny_slm, tmp_pat
     assert len({frozenset(v) for v in by_cell.values()}) == 1
 
 
+def test_a_stop_inside_a_chunk_keeps_its_answers_already_read(tiny_slm, tmp_path,
+                                                              monkeypatch):
+    """Rationale answers are written as each one is read, not when their chunk ends: a
+    stop in the middle of a chunk of 6 keeps the answers before it, and the rerun
+    answers only the rest."""
+    config = small_grid(tmp_path / "cut", methods=["ph_cot"], strategies=["random"])
+    whole = run_grid(small_grid(tmp_path / "whole", methods=["ph_cot"],
+                                strategies=["random"]), tiny_slm, chunk_size=6)
+    original = grid_module.append_jsonl
+    written = []
+
+    def stops_at_the_fourth_answer(path, records):
+        records = list(records)
+        if path.name == "predictions.jsonl":
+            if len(written) == 3:
+                raise KeyboardInterrupt  # stands for the process being killed
+            written.extend(records)
+        original(path, records)
+
+    monkeypatch.setattr(grid_module, "append_jsonl", stops_at_the_fourth_answer)
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(config, tiny_slm, chunk_size=6)
+    kept = read_jsonl(tmp_path / "cut" / "predictions.jsonl")
+    assert [r["question_id"] for r in kept] == [r["question_id"] for r in written]
+    assert len(kept) == 3 and len({r["chunk_started"] for r in kept}) == 1
+    monkeypatch.setattr(grid_module, "append_jsonl", original)
+    resumed = run_grid(config, tiny_slm, chunk_size=6)
+    lines = read_jsonl(tmp_path / "cut" / "predictions.jsonl")
+    assert lines[:3] == kept
+    assert sorted(r["question_id"] for r in lines) == sorted(
+        r["question_id"] for r in read_jsonl(tmp_path / "whole" / "predictions.jsonl"))
+    assert [r["accuracy"] for r in resumed["rows"]] == [r["accuracy"] for r in whole["rows"]]
+
+
 def test_a_cell_that_cannot_run_fails_with_its_reason(tiny_model_dir, tmp_path):
     slm = SLM.from_pretrained(tiny_model_dir, device="cpu", gradients=False,
                               show_progress=False)

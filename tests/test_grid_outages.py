@@ -37,7 +37,8 @@ def _records(path: Path) -> list[dict]:
 
 
 def _without_timings(records: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+    return [{k: v for k, v in r.items() if k not in ("seconds", "chunk_started")}
+            for r in records]
 
 
 def _backend(base_url: str) -> OpenAICompatibleBackend:

@@ -265,3 +265,27 @@ def test_evaluation_reads_the_same_answers_fused_or_in_two_passes(tiny_slm, demo
     for ours, theirs in zip(fused, reference, strict=True):
         assert list(ours.probs.values()) == pytest.approx(list(theirs.probs.values()),
                                                           abs=1e-5)
+
+
+def test_each_prediction_is_handed_over_as_soon_as_it_is_read(tiny_model_dir, demo_pool):
+    """``on_prediction`` gets each answer while the others are still being decoded (so a
+    checkpoint can keep it), and gets every answer ``answer_questions`` returns."""
+    slm = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False,
+                              decode_slots=2)
+    prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: look.") for ex in demo_pool[:3]])
+    questions = demo_pool[10:18]
+    handed, steps_then = [], []
+
+    def keep(prediction):
+        handed.append(prediction)
+        steps_then.append(slm.decode_stats.steps)
+
+    slm.decode_stats.reset()
+    returned = answer_questions(slm, prompt, questions, max_rationale_tokens=10,
+                                on_prediction=keep)
+    assert sorted(handed, key=lambda p: p.id) == sorted(returned, key=lambda p: p.id)
+    assert steps_then[0] < slm.decode_stats.steps  # before the last decoding step
+    handed.clear()
+    reference = answer_questions(_TwoPasses(slm), prompt, questions, max_rationale_tokens=10,
+                                 on_prediction=handed.append)
+    assert handed == reference  # the two-pass route hands them over at its end, in order

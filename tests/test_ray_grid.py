@@ -14,7 +14,7 @@ from langchain_selfamplify.evaluation.grid import GridConfig, run_grid
 ray = pytest.importorskip("ray")
 
 # A timing field and its value, wherever it sits in a JSON line or file.
-TIMING = re.compile(r'"(?:build_)?seconds": [-+0-9.eE]+(?:, |,\s*)?')
+TIMING = re.compile(r'"(?:(?:build_)?seconds|chunk_started)": [-+0-9.eE]+(?:, |,\s*)?')
 
 
 def _outputs(directory):

@@ -4,7 +4,7 @@ Each cell builds its prompt from the pool split only (saved under ``prompts/``),
 answers the same test questions as every other cell of its dataset, whatever the seed:
 the test set is fixed per dataset, and each seed draws its own pool sample, and so its
 own demonstrations. Cells are compared question by question (see ``summary.py``). Every
-prediction is appended to ``predictions.jsonl`` as soon as its chunk is answered, and
+prediction is appended to ``predictions.jsonl`` as soon as it is made, and
 each finished or failed cell to ``cells.jsonl``: after an interruption, a new run with
 the same settings skips finished cells and finished questions, so nothing is redone or
 duplicated. A cell whose method cannot run on the model fails with its reason and the
@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,6 +46,7 @@ from langchain_selfamplify.errors import (
     is_transient,
 )
 from langchain_selfamplify.evaluation.predict import (
+    Prediction,
     answer_questions,
     check_answer_options,
 )
@@ -243,9 +244,9 @@ def run_grid(config: GridConfig, backend: ModelBackend, *, chunk_size: int = 64,
         try:
             prompt = state.saved_prompt(cell) or state.save_prompt(
                 cell, timed_prompt(backend, cell, pool, config, pool_scores))
-            for records in cell_predictions(backend, cell, prompt, state.unanswered(cell, test),
-                                            config, chunk_size):
-                append_jsonl(state.predictions_path, records)
+            answer_cell(backend, cell, prompt, state.unanswered(cell, test), config,
+                        lambda record: append_jsonl(state.predictions_path, [record]),
+                        chunk_size)
             state.finish(cell, "done", time.perf_counter() - started, prompt=prompt)
         except HANDLED_FAILURES as exc:
             if is_transient(exc):
@@ -340,23 +341,43 @@ def timed_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: Gri
     return prompt
 
 
-def cell_predictions(backend: ModelBackend, cell: Cell, prompt: AmplifiedPrompt, todo: list[Any],
-                     config: GridConfig, chunk_size: int = 64) -> Iterator[list[dict[str, Any]]]:
-    """The ``predictions.jsonl`` records of ``todo``, one list per answered chunk."""
-    digest = prompt_hash(prompt)
+def answer_cell(backend: ModelBackend, cell: Cell, prompt: AmplifiedPrompt, todo: list[Any],
+                config: GridConfig, write: Callable[[dict[str, Any]], None],
+                chunk_size: int = 64) -> None:
+    """Answer ``todo`` and hand each ``predictions.jsonl`` record to ``write`` as soon
+    as its prediction is made (see ``answer_questions``' ``on_prediction``), so a stop
+    keeps every answer already read.
+
+    ``chunk_size`` questions are answered together; a record's ``seconds`` is the wall
+    time since the previous record of its chunk (or the chunk's start), so a chunk's
+    records sum to its wall time, and ``chunk_started`` (Unix time) tells its chunk.
+    """
+    fields = {"cell": cell.key, **cell.model_dump(), "prompt_hash": prompt_hash(prompt)}
+    choices = {q.id: len(q.choices) for q in todo}
     for start in range(0, len(todo), chunk_size):
-        chunk = todo[start : start + chunk_size]
-        began = time.perf_counter()
-        predictions = answer_questions(backend, prompt, chunk, mode=config.answer_mode,
-                                       max_rationale_tokens=config.max_rationale_tokens,
-                                       on_overflow="drop", permute=config.permute,
-                                       calibrate=config.calibrate)
-        share = (time.perf_counter() - began) / len(chunk)
-        yield [{"cell": cell.key, **cell.model_dump(), "question_id": p.id,
-                "prompt_hash": digest, "raw_output": p.rationale, "parsed": p.predicted,
-                "gold": p.gold, "correct": p.correct, "truncated": p.truncated,
-                "n_choices": len(q.choices), "seconds": share}
-               for p, q in zip(predictions, chunk, strict=True)]
+        answer_questions(backend, prompt, todo[start : start + chunk_size],
+                         mode=config.answer_mode,
+                         max_rationale_tokens=config.max_rationale_tokens,
+                         on_overflow="drop", permute=config.permute,
+                         calibrate=config.calibrate,
+                         on_prediction=_ChunkRecords(fields, choices, write))
+
+
+class _ChunkRecords:
+    """Turns a chunk's predictions into ``predictions.jsonl`` records as they come."""
+
+    def __init__(self, fields: dict[str, Any], choices: dict[str, int],
+                 write: Callable[[dict[str, Any]], None]) -> None:
+        self.fields, self.choices, self.write = fields, choices, write
+        self.started, self.last = round(time.time(), 3), time.perf_counter()
+
+    def __call__(self, p: Prediction) -> None:
+        now = time.perf_counter()
+        self.write({**self.fields, "question_id": p.id, "raw_output": p.rationale,
+                    "parsed": p.predicted, "gold": p.gold, "correct": p.correct,
+                    "truncated": p.truncated, "n_choices": self.choices[p.id],
+                    "seconds": now - self.last, "chunk_started": self.started})
+        self.last = now
 
 
 def check_output_dir(config: GridConfig, *, overwrite: bool = False) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError
@@ -97,6 +97,7 @@ def answer_questions(
     on_overflow: Literal["error", "drop"] = "error",
     permute: bool = False,
     calibrate: bool = False,
+    on_prediction: Callable[[Prediction], None] | None = None,
 ) -> list[Prediction]:
     """Answer every question with ``prompt``'s demonstrations.
 
@@ -123,6 +124,10 @@ def answer_questions(
         calibrate: Contextual calibration (Zhao et al., 2021): divide each label's
             probability by the one the prompt gives a content-free question ("N/A"),
             then renormalise. Letter format, score mode only.
+        on_prediction: Called with each prediction as soon as it is made, e.g. to
+            checkpoint it: as each question's rationale ends and its answer is read,
+            with a local model writing rationales in the letter format (without
+            ``permute``); else once all are made. Defaults to none.
 
     Raises:
         ValueError: an option does not apply (see :func:`check_answer_options`).
@@ -134,7 +139,8 @@ def answer_questions(
     references = (_content_free_probs(backend, prompt, questions, cap, mode, on_overflow)
                   if calibrate else None)
     if not permute:
-        return _answer(backend, prompt, questions, cap, mode, on_overflow, references)
+        return _answer(backend, prompt, questions, cap, mode, on_overflow, references,
+                       on_prediction)
     runs = []
     for shift in range(max(len(q.choices) for q in questions)):
         shifted = [rotate_choices(q, shift) for q in questions if len(q.choices) > shift]
@@ -147,6 +153,15 @@ def answer_questions(
         predicted = max(mean, key=mean.__getitem__)
         predictions.append(original.model_copy(update={
             "predicted": predicted, "correct": predicted == question.answer, "probs": mean}))
+    return _announced(predictions, on_prediction)
+
+
+def _announced(predictions: list[Prediction],
+               on_prediction: Callable[[Prediction], None] | None) -> list[Prediction]:
+    """``predictions``, each handed to ``on_prediction`` first."""
+    if on_prediction is not None:
+        for prediction in predictions:
+            on_prediction(prediction)
     return predictions
 
 
@@ -200,10 +215,12 @@ def _content_free_probs(backend: ModelBackend, prompt: AmplifiedPrompt,
 
 def _answer(backend: ModelBackend, prompt: AmplifiedPrompt, questions: Sequence[MCQExample],
             cap: int, mode: Literal["score", "generate"], on_overflow: Literal["error", "drop"],
-            references: dict[tuple[str, ...], dict[str, float]] | None
+            references: dict[tuple[str, ...], dict[str, float]] | None,
+            on_prediction: Callable[[Prediction], None] | None = None
             ) -> list[Prediction]:
     """Answer ``questions`` once, in their choice order; with ``references``, label
-    probabilities are calibrated against them."""
+    probabilities are calibrated against them. Each prediction goes to
+    ``on_prediction`` as soon as it is made."""
     prefix = prompt.assistant_prefix()
     scored_after = answer_prefix(prompt.answer_format)
     reserve = (cap + 16 if mode == "generate" else 0 if prefix == scored_after else cap + 8)
@@ -215,7 +232,8 @@ def _answer(backend: ModelBackend, prompt: AmplifiedPrompt, questions: Sequence[
                      for q in questions]
     if mode == "generate":
         with stage("test_rationales"):
-            return _generate_and_parse(backend, prefix, conversations, questions, reserve)
+            return _announced(_generate_and_parse(backend, prefix, conversations, questions,
+                                                  reserve), on_prediction)
     def scoring_prompt(index: int, rationale: str | None) -> Prompt:
         after = f"{rationale}\n{scored_after}" if rationale else scored_after
         return backend.format_prompt(conversations[index], after)
@@ -227,13 +245,20 @@ def _answer(backend: ModelBackend, prompt: AmplifiedPrompt, questions: Sequence[
             # One pass: the labels are read where the rationale's decoding reaches
             # "The answer is (", so this stage holds the answer scoring too.
             local = require_local(backend, "generate-then-score")
+            made: dict[int, Prediction] = {}
+
+            def made_one(index: int, reply: str, scores: ChoiceScores) -> None:
+                made[index] = _prediction(backend, questions[index], scores, reply.strip(),
+                                          cap, references)
+                _announced([made[index]], on_prediction)
+
             with stage("test_rationales"):
-                fused = generate_then_score(
+                generate_then_score(
                     local, texts, lambda i, reply: scoring_prompt(i, reply.strip()),
                     [q.labels for q in questions], max_new_tokens=cap,
-                    stop=rationale_stops(prompt), desc="Writing rationales and answers")
-            return _predictions(backend, questions, [s for _, s in fused],
-                                [text.strip() for text, _ in fused], cap, references)
+                    stop=rationale_stops(prompt), desc="Writing rationales and answers",
+                    on_result=made_one)
+            return [made[i] for i in range(len(questions))]
         with stage("test_rationales"):
             written = backend.generate(texts, max_new_tokens=cap,
                                        stop=rationale_stops(prompt), desc="Writing rationales")
@@ -242,25 +267,24 @@ def _answer(backend: ModelBackend, prompt: AmplifiedPrompt, questions: Sequence[
     with stage("answer_scoring"):
         scores = score_answers(backend, score_prompts, [q.choices for q in questions],
                                prompt.answer_format, desc="Scoring answers")
-    return _predictions(backend, questions, scores, rationales, cap, references)
+    return _announced([_prediction(backend, q, s, r, cap, references)
+                       for q, s, r in zip(questions, scores, rationales, strict=True)],
+                      on_prediction)
 
 
-def _predictions(backend: ModelBackend, questions: Sequence[MCQExample],
-                 scores: Sequence[ChoiceScores], rationales: Sequence[str | None], cap: int,
-                 references: dict[tuple[str, ...], dict[str, float]] | None
-                 ) -> list[Prediction]:
-    """One :class:`Prediction` per question from its choice scores and rationale."""
-    predictions = []
-    for q, s, r in zip(questions, scores, rationales, strict=True):
-        probs = dict(zip(s.labels, s.probs, strict=True))
-        if references is not None:
-            probs = calibrated(probs, references[tuple(q.labels)])
-        predicted = max(probs, key=probs.__getitem__)
-        truncated = r is not None and backend.count_tokens(r, prompt=False) >= cap - 1
-        predictions.append(Prediction(id=q.id, gold=q.answer, predicted=predicted,
-                                      correct=predicted == q.answer, probs=probs, rationale=r,
-                                      truncated=truncated))
-    return predictions
+def _prediction(backend: ModelBackend, question: MCQExample, scores: ChoiceScores,
+                rationale: str | None, cap: int,
+                references: dict[tuple[str, ...], dict[str, float]] | None) -> Prediction:
+    """A question's :class:`Prediction` from its choice scores and rationale."""
+    probs = dict(zip(scores.labels, scores.probs, strict=True))
+    if references is not None:
+        probs = calibrated(probs, references[tuple(question.labels)])
+    predicted = max(probs, key=probs.__getitem__)
+    truncated = (rationale is not None
+                 and backend.count_tokens(rationale, prompt=False) >= cap - 1)
+    return Prediction(id=question.id, gold=question.answer, predicted=predicted,
+                      correct=predicted == question.answer, probs=probs, rationale=rationale,
+                      truncated=truncated)
 
 
 def _generate_and_parse(backend: ModelBackend, prefix: str, conversations: Sequence[list[Any]],
@@ -299,7 +323,8 @@ def answer_with_checkpoint(
     desc: str | None = None,
     **kwargs: Any,
 ) -> list[Prediction]:
-    """:func:`answer_questions`, appending each chunk's predictions to a JSONL checkpoint.
+    """:func:`answer_questions`, appending each prediction to a JSONL checkpoint as soon
+    as it is made.
 
     Questions already in ``path`` (from an interrupted run) are not answered again.
 
@@ -308,8 +333,7 @@ def answer_with_checkpoint(
         prompt: The few-shot prompt.
         questions: Test questions.
         path: The checkpoint file.
-        chunk_size: Questions per write. Defaults to 64 (the questions of one write
-            are decoded together).
+        chunk_size: Questions answered together. Defaults to 64.
         desc: Progress-bar label.
         **kwargs: Passed to :func:`answer_questions`.
     """
@@ -328,10 +352,12 @@ def answer_with_checkpoint(
             done.setdefault(prediction.id, prediction)
     todo = [q for q in questions if q.id not in done]
     chunks = [todo[i : i + chunk_size] for i in range(0, len(todo), chunk_size)]
+    def save(prediction: Prediction) -> None:
+        append_jsonl(path, [prediction.model_dump()])
+        done[prediction.id] = prediction
+
     for chunk in tqdm(chunks, desc=desc, disable=not (desc and backend.show_progress), leave=False):
-        predictions = answer_questions(backend, prompt, chunk, **kwargs)
-        append_jsonl(path, [p.model_dump() for p in predictions])
-        done.update((p.id, p) for p in predictions)
+        answer_questions(backend, prompt, chunk, on_prediction=save, **kwargs)
     return [done[q.id] for q in questions]
 
 

@@ -33,7 +33,7 @@ from langchain_selfamplify.evaluation.grid import (
     GridState,
     PoolScores,
     Splits,
-    cell_predictions,
+    answer_cell,
     timed_prompt,
 )
 from langchain_selfamplify.evaluation.summary import summarize
@@ -55,9 +55,8 @@ def run_cell(backend: ModelBackend, cell: Cell, pool: list[Any], todo: list[Any]
         else:
             prompt = timed_prompt(backend, cell, pool, config, pool_scores)
             result["prompt"] = prompt.model_dump_json()
-        # Chunk by chunk, so a failure keeps what was answered, as the local runner does.
-        for chunk in cell_predictions(backend, cell, prompt, todo, config):
-            result["records"] += chunk
+        # Answer by answer, so a failure keeps what was answered, as the local runner does.
+        answer_cell(backend, cell, prompt, todo, config, result["records"].append)
     except HANDLED_FAILURES as exc:
         if is_transient(exc):  # the driver stops the grid; a rerun resumes this cell
             result.update(status="stopped", reason=describe_transient(exc))

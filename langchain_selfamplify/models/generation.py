@@ -79,6 +79,7 @@ def generate_then_score(
     max_new_tokens: int = 64,
     stop: Sequence[str] | None = None,
     desc: str | None = None,
+    on_result: Callable[[int, str, ChoiceScores], None] | None = None,
 ) -> list[tuple[str, ChoiceScores]]:
     """Each prompt's greedy reply, then its answer labels scored after a follow-up.
 
@@ -97,6 +98,9 @@ def generate_then_score(
         max_new_tokens: Token cap per reply. Defaults to 64.
         stop: Strings that end a reply; it is cut before the first one.
         desc: Progress-bar label; no bar when ``None``.
+        on_result: Called with ``(prompt index, reply, label scores)`` as soon as a
+            prompt's are known: as each reply's follow-up is read where the prefix is
+            shared, else once all are. Defaults to none.
 
     Returns:
         ``(reply, label scores)`` per prompt, in the order of ``prompts``.
@@ -109,6 +113,9 @@ def generate_then_score(
                                desc=desc)
             follow_ups = core.tokenize([follow_up(i, reply) for i, reply in enumerate(replies)])
             scores = score_token_lists(core, follow_ups, labels, desc=desc)
+            if on_result is not None:
+                for index, (reply, score) in enumerate(zip(replies, scores, strict=True)):
+                    on_result(index, reply, score)
             return list(zip(replies, scores, strict=True))
         texts: dict[int, str] = {}
         scored: dict[int, ChoiceScores] = {}
@@ -121,6 +128,8 @@ def generate_then_score(
         def read(index: int, logits: torch.Tensor) -> None:
             log_probs = torch.log_softmax(logits.float(), dim=-1)
             scored[index] = label_scores(core, log_probs, labels[index])
+            if on_result is not None:
+                on_result(index, texts[index], scored[index])
 
         _decode_with_slots(core, token_lists, shared, _greedy_config(core, max_new_tokens, stop),
                            stop, desc, follow_up=follow_up_ids, on_follow_up=read)
