@@ -28,5 +28,7 @@ $PY benchmarks/dspy_program.py --grid "$GRID" --model qwen2.5-coder-1.5b --name 
 checkpoint "Qwen table: ARC DSPy BootstrapFewShot seed 0 and the compiled program on its own"
 $PY benchmarks/zero_shot.py
 checkpoint "Zero-shot screen: the embedded models on the five paper datasets, both formats"
+$PY benchmarks/qwen_rationale_lengths.py --datasets commonsense_qa
+checkpoint "Rationale lengths: CommonsenseQA's Ph-CoT demonstrations uncapped, before its cells"
 $PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0,1,2 --datasets arc_challenge,commonsense_qa --methods io,ph_cot,dspy_bootstrap
 checkpoint "Qwen table: CSQA IO, Ph-CoT success and DSPy BootstrapFewShot, 3 seeds"
