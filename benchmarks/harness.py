@@ -245,6 +245,56 @@ def update_readme_verdicts() -> None:
                                                                  "dspy_bootstrap"), ""]
     parts += _multiple_comparisons(tested)
     replace_readme_block(VERDICTS_START, VERDICTS_END, "\n".join(parts).strip())
+    headline = capable_model_headline()
+    if headline:
+        replace_readme_block(HEADLINE_START, HEADLINE_END, headline)
+
+
+HEADLINE_START = "<!-- capable-model:start -->"
+HEADLINE_END = "<!-- capable-model:end -->"
+
+
+def capable_model_headline() -> str | None:
+    """The README's first answer for the capable model: Ph-CoT (success) against IO per
+    dataset of its table, and the minutes that keep it out of the 10-minute main job
+    (its prompts' build time and its cells' answering time, read from the run)."""
+    path = RESULTS / "paper_table_qwen.json"
+    if not path.is_file():
+        return None
+    grid = json.loads(path.read_text(encoding="utf-8"))["grids"][0]
+    summary = grid["summary"]
+    rows = {(r["dataset"], r["method"]): r for r in summary["rows"]}
+
+    def share(row: dict[str, Any]) -> str:
+        a = row["accuracy"]
+        return f"{a['value']:.1%} [{a['ci_low']:.1%}, {a['ci_high']:.1%}]"
+
+    lines = []
+    for c in summary["comparisons"]:
+        if (c["method"], c["strategy"], c["baseline"], c["seed"]) != ("ph_cot", "success",
+                                                                       "io", "all"):
+            continue
+        io, ph_cot = rows[(c["dataset"], "io")], rows[(c["dataset"], "ph_cot")]
+        lines.append(
+            f"- **{c['dataset']}** ({c['seeds']} seed(s) x 200 questions): IO {share(io)}, "
+            f"Self-AMPLIFY Ph-CoT (success) {share(ph_cot)}; paired difference "
+            f"{100 * c['difference']:+.1f} pts [{100 * c['ci_low']:+.1f}, "
+            f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.3f}: "
+            + {"beats": "**Ph-CoT helps**.", "worse than": "**Ph-CoT is worse than IO**."}
+            .get(c["verdict"], "no detectable difference."))
+    builds = sorted(json.loads(prompt.read_text(encoding="utf-8"))["metadata"]["build_seconds"]
+                    / 60 for prompt in RESULTS.glob(
+                        "paper_table_qwen_run/*/prompts/*__ph_cot__success__*.json"))
+    answering = sorted(cell["seconds"] / 60 for cell in summary["cells"]
+                       if cell["method"] == "ph_cot" and cell["status"] == "done")
+    if builds and answering:
+        lines.append(
+            f"- Why it is not the main job's default: on two CPU cores one 8-shot Ph-CoT "
+            f"prompt took {builds[0]:.0f} to {builds[-1]:.0f} minutes to build (scoring the "
+            f"pool, then 8 explanations; {len(builds)} prompts) and a cell of 200 questions "
+            f"{answering[0]:.0f} to {answering[-1]:.0f} minutes in all (wall time, the "
+            "machine shared with other work at times), against the main job's 10 minutes.")
+    return "\n".join(lines)
 
 
 def _paper_claim(grid: dict[str, Any]) -> list[str]:
