@@ -351,6 +351,10 @@ def answer_cell(backend: ModelBackend, cell: Cell, prompt: AmplifiedPrompt, todo
     ``chunk_size`` questions are answered together; a record's ``seconds`` is the wall
     time since the previous record of its chunk (or the chunk's start), so a chunk's
     records sum to its wall time, and ``chunk_started`` (Unix time) tells its chunk.
+    A rerun after a stop mid-chunk decodes the chunk's remaining questions together: other
+    rows beside them can move a float's last bits, not the greedy text of a confident
+    model (the capable model's table rerun 24 questions at another batch size: 24/24
+    identical rationales, ``docs/results/offload_agreement.md``).
     """
     fields = {"cell": cell.key, **cell.model_dump(), "prompt_hash": prompt_hash(prompt)}
     choices = {q.id: len(q.choices) for q in todo}

@@ -323,8 +323,12 @@ def answer_with_checkpoint(
     desc: str | None = None,
     **kwargs: Any,
 ) -> list[Prediction]:
-    """:func:`answer_questions`, appending each prediction to a JSONL checkpoint as soon
-    as it is made.
+    """:func:`answer_questions`, appending each chunk's predictions to a JSONL checkpoint.
+
+    Whole chunks, so a resumed run answers the same groups of questions together as an
+    uninterrupted one and its results are byte-identical (``selfamplify run``'s
+    guarantee); the grid, whose cells run for hours, writes each answer as it is read
+    instead (``grid.answer_cell``).
 
     Questions already in ``path`` (from an interrupted run) are not answered again.
 
@@ -333,7 +337,8 @@ def answer_with_checkpoint(
         prompt: The few-shot prompt.
         questions: Test questions.
         path: The checkpoint file.
-        chunk_size: Questions answered together. Defaults to 64.
+        chunk_size: Questions per write. Defaults to 64 (the questions of one write
+            are decoded together).
         desc: Progress-bar label.
         **kwargs: Passed to :func:`answer_questions`.
     """
@@ -352,12 +357,10 @@ def answer_with_checkpoint(
             done.setdefault(prediction.id, prediction)
     todo = [q for q in questions if q.id not in done]
     chunks = [todo[i : i + chunk_size] for i in range(0, len(todo), chunk_size)]
-    def save(prediction: Prediction) -> None:
-        append_jsonl(path, [prediction.model_dump()])
-        done[prediction.id] = prediction
-
     for chunk in tqdm(chunks, desc=desc, disable=not (desc and backend.show_progress), leave=False):
-        answer_questions(backend, prompt, chunk, on_prediction=save, **kwargs)
+        predictions = answer_questions(backend, prompt, chunk, **kwargs)
+        append_jsonl(path, [p.model_dump() for p in predictions])
+        done.update((p.id, p) for p in predictions)
     return [done[q.id] for q in questions]
 
 
