@@ -86,15 +86,40 @@ def shared_prefix_cache(prefix_cache: Any, length: int) -> Any:
     from transformers.cache_utils import DynamicLayer
 
     class SharedPrefixLayer(DynamicLayer):  # type: ignore[misc]
-        """Prefix keys and values (batch 1), then each row's own, grown as usual."""
+        """Prefix keys and values (batch 1), then each row's own, appended in place.
+
+        ``DynamicLayer`` concatenates at every update, copying every row's whole cache
+        at every decoding step. Here the rows' own keys and values sit in buffers with
+        room for :data:`OWN_COLUMNS_AHEAD` more positions, and ``keys``/``values`` are
+        views of them: a step writes its one new column and copies nothing. When the
+        batch sets ``keys``/``values`` itself (rows taken, kept or added), the next
+        update copies them into new buffers.
+        """
 
         def __init__(self, keys: torch.Tensor, values: torch.Tensor) -> None:
             super().__init__()
             self.prefix_keys, self.prefix_values = keys, values
+            self._views: tuple[torch.Tensor, torch.Tensor] | None = None
+            self._buffers: tuple[torch.Tensor, torch.Tensor] | None = None
 
         def update(self, key_states: torch.Tensor, value_states: torch.Tensor,
                    *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
-            return super().update(key_states, value_states)  # the rows' own tokens only
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            assert self.keys is not None and self.values is not None
+            width = self.keys.shape[-2] if self.keys.dim() == 4 else 0
+            end = width + key_states.shape[-2]
+            ours = self._views is not None and self._views[0] is self.keys \
+                and self._views[1] is self.values
+            if not ours or self._buffers is None or end > self._buffers[0].shape[-2]:
+                self._buffers = (_with_room(self.keys, key_states, width, end),
+                                 _with_room(self.values, value_states, width, end))
+            keys, values = self._buffers
+            keys[..., width:end, :] = key_states
+            values[..., width:end, :] = value_states
+            self.keys, self.values = keys[..., :end, :], values[..., :end, :]
+            self._views = (self.keys, self.values)
+            return self.keys, self.values
 
         def get_seq_length(self) -> int:
             return int(self.prefix_keys.shape[-2]) + super().get_seq_length()
@@ -104,6 +129,21 @@ def shared_prefix_cache(prefix_cache: Any, length: int) -> Any:
                     for layer in prefix_cache.layers]
     cache.layer_class_to_replicate = None
     return cache
+
+
+OWN_COLUMNS_AHEAD = 32
+"""Positions a row's own cache buffer holds beyond what it has: a new buffer (one copy)
+every this many decoding steps at most, for this many extra positions of memory."""
+
+
+def _with_room(cached: torch.Tensor, new: torch.Tensor, width: int, end: int) -> torch.Tensor:
+    """A buffer of ``end + OWN_COLUMNS_AHEAD`` positions for the rows of ``new``, holding
+    the first ``width`` positions of ``cached``."""
+    rows, heads, _, dim = new.shape
+    buffer = new.new_empty(rows, heads, end + OWN_COLUMNS_AHEAD, dim)
+    if width:
+        buffer[..., :width, :] = cached
+    return buffer
 
 
 def cache_head(cache: Any, length: int) -> Any:
