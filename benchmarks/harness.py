@@ -192,7 +192,8 @@ README = ROOT / "README.md"
 PERFORMANCE_START = "<!-- performance:start -->"
 PERFORMANCE_END = "<!-- performance:end -->"
 PERFORMANCE_BENCHMARKS = ("perturbation", "evaluation", "selection", "gradient", "main_job",
-                          "dtype_speed", "threads", "qwen_table_cost")
+                          "dtype_speed", "threads", "decode_rows", "own_cache_append",
+                          "qwen_table_cost")
 
 
 def update_readme_performance() -> None:
