@@ -80,7 +80,7 @@ class _Slots:
         index = torch.tensor(rows, dtype=torch.long, device=self.device)
         for layer in self._layers():
             if layer.is_initialized:
-                layer.keys, layer.values = layer.keys[index], layer.values[index]
+                layer.set_rows(layer.keys[index], layer.values[index])
         self.mask, self.lengths = self.mask[index], self.lengths[index]
         self.prompt_of = [self.prompt_of[i] for i in rows]
         self.generated = [self.generated[i] for i in rows]
@@ -136,14 +136,13 @@ class _Slots:
                 mask = torch.nn.functional.pad(mask, (pad, 0))
             else:
                 for layer in self._layers():
-                    layer.keys, layer.values = _pad_left(layer.keys, pad), _pad_left(layer.values,
-                                                                                     pad)
+                    layer.set_rows(_pad_left(layer.keys, pad), _pad_left(layer.values, pad))
                 self.mask = torch.nn.functional.pad(self.mask, (pad, 0))
         for layer, k, v in zip(self._layers(), keys, values, strict=True):
             if self.rows:
-                layer.keys, layer.values = torch.cat([layer.keys, k]), torch.cat([layer.values, v])
+                layer.set_rows(torch.cat([layer.keys, k]), torch.cat([layer.values, v]))
             else:
-                layer.keys, layer.values, layer.is_initialized = k, v, True
+                layer.set_rows(k, v)
         self.mask = torch.cat([self.mask, mask]) if self.rows else mask
         self.lengths = torch.cat([self.lengths, new.lengths])
         self.prompt_of += new.prompts
@@ -158,8 +157,7 @@ class _Slots:
         start = int(used[0]) if len(used) else self.mask.shape[1]
         if start:
             for layer in self._layers():
-                layer.keys = layer.keys[..., start:, :]
-                layer.values = layer.values[..., start:, :]
+                layer.set_rows(layer.keys[..., start:, :], layer.values[..., start:, :])
             self.mask = self.mask[:, start:]
 
 

@@ -92,8 +92,8 @@ def shared_prefix_cache(prefix_cache: Any, length: int) -> Any:
         at every decoding step. Here the rows' own keys and values sit in buffers with
         room for :data:`OWN_COLUMNS_AHEAD` more positions, and ``keys``/``values`` are
         views of them: a step writes its one new column and copies nothing. When the
-        batch sets ``keys``/``values`` itself (rows taken, kept or added), the next
-        update copies them into new buffers.
+        batch changes its rows (taken, kept or added) it sets them with
+        :meth:`set_rows`, and the next update copies them into new buffers.
         """
 
         def __init__(self, keys: torch.Tensor, values: torch.Tensor) -> None:
@@ -101,6 +101,13 @@ def shared_prefix_cache(prefix_cache: Any, length: int) -> Any:
             self.prefix_keys, self.prefix_values = keys, values
             self._views: tuple[torch.Tensor, torch.Tensor] | None = None
             self._buffers: tuple[torch.Tensor, torch.Tensor] | None = None
+
+        def set_rows(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+            """Hold ``keys``/``values`` as the rows' own cache, letting the buffers go
+            (kept, they would hold the old rows' cache beside the new one until the next
+            update)."""
+            self.keys, self.values, self.is_initialized = keys, values, True
+            self._views = self._buffers = None
 
         def update(self, key_states: torch.Tensor, value_states: torch.Tensor,
                    *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
