@@ -277,8 +277,9 @@ def capable_model_headline() -> str | None:
             continue
         io, ph_cot = rows[(c["dataset"], "io")], rows[(c["dataset"], "ph_cot")]
         lines.append(
-            f"- **{c['dataset']}** ({c['seeds']} seed(s) x 200 questions): IO {share(io)}, "
-            f"Self-AMPLIFY Ph-CoT (success) {share(ph_cot)}; paired difference "
+            f"- **{c['dataset']}**: IO {share(io)} over {len(io['seeds'])} seed(s), "
+            f"Self-AMPLIFY Ph-CoT (success) {share(ph_cot)} over {len(ph_cot['seeds'])}; "
+            f"paired over the {c['seeds']} seed(s) both finished (200 questions each): "
             f"{100 * c['difference']:+.1f} pts [{100 * c['ci_low']:+.1f}, "
             f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.3f}: "
             + {"beats": "**Ph-CoT helps**.", "worse than": "**Ph-CoT is worse than IO**."}
