@@ -35,7 +35,8 @@ from harness import (
     markdown_table,
     n_parameters,
     peak_gflops,
-    write_results,
+    saved_results,
+    write_with_headline,
 )
 
 from langchain_selfamplify import SLM, AmplifiedPrompt
@@ -70,8 +71,7 @@ def main() -> None:
                         help="rewrite the Markdown from the saved JSON")
     args = parser.parse_args()
     if args.report_only:
-        saved = json.loads((RESULTS / "decode_rows.json").read_text(encoding="utf-8"))
-        write_results("decode_rows", {**saved, "headline": headline(saved)}, report(saved))
+        write_with_headline("decode_rows", saved_results("decode_rows"), report, headline)
         return
     config = json.loads((args.grid / "config.json").read_text(encoding="utf-8"))
     prompt = AmplifiedPrompt.load(args.grid / "prompts" / f"{args.cell}.json")
@@ -96,7 +96,7 @@ def main() -> None:
                "parameters": params, "peak_gflops": gflops, "steps": args.steps,
                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                "runs": runs}
-    write_results("decode_rows", {**payload, "headline": headline(payload)}, report(payload))
+    write_with_headline("decode_rows", payload, report, headline)
 
 
 def headline(payload: dict[str, Any]) -> list[dict[str, Any]]:

@@ -103,6 +103,21 @@ def git_commit() -> str:
     return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
+def saved_results(name: str) -> dict[str, Any]:
+    """The payload a benchmark saved as ``docs/results/<name>.json``."""
+    loaded: dict[str, Any] = json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+    return loaded
+
+
+def write_with_headline(name: str, payload: dict[str, Any],
+                        report: Callable[[dict[str, Any]], str],
+                        headline: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    """:func:`write_results` with the Markdown of ``report(payload)`` and the README
+    performance rows of ``headline(payload)`` (both rebuilt the same way from a saved
+    payload by a benchmark's ``--report-only``)."""
+    write_results(name, {**payload, "headline": headline(payload)}, report(payload))
+
+
 def write_results(name: str, payload: dict[str, Any], markdown: str) -> None:
     """Write ``<name>.json`` and ``<name>.md`` under ``docs/results`` and print the table.
 
@@ -279,7 +294,8 @@ def capable_model_headline() -> str | None:
         lines.append(
             f"- **{c['dataset']}**: IO {share(io)} over {len(io['seeds'])} seed(s), "
             f"Self-AMPLIFY Ph-CoT (success) {share(ph_cot)} over {len(ph_cot['seeds'])}; "
-            f"paired over the {c['seeds']} seed(s) both finished (200 questions each): "
+            f"paired over the {c['seeds']} seed(s) both finished "
+            f"({grid['config']['test_size']} questions each): "
             f"{100 * c['difference']:+.1f} pts [{100 * c['ci_low']:+.1f}, "
             f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.3f}: "
             + {"beats": "**Ph-CoT helps**.", "worse than": "**Ph-CoT is worse than IO**."}
@@ -293,7 +309,8 @@ def capable_model_headline() -> str | None:
         lines.append(
             f"- Why it is not the main job's default: on two CPU cores one 8-shot Ph-CoT "
             f"prompt took {builds[0]:.0f} to {builds[-1]:.0f} minutes to build (scoring the "
-            f"pool, then 8 explanations; {len(builds)} prompts) and a cell of 200 questions "
+            f"pool, then 8 explanations; {len(builds)} prompts) and a cell of "
+            f"{grid['config']['test_size']} questions "
             f"{answering[0]:.0f} to {answering[-1]:.0f} minutes in all (wall time, the "
             "machine shared with other work at times), against the main job's 10 minutes.")
     return "\n".join(lines)

@@ -36,6 +36,7 @@ from harness import (
     comma_list,
     git_commit,
     markdown_table,
+    saved_results,
     write_results,
 )
 
@@ -94,7 +95,7 @@ def main() -> None:
                         help="rewrite the Markdown from the saved JSON")
     args = parser.parse_args()
     if args.report_only:
-        saved = json.loads((RESULTS / "offload_agreement.json").read_text(encoding="utf-8"))
+        saved = saved_results("offload_agreement")
         saved["routes"] = saved_routes(saved)
         saved["table_chunk_rates"] = chunk_rates(
             list(table_cell(args.grid, saved["cell"])[2].values()))

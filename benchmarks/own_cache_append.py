@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 from decode_rows import fixed_and_per_row
-from harness import RESULTS, comma_list, markdown_table, write_results
+from harness import RESULTS, comma_list, markdown_table, saved_results, write_with_headline
 from transformers import AutoConfig, DynamicCache
 from transformers.cache_utils import DynamicLayer
 
@@ -74,9 +74,8 @@ def main() -> None:
                         help="rewrite the Markdown from the saved JSON")
     args = parser.parse_args()
     if args.report_only:
-        saved = json.loads((RESULTS / "own_cache_append.json").read_text(encoding="utf-8"))
-        write_results("own_cache_append", {**saved, "headline": headline(saved)},
-                      report(saved))
+        write_with_headline("own_cache_append", saved_results("own_cache_append"), report,
+                            headline)
         return
     gguf = embedded_model_path(QWEN_MODEL)
     config = AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
@@ -97,8 +96,7 @@ def main() -> None:
     payload = {"rows": args.rows, "layers": layers, "kv_heads": kv_heads, "head_dim": dim,
                "steps": args.steps, "columns_ahead": OWN_COLUMNS_AHEAD,
                "step_seconds": step, "runs": runs}
-    write_results("own_cache_append", {**payload, "headline": headline(payload)},
-                  report(payload))
+    write_with_headline("own_cache_append", payload, report, headline)
 
 
 def headline(payload: dict[str, Any]) -> list[dict[str, Any]]:

@@ -12,8 +12,6 @@ class DecodeStats:
     """Counts of the passes of :func:`greedy_decode_shared_prefix`, summed over calls
     (``ModelCore.decode_stats``; reset with :meth:`reset`)."""
 
-    steps: int = 0
-    """Decoding steps: one token per slot."""
     prefills: int = 0
     """Passes that encoded new prompts' own tokens."""
     follow_up_passes: int = 0
@@ -25,9 +23,13 @@ class DecodeStats:
     steps_by_rows: dict[int, int] = field(default_factory=dict)
     """Decoding steps, by the number of rows a step decoded."""
 
+    @property
+    def steps(self) -> int:
+        """Decoding steps: one token per slot."""
+        return sum(self.steps_by_rows.values())
+
     def record_step(self, rows: int, seconds: float) -> None:
         """Count one decoding step of ``rows`` rows that took ``seconds``."""
-        self.steps += 1
         self.step_seconds[rows] = self.step_seconds.get(rows, 0.0) + seconds
         self.steps_by_rows[rows] = self.steps_by_rows.get(rows, 0) + 1
 
@@ -38,6 +40,6 @@ class DecodeStats:
 
     def reset(self) -> None:
         """Set every count back to zero."""
-        self.steps = self.prefills = self.follow_up_passes = self.follow_up_tokens = 0
+        self.prefills = self.follow_up_passes = self.follow_up_tokens = 0
         self.step_seconds.clear()
         self.steps_by_rows.clear()
