@@ -23,6 +23,10 @@ COMMON=(--name paper_table_qwen --models qwen2.5-coder-1.5b --formats letter
 GRID=docs/results/paper_table_qwen_run/qwen2.5-coder-1.5b__letter
 $PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0,1,2 --datasets arc_challenge --methods io,ph_cot
 checkpoint "Qwen table: ARC IO and Ph-CoT success, 3 seeds"
+# The rows whose rationales are a sentence of keywords (short to write at test time, so
+# a cell costs about an IO cell's time): Self_topk, DeepLift and AMPLIFY, seed 0 first.
+$PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0 --datasets arc_challenge --methods io,ph_cot,self_topk,deeplift,amplify
+checkpoint "Qwen table: ARC Self_topk, DeepLift and AMPLIFY, seed 0"
 $PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0 --datasets arc_challenge --methods io,ph_cot,dspy_bootstrap
 $PY benchmarks/dspy_program.py --grid "$GRID" --model qwen2.5-coder-1.5b --name dspy_program_qwen
 checkpoint "Qwen table: ARC DSPy BootstrapFewShot seed 0 and the compiled program on its own"
