@@ -109,6 +109,7 @@ def cost_rows(grid: Path) -> list[dict[str, Any]]:
                                                               record["strategy"]),
                      "build_seconds": metadata.get("build_seconds", 0.0),
                      "model_calls": metadata.get("model_calls"),
+                     "replies_generated": metadata.get("replies_generated"),
                      "answer_seconds": answer_seconds[record["cell"]],
                      "questions": answered[record["cell"]]})
     return rows
@@ -143,11 +144,12 @@ def main() -> None:
           f"{r['bootstrapped']} + {r['labeled']}" + (" (no trace passed)" if r["fallback"]
                                                       else "")] for r in programs])
     cost_table = markdown_table(
-        ["cell", "row", "prompt build (s)", "model calls to build", "answering (s)",
-         "questions"],
+        ["cell", "row", "prompt build (s)", "model calls to build",
+         "replies generated to build", "answering (s)", "questions"],
         [[c["cell"], c["row"], f"{c['build_seconds']:.0f}",
-          "" if c["model_calls"] is None else c["model_calls"], f"{c['answer_seconds']:.0f}",
-          c["questions"]] for c in costs])
+          "" if c["model_calls"] is None else c["model_calls"],
+          "" if c.get("replies_generated") is None else c["replies_generated"],
+          f"{c['answer_seconds']:.0f}", c["questions"]] for c in costs])
     markdown = "\n".join([
         f"# DSPy's compiled program on its own, and the cost of each row ({grid.name})",
         "",
@@ -162,8 +164,10 @@ def main() -> None:
         "## Cost of each cell",
         "",
         "Prompt build: DSPy's bootstrapping (model calls: its requests, one question "
-        "each), or Self-AMPLIFY's pool scoring, selection and rationales (batched, so "
-        "not counted in calls). Answering: the seconds the cell's test questions took.",
+        "each; replies generated: those requests answered in batches ahead of the "
+        "optimiser, the ones it never read included, when the cell was built with "
+        "prefetch), or Self-AMPLIFY's pool scoring, selection and rationales (batched, "
+        "so not counted in calls). Answering: the seconds the cell's test questions took.",
         "",
         cost_table,
     ])

@@ -24,11 +24,13 @@ class ScriptedChat:
     def __init__(self, tiny_slm, pool, right):
         self.tiny, self.pool, self.right = tiny_slm, pool, set(right)
         self.prompts: list[str] = []
+        self.batches: list[int] = []
 
     def __getattr__(self, name):
         return getattr(self.tiny, name)
 
     def generate(self, prompts, **kwargs):
+        self.batches.append(len(prompts))
         replies = []
         for prompt in prompts:
             self.prompts.append(prompt)
@@ -68,6 +70,49 @@ def test_bootstrap_keeps_exactly_the_traces_the_model_got_right(tiny_slm):
     assert prompt.metadata["bootstrapped"] == 3 and prompt.metadata["labeled"] == 1
     assert not prompt.metadata["fallback"]
     assert prompt.metadata["model_calls"] == len(scripted.prompts) == len(pool)
+    assert prompt.metadata["replies_generated"] == len(pool)  # DSPy read every reply
+
+
+def demos_of(prompt):
+    return [(ex.id, ex.rationale) for ex in prompt.examples]
+
+
+@pytest.mark.parametrize("right_at", [[0, 1], [3, 7, 8, 10], [11], [], list(range(12))])
+def test_prefetched_bootstrapping_builds_the_program_dspy_builds_one_call_at_a_time(
+        tiny_slm, right_at):
+    pool = load_demo_set("pool")[:12]
+    right = [pool[i].id for i in right_at]
+    one_by_one = ScriptedChat(tiny_slm, pool, right)
+    expected = DSPyBaseline(one_by_one, n=2, seed=3, prefetch=0).build(pool)
+    assert set(one_by_one.batches) == {1}  # DSPy's own pace: one request per call
+    prefetched = ScriptedChat(tiny_slm, pool, right)
+    built = DSPyBaseline(prefetched, n=2, seed=3, prefetch=5).build(pool)
+    assert demos_of(built) == demos_of(expected)
+    assert built.metadata["model_calls"] == expected.metadata["model_calls"]
+    assert max(prefetched.batches) <= 5 and len(prefetched.batches) <= len(one_by_one.batches)
+    # ahead of the optimiser by less than one batch
+    assert (built.metadata["model_calls"] <= built.metadata["replies_generated"]
+            < built.metadata["model_calls"] + 5)
+
+
+def test_prefetching_follows_dspys_json_retries_of_unparsable_replies(tiny_slm):
+    """Random weights write no DSPy fields: every reply fails to parse, and DSPy asks
+    again through its JSON adapter; prefetching must ask the same."""
+    pool = load_demo_set("pool")[:4]
+    expected = DSPyBaseline(tiny_slm, n=2, max_new_tokens=6, prefetch=0).build(pool)
+    built = DSPyBaseline(tiny_slm, n=2, max_new_tokens=6, prefetch=3).build(pool)
+    assert demos_of(built) == demos_of(expected)
+    assert built.metadata["model_calls"] == expected.metadata["model_calls"] > len(pool)
+    assert built.metadata["rounds"] > 1
+
+
+def test_prefetch_settings_out_of_range_are_refused(tiny_slm):
+    from langchain_selfamplify.baselines.dspy_lm import run_with_prefetch
+
+    with pytest.raises(ValueError, match="prefetch"):
+        DSPyBaseline(tiny_slm, n=2, prefetch=-1)
+    with pytest.raises(ValueError, match="batch"):
+        run_with_prefetch(tiny_slm, lambda lm: None, batch=0, placeholder="")
 
 
 def test_a_pool_where_no_trace_passes_falls_back_to_labelled_examples_and_says_so(tiny_slm):

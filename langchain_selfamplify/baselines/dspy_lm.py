@@ -23,8 +23,8 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from langchain_selfamplify.errors import MissingDependencyError
 from langchain_selfamplify.models.backend import ModelBackend
@@ -36,6 +36,12 @@ COMPLETED = "[[ ## completed ## ]]"
 DEFAULT_MAX_NEW_TOKENS = 512
 """Token cap of a reply when the request sets none (DSPy's default of 4,000 would let
 a small model that never writes the end marker run for minutes)."""
+
+RequestKey = tuple[Prompt, int, tuple[str, ...]]
+"""A request as the backend answers it: the rendered prompt, its token cap and its
+stop strings. Greedy decoding gives one reply per key."""
+
+T = TypeVar("T")
 
 
 def require_dspy() -> Any:
@@ -89,15 +95,24 @@ class BackendEngine:
         """The request's stop strings and DSPy's end-of-reply marker."""
         return [*request.config.stop, COMPLETED]
 
+    def key(self, request: Any) -> RequestKey:
+        """The request as the backend answers it."""
+        return self.render(request), self.cap(request), tuple(self.stops(request))
+
+    def reply(self, key: RequestKey) -> str:
+        """The backend's reply to one request."""
+        prompt, cap, stops = key
+        started = time.perf_counter()
+        reply = self.backend.generate([prompt], max_new_tokens=cap, stop=list(stops))[0]
+        self.seconds += time.perf_counter() - started
+        return reply
+
     def complete(self, request: Any) -> Any:
         """Answer one DSPy request."""
-        prompt = self.render(request)
-        started = time.perf_counter()
-        reply = self.backend.generate([prompt], max_new_tokens=self.cap(request),
-                                      stop=self.stops(request))[0]
-        self.seconds += time.perf_counter() - started
+        key = self.key(request)
+        reply = self.reply(key)
         self.calls += 1
-        return response(self.backend, prompt, reply)
+        return response(self.backend, key[0], reply)
 
     def stream(self, request: Any) -> Any:
         """The reply as one block of stream events (generation is not streamed)."""
@@ -107,6 +122,94 @@ class BackendEngine:
 
     def close(self) -> None:
         """Nothing to close: the backend belongs to the caller."""
+
+
+class PrefetchedEngine(BackendEngine):
+    """A :class:`BackendEngine` that answers only from replies generated beforehand.
+
+    A request whose reply is not in ``replies`` is recorded in :attr:`missed`, in the
+    order the program asked, and answered with ``placeholder``. See
+    :func:`run_with_prefetch`, which generates the missed replies in batches and runs
+    the program again.
+
+    Args:
+        backend: The model backend (its name and token counts; it generates nothing).
+        replies: Replies generated so far, by request.
+        placeholder: The answer to a request not in ``replies``.
+        max_new_tokens: Token cap of a reply, as :class:`BackendEngine`'s.
+    """
+
+    def __init__(self, backend: ModelBackend, replies: dict[RequestKey, str], placeholder: str,
+                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> None:
+        super().__init__(backend, max_new_tokens)
+        self.replies = replies
+        self.placeholder = placeholder
+        self.missed: list[RequestKey] = []
+        """The requests answered with the placeholder, in the order they came."""
+
+    def reply(self, key: RequestKey) -> str:
+        if key in self.replies:
+            return self.replies[key]
+        self.missed.append(key)
+        return self.placeholder
+
+
+def run_with_prefetch(backend: ModelBackend, run: Callable[[Any], T], *, batch: int,
+                      placeholder: str, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                      desc: str | None = None) -> tuple[T, dict[str, Any]]:
+    """``run(lm)`` with the model's replies generated in batches instead of one call at
+    a time, and the same result as one call at a time.
+
+    A DSPy optimiser asks one question at a time, and on a local model a lone
+    generation pays a whole decoding step per token. Here the program runs first with
+    every reply a ``placeholder`` (which the program must take as a failed trace), so
+    it asks everything it could ask. The first ``batch`` requests it missed are
+    generated together, and the program runs again from the start, answered from
+    those replies, until it runs through without asking for a reply that was not
+    generated. Every reply the final run saw is then the backend's own greedy reply to
+    that exact request (batched generation equals one prompt at a time), so the result
+    is the one ``run`` gets calling the model itself; replies generated ahead and
+    never asked for are the price. ``run`` must be deterministic given its replies.
+
+    Args:
+        backend: The model backend.
+        run: Runs the program with a ``dspy.LM`` and returns its result.
+        batch: Replies generated per round (at least 1).
+        placeholder: The reply to a request not generated yet.
+        max_new_tokens: Token cap of a reply. Defaults to :data:`DEFAULT_MAX_NEW_TOKENS`.
+        desc: Progress-bar label of each round's generation.
+
+    Returns:
+        ``run``'s result and its cost: ``model_calls`` (the requests the program made),
+        ``replies_generated``, ``model_seconds`` (generating them) and ``rounds``.
+    """
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    replies: dict[RequestKey, str] = {}
+    seconds, rounds = 0.0, 0
+    while True:
+        rounds += 1
+        engine = PrefetchedEngine(backend, replies, placeholder, max_new_tokens)
+        result = run(lm_of(engine))
+        if not engine.missed:
+            return result, {"model_calls": engine.calls, "replies_generated": len(replies),
+                            "model_seconds": seconds, "rounds": rounds}
+        todo = list(dict.fromkeys(engine.missed))[:batch]
+        started = time.perf_counter()
+        for (cap, stops), keys in _by_settings(todo).items():
+            generated = backend.generate([prompt for prompt, _, _ in keys], max_new_tokens=cap,
+                                         stop=list(stops), desc=desc)
+            replies.update(zip(keys, generated, strict=True))
+        seconds += time.perf_counter() - started
+
+
+def _by_settings(keys: Sequence[RequestKey]) -> dict[tuple[int, tuple[str, ...]],
+                                                      list[RequestKey]]:
+    """Requests grouped by token cap and stop strings (one batched call per group)."""
+    groups: dict[tuple[int, tuple[str, ...]], list[RequestKey]] = {}
+    for key in keys:
+        groups.setdefault((key[1], key[2]), []).append(key)
+    return groups
 
 
 def request_messages(request: Any) -> list[Message]:
@@ -147,9 +250,17 @@ def dspy_lm(backend: ModelBackend, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS)
     Raises:
         MissingDependencyError: DSPy is not installed.
     """
-    dspy = require_dspy()
-    return dspy.LM(f"selfamplify/{backend.name}", engine=BackendEngine(backend, max_new_tokens),
-                   cache=False, temperature=0.0)
+    return lm_of(BackendEngine(backend, max_new_tokens))
+
+
+def lm_of(engine: BackendEngine) -> Any:
+    """A ``dspy.LM`` answering through ``engine``, greedily, DSPy's cache off.
+
+    Raises:
+        MissingDependencyError: DSPy is not installed.
+    """
+    return require_dspy().LM(f"selfamplify/{engine.backend.name}", engine=engine, cache=False,
+                             temperature=0.0)
 
 
 def engine_of(lm: Any) -> BackendEngine:
