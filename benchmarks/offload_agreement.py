@@ -11,6 +11,10 @@ questions through the routes of ``--routes``, in one process:
 - ``offload``: the llama.cpp server writes the rationales;
 - ``exact``: ``answer_questions`` on the local float32 model at this commit (all the
   questions decoded together); its predictions should equal the table's;
+- ``int8``: the same on the local model with its decoder layers' linear maps quantised
+  dynamically to int8 (``torch.ao.quantization.quantize_dynamic``, per-channel
+  weights, fbgemm kernels; the embeddings and the vocabulary projection stay float32):
+  the library route to int8 matrix products on a CPU, approximate;
 
 and reports each route's seconds per question beside the table's own, and its
 identical labels and rationales against the table's (exact float32).
@@ -72,6 +76,16 @@ def saved_routes(saved: dict[str, Any]) -> dict[str, dict[str, Any]]:
             for route, record in saved.get("routes", {}).items()}
 
 
+def quantize_layers_int8(slm: SLM) -> None:
+    """Quantise the decoder layers' linear maps of ``slm`` to int8 in place (dynamic
+    activations, per-channel weights)."""
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    layers = slm.model.model.layers
+    quantize_dynamic(layers, {torch.nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
+
+
 def timed_answers(backend: Any, prompt: AmplifiedPrompt, questions: list[Any],
                   cap: int) -> tuple[list[Prediction], float]:
     started = time.perf_counter()
@@ -86,7 +100,8 @@ def main() -> None:
     parser.add_argument("--cell", default="arc_challenge__ph_cot__success__seed0")
     parser.add_argument("--questions", type=int, default=24)
     parser.add_argument("--routes", default="offload,exact",
-                        help="offload, exact (ours, float32, in this process), or both")
+                        help="offload, exact (ours, float32, in this process), int8 "
+                             "(ours, decoder layers quantised in this process), comma-joined")
     parser.add_argument("--slots", type=int, default=4, help="the server's parallel slots")
     parser.add_argument("--threads", type=int, default=2, help="the server's threads")
     parser.add_argument("--timeout", type=float, default=3600.0,
@@ -126,6 +141,9 @@ def main() -> None:
             llama_server.stop(server)
     if "exact" in routes:
         results["exact"] = timed_answers(local, prompt, questions, cap)
+    if "int8" in routes:  # last: it changes the local model in place
+        quantize_layers_int8(local)
+        results["int8"] = timed_answers(local, prompt, questions, cap)
     # A route not run now keeps its saved record (same cell), so the routes can run apart.
     saved_path = RESULTS / "offload_agreement.json"
     saved = json.loads(saved_path.read_text(encoding="utf-8")) if saved_path.exists() else {}
@@ -154,7 +172,9 @@ def report(payload: dict[str, Any]) -> str:
     """The Markdown table of a run's records."""
     names = {"exact": "ours, float32, exact, at this route's commit (all questions together)",
              "offload": f"llama.cpp offload, {payload['slots']} slots, "
-                        f"{payload['threads']} threads"}
+                        f"{payload['threads']} threads",
+             "int8": "ours, decoder layers int8 (torch dynamic quantisation, per-channel "
+                     "weights), all questions together"}
     rows = [[f"the table, a chunk of {questions} questions", questions,
               round(rate, 1), "", "", "", ""]
              for rate, questions in payload.get("table_chunk_rates", []) if questions >= 50]
