@@ -40,10 +40,8 @@ from langchain_selfamplify.evaluation.metrics import accuracy
 from langchain_selfamplify.evaluation.report import row_label
 from langchain_selfamplify.evaluation.statistics import compare_paired
 
-CHUNK = 32
 
-
-def answer_cells(slm: SLM | None, grid: Path, config: GridConfig) -> None:
+def answer_cells(slm: SLM | None, grid: Path, config: GridConfig, chunk_size: int = 32) -> None:
     """Answer every DSPy cell's questions with its rebuilt program (what is missing)."""
     saved = grid / "dspy_program.jsonl"
     done = {(r["cell"], r["question_id"]) for r in read_jsonl(saved)}
@@ -57,8 +55,8 @@ def answer_cells(slm: SLM | None, grid: Path, config: GridConfig) -> None:
                                                            f"{cell['cell']}.json"))
         _, test = splits[(cell["dataset"], cell["seed"])]
         todo = [q for q in test if (cell["cell"], q.id) not in done]
-        for start in range(0, len(todo), CHUNK):
-            records = program_predictions(slm, program, todo[start : start + CHUNK],
+        for start in range(0, len(todo), chunk_size):
+            records = program_predictions(slm, program, todo[start : start + chunk_size],
                                           max_new_tokens=2 * config.max_rationale_tokens)
             append_jsonl(saved, [{"cell": cell["cell"], **r} for r in records])
             print(f"{cell['cell']}: {start + len(records)}/{len(todo)}", flush=True)
@@ -126,12 +124,17 @@ def main() -> None:
     parser.add_argument("--model", default=None,
                         help="the grid's model (omit to report what is saved, run nothing)")
     parser.add_argument("--dtype", default=None)
+    parser.add_argument("--chunk-size", type=int, default=32,
+                        help="questions answered between two checkpoints")
+    parser.add_argument("--decode-slots", type=int, default=None,
+                        help="replies decoded together (default: sized from the device)")
     parser.add_argument("--name", default="dspy_program")
     args = parser.parse_args()
     grid = Path(args.grid)
     config = GridConfig.model_validate_json((grid / "config.json").read_text())
-    slm = SLM.load(args.model, show_progress=False, torch_dtype=args.dtype) if args.model else None
-    answer_cells(slm, grid, config)
+    slm = (SLM.load(args.model, show_progress=False, torch_dtype=args.dtype,
+                    decode_slots=args.decode_slots) if args.model else None)
+    answer_cells(slm, grid, config, args.chunk_size)
     programs, costs = program_rows(grid), cost_rows(grid)
     program_table = markdown_table(
         ["cell", "n", "row (AmplifiedPrompt)", "DSPy program itself", "program - row",

@@ -28,7 +28,7 @@ checkpoint "Qwen table: ARC IO and Ph-CoT success, 3 seeds"
 $PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0 --datasets arc_challenge --methods io,ph_cot,self_topk,deeplift,amplify
 checkpoint "Qwen table: ARC Self_topk, DeepLift and AMPLIFY, seed 0"
 $PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0 --datasets arc_challenge --methods io,ph_cot,dspy_bootstrap
-$PY benchmarks/dspy_program.py --grid "$GRID" --model qwen2.5-coder-1.5b --name dspy_program_qwen
+$PY benchmarks/dspy_program.py --grid "$GRID" --model qwen2.5-coder-1.5b --name dspy_program_qwen --chunk-size 200 --decode-slots 200
 checkpoint "Qwen table: ARC DSPy BootstrapFewShot seed 0 and the compiled program on its own"
 $PY benchmarks/zero_shot.py
 checkpoint "Zero-shot screen: the embedded models on the five paper datasets, both formats"
