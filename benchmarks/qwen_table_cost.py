@@ -10,11 +10,13 @@ parameters x tokens``, a floor: attention, the vocabulary head and Python are le
 out).
 
 It then projects the whole table (``benchmarks/qwen_table.sh``: ARC-Challenge and
-CommonsenseQA x 3 seeds x 200 questions, rows IO, Ph-CoT success and DSPy
-BootstrapFewShot) from the measured seconds per question of each row, and states how
-far that is from the speed issue's 3-hour target. A row not measured yet is projected
-at the Ph-CoT row's cost per question (DSPy's chain-of-thought answers are as long) and
-marked so.
+CommonsenseQA x 3 seeds x 200 questions, rows IO, Ph-CoT, Self_topk and DeepLift
+success, AMPLIFY and DSPy BootstrapFewShot) from the measured seconds per question of
+each row, and states how far that is from the speed issue's 3-hour target. A row not
+measured yet is projected at a measured row's cost per question and marked so: DSPy
+at Ph-CoT's (its
+chain-of-thought answers are as long), the keyword rows (Self_topk, DeepLift, AMPLIFY)
+at IO's, a lower bound (they add a sentence of keywords to write).
 
 Run: ``python benchmarks/qwen_table_cost.py`` (a minute: no model is run, only its
 tokenizer and configuration are read). Writes ``docs/results/qwen_table_cost.{json,md}``.
@@ -47,8 +49,11 @@ from langchain_selfamplify.wording import ANSWER_PREFIX
 
 GRID = RESULTS / "paper_table_qwen_run" / "qwen2.5-coder-1.5b__letter"
 TABLE: dict[str, Any] = {"datasets": 2, "seeds": 3, "questions": 200,
-         "rows": ["io", "ph_cot", "dspy_bootstrap"]}
+         "rows": ["io", "ph_cot", "self_topk", "deeplift", "amplify", "dspy_bootstrap"]}
 """The capable-model table (``benchmarks/qwen_table.sh``)."""
+STAND_IN = {"dspy_bootstrap": "ph_cot", "self_topk": "io", "deeplift": "io", "amplify": "io"}
+"""The measured row a row not measured yet is projected at: Ph-CoT for a chain of
+thought as long, IO (a lower bound) for a sentence of keywords."""
 TARGET_HOURS = 3
 """The speed issue's target for the whole table on two cores."""
 
@@ -181,16 +186,18 @@ def main() -> None:
             per_method[method] = max(chunks, key=lambda chunk: chunk[1])[0]
     projected = {}
     for method in TABLE["rows"]:
-        per_question = per_method.get(method, per_method.get("ph_cot", 0.0))
+        stand_in = STAND_IN.get(method, "ph_cot")
+        per_question = per_method.get(method, per_method.get(stand_in, 0.0))
         projected[method] = {"seconds_per_question": per_question,
-                             "measured": method in per_method,
+                             "measured": method in per_method, "stand_in": stand_in,
                              "hours": per_question * TABLE["questions"] * TABLE["seeds"]
                              * TABLE["datasets"] / 3600}
     total = sum(p["hours"] for p in projected.values())
     # The FLOP limit of the whole table's tokens, from each row's tokens per question.
     tokens_per_question = {c["method"]: (c["tokens"] - c["prefix_tokens"]) / c["questions"]
                            for c in cells}
-    table_tokens = sum(tokens_per_question.get(m, tokens_per_question.get("ph_cot", 0.0))
+    table_tokens = sum(tokens_per_question.get(m, tokens_per_question.get(
+                           STAND_IN.get(m, "ph_cot"), 0.0))
                        for m in TABLE["rows"]) * TABLE["questions"] * TABLE["seeds"] \
         * TABLE["datasets"]
     table_floor_hours = 2 * params * table_tokens / (gflops * 1e9) / 3600
@@ -203,7 +210,8 @@ def main() -> None:
              f"{c['rationale_tokens_mean']:.0f}", c["tokens"],
              f"{c['seconds'] / c['flop_limit_seconds']:.1f}x"] for c in cells]
     project_rows = [[m, f"{p['seconds_per_question']:.1f}",
-                     "measured" if p["measured"] else "not measured yet (Ph-CoT's cost)",
+                     "measured" if p["measured"]
+                     else f"not measured yet ({p['stand_in']}'s cost)",
                      f"{p['hours']:.1f}"] for m, p in projected.items()]
     markdown = "\n".join([
         "# The capable-model table: what it costs on two cores, and what bounds it",
