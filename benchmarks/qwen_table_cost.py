@@ -14,9 +14,8 @@ CommonsenseQA x 3 seeds x 200 questions, rows IO, Ph-CoT, Self_topk and DeepLift
 success, AMPLIFY and DSPy BootstrapFewShot) from the measured seconds per question of
 each row, and states how far that is from the speed issue's 3-hour target. A row not
 measured yet is projected at a measured row's cost per question and marked so: DSPy
-at Ph-CoT's (its
-chain-of-thought answers are as long), the keyword rows (Self_topk, DeepLift, AMPLIFY)
-at IO's, a lower bound (they add a sentence of keywords to write).
+at Ph-CoT's (its chain-of-thought answers are as long), the keyword rows (Self_topk,
+DeepLift, AMPLIFY) at IO's, a lower bound (they add a sentence of keywords to write).
 
 Run: ``python benchmarks/qwen_table_cost.py`` (a minute: no model is run, only its
 tokenizer and configuration are read). Writes ``docs/results/qwen_table_cost.{json,md}``.
