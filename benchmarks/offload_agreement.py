@@ -185,14 +185,17 @@ def report(payload: dict[str, Any]) -> str:
                      round(record["table_seconds"] / n, 1), f"{same.correct}/{n}",
                      f"{same.ci_high:.1%}", f"{record['same_rationales_as_table']}/{n}"])
     return "\n".join([
-        "# The llama.cpp generation offload on Qwen2.5-Coder-1.5B, against exact float32",
+        "# Approximate speed options on Qwen2.5-Coder-1.5B, against exact float32",
         "",
         f"Cell `{payload['cell']}` of the capable-model table: its saved "
         f"{payload['shots']}-shot prompt, its first test questions, rationales "
         f"capped at {payload['cap']} tokens, on the 2-core machine (the table paused). The "
         "offload writes the rationales on a llama.cpp server on the same Q4_K_M GGUF "
         "(its time includes encoding the prompt prefix once per slot) and reads the "
-        "answers locally in float32. The exact route reruns the table's decoding at its"
+        "answers locally in float32. The int8 route quantises the local model's decoder "
+        "layers' linear maps to int8 (torch's dynamic quantisation: per-channel weights, "
+        "activations quantised per call, fbgemm kernels) and decodes as the exact route "
+        "does. The exact route reruns the table's decoding at its"
         " own commit: it checks that later changes to the decoding path (such as "
         "feeding follow-ups in one pass) leave the table's answers as they were. "
         "Identical: against the table's own predictions and rationales (exact float32),"

@@ -92,29 +92,41 @@ def quiet_rate(chunks: list[tuple[float, int]]) -> float:
     return min(full) if full else max(chunks, key=lambda chunk: chunk[1])[0]
 
 
-def offload_line(table_rate: float | None) -> str:
-    """What the llama.cpp generation offload measured on this table, if it was run,
-    against ``table_rate``: the table's seconds per Ph-CoT question at its chunk size
-    (``None`` before any Ph-CoT cell)."""
+APPROXIMATE_ROUTES = {"offload": "llama.cpp generation (`--generate-url`, approximate)",
+                      "int8": "int8 decoder layers (torch dynamic quantisation, approximate)"}
+"""The approximate speed routes of ``benchmarks/offload_agreement.py``."""
+
+
+def speed_routes_line() -> str:
+    """What the approximate speed routes measured on this table's Ph-CoT questions, if
+    they were run: seconds per question against exact float32 on the same questions
+    (the exact route when it decoded as many together, else the table's own seconds),
+    and the labels kept."""
     path = RESULTS / "offload_agreement.json"
-    if table_rate is None or not path.is_file():
+    routes = json.loads(path.read_text(encoding="utf-8"))["routes"] if path.is_file() else {}
+    measured = {name: routes[name] for name in APPROXIMATE_ROUTES if name in routes}
+    if not measured:
         return ("llama.cpp generation (`--generate-url`, approximate) changes the per-token "
                 "cost, not the number of tokens (`docs/results/grid.md`).")
-    run = json.loads(path.read_text(encoding="utf-8"))
-    offload = run["routes"]["offload"]
-    n = offload.get("questions", run.get("questions"))
-    faster = offload["seconds"] / n < table_rate
-    close = accuracy(offload["same_labels_as_table"], n).ci_high >= 0.98
-    verdict = ("faster and possibly within the 98% agreement bar" if faster and close
-               else "faster, but its agreement is below the 98% bar" if faster
-               else "not faster" + ("" if close else ", and its agreement is below the "
-                                    "98% bar"))
-    return (f"llama.cpp generation (`--generate-url`, approximate) took "
-            f"{offload['seconds'] / n:.0f} s per question on {n} of this table's Ph-CoT "
-            f"questions, against {table_rate:.0f} s in the table's full chunks, "
-            "and kept "
-            f"{offload['same_labels_as_table']} of {n} labels "
-            f"(`docs/results/offload_agreement.md`): {verdict}.")
+    exact = routes.get("exact")
+    lines = []
+    for name, route in measured.items():
+        n = route["questions"]
+        if exact is not None and exact["questions"] == n:
+            base, basis = exact["seconds"] / n, "exact float32 decoding as many together"
+        else:
+            base, basis = route["table_seconds"] / n, "the table's own seconds"
+        faster = route["seconds"] / n < base
+        close = accuracy(route["same_labels_as_table"], n).ci_high >= 0.98
+        verdict = ("faster and possibly within the 98% agreement bar" if faster and close
+                   else "faster, but its agreement is below the 98% bar" if faster
+                   else "not faster" + ("" if close else ", and its agreement is below the "
+                                        "98% bar"))
+        lines.append(f"{APPROXIMATE_ROUTES[name]} took {route['seconds'] / n:.0f} s per "
+                     f"question on {n} of this table's Ph-CoT questions against {base:.0f} "
+                     f"s ({basis}) and kept {route['same_labels_as_table']} of {n} "
+                     f"labels: {verdict}.")
+    return " ".join(lines) + " (`docs/results/offload_agreement.md`)"
 
 
 def decode_line() -> str:
@@ -259,7 +271,7 @@ def main() -> None:
         f"would take about {table_floor_hours:.1f} hours. The gap is in decoding: "
         + ", ".join(f"{method} {ratio:.1f}x" for method, ratio in by_method(cells).items())
         + " its FLOP limit. " + decode_line() + " bfloat16 is slower on this CPU (no "
-        "AVX512-BF16; `docs/results/dtype_speed.md`). " + offload_line(per_method.get("ph_cot")),
+        "AVX512-BF16; `docs/results/dtype_speed.md`). " + speed_routes_line(),
         f"- Peak memory of the table's process: {memory_line(finished)}.",
     ])
     headline = [{"target": "Capable-model table (Qwen2.5-Coder-1.5B, float32, 2 cores), "
