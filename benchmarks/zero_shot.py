@@ -47,8 +47,9 @@ def run_file(model: str, dtype: str | None = None) -> Path:
 
 
 def screen(slm: SLM | None, model: str, dataset: str, answer_format: str,
-           test_size: int, dtype: str | None = None) -> list[dict[str, Any]]:
-    """The cell's answers: those saved, then (with a model) the rest, saved as they come."""
+           test_size: int, dtype: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The cell's answers: those saved, then (with a model) the rest, saved as they
+    come; and the number of test questions the cell has in all."""
     path = run_file(model, dtype)
     saved = [r for r in read_jsonl(path)
              if r["dataset"] == dataset and r["answer_format"] == answer_format]
@@ -57,7 +58,7 @@ def screen(slm: SLM | None, model: str, dataset: str, answer_format: str,
     done = {r["question_id"] for r in saved}
     todo = [q for q in test if q.id not in done]
     if slm is None or not todo:
-        return saved
+        return saved, len(test)
     for start in range(0, len(todo), BATCH):
         batch = todo[start : start + BATCH]
         prefix = answer_prefix(answer_format)  # type: ignore[arg-type]
@@ -70,7 +71,26 @@ def screen(slm: SLM | None, model: str, dataset: str, answer_format: str,
         append_jsonl(path, records)
         saved += records
         print(f"{model} {dataset} {answer_format}: {len(saved)}/{len(test)}", flush=True)
-    return saved
+    return saved, len(test)
+
+
+def screen_decision(cells: list[dict[str, Any]], model: str, dataset: str,
+                    formats: list[str]) -> dict[str, Any]:
+    """Whether the comparison runs on ``dataset`` for ``model``: yes once a finished
+    format is above chance; "not run" only when every format is finished and at
+    chance; else the screen is unfinished."""
+    mine = {c["answer_format"]: c for c in cells
+            if c["model"] == model and c["dataset"] == dataset}
+    finished = {f: c for f, c in mine.items() if c.get("finished", True)}
+    if any(not c["at_chance"] for c in finished.values()):
+        decision, kept = "run the comparison", True
+    elif len(finished) == len(formats):
+        decision, kept = "**at chance in every format: not run**", False
+    else:
+        missing = [f for f in formats if f not in finished]
+        decision, kept = f"screen unfinished ({', '.join(missing)} to do)", None
+    return {"model": model, "dataset": dataset, "formats": len(finished), "kept": kept,
+            "decision": decision}
 
 
 def main() -> None:
@@ -98,33 +118,33 @@ def main() -> None:
         # letter on every dataset first: the cheaper format, and the one the grid uses
         for answer_format in comma_list(args.formats):
             for dataset in comma_list(args.datasets):
-                records = screen(slm, model, dataset, answer_format, args.test_size,
-                                 args.dtype)
+                records, questions = screen(slm, model, dataset, answer_format,
+                                            args.test_size, args.dtype)
                 if not records:
                     continue
                 diag = cell_diagnostics(records, [])
                 acc = accuracy(sum(r["correct"] for r in records), len(records))
                 cells.append({"model": EMBEDDED_MODELS.get(model, model), "dataset": dataset,
                               "answer_format": answer_format, "accuracy": acc.model_dump(),
+                              "questions": questions,
+                              "finished": len(records) >= questions,
                               "chance": diag.chance, "top_label": diag.top_label,
                               "top_label_share": diag.top_label_share,
                               "at_chance": acc.ci_low <= diag.chance})
         del slm
-    verdicts = []
-    for model in dict.fromkeys(c["model"] for c in cells):
-        for dataset in dict.fromkeys(c["dataset"] for c in cells if c["model"] == model):
-            mine = [c for c in cells if c["model"] == model and c["dataset"] == dataset]
-            keep = not all(c["at_chance"] for c in mine)
-            verdicts.append({"model": model, "dataset": dataset, "formats": len(mine),
-                             "kept": keep})
+    formats = comma_list(args.formats)
+    verdicts = [screen_decision(cells, EMBEDDED_MODELS.get(model, model), dataset, formats)
+                for model in comma_list(args.models) for dataset in comma_list(args.datasets)]
     rows = [[c["model"], c["dataset"], c["answer_format"],
              f"{c['accuracy']['value']:.1%} [{c['accuracy']['ci_low']:.1%}, "
-             f"{c['accuracy']['ci_high']:.1%}]", c["accuracy"]["n"], f"{c['chance']:.1%}",
+             f"{c['accuracy']['ci_high']:.1%}]",
+             c["accuracy"]["n"] if c.get("finished", True)
+             else f"{c['accuracy']['n']} of {c['questions']} (unfinished)",
+             f"{c['chance']:.1%}",
              f"{c['top_label']} {c['top_label_share']:.0%}"
              + (" ⚑" if c["top_label_share"] > TOP_LABEL_FLAG else ""),
              "**at chance**" if c["at_chance"] else "above chance"] for c in cells]
-    kept = [[v["model"], v["dataset"], "run the comparison" if v["kept"] else
-             "**at chance in every format screened: not run**"] for v in verdicts]
+    kept = [[v["model"], v["dataset"], v["decision"]] for v in verdicts]
     markdown = "\n".join([
         "# Zero-shot screen of the embedded models"
         + (f" ({args.dtype})" if args.dtype else ""),
