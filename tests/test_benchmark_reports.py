@@ -1,0 +1,56 @@
+"""Decisions the benchmark reports write from partial results (no model runs)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def zero_shot():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import zero_shot as module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+def cell(fmt, at_chance, finished=True):
+    return {"model": "M", "dataset": "d", "answer_format": fmt, "at_chance": at_chance,
+            "finished": finished}
+
+
+@pytest.mark.parametrize(("cells", "decision", "kept"), [
+    ([cell("letter", False)], "run the comparison", True),
+    ([cell("letter", True), cell("cloze", False)], "run the comparison", True),
+    ([cell("letter", True), cell("cloze", True)], "**at chance in every format: not run**",
+     False),
+    ([cell("letter", True)], "screen unfinished (cloze to do)", None),
+    ([cell("letter", True), cell("cloze", True, finished=False)],
+     "screen unfinished (cloze to do)", None),
+    ([cell("letter", True), cell("cloze", False, finished=False)],
+     "screen unfinished (cloze to do)", None),
+    ([], "screen unfinished (letter, cloze to do)", None),
+])
+def test_a_dataset_is_dropped_only_when_every_format_is_finished_at_chance(
+        zero_shot, cells, decision, kept):
+    verdict = zero_shot.screen_decision(cells, "M", "d", ["letter", "cloze"])
+    assert (verdict["decision"], verdict["kept"]) == (decision, kept)
+
+
+def test_a_row_is_projected_at_its_least_full_chunk_rate():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import qwen_table_cost
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    # contention only slows a chunk: the least full chunk stands for the quiet machine
+    assert qwen_table_cost.quiet_rate([(44.4, 32), (49.0, 100), (19.5, 100),
+                                       (30.5, 200)]) == 19.5
+    # a short last chunk is not a full one; with none full, the largest chunk stands
+    assert qwen_table_cost.quiet_rate([(3.0, 8), (16.8, 64), (96.2, 4)]) == 16.8
