@@ -215,9 +215,8 @@ def main() -> None:
     # The FLOP limit of the whole table's tokens, from each row's tokens per question.
     tokens_per_question = {c["method"]: (c["tokens"] - c["prefix_tokens"]) / c["questions"]
                            for c in cells}
-    table_tokens = sum(tokens_per_question.get(m, tokens_per_question.get(
-                           STAND_IN.get(m, "ph_cot"), 0.0))
-                       for m in TABLE["rows"]) * TABLE["questions"] * TABLE["seeds"] \
+    table_tokens = sum(tokens_per_question.get(m, tokens_per_question.get(p["stand_in"], 0.0))
+                       for m, p in projected.items()) * TABLE["questions"] * TABLE["seeds"] \
         * TABLE["datasets"]
     table_floor_hours = 2 * params * table_tokens / (gflops * 1e9) / 3600
     floor = sum(c["flop_limit_seconds"] for c in cells)

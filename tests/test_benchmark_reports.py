@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-@pytest.fixture(scope="module")
-def zero_shot():
+def benchmark(name: str) -> ModuleType:
+    """A benchmark script as a module (the benchmarks import each other by name)."""
     sys.path.insert(0, str(BENCHMARKS))
     try:
-        import zero_shot as module
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCHMARKS))
-    return module
+
+
+@pytest.fixture(scope="module")
+def zero_shot():
+    return benchmark("zero_shot")
 
 
 def cell(fmt, at_chance, finished=True):
@@ -44,11 +50,7 @@ def test_a_dataset_is_dropped_only_when_every_format_is_finished_at_chance(
 
 
 def test_a_row_is_projected_at_its_least_full_chunk_rate():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import qwen_table_cost
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    qwen_table_cost = benchmark("qwen_table_cost")
     # contention only slows a chunk: the least full chunk stands for the quiet machine
     assert qwen_table_cost.quiet_rate([(44.4, 32), (49.0, 100), (19.5, 100),
                                        (30.5, 200)]) == 19.5
