@@ -208,7 +208,7 @@ PERFORMANCE_START = "<!-- performance:start -->"
 PERFORMANCE_END = "<!-- performance:end -->"
 PERFORMANCE_BENCHMARKS = ("perturbation", "evaluation", "selection", "gradient", "main_job",
                           "dtype_speed", "threads", "decode_rows", "own_cache_append",
-                          "qwen_table_cost")
+                          "qwen_table_cost", "gguf_load")
 
 
 def update_readme_performance() -> None:

@@ -1,8 +1,13 @@
 """Loading a local causal LM and its tokenizer, and checking a model option before any
-long work. :meth:`SLM.from_pretrained` and the CLI call these."""
+long work. :meth:`SLM.from_pretrained` and the CLI call these.
+
+A GGUF file is read once and kept converted (:mod:`.gguf_cache`); later loads of the same
+file read the converted directory, which gives the same model much faster."""
 
 from __future__ import annotations
 
+import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +19,13 @@ from langchain_selfamplify.models.embedded import (
     default_model_path,
     embedded_model_path,
 )
+from langchain_selfamplify.models.gguf_cache import (
+    caching_enabled,
+    converted_dir,
+    save_converted,
+)
+
+logger = logging.getLogger(__name__)
 
 
 def load_model_and_tokenizer(
@@ -32,8 +44,6 @@ def load_model_and_tokenizer(
     Raises:
         ModelLoadError: the model or tokenizer cannot be found or loaded.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     source = Path(str(name_or_path)).expanduser()
     if source.suffix == ".gguf":
         check_gguf_file(source)
@@ -43,28 +53,50 @@ def load_model_and_tokenizer(
         if gguf_file and source.is_dir():
             check_gguf_file(source / gguf_file)
     load_kwargs: dict[str, Any] = {"revision": revision,
-                                   "trust_remote_code": trust_remote_code}
-    if gguf_file:
-        load_kwargs["gguf_file"] = gguf_file
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(location, **load_kwargs)
-        model = AutoModelForCausalLM.from_pretrained(
-            location,
-            dtype=torch_dtype if torch_dtype is not None else "auto",
-            device_map=device_map,
-            **load_kwargs,
-        )
-    except Exception as exc:  # transformers raises OSError, ValueError, KeyError...
-        hint = ""
-        if not source.exists():
-            hint = (" If the Hugging Face Hub is unreachable, pass a local directory or "
-                    ".gguf file, or use SLM.from_default().")
-        raise ModelLoadError(f"Could not load model {name_or_path!s}: {exc}.{hint}") from exc
+                                   "trust_remote_code": trust_remote_code,
+                                   "dtype": torch_dtype if torch_dtype is not None else "auto",
+                                   "device_map": device_map}
+    converted = None
+    if gguf_file and caching_enabled() and revision is None \
+            and Path(location, gguf_file).is_file():
+        converted = converted_dir(Path(location, gguf_file))
+    loaded = None
+    if converted is not None and converted.is_dir():  # converted by an earlier load
+        try:
+            loaded = _load(str(converted), load_kwargs)
+        except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt, not fatal
+            logger.warning("Converted model in %s unreadable (%s); reading the GGUF again.",
+                           converted, exc)
+            shutil.rmtree(converted, ignore_errors=True)
+    if loaded is None:
+        try:
+            loaded = _load(location, {**load_kwargs, "gguf_file": gguf_file} if gguf_file
+                           else load_kwargs)
+        except Exception as exc:  # transformers raises OSError, ValueError, KeyError...
+            hint = ""
+            if not source.exists():
+                hint = (" If the Hugging Face Hub is unreachable, pass a local directory or "
+                        ".gguf file, or use SLM.from_default().")
+            raise ModelLoadError(f"Could not load model {name_or_path!s}: {exc}.{hint}"
+                                 ) from exc
+        if converted is not None and device_map is None:
+            save_converted(loaded[0], loaded[1], converted)
+    model, tokenizer = loaded
     if device_map is None:
         target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = model.to(target)  # type: ignore[arg-type]
     name = str(name_or_path) if not gguf_file else f"{location}/{gguf_file}"
     return model, tokenizer, name
+
+
+def _load(location: str, load_kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer_kwargs = {key: value for key, value in load_kwargs.items()
+                        if key not in {"dtype", "device_map"}}
+    tokenizer = AutoTokenizer.from_pretrained(location, **tokenizer_kwargs)
+    model = AutoModelForCausalLM.from_pretrained(location, **load_kwargs)
+    return model, tokenizer
 
 
 def check_model_source(model: str | None) -> None:
