@@ -94,6 +94,7 @@ def test_the_embedded_gguf_converted_once_loads_the_same_model(tmp_path, monkeyp
     replaced, and the next load reads the conversion and gets the same model."""
     from langchain_selfamplify.models.embedded import default_model_path
     from langchain_selfamplify.models.hf_loading import load_model_and_tokenizer
+    from langchain_selfamplify.models.served import load_tokenizer
 
     monkeypatch.setenv("SELFAMPLIFY_CACHE", str(tmp_path))
     gguf = Path(default_model_path())
@@ -113,6 +114,10 @@ def test_the_embedded_gguf_converted_once_loads_the_same_model(tmp_path, monkeyp
     assert [cached_tokenizer(t).input_ids for t in texts] == [tokenizer(t).input_ids
                                                               for t in texts]
     assert cached_tokenizer.all_special_tokens == tokenizer.all_special_tokens
+    served_tokenizer = load_tokenizer(gguf)  # a served model's tokenizer: read converted
+    assert Path(served_tokenizer.name_or_path) == target
+    assert [served_tokenizer(t).input_ids for t in texts] == [tokenizer(t).input_ids
+                                                              for t in texts]
     chat = [{"role": "user", "content": "Pick one."}]
     assert cached_tokenizer.apply_chat_template(chat, tokenize=False,
                                                 add_generation_prompt=True) == \

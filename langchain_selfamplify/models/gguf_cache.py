@@ -68,6 +68,15 @@ def converted_dir(gguf: Path, root: Path | None = None) -> Path:
     return (root or cache_dir()) / "converted" / f"{gguf.stem}-{key}"
 
 
+def existing_conversion(gguf: Path) -> Path | None:
+    """The converted directory of ``gguf`` when the cache is on and an earlier load wrote
+    it, else ``None`` (e.g. for reading only the tokenizer, as a served model does)."""
+    if not caching_enabled() or not gguf.is_file():
+        return None
+    converted = converted_dir(gguf)
+    return converted if converted.is_dir() else None
+
+
 def is_plain_float32(model: Any) -> bool:
     """Whether ``model`` holds ordinary float32 tensors: a GGUF loaded dequantised in
     float32, not one kept in packed GGUF blocks or already cast to another dtype."""

@@ -51,6 +51,7 @@ from langchain_selfamplify.models.chat_format import (
     with_system_prompt,
 )
 from langchain_selfamplify.models.choice_scores import ChoiceScores, softmax
+from langchain_selfamplify.models.gguf_cache import existing_conversion
 
 logger = logging.getLogger(__name__)
 
@@ -285,7 +286,9 @@ class OpenAICompatibleBackend:
 
 
 def load_tokenizer(source: str | Path) -> Any:
-    """A Hugging Face tokenizer from a Hub id, a directory or a ``.gguf`` file.
+    """A Hugging Face tokenizer from a Hub id, a directory or a ``.gguf`` file (read from
+    the file's conversion when an earlier model load wrote one: the same tokenizer,
+    without parsing the GGUF's vocabulary again).
 
     Raises:
         ModelLoadError: it cannot be loaded.
@@ -295,6 +298,9 @@ def load_tokenizer(source: str | Path) -> Any:
     path = Path(str(source)).expanduser()
     try:
         if path.suffix == ".gguf":
+            converted = existing_conversion(path)
+            if converted is not None:
+                return AutoTokenizer.from_pretrained(str(converted))
             return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         return AutoTokenizer.from_pretrained(str(source))
     except Exception as exc:  # transformers raises OSError, ValueError...
