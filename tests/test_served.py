@@ -133,7 +133,9 @@ def test_cli_main_job_and_a_small_grid_through_the_server(server, tmp_path):
     assert results["model_name"] == f"smollm2 @ {server}"
     assert len(results["self_amplify"]["predictions"]) == 4
     assert len(results["io"]["predictions"]) == 4
-    result = runner.invoke(app, ["evaluate", *common, "--methods", "io,kernelshap",
+    # feature_ablation: one served call per word (KernelShap's 200 samples per
+    # demonstration are tested on the server by test_kernelshap_from_served_log_probs)
+    result = runner.invoke(app, ["evaluate", *common, "--methods", "io,feature_ablation",
                                  "--strategies", "random", "--seeds", "0", "--shots", "2",
                                  "--pool-size", "8", "--test-size", "4",
                                  "--output-dir", str(tmp_path / "grid")])
@@ -141,7 +143,7 @@ def test_cli_main_job_and_a_small_grid_through_the_server(server, tmp_path):
     cells = [json.loads(line) for line in
              (tmp_path / "grid" / "cells.jsonl").read_text().splitlines()]
     assert [(c["method"], c["status"]) for c in cells] == [("io", "done"),
-                                                           ("kernelshap", "done")]
+                                                           ("feature_ablation", "done")]
     result = runner.invoke(app, ["explain", *common, "--method", "feature_ablation", "--k", "2",
                                  "--answer", "B", "Which gas do plants take in? (A) oxygen "
                                  "(B) carbon dioxide (C) helium"])
