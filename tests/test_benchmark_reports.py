@@ -56,3 +56,22 @@ def test_a_row_is_projected_at_its_least_full_chunk_rate():
                                        (30.5, 200)]) == 19.5
     # a short last chunk is not a full one; with none full, the largest chunk stands
     assert qwen_table_cost.quiet_rate([(3.0, 8), (16.8, 64), (96.2, 4)]) == 16.8
+
+
+def test_the_gguf_load_headline_is_met_only_with_the_same_tensors_and_a_faster_load():
+    gguf_load = benchmark("gguf_load")
+
+    def run(off, read, same):
+        loads = {gguf_load.LOADS[0]: {"seconds": off}, gguf_load.LOADS[1]: {"seconds": off + 1},
+                 gguf_load.LOADS[2]: {"seconds": read}}
+        return {"model": "m", "gguf_bytes": 2**30, "converted_bytes": 2**31, "loads": loads,
+                "same_tensors": same}
+
+    def met(*runs):
+        return gguf_load.headline({"runs": list(runs)})[0]["met"]
+
+    assert met(run(30.0, 5.0, True))
+    assert not met(run(30.0, 5.0, True), run(30.0, 5.0, False))
+    assert not met(run(30.0, 31.0, True))
+    assert "| m | 1.00 | 30.0 | 31.0 | 5.0 | 6x | 2.00 | yes |" in gguf_load.report(
+        {"runs": [run(30.0, 5.0, True)]})
