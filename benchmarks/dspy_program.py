@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from harness import markdown_table, write_results
+from harness import cores_busy, markdown_table, write_results
 
 from langchain_selfamplify import SLM, AmplifiedPrompt
 from langchain_selfamplify.baselines.dspy_bootstrap import (
@@ -92,11 +93,9 @@ def program_rows(grid: Path) -> list[dict[str, Any]]:
 
 def cost_rows(grid: Path) -> list[dict[str, Any]]:
     """Per cell of the grid: build seconds (and model calls for DSPy), answer seconds."""
-    answer_seconds: dict[str, float] = defaultdict(float)
-    answered: dict[str, int] = defaultdict(int)
+    records: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in read_jsonl(grid / "predictions.jsonl"):
-        answer_seconds[record["cell"]] += record.get("seconds", 0.0)
-        answered[record["cell"]] += 1
+        records[record["cell"]].append(record)
     rows = []
     for record in read_jsonl(grid / "cells.jsonl"):
         if record["status"] != "done":
@@ -108,8 +107,13 @@ def cost_rows(grid: Path) -> list[dict[str, Any]]:
                      "build_seconds": metadata.get("build_seconds", 0.0),
                      "model_calls": metadata.get("model_calls"),
                      "replies_generated": metadata.get("replies_generated"),
-                     "answer_seconds": answer_seconds[record["cell"]],
-                     "questions": answered[record["cell"]]})
+                     "build_cores_busy": (metadata["build_cpu_seconds"]
+                                          / metadata["build_seconds"]
+                                          if metadata.get("build_cpu_seconds") else None),
+                     "answer_seconds": sum(r.get("seconds", 0.0)
+                                           for r in records[record["cell"]]),
+                     "answer_cores_busy": cores_busy(records[record["cell"]]),
+                     "questions": len(records[record["cell"]])})
     return rows
 
 
@@ -148,11 +152,15 @@ def main() -> None:
                                                       else "")] for r in programs])
     cost_table = markdown_table(
         ["cell", "row", "prompt build (s)", "model calls to build",
-         "replies generated to build", "answering (s)", "questions"],
+         "replies generated to build", "answering (s)", "questions",
+         "cores busy: build, answering"],
         [[c["cell"], c["row"], f"{c['build_seconds']:.0f}",
           "" if c["model_calls"] is None else c["model_calls"],
           "" if c.get("replies_generated") is None else c["replies_generated"],
-          f"{c['answer_seconds']:.0f}", c["questions"]] for c in costs])
+          f"{c['answer_seconds']:.0f}", c["questions"],
+          ", ".join("not recorded" if busy is None else f"{busy:.2f}"
+                    for busy in (c.get("build_cores_busy"), c.get("answer_cores_busy")))]
+         for c in costs])
     markdown = "\n".join([
         f"# DSPy's compiled program on its own, and the cost of each row ({grid.name})",
         "",
@@ -170,7 +178,11 @@ def main() -> None:
         "each; replies generated: those requests answered in batches ahead of the "
         "optimiser, the ones it never read included, when the cell was built with "
         "prefetch), or Self-AMPLIFY's pool scoring, selection and rationales (batched, "
-        "so not counted in calls). Answering: the seconds the cell's test questions took.",
+        "so not counted in calls). Answering: the seconds the cell's test questions took. "
+        "Seconds are wall time. Cores busy: the process's CPU seconds per wall second "
+        f"(recorded from session 7 on), near the {os.cpu_count()} cores when it had the "
+        "machine; lower means other work shared the cores or the process was stopped, so "
+        "its seconds overstate the quiet machine's.",
         "",
         cost_table,
     ])

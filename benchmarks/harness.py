@@ -67,6 +67,16 @@ def chunk_rates(records: Sequence[dict[str, Any]]) -> list[tuple[float, int]]:
     return [(seconds / n, n) for seconds, n in totals]
 
 
+def cores_busy(records: Sequence[dict[str, Any]]) -> float | None:
+    """The process's CPU seconds per wall second over ``records`` (grid answer records
+    with ``cpu_seconds``), or ``None`` when they predate it. Near the cores the process
+    used when it had the machine; well below, other work shared the cores or the process
+    was stopped, and its seconds overstate the quiet machine's."""
+    timed = [r for r in records if "cpu_seconds" in r]
+    wall = sum(r["seconds"] for r in timed)
+    return sum(r["cpu_seconds"] for r in timed) / wall if timed and wall > 0 else None
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     import torch

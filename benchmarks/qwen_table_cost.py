@@ -24,6 +24,7 @@ tokenizer and configuration are read). Writes ``docs/results/qwen_table_cost.{js
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from typing import Any
 
@@ -31,6 +32,7 @@ from decode_rows import fixed_and_per_row
 from harness import (
     RESULTS,
     chunk_rates,
+    cores_busy,
     markdown_table,
     peak_gflops,
     update_readme_performance,
@@ -196,6 +198,7 @@ def main() -> None:
             "finished": finished.get(cell, {}).get("status") == "done",
             "seconds": seconds, "seconds_per_question": seconds / len(records),
             "chunk_seconds_per_question": chunk_rates(records),
+            "cores_busy": cores_busy(records),
             "prefix_tokens": prefix, "tokens": tokens,
             "rationale_tokens_mean": sum(count(t) for t in written) / len(written),
             "flop_limit_seconds": 2 * params * tokens / (gflops * 1e9),
@@ -226,7 +229,9 @@ def main() -> None:
              ", ".join(f"{x:.1f} ({n})" for x, n in c["chunk_seconds_per_question"]),
              c["prefix_tokens"],
              f"{c['rationale_tokens_mean']:.0f}", c["tokens"],
-             f"{c['seconds'] / c['flop_limit_seconds']:.1f}x"] for c in cells]
+             f"{c['seconds'] / c['flop_limit_seconds']:.1f}x",
+             "not recorded" if c.get("cores_busy") is None else f"{c['cores_busy']:.2f}"]
+            for c in cells]
     project_rows = [[m, f"{p['seconds_per_question']:.1f}",
                      "measured" if p["measured"]
                      else f"not measured yet ({p['stand_in']}'s cost)",
@@ -248,7 +253,11 @@ def main() -> None:
         markdown_table(["cell", "questions", "finished", "seconds per question",
                         "by chunk (questions), in order", "shared prefix tokens",
                         "rationale tokens (mean)", "tokens run",
-                        "seconds over the FLOP limit"], rows),
+                        "seconds over the FLOP limit", "cores busy"], rows),
+        "",
+        f"Cores busy: the process's CPU seconds per wall second while it answered "
+        f"(recorded from session 7 on); near the {os.cpu_count()} cores when it had the "
+        "machine, lower when other work shared it or it was stopped.",
         "",
         "## The whole table, projected",
         "",

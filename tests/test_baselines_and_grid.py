@@ -263,3 +263,15 @@ def test_the_pool_is_scored_once_per_dataset_and_seed_and_stages_are_timed(
     for name in ("pool_scoring", "demo_rationales", "test_rationales", "answer_scoring"):
         assert log.seconds[name] > 0, name
     assert sum(log.seconds.values()) == pytest.approx(total, rel=0.05)
+
+
+def test_answers_and_prompts_record_cpu_time_beside_wall_time(tiny_slm, tmp_path):
+    """The cost reports read cores busy (CPU over wall seconds) from these fields."""
+    run_grid(small_grid(tmp_path, methods=["io", "feature_ablation"], strategies=["random"]),
+             tiny_slm, chunk_size=3)
+    records = read_jsonl(tmp_path / "predictions.jsonl")
+    assert records and all(r["cpu_seconds"] >= 0 and r["seconds"] >= 0 for r in records)
+    assert sum(r["cpu_seconds"] for r in records) > 0
+    built = json.loads((tmp_path / "prompts" / "demo__feature_ablation__random__seed0.json"
+                        ).read_text())["metadata"]
+    assert built["build_cpu_seconds"] > 0 and built["build_seconds"] > 0

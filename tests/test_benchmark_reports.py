@@ -75,3 +75,11 @@ def test_the_gguf_load_headline_is_met_only_with_the_same_tensors_and_a_faster_l
     assert not met(run(30.0, 31.0, True))
     assert "| m | 1.00 | 30.0 | 31.0 | 5.0 | 6x | 2.00 | yes |" in gguf_load.report(
         {"runs": [run(30.0, 5.0, True)]})
+
+
+def test_cores_busy_is_cpu_over_wall_seconds_of_the_records_that_have_both():
+    harness = benchmark("harness")
+    assert harness.cores_busy([{"seconds": 2.0}]) is None  # recorded before session 7
+    assert harness.cores_busy([{"seconds": 2.0, "cpu_seconds": 3.0},
+                               {"seconds": 1.0, "cpu_seconds": 0.0},
+                               {"seconds": 5.0}]) == pytest.approx(1.0)

@@ -37,7 +37,7 @@ def _records(path: Path) -> list[dict]:
 
 
 def _without_timings(records: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if k not in ("seconds", "chunk_started")}
+    return [{k: v for k, v in r.items() if k not in ("seconds", "cpu_seconds", "chunk_started")}
             for r in records]
 
 

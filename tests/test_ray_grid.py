@@ -13,14 +13,16 @@ from langchain_selfamplify.evaluation.grid import GridConfig, run_grid
 
 ray = pytest.importorskip("ray")
 
-# A timing field and its value, wherever it sits in a JSON line or file.
-TIMING = re.compile(r'"(?:(?:build_)?seconds|chunk_started)": [-+0-9.eE]+(?:, |,\s*)?')
+# A measured field (time, or the process's peak memory so far, which depends on what
+# the process ran before) and its value, wherever it sits in a JSON line or file.
+MEASURED = re.compile(
+    r'"(?:(?:build_)?(?:cpu_)?seconds|chunk_started|peak_rss_mib)": [-+0-9.eE]+(?:, |,\s*)?')
 
 
 def _outputs(directory):
-    """Every output file's bytes with the timing fields cut out; config.json, which names
+    """Every output file's bytes with the measured fields cut out; config.json, which names
     the output directory, is left out."""
-    return {str(path.relative_to(directory)): TIMING.sub("", path.read_text(encoding="utf-8"))
+    return {str(path.relative_to(directory)): MEASURED.sub("", path.read_text(encoding="utf-8"))
             for path in sorted(directory.rglob("*")) if path.is_file()
             and path.name not in ("config.json", "table.md", "figure.png")}
 

@@ -334,9 +334,10 @@ class GridState:
 def timed_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: GridConfig,
                  pool_scores: PoolScores | None = None) -> AmplifiedPrompt:
     """:func:`build_prompt`, with its build time and the cell in the metadata."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     prompt = build_prompt(backend, cell, pool, config, pool_scores)
     prompt.metadata = {**prompt.metadata, "build_seconds": time.perf_counter() - started,
+                       "build_cpu_seconds": time.process_time() - cpu_started,
                        "cell": cell.key}
     return prompt
 
@@ -351,6 +352,9 @@ def answer_cell(backend: ModelBackend, cell: Cell, prompt: AmplifiedPrompt, todo
     ``chunk_size`` questions are answered together; a record's ``seconds`` is the wall
     time since the previous record of its chunk (or the chunk's start), so a chunk's
     records sum to its wall time, and ``chunk_started`` (Unix time) tells its chunk.
+    ``cpu_seconds`` is the process's CPU time over the same span: against ``seconds``
+    it tells how many cores the work had, so a chunk slowed by other work on the
+    machine, or by the process being stopped, shows as such in the cost reports.
     A rerun after a stop mid-chunk decodes the chunk's remaining questions together: other
     rows beside them can move a float's last bits, not the greedy text of a confident
     model (the capable model's table rerun 24 questions at another batch size: 24/24
@@ -374,14 +378,16 @@ class _ChunkRecords:
                  write: Callable[[dict[str, Any]], None]) -> None:
         self.fields, self.choices, self.write = fields, choices, write
         self.started, self.last = round(time.time(), 3), time.perf_counter()
+        self.last_cpu = time.process_time()
 
     def __call__(self, p: Prediction) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         self.write({**self.fields, "question_id": p.id, "raw_output": p.rationale,
                     "parsed": p.predicted, "gold": p.gold, "correct": p.correct,
                     "truncated": p.truncated, "n_choices": self.choices[p.id],
-                    "seconds": now - self.last, "chunk_started": self.started})
-        self.last = now
+                    "seconds": now - self.last, "cpu_seconds": cpu - self.last_cpu,
+                    "chunk_started": self.started})
+        self.last, self.last_cpu = now, cpu
 
 
 def check_output_dir(config: GridConfig, *, overwrite: bool = False) -> None:
