@@ -68,13 +68,17 @@ def converted_dir(gguf: Path, root: Path | None = None) -> Path:
     return (root or cache_dir()) / "converted" / f"{gguf.stem}-{key}"
 
 
+def conversion_target(gguf: Path) -> Path | None:
+    """Where ``gguf``'s conversion is read from or written to, or ``None`` when the cache
+    is off or the file is not there."""
+    return converted_dir(gguf) if caching_enabled() and gguf.is_file() else None
+
+
 def existing_conversion(gguf: Path) -> Path | None:
     """The converted directory of ``gguf`` when the cache is on and an earlier load wrote
     it, else ``None`` (e.g. for reading only the tokenizer, as a served model does)."""
-    if not caching_enabled() or not gguf.is_file():
-        return None
-    converted = converted_dir(gguf)
-    return converted if converted.is_dir() else None
+    converted = conversion_target(gguf)
+    return converted if converted is not None and converted.is_dir() else None
 
 
 def is_plain_float32(model: Any) -> bool:
@@ -147,7 +151,7 @@ def _write_shards(tensors: dict[str, torch.Tensor], directory: Path) -> None:
     from safetensors.torch import save_file
 
     shards: list[dict[str, torch.Tensor]] = [{}]
-    filled = 0
+    filled = total = 0
     for name, tensor in tensors.items():
         nbytes = tensor.numel() * tensor.element_size()
         if shards[-1] and filled + nbytes > SHARD_BYTES:
@@ -155,11 +159,11 @@ def _write_shards(tensors: dict[str, torch.Tensor], directory: Path) -> None:
             filled = 0
         shards[-1][name] = tensor.contiguous()
         filled += nbytes
+        total += nbytes
     weight_map = {}
     for number, shard in enumerate(shards, start=1):
         file_name = f"model-{number:05d}-of-{len(shards):05d}.safetensors"
         save_file(shard, str(directory / file_name), metadata={"format": "pt"})
         weight_map.update(dict.fromkeys(shard, file_name))
-    total = sum(t.numel() * t.element_size() for t in tensors.values())
     index = {"metadata": {"total_size": total}, "weight_map": weight_map}
     (directory / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))

@@ -19,11 +19,7 @@ from langchain_selfamplify.models.embedded import (
     default_model_path,
     embedded_model_path,
 )
-from langchain_selfamplify.models.gguf_cache import (
-    caching_enabled,
-    converted_dir,
-    save_converted,
-)
+from langchain_selfamplify.models.gguf_cache import conversion_target, save_converted
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +52,8 @@ def load_model_and_tokenizer(
                                    "trust_remote_code": trust_remote_code,
                                    "dtype": torch_dtype if torch_dtype is not None else "auto",
                                    "device_map": device_map}
-    converted = None
-    if gguf_file and caching_enabled() and revision is None \
-            and Path(location, gguf_file).is_file():
-        converted = converted_dir(Path(location, gguf_file))
+    converted = (conversion_target(Path(location, gguf_file))
+                 if gguf_file and revision is None else None)
     loaded = None
     if converted is not None and converted.is_dir():  # converted by an earlier load
         try:
