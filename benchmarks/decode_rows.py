@@ -31,11 +31,12 @@ from typing import Any
 
 from harness import (
     RESULTS,
+    add_report_only,
     comma_list,
     markdown_table,
     n_parameters,
     peak_gflops,
-    saved_results,
+    rewrote_saved_report,
     write_with_headline,
 )
 
@@ -67,11 +68,9 @@ def main() -> None:
     parser.add_argument("--cell", default="arc_challenge__ph_cot__success__seed0")
     parser.add_argument("--rows", default="200,100,50", help="rows decoded together, each a run")
     parser.add_argument("--steps", type=int, default=24, help="decoding steps timed per run")
-    parser.add_argument("--report-only", action="store_true",
-                        help="rewrite the Markdown from the saved JSON")
+    add_report_only(parser)
     args = parser.parse_args()
-    if args.report_only:
-        write_with_headline("decode_rows", saved_results("decode_rows"), report, headline)
+    if rewrote_saved_report(args, "decode_rows", report, headline):
         return
     config = json.loads((args.grid / "config.json").read_text(encoding="utf-8"))
     prompt = AmplifiedPrompt.load(args.grid / "prompts" / f"{args.cell}.json")

@@ -107,9 +107,10 @@ def cost_rows(grid: Path) -> list[dict[str, Any]]:
                      "build_seconds": metadata.get("build_seconds", 0.0),
                      "model_calls": metadata.get("model_calls"),
                      "replies_generated": metadata.get("replies_generated"),
-                     "build_cores_busy": (metadata["build_cpu_seconds"]
-                                          / metadata["build_seconds"]
-                                          if metadata.get("build_cpu_seconds") else None),
+                     "build_cores_busy": cores_busy(
+                         [{"seconds": metadata["build_seconds"],
+                           "cpu_seconds": metadata["build_cpu_seconds"]}]
+                         if "build_cpu_seconds" in metadata else []),
                      "answer_seconds": sum(r.get("seconds", 0.0)
                                            for r in records[record["cell"]]),
                      "answer_cores_busy": cores_busy(records[record["cell"]]),

@@ -30,7 +30,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import comma_list, markdown_table, saved_results, write_with_headline
+from harness import (
+    add_report_only,
+    comma_list,
+    markdown_table,
+    rewrote_saved_report,
+    write_with_headline,
+)
 
 from langchain_selfamplify.errors import ModelLoadError
 from langchain_selfamplify.models.embedded import EMBEDDED_MODELS, embedded_model_path
@@ -91,11 +97,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(EMBEDDED_MODELS))
-    parser.add_argument("--report-only", action="store_true",
-                        help="rewrite the Markdown from the saved JSON")
+    add_report_only(parser)
     args = parser.parse_args()
-    if args.report_only:
-        write_with_headline("gguf_load", saved_results("gguf_load"), report, headline)
+    if rewrote_saved_report(args, "gguf_load", report, headline):
         return
     runs = [run for model in comma_list(args.models) if (run := measure(model))]
     write_with_headline("gguf_load", {"runs": runs}, report, headline)

@@ -7,6 +7,7 @@ table. Numbers are never typed by hand.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -126,6 +127,24 @@ def write_with_headline(name: str, payload: dict[str, Any],
     performance rows of ``headline(payload)`` (both rebuilt the same way from a saved
     payload by a benchmark's ``--report-only``)."""
     write_results(name, {**payload, "headline": headline(payload)}, report(payload))
+
+
+def add_report_only(parser: argparse.ArgumentParser) -> None:
+    """The ``--report-only`` option of a benchmark that can rewrite its report from the
+    JSON it saved, without measuring again."""
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite the Markdown from the saved JSON")
+
+
+def rewrote_saved_report(args: argparse.Namespace, name: str,
+                         report: Callable[[dict[str, Any]], str],
+                         headline: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> bool:
+    """With ``--report-only``: :func:`write_with_headline` from ``<name>.json`` as saved,
+    and ``True`` (the benchmark then stops); else ``False``."""
+    if not args.report_only:
+        return False
+    write_with_headline(name, saved_results(name), report, headline)
+    return True
 
 
 def write_results(name: str, payload: dict[str, Any], markdown: str) -> None:

@@ -36,6 +36,7 @@ from typing import Any
 from harness import (
     RESULTS,
     ROOT,
+    add_report_only,
     chunk_rates,
     comma_list,
     git_commit,
@@ -106,8 +107,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="the server's threads")
     parser.add_argument("--timeout", type=float, default=3600.0,
                         help="seconds one request to the server may take")
-    parser.add_argument("--report-only", action="store_true",
-                        help="rewrite the Markdown from the saved JSON")
+    add_report_only(parser)
     args = parser.parse_args()
     if args.report_only:
         saved = saved_results("offload_agreement")

@@ -28,7 +28,14 @@ from typing import Any
 
 import torch
 from decode_rows import fixed_and_per_row
-from harness import RESULTS, comma_list, markdown_table, saved_results, write_with_headline
+from harness import (
+    RESULTS,
+    add_report_only,
+    comma_list,
+    markdown_table,
+    rewrote_saved_report,
+    write_with_headline,
+)
 from transformers import AutoConfig, DynamicCache
 from transformers.cache_utils import DynamicLayer
 
@@ -70,12 +77,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--widths", default="150,350,650", help="own cache positions")
     parser.add_argument("--steps", type=int, default=8, help="steps timed per width and way")
-    parser.add_argument("--report-only", action="store_true",
-                        help="rewrite the Markdown from the saved JSON")
+    add_report_only(parser)
     args = parser.parse_args()
-    if args.report_only:
-        write_with_headline("own_cache_append", saved_results("own_cache_append"), report,
-                            headline)
+    if rewrote_saved_report(args, "own_cache_append", report, headline):
         return
     gguf = embedded_model_path(QWEN_MODEL)
     config = AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
