@@ -30,9 +30,29 @@ checkpoint "Qwen table: ARC Self_topk, DeepLift and AMPLIFY, seed 0"
 $PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0 --datasets arc_challenge --methods io,ph_cot,dspy_bootstrap
 $PY benchmarks/dspy_program.py --grid "$GRID" --model qwen2.5-coder-1.5b --name dspy_program_qwen --chunk-size 200 --decode-slots 200
 checkpoint "Qwen table: ARC DSPy BootstrapFewShot seed 0 and the compiled program on its own"
-$PY benchmarks/zero_shot.py
-checkpoint "Zero-shot screen: the embedded models on the five paper datasets, both formats"
+# The screen's decisive cells first: Snarks and Causal Judgment are at chance in the
+# letter format, and only the cloze format can keep them in the comparison.
+$PY benchmarks/zero_shot.py --models qwen2.5-coder-1.5b --datasets snarks,causal_judgment --formats cloze
+checkpoint "Zero-shot screen: Qwen's cloze format on Snarks and Causal Judgment"
 $PY benchmarks/qwen_rationale_lengths.py --datasets commonsense_qa
 checkpoint "Rationale lengths: CommonsenseQA's Ph-CoT demonstrations uncapped, before its cells"
+$PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0,1,2 --datasets commonsense_qa --methods io,ph_cot
+checkpoint "Qwen table: CSQA IO and Ph-CoT success, 3 seeds"
 $PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0,1,2 --datasets arc_challenge,commonsense_qa --methods io,ph_cot,dspy_bootstrap
-checkpoint "Qwen table: CSQA IO, Ph-CoT success and DSPy BootstrapFewShot, 3 seeds"
+$PY benchmarks/dspy_program.py --grid "$GRID" --model qwen2.5-coder-1.5b --name dspy_program_qwen --chunk-size 200 --decode-slots 200
+checkpoint "Qwen table: DSPy BootstrapFewShot, 3 seeds on both datasets, and the compiled program on its own"
+$PY benchmarks/zero_shot.py
+checkpoint "Zero-shot screen: the embedded models on the five paper datasets, both formats"
+# The rest of the paper's rows, cheapest first: the keyword rows at every seed, Auto-CoT
+# (a chain of thought per demonstration, like Ph-CoT's), the error strategy, and
+# KernelShap last: 200 model passes per demonstration make its prompt the dearest to
+# build (about an hour per prompt here; docs/results/qwen_table_cost.md).
+ROWS=io,ph_cot,dspy_bootstrap,self_topk,deeplift,amplify
+$PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0,1,2 --datasets arc_challenge,commonsense_qa --methods $ROWS
+checkpoint "Qwen table: Self_topk, DeepLift and AMPLIFY, 3 seeds on both datasets"
+$PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0,1,2 --datasets arc_challenge,commonsense_qa --methods $ROWS,auto_cot
+checkpoint "Qwen table: Auto-CoT, 3 seeds on both datasets"
+$PY benchmarks/paper_table.py "${COMMON[@]}" --strategies success,error --seeds 0,1,2 --datasets arc_challenge,commonsense_qa --methods $ROWS,auto_cot
+checkpoint "Qwen table: the error strategy, 3 seeds on both datasets"
+$PY benchmarks/paper_table.py "${COMMON[@]}" --strategies success,error --seeds 0,1,2 --datasets arc_challenge,commonsense_qa --methods $ROWS,auto_cot,kernelshap
+checkpoint "Qwen table: KernelShap, 3 seeds on both datasets"

@@ -10,12 +10,19 @@ parameters x tokens``, a floor: attention, the vocabulary head and Python are le
 out).
 
 It then projects the whole table (``benchmarks/qwen_table.sh``: ARC-Challenge and
-CommonsenseQA x 3 seeds x 200 questions, rows IO, Ph-CoT, Self_topk and DeepLift
-success, AMPLIFY and DSPy BootstrapFewShot) from the measured seconds per question of
-each row, and states how far that is from the speed issue's 3-hour target. A row not
-measured yet is projected at a measured row's cost per question and marked so: DSPy
-at Ph-CoT's (its chain-of-thought answers are as long), the keyword rows (Self_topk,
-DeepLift, AMPLIFY) at IO's, a lower bound (they add a sentence of keywords to write).
+CommonsenseQA x 3 seeds x 200 questions, rows IO, Auto-CoT, AMPLIFY, DSPy
+BootstrapFewShot, and Ph-CoT, Self_topk, DeepLift and KernelShap with success and
+error) from the measured seconds per question of each row and the measured minutes of
+each row's prompt building, and states how far that is from the speed issue's 3-hour
+target. A row not measured yet is projected at a measured row's cost and marked so:
+DSPy and Auto-CoT at Ph-CoT's (their chain-of-thought answers are as long), the keyword
+rows at IO's, a lower bound (they add a sentence of keywords to write), an error row at
+its success row's.
+
+Where the table's records carry them (cells run from session 8 on), each cell's time is
+also split by stage (pool scoring, demonstration rationales, baselines' set-up, test
+rationales, answer scoring; ``langchain_selfamplify.stages``): prompt building from the
+prompt's ``build_stage_seconds``, answering from the cell's ``answer_stage_seconds``.
 
 Run: ``python benchmarks/qwen_table_cost.py`` (a minute: no model is run, only its
 tokenizer and configuration are read). Writes ``docs/results/qwen_table_cost.{json,md}``.
@@ -46,15 +53,62 @@ from langchain_selfamplify.models.embedded import QWEN_MODEL, embedded_model_pat
 from langchain_selfamplify.models.served import load_tokenizer
 from langchain_selfamplify.models.shared_prefix import common_prefix_length
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
+from langchain_selfamplify.stages import STAGES
 from langchain_selfamplify.wording import ANSWER_PREFIX
 
 GRID = RESULTS / "paper_table_qwen_run" / "qwen2.5-coder-1.5b__letter"
 TABLE: dict[str, Any] = {"datasets": 2, "seeds": 3, "questions": 200,
-         "rows": ["io", "ph_cot", "self_topk", "deeplift", "amplify", "dspy_bootstrap"]}
-"""The capable-model table (``benchmarks/qwen_table.sh``)."""
-STAND_IN = {"dspy_bootstrap": "ph_cot", "self_topk": "io", "deeplift": "io", "amplify": "io"}
+         "rows": ["io", "ph_cot", "self_topk", "deeplift", "amplify", "dspy_bootstrap",
+                  "auto_cot", "kernelshap", "ph_cot/error", "self_topk/error",
+                  "deeplift/error", "kernelshap/error"]}
+"""The capable-model table (``benchmarks/qwen_table.sh``): a row is a method, with
+``/error`` for the error strategy (success otherwise)."""
+STAND_IN = {"dspy_bootstrap": "ph_cot", "auto_cot": "ph_cot", "self_topk": "io",
+            "deeplift": "io", "amplify": "io", "kernelshap": "deeplift"}
 """The measured row a row not measured yet is projected at: Ph-CoT for a chain of
-thought as long, IO (a lower bound) for a sentence of keywords."""
+thought as long, IO (a lower bound) for a sentence of keywords, DeepLift for KernelShap's
+answers (its prompt building has no stand-in: 200 model passes per demonstration); an
+error row at its success row."""
+
+
+def row_of(method: str, strategy: str) -> str:
+    """The :data:`TABLE` row of a cell's method and strategy."""
+    return f"{method}/error" if strategy == "error" else method
+
+
+def stand_in_of(row: str) -> str:
+    """The row a row not measured yet is projected at (see :data:`STAND_IN`)."""
+    method = row.split("/")[0]
+    return method if row.endswith("/error") else STAND_IN.get(method, "ph_cot")
+
+
+def build_seconds(row: str, stand_in: str, measured: dict[str, float]) -> float | None:
+    """A row's prompt-building seconds: measured on the row or on its method's other
+    strategy, else its stand-in's; ``None`` for KernelShap until measured (no other
+    method's prompt costs what its 200 passes per demonstration do)."""
+    method = row.split("/")[0]
+    for source in (row, method, f"{method}/error"):
+        if source in measured:
+            return measured[source]
+    return None if method == "kernelshap" else measured.get(stand_in, 0.0)
+
+
+STAGE_NAMES = (*STAGES, "other")
+
+
+def stage_rows(cells: list[dict[str, Any]]) -> list[list[Any]]:
+    """One row per cell whose records split its time by stage: build and answer seconds
+    per stage, answering's over the questions that run answered."""
+    rows = []
+    for cell in cells:
+        build, answer = cell.get("build_stage_seconds"), cell.get("answer_stage_seconds")
+        if build is None and answer is None:
+            continue
+        merged = {name: (build or {}).get(name, 0.0) + (answer or {}).get(name, 0.0)
+                  for name in STAGE_NAMES}
+        rows.append([cell["cell"], *(f"{merged[name]:.0f}" for name in STAGE_NAMES),
+                     cell.get("answered", "")])
+    return rows
 TARGET_HOURS = 3
 """The speed issue's target for the whole table on two cores."""
 
@@ -193,8 +247,15 @@ def main() -> None:
         tokens = prefix + sum(len(ids) - prefix + (count(text) + follow_up if text else 0)
                               for ids, text in zip(prompt_ids, written, strict=True))
         seconds = sum(r["seconds"] for r in records)
+        record = finished.get(cell, {})
         cells.append({
-            "cell": cell, "method": records[0]["method"], "questions": len(records),
+            "cell": cell, "method": records[0]["method"],
+            "row": row_of(records[0]["method"], records[0]["strategy"]),
+            "build_seconds": prompt.metadata.get("build_seconds", 0.0),
+            "build_stage_seconds": prompt.metadata.get("build_stage_seconds"),
+            "answer_stage_seconds": record.get("answer_stage_seconds"),
+            "answered": record.get("answered"),
+            "questions": len(records),
             "finished": finished.get(cell, {}).get("status") == "done",
             "seconds": seconds, "seconds_per_question": seconds / len(records),
             "chunk_seconds_per_question": chunk_rates(records),
@@ -203,20 +264,29 @@ def main() -> None:
             "rationale_tokens_mean": sum(count(t) for t in written) / len(written),
             "flop_limit_seconds": 2 * params * tokens / (gflops * 1e9),
         })
-    per_method = {method: quiet_rate([chunk for c in cells if c["method"] == method
-                                      for chunk in c["chunk_seconds_per_question"]])
-                  for method in TABLE["rows"] if any(c["method"] == method for c in cells)}
+    per_row = {row: quiet_rate([chunk for c in cells if c["row"] == row
+                                for chunk in c["chunk_seconds_per_question"]])
+               for row in TABLE["rows"] if any(c["row"] == row for c in cells)}
+    # A prompt is built once per cell; the least build is the closest to the quiet
+    # machine's, as for answering.
+    build_per_row = {row: min(c["build_seconds"] for c in cells if c["row"] == row)
+                     for row in per_row}
+    prompts = TABLE["seeds"] * TABLE["datasets"]
     projected = {}
-    for method in TABLE["rows"]:
-        stand_in = STAND_IN.get(method, "ph_cot")
-        per_question = per_method.get(method, per_method.get(stand_in, 0.0))
-        projected[method] = {"seconds_per_question": per_question,
-                             "measured": method in per_method, "stand_in": stand_in,
-                             "hours": per_question * TABLE["questions"] * TABLE["seeds"]
-                             * TABLE["datasets"] / 3600}
+    for row in TABLE["rows"]:
+        stand_in = row
+        while stand_in not in per_row and stand_in != stand_in_of(stand_in):
+            stand_in = stand_in_of(stand_in)  # an error row's success row, or its stand-in
+        per_question = per_row.get(stand_in, 0.0)
+        build = build_seconds(row, stand_in, build_per_row)
+        projected[row] = {"seconds_per_question": per_question,
+                          "measured": row in per_row, "stand_in": stand_in,
+                          "build_seconds": build,
+                          "hours": (per_question * TABLE["questions"] + (build or 0.0))
+                          * prompts / 3600}
     total = sum(p["hours"] for p in projected.values())
     # The FLOP limit of the whole table's tokens, from each row's tokens per question.
-    tokens_per_question = {c["method"]: (c["tokens"] - c["prefix_tokens"]) / c["questions"]
+    tokens_per_question = {c["row"]: (c["tokens"] - c["prefix_tokens"]) / c["questions"]
                            for c in cells}
     table_tokens = sum(tokens_per_question.get(m, tokens_per_question.get(p["stand_in"], 0.0))
                        for m, p in projected.items()) * TABLE["questions"] * TABLE["seeds"] \
@@ -233,9 +303,13 @@ def main() -> None:
              "not recorded" if c.get("cores_busy") is None else f"{c['cores_busy']:.2f}"]
             for c in cells]
     project_rows = [[m, f"{p['seconds_per_question']:.1f}",
+                     "not measured yet" if p["build_seconds"] is None
+                     else f"{p['build_seconds'] / 60:.0f}",
                      "measured" if p["measured"]
                      else f"not measured yet ({p['stand_in']}'s cost)",
                      f"{p['hours']:.1f}"] for m, p in projected.items()]
+    unbuilt = [m for m, p in projected.items() if p["build_seconds"] is None]
+    per_stage = stage_rows(cells)
     markdown = "\n".join([
         "# The capable-model table: what it costs on two cores, and what bounds it",
         "",
@@ -259,17 +333,35 @@ def main() -> None:
         f"(recorded from session 7 on); near the {os.cpu_count()} cores when it had the "
         "machine, lower when other work shared it or it was stopped.",
         "",
+        "## Per stage",
+        "",
+        ("Seconds of each cell by stage, prompt building and answering together "
+         "(exclusive: a stage inside another is charged to the inner one); a rationale "
+         "row's fused pass reads its answers as it writes the rationales, so its answer "
+         "scoring sits in `test_rationales`. Answering covers the questions the run that "
+         "finished the cell answered.\n\n"
+         + markdown_table(["cell", *STAGE_NAMES, "questions answered"], per_stage)
+         if per_stage else "No cell recorded its stages yet: cells record them from "
+         "session 8 on (`build_stage_seconds` in a prompt's metadata, "
+         "`answer_stage_seconds` in `cells.jsonl`)."),
+        "",
         "## The whole table, projected",
         "",
         f"{TABLE['datasets']} datasets x {TABLE['seeds']} seeds x {TABLE['questions']} "
-        f"questions per row, at each row's least seconds per question among its chunks "
-        f"of at least {FULL_CHUNK} questions (the chunk sizes the rest of the table runs "
-        "with; other work sharing the machine only ever slowed a chunk, so the least is "
-        "the closest to the quiet machine's; prompt building, DSPy's bootstrapping and "
-        "the short last chunk of a cell left out, so this is a lower bound):",
+        f"questions per row (a row with `/error` uses the error strategy), at each row's "
+        f"least seconds per question among its chunks of at least {FULL_CHUNK} questions "
+        "(the chunk sizes the rest of the table runs with; other work sharing the "
+        "machine only ever slowed a chunk, so the least is the closest to the quiet "
+        "machine's), plus its least prompt-building time once per dataset and seed (DSPy's "
+        "bootstrapping included; the short last chunk of a cell left out, so this is a "
+        "lower bound):",
         "",
-        markdown_table(["row", "seconds per question", "basis", "hours"], project_rows),
+        markdown_table(["row", "seconds per question", "minutes per prompt", "basis",
+                        "hours"], project_rows),
         "",
+        *([f"- Not counted: the prompt building of {', '.join(unbuilt)}, not measured "
+           "yet and with no stand-in (200 model passes per demonstration), so the total "
+           "below leaves it out."] if unbuilt else []),
         f"- Total: about **{total:.0f} hours** of two-core compute, "
         f"{total / TARGET_HOURS:.1f} times the {TARGET_HOURS}-hour target. It cannot "
         "meet it here.",

@@ -1,7 +1,7 @@
 """The settings ``selfamplify run`` and ``selfamplify evaluate`` share, in one model.
 
 :class:`~langchain_selfamplify.pipeline.RunConfig` (one run) and
-:class:`~langchain_selfamplify.evaluation.grid.GridConfig` (a grid of runs) both derive
+:class:`~langchain_selfamplify.evaluation.grid_config.GridConfig` (a grid of runs) both derive
 from :class:`AmplifySettings`: how demonstrations are selected and explained, how many
 questions are asked and how answers are read. Each adds only what is its own (a run's
 one model, dataset, method and seed; a grid's lists of them).

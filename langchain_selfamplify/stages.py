@@ -11,7 +11,9 @@ The grid's work falls into five stages, marked where it happens:
 :func:`measure_stages` turns the marks on for a block and returns a :class:`StageLog`;
 outside it :func:`stage` costs nothing. Time is exclusive: a stage entered inside
 another (pool scoring inside AMPLIFY's set-up) is charged to the inner one only. An
-optional counter (e.g. the tokens the model has run) is split the same way.
+optional counter (e.g. the tokens the model has run) is split the same way. Blocks
+nest: a grid logs each cell's stages while a benchmark logs the whole run's, and every
+active log sees every mark.
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ class StageLog:
         self.counts[top] = self.counts.get(top, 0) + now[1] - self._mark[1]
         self._mark = now
 
+    def totals(self) -> dict[str, float]:
+        """Seconds per stage entered (``"other"`` too), to the millisecond, in
+        pipeline order: what a record keeps."""
+        return {name: round(self.seconds[name], 3) for name in (*STAGES, "other")
+                if name in self.seconds}
+
     def enter(self, name: str) -> None:
         self._charge()
         self._stack.append(name)
@@ -57,8 +65,8 @@ class StageLog:
         self._stack.pop()
 
 
-_ACTIVE: contextvars.ContextVar[StageLog | None] = contextvars.ContextVar("stage_log",
-                                                                         default=None)
+_ACTIVE: contextvars.ContextVar[tuple[StageLog, ...]] = contextvars.ContextVar(
+    "stage_logs", default=())
 
 
 @contextmanager
@@ -69,8 +77,11 @@ def measure_stages(counter: Callable[[], int] | None = None) -> Iterator[StageLo
         counter: Reads a running total to split by stage, e.g. tokens run so far.
     """
     log = StageLog(counter=counter)
+    outer = _ACTIVE.get()
+    if outer:  # the block opens inside the outer logs' current stage
+        log._stack.append(outer[-1]._stack[-1])
     log._mark = (time.perf_counter(), counter() if counter else 0)
-    token = _ACTIVE.set(log)
+    token = _ACTIVE.set((*outer, log))
     try:
         yield log
     finally:
@@ -81,15 +92,17 @@ def measure_stages(counter: Callable[[], int] | None = None) -> Iterator[StageLo
 @contextmanager
 def stage(name: str) -> Iterator[None]:
     """Mark the block as stage ``name`` (a no-op unless :func:`measure_stages` is on)."""
-    log = _ACTIVE.get()
-    if log is None:
+    logs = _ACTIVE.get()
+    if not logs:
         yield
         return
-    log.enter(name)
+    for log in logs:
+        log.enter(name)
     try:
         yield
     finally:
-        log.leave()
+        for log in logs:
+            log.leave()
 
 
 def peak_rss_mib() -> float | None:

@@ -275,3 +275,33 @@ def test_answers_and_prompts_record_cpu_time_beside_wall_time(tiny_slm, tmp_path
     built = json.loads((tmp_path / "prompts" / "demo__feature_ablation__random__seed0.json"
                         ).read_text())["metadata"]
     assert built["build_cpu_seconds"] > 0 and built["build_seconds"] > 0
+    # per stage too: the cost reports split a cell's time from these
+    assert built["build_stage_seconds"]["demo_rationales"] > 0
+    assert sum(built["build_stage_seconds"].values()) <= built["build_seconds"] + 0.01
+    done = [c for c in read_jsonl(tmp_path / "cells.jsonl") if c["status"] == "done"]
+    assert [c["answered"] for c in done] == [6, 6]
+    for cell in done:
+        assert sum(cell["answer_stage_seconds"].values()) <= cell["seconds"] + 0.01
+    io, rationale = done  # grid order; a rationale row's fused pass reads its answers too
+    assert io["answer_stage_seconds"]["answer_scoring"] > 0
+    assert rationale["answer_stage_seconds"]["test_rationales"] > 0
+
+
+def test_stage_logs_nest_and_every_active_log_sees_every_mark():
+    import time
+
+    from langchain_selfamplify.stages import measure_stages, stage
+
+    with measure_stages() as outer:
+        with stage("demo_rationales"):
+            with measure_stages() as inner:
+                time.sleep(0.02)  # charged to the stage the inner block opened in
+                with stage("answer_scoring"):
+                    time.sleep(0.02)
+            time.sleep(0.01)
+    assert set(inner.totals()) == {"demo_rationales", "answer_scoring"}
+    assert inner.seconds["answer_scoring"] >= 0.02
+    assert outer.seconds["answer_scoring"] == pytest.approx(inner.seconds["answer_scoring"],
+                                                             abs=1e-3)
+    assert outer.seconds["demo_rationales"] >= 0.03
+    assert list(outer.totals()) == ["demo_rationales", "answer_scoring", "other"]

@@ -58,6 +58,31 @@ def test_a_row_is_projected_at_its_least_full_chunk_rate():
     assert qwen_table_cost.quiet_rate([(3.0, 8), (16.8, 64), (96.2, 4)]) == 16.8
 
 
+def test_an_unmeasured_row_is_projected_at_its_own_method_before_a_stand_in():
+    qwen_table_cost = benchmark("qwen_table_cost")
+    assert qwen_table_cost.row_of("ph_cot", "error") == "ph_cot/error"
+    assert qwen_table_cost.row_of("amplify", "proxy_mcs") == "amplify"
+    assert qwen_table_cost.stand_in_of("ph_cot/error") == "ph_cot"
+    assert qwen_table_cost.stand_in_of("auto_cot") == "ph_cot"
+    measured = {"ph_cot": 700.0, "deeplift": 60.0}
+    build = qwen_table_cost.build_seconds
+    assert build("ph_cot/error", "ph_cot", measured) == 700.0  # same method, other strategy
+    assert build("auto_cot", "ph_cot", measured) == 700.0  # its stand-in
+    # no other method's prompt stands for KernelShap's 200 passes per demonstration
+    assert build("kernelshap", "deeplift", measured) is None
+    assert build("kernelshap/error", "deeplift", {**measured, "kernelshap": 3600.0}) == 3600.0
+
+
+def test_stage_rows_merge_building_and_answering_and_skip_unrecorded_cells():
+    qwen_table_cost = benchmark("qwen_table_cost")
+    rows = qwen_table_cost.stage_rows([
+        {"cell": "old"},
+        {"cell": "new", "answered": 200,
+         "build_stage_seconds": {"pool_scoring": 40.0, "demo_rationales": 600.0, "other": 2.0},
+         "answer_stage_seconds": {"test_rationales": 3000.0, "other": 5.0}}])
+    assert rows == [["new", "40", "600", "0", "3000", "0", "7", 200]]
+
+
 def test_the_gguf_load_headline_is_met_only_with_the_same_tensors_and_a_faster_load():
     gguf_load = benchmark("gguf_load")
 

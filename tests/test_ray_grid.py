@@ -16,7 +16,8 @@ ray = pytest.importorskip("ray")
 # A measured field (time, or the process's peak memory so far, which depends on what
 # the process ran before) and its value, wherever it sits in a JSON line or file.
 MEASURED = re.compile(
-    r'"(?:(?:build_)?(?:cpu_)?seconds|chunk_started|peak_rss_mib)": [-+0-9.eE]+(?:, |,\s*)?')
+    r'"(?:(?:build_)?(?:cpu_)?seconds|chunk_started|peak_rss_mib)": [-+0-9.eE]+(?:, |,\s*)?'
+    r'|"(?:build|answer)_stage_seconds": \{[^}]*\}(?:, |,\s*)?')
 
 
 def _outputs(directory):

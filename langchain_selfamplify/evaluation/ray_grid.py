@@ -4,7 +4,7 @@ Each worker is a Ray actor that loads the model once (from a picklable ``load``
 callable, e.g. ``functools.partial(load_backend, "smollm2-135m", device="cuda")``) and
 runs whole cells: it builds the cell's prompt (unless the driver has it saved already)
 and answers the cell's unanswered questions. The driver alone writes the output
-directory, through the same :class:`~langchain_selfamplify.evaluation.grid.GridState`
+directory, through the same :class:`~langchain_selfamplify.evaluation.grid_state.GridState`
 as the local runner, and in grid order: a cell that finishes early waits until the
 cells before it are written. So ``predictions.jsonl``, ``cells.jsonl`` and ``prompts/``
 hold what a local run writes, timings aside, and an interrupted run resumes the same
@@ -56,7 +56,9 @@ def run_cell(backend: ModelBackend, cell: Cell, pool: list[Any], todo: list[Any]
             prompt = timed_prompt(backend, cell, pool, config, pool_scores)
             result["prompt"] = prompt.model_dump_json()
         # Answer by answer, so a failure keeps what was answered, as the local runner does.
-        answer_cell(backend, cell, prompt, todo, config, result["records"].append)
+        result["stage_seconds"] = answer_cell(backend, cell, prompt, todo, config,
+                                              result["records"].append)
+        result["answered"] = len(todo)
     except HANDLED_FAILURES as exc:
         if is_transient(exc):  # the driver stops the grid; a rerun resumes this cell
             result.update(status="stopped", reason=describe_transient(exc))
@@ -147,7 +149,8 @@ def _write(state: GridState, cell: Cell, result: dict[str, Any]) -> None:
     if result["status"] == "stopped":
         raise GridStoppedError(cell.key, result["reason"])
     state.finish(cell, result["status"], result["seconds"], reason=result.get("reason"),
-                 prompt=prompt or state.saved_prompt(cell))
+                 prompt=prompt or state.saved_prompt(cell), answered=result.get("answered"),
+                 stage_seconds=result.get("stage_seconds"))
 
 
 class _Worker:
