@@ -292,13 +292,12 @@ def test_stage_logs_nest_and_every_active_log_sees_every_mark():
 
     from langchain_selfamplify.stages import measure_stages, stage
 
-    with measure_stages() as outer:
-        with stage("demo_rationales"):
-            with measure_stages() as inner:
-                time.sleep(0.02)  # charged to the stage the inner block opened in
-                with stage("answer_scoring"):
-                    time.sleep(0.02)
-            time.sleep(0.01)
+    with measure_stages() as outer, stage("demo_rationales"):
+        with measure_stages() as inner:
+            time.sleep(0.02)  # charged to the stage the inner block opened in
+            with stage("answer_scoring"):
+                time.sleep(0.02)
+        time.sleep(0.01)
     assert set(inner.totals()) == {"demo_rationales", "answer_scoring"}
     assert inner.seconds["answer_scoring"] >= 0.02
     assert outer.seconds["answer_scoring"] == pytest.approx(inner.seconds["answer_scoring"],
