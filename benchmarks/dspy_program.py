@@ -105,6 +105,7 @@ def cost_rows(grid: Path) -> list[dict[str, Any]]:
         rows.append({"cell": record["cell"], "row": row_label(record["method"],
                                                               record["strategy"]),
                      "build_seconds": metadata.get("build_seconds", 0.0),
+                     "build_stage_seconds": metadata.get("build_stage_seconds"),
                      "model_calls": metadata.get("model_calls"),
                      "replies_generated": metadata.get("replies_generated"),
                      "build_cores_busy": cores_busy(
@@ -116,6 +117,16 @@ def cost_rows(grid: Path) -> list[dict[str, Any]]:
                      "answer_cores_busy": cores_busy(records[record["cell"]]),
                      "questions": len(records[record["cell"]])})
     return rows
+
+
+def build_split(cost: dict[str, Any]) -> str:
+    """A Self-AMPLIFY prompt's build seconds in pool scoring and in demonstration
+    rationales, where its record splits them (from session 8 on); empty otherwise, and
+    for the baselines, whose set-up is one stage."""
+    stages = cost.get("build_stage_seconds") or {}
+    if not {"pool_scoring", "demo_rationales"} & set(stages):
+        return ""
+    return f"{stages.get('pool_scoring', 0.0):.0f}, {stages.get('demo_rationales', 0.0):.0f}"
 
 
 def _pct(acc: dict[str, Any]) -> str:
@@ -152,10 +163,10 @@ def main() -> None:
           f"{r['bootstrapped']} + {r['labeled']}" + (" (no trace passed)" if r["fallback"]
                                                       else "")] for r in programs])
     cost_table = markdown_table(
-        ["cell", "row", "prompt build (s)", "model calls to build",
-         "replies generated to build", "answering (s)", "questions",
+        ["cell", "row", "prompt build (s)", "of which pool scoring, rationales (s)",
+         "model calls to build", "replies generated to build", "answering (s)", "questions",
          "cores busy: build, answering"],
-        [[c["cell"], c["row"], f"{c['build_seconds']:.0f}",
+        [[c["cell"], c["row"], f"{c['build_seconds']:.0f}", build_split(c),
           "" if c["model_calls"] is None else c["model_calls"],
           "" if c.get("replies_generated") is None else c["replies_generated"],
           f"{c['answer_seconds']:.0f}", c["questions"],
@@ -179,7 +190,10 @@ def main() -> None:
         "each; replies generated: those requests answered in batches ahead of the "
         "optimiser, the ones it never read included, when the cell was built with "
         "prefetch), or Self-AMPLIFY's pool scoring, selection and rationales (batched, "
-        "so not counted in calls). Answering: the seconds the cell's test questions took. "
+        "so not counted in calls; split into pool scoring and rationales for prompts "
+        "built from session 8 on, and a prompt whose pool another cell of its dataset "
+        "and seed scored first shows no pool scoring). Answering: the seconds the "
+        "cell's test questions took. "
         "Seconds are wall time. Cores busy: the process's CPU seconds per wall second "
         f"(recorded from session 7 on), near the {os.cpu_count()} cores when it had the "
         "machine; lower means other work shared the cores or the process was stopped, so "
