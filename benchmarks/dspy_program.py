@@ -37,6 +37,7 @@ from langchain_selfamplify.baselines.dspy_bootstrap import (
 )
 from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
 from langchain_selfamplify.evaluation.grid import GridConfig, load_grid_splits
+from langchain_selfamplify.evaluation.grid_state import recorded_config
 from langchain_selfamplify.evaluation.metrics import accuracy
 from langchain_selfamplify.evaluation.report import row_label
 from langchain_selfamplify.evaluation.statistics import compare_paired
@@ -147,7 +148,7 @@ def main() -> None:
     parser.add_argument("--name", default="dspy_program")
     args = parser.parse_args()
     grid = Path(args.grid)
-    config = GridConfig.model_validate_json((grid / "config.json").read_text())
+    config = recorded_config(grid)
     slm = (SLM.load(args.model, show_progress=False, torch_dtype=args.dtype,
                     decode_slots=args.decode_slots) if args.model else None)
     answer_cells(slm, grid, config, args.chunk_size)

@@ -304,3 +304,22 @@ def test_stage_logs_nest_and_every_active_log_sees_every_mark():
                                                              abs=1e-3)
     assert outer.seconds["demo_rationales"] >= 0.03
     assert list(outer.totals()) == ["demo_rationales", "answer_scoring", "other"]
+
+
+def test_a_grids_recorded_config_covers_every_cell_it_ran(tmp_path):
+    """config.json names its last run's cell lists only; reading results back needs the
+    datasets and seeds of every run, a cell still answering included."""
+    from langchain_selfamplify.checkpoint import append_jsonl
+    from langchain_selfamplify.evaluation.grid_state import recorded_config
+
+    config = GridConfig(datasets=["commonsense_qa"], seeds=[1], output_dir=str(tmp_path))
+    (tmp_path / "config.json").write_text(config.model_dump_json())
+    append_jsonl(tmp_path / "cells.jsonl", [{"cell": "a", "dataset": "arc_challenge",
+                                             "seed": 0, "status": "done"}])
+    append_jsonl(tmp_path / "predictions.jsonl", [{"cell": "b", "dataset": "commonsense_qa",
+                                                   "seed": 2, "question_id": "q"}])
+    recorded = recorded_config(tmp_path)
+    assert recorded.datasets == ["commonsense_qa", "arc_challenge"]
+    assert recorded.seeds == [0, 1, 2]
+    assert recorded.model_dump(exclude={"datasets", "seeds"}) == config.model_dump(
+        exclude={"datasets", "seeds"})

@@ -134,3 +134,22 @@ resumed with more (or fewer) of them, e.g. its most informative rows first."""
 
 def _result_settings(config: GridConfig) -> dict[str, Any]:
     return config.model_dump(exclude=CELL_LISTS)
+
+
+def recorded_config(out: str | Path) -> GridConfig:
+    """The settings of the grid in ``out``, with the datasets and seeds of every cell
+    it holds records of, for reading its results back.
+
+    ``config.json`` names the cell lists of the directory's last run only (a grid may be
+    resumed with fewer or other datasets, see :data:`CELL_LISTS`), so the splits it
+    gives could miss an earlier run's questions.
+
+    Args:
+        out: A grid's output directory.
+    """
+    out = Path(out)
+    config = GridConfig.model_validate_json((out / "config.json").read_text(encoding="utf-8"))
+    records = [*read_jsonl(out / "cells.jsonl"), *read_jsonl(out / "predictions.jsonl")]
+    datasets = list(dict.fromkeys([*config.datasets, *(r["dataset"] for r in records)]))
+    seeds = sorted({*config.seeds, *(int(r["seed"]) for r in records)})
+    return config.model_copy(update={"datasets": datasets, "seeds": seeds})
