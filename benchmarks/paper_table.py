@@ -210,7 +210,9 @@ def main() -> None:
                                     "summary": summary})
     if figure_summary is not None:
         grid_figure(figure_summary, RESULTS / f"{args.name}.png")
-    left_datasets = [d for d in ALL_DATASETS if d not in comma_list(args.datasets)]
+    at_chance = screened_out(comma_list(args.models))
+    left_datasets = [d for d in ALL_DATASETS
+                     if d not in comma_list(args.datasets) and d not in at_chance]
     left_methods = [m for m in ALL_METHODS if m not in comma_list(args.methods)]
     markdown = "\n".join([
         "# Does Self-AMPLIFY make the embedded models better? Paired tests",
@@ -229,11 +231,32 @@ def main() -> None:
         f"{_speed_options(args)}`: it resumes this run (a grid "
         "may gain cells; its result settings must match), so finished cells are kept.",
         "",
+        *([f"**Not run, at chance**: {', '.join(at_chance)}. The zero-shot screen "
+           "([zero_shot.md](zero_shot.md)) found every model here at chance on them in "
+           "both answer formats, so no comparison on them could say anything.", ""]
+          if at_chance else []),
         *sections,
         f"![accuracy by method]({args.name}.png)",
     ])
     write_results(args.name, record, markdown)
     update_readme_verdicts()
+
+
+def screened_out(models: list[str]) -> list[str]:
+    """The datasets the zero-shot screen (``benchmarks/zero_shot.py``) finished at
+    chance in every format for each of ``models``: the table does not run them."""
+    path = RESULTS / "zero_shot.json"
+    if not path.is_file():
+        return []
+    decisions = json.loads(path.read_text(encoding="utf-8"))["decisions"]
+    names = {EMBEDDED_MODELS.get(model, model) for model in models}
+
+    def out_for_all(dataset: str) -> bool:
+        verdicts = [d["kept"] for d in decisions if d["dataset"] == dataset
+                    and d["model"] in names]
+        return len(verdicts) == len(names) and all(kept is False for kept in verdicts)
+
+    return [dataset for dataset in ALL_DATASETS if out_for_all(dataset)]
 
 
 if __name__ == "__main__":

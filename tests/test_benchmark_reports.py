@@ -108,3 +108,22 @@ def test_cores_busy_is_cpu_over_wall_seconds_of_the_records_that_have_both():
     assert harness.cores_busy([{"seconds": 2.0, "cpu_seconds": 3.0},
                                {"seconds": 1.0, "cpu_seconds": 0.0},
                                {"seconds": 5.0}]) == pytest.approx(1.0)
+
+
+def test_the_paper_table_names_a_dataset_not_run_only_when_every_model_is_at_chance(
+        tmp_path, monkeypatch):
+    import json
+
+    paper_table = benchmark("paper_table")
+    monkeypatch.setattr(paper_table, "RESULTS", tmp_path)
+    assert paper_table.screened_out(["qwen2.5-coder-1.5b"]) == []  # no screen yet
+    names = paper_table.EMBEDDED_MODELS
+    (tmp_path / "zero_shot.json").write_text(json.dumps({"decisions": [
+        {"model": names["qwen2.5-coder-1.5b"], "dataset": "snarks", "kept": False},
+        {"model": names["qwen2.5-coder-1.5b"], "dataset": "arc_challenge", "kept": True},
+        {"model": names["qwen2.5-coder-1.5b"], "dataset": "causal_judgment", "kept": None},
+        {"model": names["smollm2-135m"], "dataset": "snarks", "kept": True}]}))
+    # an unfinished screen (kept None) decides nothing
+    assert paper_table.screened_out(["qwen2.5-coder-1.5b"]) == ["snarks"]
+    # a dataset another model of the table is above chance on is still run
+    assert paper_table.screened_out(["qwen2.5-coder-1.5b", "smollm2-135m"]) == []

@@ -389,6 +389,12 @@ def test_summary_rows_comparisons_holm_family_and_verdict_lines(tmp_path):
     assert verdict_lines(summary, "io") == [
         "- **demo**: 1 of 2 Self-AMPLIFY rows beat IO (Self-AMPLIFY Ph-CoT (success)); 0 are "
         "worse; 2 of 3 rows are within reach of chance."]  # IO and Self_topk, near 25%
+    # a dataset whose Self-AMPLIFY rows have not run yet says so, not "0 of 0 beat"
+    only_io = {**summary, "comparisons": [],
+               "rows": [r for r in summary["rows"] if r["method"] == "io"]}
+    assert verdict_lines(only_io, "io") == [
+        "- **demo**: no Self-AMPLIFY row compared with IO yet; 1 of 1 rows are within "
+        "reach of chance."]
     table = comparison_table(summary, "io")
     assert "Intervals resample seeds and questions" in table
     assert "families of 2 test(s)" in table
