@@ -55,7 +55,7 @@ from langchain_selfamplify import SLM, GenerationOffload, ModelBackend, OpenAICo
 from langchain_selfamplify.baselines import BASELINES
 from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells, run_grid
 from langchain_selfamplify.models.embedded import EMBEDDED_MODELS, embedded_model_path
-from langchain_selfamplify.stages import STAGES, measure_stages
+from langchain_selfamplify.stages import LOGGED, STAGES, measure_stages
 
 sys.path.insert(0, str(ROOT))
 from tests import llama_server  # noqa: E402 - the test suite's server launcher
@@ -149,7 +149,7 @@ def _run(model: str, option: str, config: dict, gflops: float) -> dict:
                      "tokens": log.counts.get(name, 0),
                      "flop_limit_seconds": flop_limit_seconds(params, log.counts.get(name, 0),
                                                               gflops)}
-              for name in (*STAGES, "other")}
+              for name in LOGGED}
     return {"option": option, "total_seconds": total, "stages": stages, "gflops": gflops,
             "cells": per_cell_seconds, "failed": [c["cell"] for c in cells
                                                   if c["status"] != "done"],

@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 from collections import defaultdict
+from collections.abc import Collection
 from typing import Any
 
 from decode_rows import fixed_and_per_row
@@ -58,7 +59,7 @@ from langchain_selfamplify.models.embedded import QWEN_MODEL, embedded_model_pat
 from langchain_selfamplify.models.served import load_tokenizer
 from langchain_selfamplify.models.shared_prefix import common_prefix_length
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
-from langchain_selfamplify.stages import STAGES
+from langchain_selfamplify.stages import LOGGED
 from langchain_selfamplify.wording import ANSWER_PREFIX
 
 GRID = RESULTS / "paper_table_qwen_run" / "qwen2.5-coder-1.5b__letter"
@@ -87,6 +88,14 @@ def stand_in_of(row: str) -> str:
     return method if row.endswith("/error") else STAND_IN.get(method, "ph_cot")
 
 
+def measured_stand_in(row: str, measured: Collection[str]) -> str:
+    """``row`` if ``measured``, else the first measured row of its chain of stand-ins
+    (an error row's success row, then that row's stand-in...), else the chain's end."""
+    while row not in measured and row != stand_in_of(row):
+        row = stand_in_of(row)
+    return row
+
+
 def build_seconds(row: str, stand_in: str, measured: dict[str, float]) -> float | None:
     """A row's prompt-building seconds: measured on the row or on its method's other
     strategy, else its stand-in's; ``None`` for KernelShap until measured (no other
@@ -98,9 +107,6 @@ def build_seconds(row: str, stand_in: str, measured: dict[str, float]) -> float 
     return None if method == "kernelshap" else measured.get(stand_in, 0.0)
 
 
-STAGE_NAMES = (*STAGES, "other")
-
-
 def stage_rows(cells: list[dict[str, Any]]) -> list[list[Any]]:
     """One row per cell whose records split its time by stage: build and answer seconds
     per stage, answering's over the questions that run answered."""
@@ -110,10 +116,12 @@ def stage_rows(cells: list[dict[str, Any]]) -> list[list[Any]]:
         if build is None and answer is None:
             continue
         merged = {name: (build or {}).get(name, 0.0) + (answer or {}).get(name, 0.0)
-                  for name in STAGE_NAMES}
-        rows.append([cell["cell"], *(f"{merged[name]:.0f}" for name in STAGE_NAMES),
+                  for name in LOGGED}
+        rows.append([cell["cell"], *(f"{merged[name]:.0f}" for name in LOGGED),
                      cell.get("answered", "")])
     return rows
+
+
 TARGET_HOURS = 3
 """The speed issue's target for the whole table on two cores."""
 
@@ -277,7 +285,7 @@ def main() -> None:
             "answer_stage_seconds": record.get("answer_stage_seconds"),
             "answered": record.get("answered"),
             "questions": len(records),
-            "finished": finished.get(cell, {}).get("status") == "done",
+            "finished": record.get("status") == "done",
             "seconds": seconds, "seconds_per_question": seconds / len(records),
             "chunk_seconds_per_question": chunk_rates(records),
             "cores_busy": cores_busy(records),
@@ -295,9 +303,7 @@ def main() -> None:
     prompts = TABLE["seeds"] * TABLE["datasets"]
     projected = {}
     for row in TABLE["rows"]:
-        stand_in = row
-        while stand_in not in per_row and stand_in != stand_in_of(stand_in):
-            stand_in = stand_in_of(stand_in)  # an error row's success row, or its stand-in
+        stand_in = measured_stand_in(row, per_row)
         per_question = per_row.get(stand_in, 0.0)
         build = build_seconds(row, stand_in, build_per_row)
         projected[row] = {"seconds_per_question": per_question,
@@ -361,7 +367,7 @@ def main() -> None:
          "row's fused pass reads its answers as it writes the rationales, so its answer "
          "scoring sits in `test_rationales`. Answering covers the questions the run that "
          "finished the cell answered.\n\n"
-         + markdown_table(["cell", *STAGE_NAMES, "questions answered"], per_stage)
+         + markdown_table(["cell", *LOGGED, "questions answered"], per_stage)
          if per_stage else "No cell recorded its stages yet: cells record them from "
          "session 8 on (`build_stage_seconds` in a prompt's metadata, "
          "`answer_stage_seconds` in `cells.jsonl`)."),

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 STAGES = ("pool_scoring", "demo_rationales", "baseline_setup", "test_rationales",
           "answer_scoring")
 """The stage names, in pipeline order."""
+LOGGED = (*STAGES, "other")
+"""Every name a :class:`StageLog` charges time to: the stages, then the rest."""
 
 
 @dataclass
@@ -53,7 +55,7 @@ class StageLog:
     def totals(self) -> dict[str, float]:
         """Seconds per stage entered (``"other"`` too), to the millisecond, in
         pipeline order: what a record keeps."""
-        return {name: round(self.seconds[name], 3) for name in (*STAGES, "other")
+        return {name: round(self.seconds[name], 3) for name in LOGGED
                 if name in self.seconds}
 
     def enter(self, name: str) -> None:
