@@ -369,7 +369,7 @@ def _multiple_comparisons(tested: list[tuple[str, str, dict[str, Any]]]) -> list
     sizes = sorted({c.get("family_size", 1) for _, _, c in tested})
     line = (f"These lists hold {len(tested)} paired Self-AMPLIFY-vs-IO tests. A verdict needs "
             "its interval to exclude 0 and its p-value to pass Holm's correction within its "
-            f"table (families of {', '.join(map(str, sizes))} tests); ")
+            f"table (families of {', '.join(map(str, sizes))} planned tests); ")
     line += ("; ".join(f"{m}, {f}, {c['dataset']}, {c['method']} ({c['strategy']}): "
                        f"p={c['p_value']:.3f}, {c['verdict']}" for m, f, c in decided) + "."
              if decided else "none passes.")

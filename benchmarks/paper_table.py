@@ -119,6 +119,14 @@ def _dist(counts: dict[str, int]) -> str:
     return " ".join(f"{label}:{count}" for label, count in counts.items())
 
 
+def planned_rows(config: GridConfig, args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    """The (dataset, method, strategy) rows of the whole planned table (``--planned-*``),
+    which fix the Holm families' sizes."""
+    planned = {name: comma_list(value) for name in ("datasets", "methods", "strategies")
+               if (value := getattr(args, f"planned_{name}")) is not None}
+    return config.model_copy(update=planned).rows()
+
+
 def _speed_options(args: argparse.Namespace) -> str:
     """The run's non-default rationale cap and dtype, as command-line options."""
     cap = args.max_rationale_tokens
@@ -171,6 +179,12 @@ def main() -> None:
     parser.add_argument("--work-dir", default=None,
                         help="grid directories (kept, so an interrupted run resumes); "
                              "default docs/results/<name>_run")
+    for name, what in (("datasets", "datasets"), ("methods", "methods"),
+                       ("strategies", "strategies")):
+        parser.add_argument(f"--planned-{name}", default=None,
+                            help=f"{what} of the whole table this command fills in part, which "
+                                 "size its Holm families so verdicts do not change as other "
+                                 f"cells finish (default: --{name})")
     parser.add_argument("--report-only", action="store_true",
                         help="write the report from the cells finished so far, run nothing")
     args = parser.parse_args()
@@ -197,11 +211,10 @@ def main() -> None:
                 output_dir=str(work_dir / f"{model}__{answer_format}"))
             started = time.perf_counter()
             if slm is not None:
-                summary = run_grid(config, slm, chunk_size=args.chunk_size)
-            elif (Path(config.output_dir) / "cells.jsonl").exists():
-                summary = summarize(config.output_dir)
-            else:
+                run_grid(config, slm, chunk_size=args.chunk_size)
+            elif not (Path(config.output_dir) / "cells.jsonl").exists():
                 continue
+            summary = summarize(config.output_dir, planned_rows(config, args))
             seconds = time.perf_counter() - started
             figure_summary = figure_summary or summary
             sections += section(name, answer_format, config, summary, seconds)

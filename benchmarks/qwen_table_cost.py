@@ -9,8 +9,9 @@ tokens at this machine's measured float32 matrix-multiply peak (``2 x non-embedd
 parameters x tokens``, a floor: attention, the vocabulary head and Python are left
 out).
 
-It then projects the whole table (``benchmarks/qwen_table.sh``: ARC-Challenge and
-CommonsenseQA x 3 seeds x 200 questions, rows IO, Auto-CoT, AMPLIFY, DSPy
+It then projects the whole table (``benchmarks/qwen_table.sh``: ARC-Challenge,
+CommonsenseQA and Social IQa, the datasets the zero-shot screen keeps, x 3 seeds x 200
+questions, rows IO, Auto-CoT, AMPLIFY, DSPy
 BootstrapFewShot, and Ph-CoT, Self_topk, DeepLift and KernelShap with success and
 error) from the measured seconds per question of each row and the measured minutes of
 each row's prompt building, and states how far that is from the speed issue's 3-hour
@@ -63,7 +64,7 @@ from langchain_selfamplify.stages import LOGGED
 from langchain_selfamplify.wording import ANSWER_PREFIX
 
 GRID = RESULTS / "paper_table_qwen_run" / "qwen2.5-coder-1.5b__letter"
-TABLE: dict[str, Any] = {"datasets": 2, "seeds": 3, "questions": 200,
+TABLE: dict[str, Any] = {"datasets": 3, "seeds": 3, "questions": 200,
          "rows": ["io", "ph_cot", "self_topk", "deeplift", "amplify", "dspy_bootstrap",
                   "auto_cot", "kernelshap", "ph_cot/error", "self_topk/error",
                   "deeplift/error", "kernelshap/error"]}

@@ -397,9 +397,44 @@ def test_summary_rows_comparisons_holm_family_and_verdict_lines(tmp_path):
         "reach of chance."]
     table = comparison_table(summary, "io")
     assert "Intervals resample seeds and questions" in table
-    assert "families of 2 test(s)" in table
+    assert "families of 2 planned test(s)" in table
     assert "**beats IO**" in table
     assert "3 skipped" in grid_table(summary)
+
+
+def test_holm_family_sized_by_the_plan_keeps_verdicts_as_the_table_fills():
+    from langchain_selfamplify.evaluation.statistics import holm_significant
+
+    # alone, p=0.02 passes; in a planned family of 4 with 3 not run, it needs p < 0.0125
+    assert holm_significant([0.02]) == [True]
+    assert holm_significant([0.02], family_size=4) == [False]
+    assert holm_significant([0.01], family_size=4) == [True]
+    # monotone: whatever the other three turn out to be, the rejection stands
+    for others in ([0.9, 0.8, 0.7], [0.001, 0.002, 0.003], [0.011, 0.5, 0.04]):
+        assert holm_significant([0.01, *others])[0] is True
+    with pytest.raises(ValueError, match="family_size=1 is smaller than the 2 tests"):
+        holm_significant([0.01, 0.02], family_size=1)
+
+
+def test_planned_rows_size_the_family_before_their_cells_finish(tmp_path):
+    from langchain_selfamplify.evaluation.grid_config import GridConfig
+    from langchain_selfamplify.evaluation.report import comparison_table
+    from langchain_selfamplify.evaluation.summary import summarize
+
+    _write_grid(tmp_path, {("io", "random"): [[i < 10 for i in range(40)]] * 3,
+                           ("ph_cot", "success"): [[True] * 40] * 3})
+    plan = GridConfig(datasets=["demo", "snarks"], methods=["io", "ph_cot", "deeplift"],
+                      strategies=["success", "error"])
+    assert plan.rows()[:3] == [("demo", "io", "random"), ("demo", "ph_cot", "success"),
+                               ("demo", "ph_cot", "error")]
+    summary = summarize(tmp_path, plan.rows())
+    (pooled,) = [c for c in summary["comparisons"] if c["seed"] == "all"]
+    # 2 datasets x 2 rationale methods x 2 strategies against IO, 1 of them finished
+    assert (pooled["family_size"], pooled["family_finished"]) == (8, 1)
+    assert pooled["verdict"] == "beats"  # p far below 0.05 / 8
+    assert "families of 8 (1 finished) planned test(s)" in comparison_table(summary, "io")
+    unplanned = summarize(tmp_path)
+    assert [c["family_size"] for c in unplanned["comparisons"] if c["seed"] == "all"] == [1]
 
 
 def test_a_stopped_cell_is_reported_partial_and_compared_on_what_it_answered(tmp_path):

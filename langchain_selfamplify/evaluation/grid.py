@@ -143,7 +143,7 @@ def run_grid(config: GridConfig, backend: ModelBackend, *, chunk_size: int = 64,
             if is_transient(exc):
                 raise GridStoppedError(cell.key, exc) from exc
             state.finish(cell, "failed", time.perf_counter() - started, reason=str(exc))
-    return summarize(state.out)
+    return summarize(state.out, config.rows())
 
 
 def timed_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: GridConfig,

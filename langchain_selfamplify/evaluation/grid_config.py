@@ -66,6 +66,12 @@ class GridConfig(AmplifySettings):
         for strategy in self.strategies:
             get_strategy(strategy)
 
+    def rows(self) -> list[tuple[str, str, str]]:
+        """Every (dataset, method, strategy) row of the grid, in run order: a baseline
+        with its fixed selection, a rationale method with each strategy."""
+        return list(dict.fromkeys((cell.dataset, cell.method, cell.strategy)
+                                  for cell in grid_cells(self.model_copy(update={"seeds": [0]}))))
+
 
 class Cell(StrictModel):
     """One (dataset, method, strategy, seed) cell."""

@@ -137,7 +137,7 @@ def run_grid_on_ray(config: GridConfig, load: Callable[[], ModelBackend], *,
     finally:
         if started_here:
             ray.shutdown()
-    return summarize(state.out)
+    return summarize(state.out, config.rows())
 
 
 def _write(state: GridState, cell: Cell, result: dict[str, Any]) -> None:

@@ -116,10 +116,14 @@ def comparison_note(found: list[dict[str, Any]]) -> str:
         return "No paired comparison."
     levels = sorted({c.get("interval_level", "questions") for c in found})
     tests = sorted({c.get("test", "") for c in found} - {""})
-    sizes = sorted({c.get("family_size", 1) for c in found})
+    sizes = sorted({(c.get("family_size", 1), c.get("family_finished", c.get("family_size", 1)))
+                    for c in found})
+    families = ", ".join(f"{size}" if done == size else f"{size} ({done} finished)"
+                         for size, done in sizes)
     return (f"Intervals resample {' / '.join(levels)}; p from {' / '.join(tests) or 'n/a'}; "
-            f"verdicts Holm-corrected over families of {', '.join(map(str, sizes))} "
-            "test(s) (Self-AMPLIFY rows against this baseline; baselines apart).")
+            f"verdicts Holm-corrected over families of {families} planned test(s) "
+            "(Self-AMPLIFY rows against this baseline; baselines apart; a test not "
+            "finished counts as not rejected, so a verdict stands as the table fills).")
 
 
 def _verdict_text(verdict: str, baseline: str) -> str:

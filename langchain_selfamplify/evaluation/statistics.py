@@ -299,23 +299,32 @@ def compare_across_seeds(
         baseline_only=int((diffs < 0).sum()), seeds=len(seeds))
 
 
-def holm_significant(p_values: Sequence[float], alpha: float = ALPHA) -> list[bool]:
+def holm_significant(p_values: Sequence[float], alpha: float = ALPHA,
+                     family_size: int | None = None) -> list[bool]:
     """Which tests of a family Holm's step-down procedure rejects at ``alpha``.
 
     The k-th smallest p-value (k from 0) is compared with ``alpha / (m - k)``; the
     first that fails stops the procedure, and it and every larger p-value are kept.
 
     Args:
-        p_values: The family's p-values, in any order.
+        p_values: The p-values of the family's tests run so far, in any order.
         alpha: Family-wise error rate. Defaults to 0.05.
+        family_size: ``m``, the tests the family was planned with. Those not run yet
+            count as never rejected (p = 1). Holm's procedure is monotone, so a finished
+            test rejected now stays rejected as the others finish: the verdicts of a
+            table filled in over days do not flip with the order its cells finish in.
+            Defaults to ``len(p_values)``.
 
-    Returns:
-        One flag per p-value, in the given order.
+    Raises:
+        ValueError: ``family_size`` is smaller than the number of p-values.
     """
+    m = len(p_values) if family_size is None else family_size
+    if m < len(p_values):
+        raise ValueError(f"family_size={m} is smaller than the {len(p_values)} tests given")
     order = sorted(range(len(p_values)), key=lambda i: p_values[i])
     significant = [False] * len(p_values)
     for rank, index in enumerate(order):
-        if p_values[index] >= alpha / (len(p_values) - rank):
+        if p_values[index] >= alpha / (m - rank):
             break
         significant[index] = True
     return significant

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,15 @@ from langchain_selfamplify.evaluation.statistics import (
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 
 
-def summarize(out: str | os.PathLike[str]) -> dict[str, Any]:
+def summarize(out: str | os.PathLike[str],
+              planned: Iterable[tuple[str, str, str]] | None = None) -> dict[str, Any]:
     """Accuracy, label-bias diagnostics and paired comparisons from a grid's files.
+
+    Args:
+        out: A grid's output directory.
+        planned: The (dataset, method, strategy) rows the table is planned with (see
+            :meth:`GridConfig.rows`), which fix the size of each Holm family before
+            every cell has finished. Defaults to the rows found in ``out``.
 
     Returns:
         ``{"cells": [...], "rows": [...], "comparisons": [...], "predictions": n}``.
@@ -107,7 +115,7 @@ def summarize(out: str | os.PathLike[str]) -> dict[str, Any]:
                  if k[:3] == (row["dataset"], row["method"], row["strategy"])]).model_dump()
             row["at_chance"] = row["accuracy"]["ci_low"] <= row["chance"]
     return {"cells": cells, "rows": list(rows.values()),
-            "comparisons": paired_comparisons(correct_by),
+            "comparisons": paired_comparisons(correct_by, planned=planned),
             "predictions": sum(len(v) for v in by_cell.values())}
 
 
@@ -137,17 +145,24 @@ def correct_by_cell(out: str | os.PathLike[str]) -> dict[tuple[str, str, str, in
 
 
 def paired_comparisons(correct_by: dict[tuple[str, str, str, int], dict[str, bool]],
-                       alpha: float = ALPHA) -> list[dict[str, Any]]:
+                       alpha: float = ALPHA,
+                       planned: Iterable[tuple[str, str, str]] | None = None,
+                       ) -> list[dict[str, Any]]:
     """Every row against every baseline row of its dataset, per seed and across seeds.
 
     Verdicts are corrected for multiple comparisons with Holm's procedure over each
     family: the Self-AMPLIFY rows' tests against one baseline at one level (across
     seeds, or one seed), over every dataset, as one table shows them. Baseline-vs-
-    baseline tests form families of their own. Each result records ``family_size``.
+    baseline tests form families of their own. A family's size is that of the planned
+    table when one is given (tests not finished count as not rejected, see
+    :func:`holm_significant`), so verdicts do not change as unrelated cells finish.
+    Each result records ``family_size`` and ``family_finished``.
 
     Args:
         correct_by: (dataset, method, strategy, seed) -> question id -> correct.
         alpha: Family-wise error rate. Defaults to 0.05.
+        planned: The planned (dataset, method, strategy) rows; rows of ``correct_by``
+            outside them count too. Defaults to the rows of ``correct_by``.
     """
     rows = sorted({key[:3] for key in correct_by})
     results: list[dict[str, Any]] = []
@@ -173,13 +188,30 @@ def paired_comparisons(correct_by: dict[tuple[str, str, str, int], dict[str, boo
     for index, result in enumerate(results):
         families[(result["baseline"], result["seed"],
                   result["method"] in BASELINES)].append(index)
-    for members in families.values():
-        flags = holm_significant([comparisons[i].p_value for i in members], alpha)
+    # The planned rows and any other found (a grid resumed with fewer datasets).
+    sizes = planned_family_sizes({*rows, *(planned or ())})
+    for (baseline, _, is_baseline), members in families.items():
+        size = sizes[(baseline, is_baseline)]
+        flags = holm_significant([comparisons[i].p_value for i in members], alpha, size)
         for index, significant in zip(members, flags, strict=True):
             comparison = comparisons[index]
-            results[index].update(comparison.model_dump(), family_size=len(members),
+            results[index].update(comparison.model_dump(), family_size=size,
+                                  family_finished=len(members),
                                   verdict=comparison.decide(significant))
     return results
+
+
+def planned_family_sizes(rows: Iterable[tuple[str, str, str]]) -> dict[tuple[str, bool], int]:
+    """(baseline, whether the tested rows are baselines) -> how many tests a table of
+    these (dataset, method, strategy) rows holds against that baseline at one level:
+    one per row whose dataset also has the baseline's row."""
+    table = set(rows)
+    sizes: dict[tuple[str, bool], int] = defaultdict(int)
+    for dataset, method, _ in table:
+        for baseline, baseline_strategy in BASELINES.items():
+            if baseline != method and (dataset, baseline, baseline_strategy) in table:
+                sizes[(baseline, method in BASELINES)] += 1
+    return dict(sizes)
 
 
 def _prompt_facts(path: Path) -> tuple[list[str], int, bool]:
