@@ -14,7 +14,8 @@ Two kinds of rationale, two caps:
 
 Run: ``python benchmarks/qwen_rationale_lengths.py [--datasets arc_challenge]`` (about
 15 minutes a dataset on 2 cores; datasets measured before with the same settings are
-kept). Writes ``docs/results/qwen_rationale_lengths.{json,md}``.
+kept, and measured again only with ``--again``). Writes
+``docs/results/qwen_rationale_lengths.{json,md}``.
 """
 
 from __future__ import annotations
@@ -95,13 +96,16 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=64)
     parser.add_argument("--uncapped", type=int, default=1024)
     parser.add_argument("--grid", type=Path, default=GRID)
+    parser.add_argument("--again", action="store_true",
+                        help="measure the datasets again even if an earlier run did")
     args = parser.parse_args()
-    datasets = comma_list(args.datasets)
-    # Datasets measured by an earlier run (with the same settings) are kept.
+    # Datasets measured by an earlier run (with the same settings) are kept, and not
+    # measured again unless asked: the table's script resumes through this step.
     saved = RESULTS / "qwen_rationale_lengths.json"
     earlier = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
     demos = {d: row for d, row in earlier.get("demonstrations", {}).items()
              if (earlier["examples"], earlier["uncapped"]) == (args.examples, args.uncapped)}
+    datasets = [d for d in comma_list(args.datasets) if args.again or d not in demos]
     if datasets:
         slm = SLM.load(QWEN_MODEL, decode_slots=2 * args.examples)
         demos.update({d: demonstration_lengths(slm, d, args.examples, args.uncapped)
