@@ -313,6 +313,10 @@ def main() -> None:
                           "hours": (per_question * TABLE["questions"] + (build or 0.0))
                           * prompts / 3600}
     total = sum(p["hours"] for p in projected.values())
+    done_cells = {row: sum(c["finished"] and c["row"] == row for c in cells)
+                  for row in TABLE["rows"]}
+    left = sum(p["hours"] * (1 - min(done_cells[row], prompts) / prompts)
+               for row, p in projected.items())
     # The FLOP limit of the whole table's tokens, from each row's tokens per question.
     tokens_per_question = {c["row"]: (c["tokens"] - c["prefix_tokens"]) / c["questions"]
                            for c in cells}
@@ -393,6 +397,8 @@ def main() -> None:
         f"- Total: about **{total:.0f} hours** of two-core compute, "
         f"{total / TARGET_HOURS:.1f} times the {TARGET_HOURS}-hour target. It cannot "
         "meet it here.",
+        f"- Left: about **{left:.0f} hours**, {sum(done_cells.values())} of "
+        f"{prompts * len(TABLE['rows'])} cells finished (at the projection's costs).",
         f"- The tokens alone do not explain it: the cells so far ran {spent / 3600:.1f} "
         f"hours against a FLOP limit of {floor / 3600:.1f} hours for their tokens at the "
         f"measured peak ({spent / floor:.1f}x); at that limit the whole table's tokens "
@@ -410,7 +416,7 @@ def main() -> None:
     write_results("qwen_table_cost", {"table": TABLE, "params": params, "gflops": gflops,
                                       "gflops_measured": measured,
                                       "cells": cells, "projected": projected,
-                                      "total_hours": total,
+                                      "total_hours": total, "left_hours": left,
                                       "table_flop_limit_hours": table_floor_hours,
                                       "headline": headline}, markdown)
     update_readme_performance()
