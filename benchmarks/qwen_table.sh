@@ -43,6 +43,11 @@ $PY benchmarks/qwen_rationale_lengths.py --datasets commonsense_qa
 checkpoint "Rationale lengths: CommonsenseQA's Ph-CoT demonstrations uncapped, before its cells"
 $PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0,1,2 --datasets commonsense_qa --methods io,ph_cot
 checkpoint "Qwen table: CSQA IO and Ph-CoT success, 3 seeds"
+# The rest of the zero-shot screen (Qwen's cloze format on CommonsenseQA and Social IQa,
+# Gemma's cloze format): about half an hour, and it completes the screen that decides
+# which datasets the comparison runs on.
+$PY benchmarks/zero_shot.py
+checkpoint "Zero-shot screen: the embedded models on the five paper datasets, both formats"
 $PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0,1,2 --datasets arc_challenge,commonsense_qa --methods io,ph_cot,dspy_bootstrap
 $PY benchmarks/dspy_program.py --grid "$GRID" --model qwen2.5-coder-1.5b --name dspy_program_qwen --chunk-size 200 --decode-slots 200
 checkpoint "Qwen table: DSPy BootstrapFewShot, 3 seeds on both datasets, and the compiled program on its own"
@@ -52,8 +57,6 @@ $PY benchmarks/qwen_rationale_lengths.py --datasets social_iqa
 checkpoint "Rationale lengths: Social IQa's Ph-CoT demonstrations uncapped, before its cells"
 $PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0,1,2 --datasets social_iqa --methods io,ph_cot
 checkpoint "Qwen table: Social IQa IO and Ph-CoT success, 3 seeds"
-$PY benchmarks/zero_shot.py
-checkpoint "Zero-shot screen: the embedded models on the five paper datasets, both formats"
 # The rest of the paper's rows, cheapest first: the keyword rows at every seed, Auto-CoT
 # (a chain of thought per demonstration, like Ph-CoT's), the error strategy, and
 # KernelShap last: 200 model passes per demonstration make its prompt the dearest to
