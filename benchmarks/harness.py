@@ -303,6 +303,8 @@ def capable_model_headline() -> str | None:
     """The README's first answer for the capable model: Ph-CoT (success) against IO per
     dataset of its table, and the minutes that keep it out of the 10-minute main job
     (its prompts' build time and its cells' answering time, read from the run)."""
+    from langchain_selfamplify.evaluation.report import holm_caveat
+
     path = RESULTS / "paper_table_qwen.json"
     if not path.is_file():
         return None
@@ -328,7 +330,7 @@ def capable_model_headline() -> str | None:
             f"{100 * c['difference']:+.1f} pts [{100 * c['ci_low']:+.1f}, "
             f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.3f}: "
             + {"beats": "**Ph-CoT helps**.", "worse than": "**Ph-CoT is worse than IO**."}
-            .get(c["verdict"], "no detectable difference."))
+            .get(c["verdict"], f"no detectable difference{holm_caveat(c)}."))
     builds = sorted(json.loads(prompt.read_text(encoding="utf-8"))["metadata"]["build_seconds"]
                     / 60 for prompt in RESULTS.glob(
                         "paper_table_qwen_run/*/prompts/*__ph_cot__success__*.json"))
@@ -348,6 +350,8 @@ def capable_model_headline() -> str | None:
 def _paper_claim(grid: dict[str, Any]) -> list[str]:
     """Where a table has Ph-CoT (success) against IO pooled over seeds: the paper's claim
     beside what was measured, one line per dataset."""
+    from langchain_selfamplify.evaluation.report import holm_caveat
+
     found = [c for c in grid["summary"]["comparisons"]
              if c["method"] == "ph_cot" and c["strategy"] == "success"
              and c["baseline"] == "io" and c["seed"] == "all"]
@@ -356,7 +360,7 @@ def _paper_claim(grid: dict[str, Any]) -> list[str]:
             f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}], p={c['p_value']:.3f} "
             f"over {c['seeds']} seed(s): "
             + {"beats": "a gain here too.", "worse than": "**the opposite here**."}.get(
-                c["verdict"], "no detectable gain here.")
+                c["verdict"], f"no detectable gain here{holm_caveat(c)}.")
             for c in found]
 
 

@@ -437,6 +437,17 @@ def test_planned_rows_size_the_family_before_their_cells_finish(tmp_path):
     assert [c["family_size"] for c in unplanned["comparisons"] if c["seed"] == "all"] == [1]
 
 
+def test_an_interval_excluding_zero_without_a_verdict_says_why():
+    from langchain_selfamplify.evaluation.report import holm_caveat
+
+    held_back = {"verdict": "no detectable difference", "ci_low": -0.16, "ci_high": -0.02,
+                 "family_size": 24}
+    assert holm_caveat(held_back) == (" (the interval excludes 0, but p does not pass "
+                                      "Holm's correction over 24 planned tests)")
+    assert holm_caveat({**held_back, "ci_high": 0.01}) == ""  # the interval holds 0
+    assert holm_caveat({**held_back, "verdict": "worse than"}) == ""
+
+
 def test_a_stopped_cell_is_reported_partial_and_compared_on_what_it_answered(tmp_path):
     from langchain_selfamplify.evaluation.report import grid_table
     from langchain_selfamplify.evaluation.summary import summarize

@@ -105,7 +105,7 @@ def comparison_table(summary: dict[str, Any], baseline: str = "io") -> str:
             out.append("" if c is None else
                        f"{c['difference'] * 100:+.1f} pts [{c['ci_low'] * 100:+.1f}, "
                        f"{c['ci_high'] * 100:+.1f}], p={c['p_value']:.2g}: "
-                       f"{_verdict_text(c['verdict'], name)}")
+                       f"{_verdict_text(c, name)}")
         lines.append(f"| {label} | " + " | ".join(out) + " |")
     return "\n".join(lines)
 
@@ -126,9 +126,19 @@ def comparison_note(found: list[dict[str, Any]]) -> str:
             "finished counts as not rejected, so a verdict stands as the table fills).")
 
 
-def _verdict_text(verdict: str, baseline: str) -> str:
+def _verdict_text(comparison: dict[str, Any], baseline: str) -> str:
     return {"beats": f"**beats {baseline}**", "worse than": f"**worse than {baseline}**"}.get(
-        verdict, "no detectable difference")
+        comparison["verdict"], "no detectable difference" + holm_caveat(comparison))
+
+
+def holm_caveat(comparison: dict[str, Any]) -> str:
+    """Why a comparison whose interval excludes 0 still has no verdict: its p-value does
+    not pass Holm's correction over its family (empty otherwise)."""
+    excludes_zero = comparison["ci_low"] > 0 or comparison["ci_high"] < 0
+    if comparison["verdict"] != "no detectable difference" or not excludes_zero:
+        return ""
+    return (f" (the interval excludes 0, but p does not pass Holm's correction over "
+            f"{comparison.get('family_size', 1)} planned tests)")
 
 
 def verdict_lines(summary: dict[str, Any], baseline: str = "io") -> list[str]:
