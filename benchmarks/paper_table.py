@@ -122,9 +122,15 @@ def _dist(counts: dict[str, int]) -> str:
 def planned_rows(config: GridConfig, args: argparse.Namespace) -> list[tuple[str, str, str]]:
     """The (dataset, method, strategy) rows of the whole planned table (``--planned-*``),
     which fix the Holm families' sizes."""
-    planned = {name: comma_list(value) for name in ("datasets", "methods", "strategies")
-               if (value := getattr(args, f"planned_{name}")) is not None}
+    planned = {name: value for name in ("datasets", "methods", "strategies")
+               if (value := planned_option(args, name)) is not None}
     return config.model_copy(update=planned).rows()
+
+
+def planned_option(args: argparse.Namespace, name: str) -> list[str] | None:
+    """The ``--planned-<name>`` option as a list, or None when not given."""
+    value = getattr(args, f"planned_{name}")
+    return None if value is None else comma_list(value)
 
 
 def _speed_options(args: argparse.Namespace) -> str:
@@ -224,25 +230,24 @@ def main() -> None:
     if figure_summary is not None:
         grid_figure(figure_summary, RESULTS / f"{args.name}.png")
     at_chance = screened_out(comma_list(args.models))
-    left_datasets = [d for d in ALL_DATASETS
-                     if d not in comma_list(args.datasets) and d not in at_chance]
-    left_methods = [m for m in ALL_METHODS if m not in comma_list(args.methods)]
+    datasets, methods, strategies = whole_table(args, at_chance)
+    left = [*(f"dataset {d}" for d in datasets if d not in comma_list(args.datasets)),
+            *(f"row {m}" for m in methods if m not in comma_list(args.methods)),
+            *(f"the {s} strategy" for s in strategies if s not in comma_list(args.strategies))]
     markdown = "\n".join([
         "# Does Self-AMPLIFY make the embedded models better? Paired tests",
         "",
         f"Written {time.strftime('%Y-%m-%d')} by `{command_line()}`.",
         "",
         *_dtype_note(args.dtype),
-        "**Left out** (the full grid takes days on two CPU cores): datasets "
-        f"{', '.join(left_datasets) or 'none'}; rows {', '.join(left_methods) or 'none'}"
-        f"{'' if args.strategies == 'success,error' else '; the error strategy'}. "
-        "The rest of the grid runs with `python benchmarks/paper_table.py --name "
-        f"{args.name} --models {args.models} --formats {args.formats} --datasets "
-        f"{','.join(d for d in ALL_DATASETS if d in comma_list(args.datasets)) or 'demo'} "
-        f"--methods {','.join(ALL_METHODS)} --strategies success,error --seeds {args.seeds} "
-        f"--shots {args.shots} --pool-size {args.pool_size} --test-size {args.test_size}"
-        f"{_speed_options(args)}`: it resumes this run (a grid "
-        "may gain cells; its result settings must match), so finished cells are kept.",
+        "**Left out** (the full grid takes days on two CPU cores): "
+        f"{', '.join(left) or 'nothing'}. The whole table runs with `python "
+        f"benchmarks/paper_table.py --name {args.name} --models {args.models} --formats "
+        f"{args.formats} --datasets {','.join(datasets)} --methods {','.join(methods)} "
+        f"--strategies {','.join(strategies)} --seeds {args.seeds} --shots {args.shots} "
+        f"--pool-size {args.pool_size} --test-size {args.test_size}{_speed_options(args)}`: "
+        "it resumes this run (a grid may gain cells; its result settings must match), so "
+        "finished cells are kept.",
         "",
         *([f"**Not run, at chance**: {', '.join(at_chance)}. The zero-shot screen "
            "([zero_shot.md](zero_shot.md)) found every model here at chance on them in "
@@ -253,6 +258,18 @@ def main() -> None:
     ])
     write_results(args.name, record, markdown)
     update_readme_verdicts()
+
+
+def whole_table(args: argparse.Namespace, at_chance: list[str]
+                ) -> tuple[list[str], list[str], list[str]]:
+    """The datasets, methods and strategies of the whole table this command fills in
+    part: the ``--planned-*`` options where given, otherwise this command's datasets
+    with every paper dataset the zero-shot screen keeps, every row and both strategies."""
+    run_datasets = comma_list(args.datasets)
+    datasets = planned_option(args, "datasets") or [
+        *run_datasets, *(d for d in ALL_DATASETS if d not in run_datasets and d not in at_chance)]
+    return (datasets, planned_option(args, "methods") or ALL_METHODS,
+            planned_option(args, "strategies") or ["success", "error"])
 
 
 def screened_out(models: list[str]) -> list[str]:

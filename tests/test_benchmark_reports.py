@@ -127,3 +127,29 @@ def test_the_paper_table_names_a_dataset_not_run_only_when_every_model_is_at_cha
     assert paper_table.screened_out(["qwen2.5-coder-1.5b"]) == ["snarks"]
     # a dataset another model of the table is above chance on is still run
     assert paper_table.screened_out(["qwen2.5-coder-1.5b", "smollm2-135m"]) == []
+
+
+def test_the_paper_table_plans_its_whole_table_and_its_holm_families():
+    import argparse
+
+    from langchain_selfamplify.evaluation.grid_config import GridConfig
+
+    paper_table = benchmark("paper_table")
+    run = argparse.Namespace(datasets="arc_challenge", methods="io,ph_cot", strategies="success",
+                             planned_datasets=None, planned_methods=None,
+                             planned_strategies=None)
+    config = GridConfig(datasets=["arc_challenge"], methods=["io", "ph_cot"],
+                        strategies=["success"])
+    # no plan: the family is this command's rows; the whole table every dataset the
+    # screen keeps, every row, both strategies
+    assert paper_table.planned_rows(config, run) == [("arc_challenge", "io", "random"),
+                                                     ("arc_challenge", "ph_cot", "success")]
+    datasets, methods, strategies = paper_table.whole_table(run, at_chance=["snarks"])
+    assert datasets == ["arc_challenge", "commonsense_qa", "social_iqa", "causal_judgment"]
+    assert (methods, strategies) == (paper_table.ALL_METHODS, ["success", "error"])
+    planned = argparse.Namespace(**{**vars(run), "planned_datasets": "arc_challenge,social_iqa",
+                                    "planned_methods": "io,ph_cot,deeplift",
+                                    "planned_strategies": "success,error"})
+    assert len(paper_table.planned_rows(config, planned)) == 2 * (1 + 2 * 2)
+    assert paper_table.whole_table(planned, at_chance=[]) == (
+        ["arc_challenge", "social_iqa"], ["io", "ph_cot", "deeplift"], ["success", "error"])
