@@ -109,6 +109,8 @@ def cost_rows(grid: Path) -> list[dict[str, Any]]:
                      "build_stage_seconds": metadata.get("build_stage_seconds"),
                      "model_calls": metadata.get("model_calls"),
                      "replies_generated": metadata.get("replies_generated"),
+                     "longest_reply_tokens": metadata.get("longest_reply_tokens"),
+                     "replies_at_cap": metadata.get("replies_at_cap"),
                      "build_cores_busy": cores_busy(
                          [{"seconds": metadata["build_seconds"],
                            "cpu_seconds": metadata["build_cpu_seconds"]}]
@@ -118,6 +120,18 @@ def cost_rows(grid: Path) -> list[dict[str, Any]]:
                      "answer_cores_busy": cores_busy(records[record["cell"]]),
                      "questions": len(records[record["cell"]])})
     return rows
+
+
+def replies_cell(cost: dict[str, Any]) -> str:
+    """How many bootstrapping replies a DSPy prompt generated, with its longest and how
+    many ran to the token cap where recorded (from session 9 on): a batch decodes until
+    its longest reply ends."""
+    if cost.get("replies_generated") is None:
+        return ""
+    if cost.get("longest_reply_tokens") is None:
+        return str(cost["replies_generated"])
+    return (f"{cost['replies_generated']} (longest {cost['longest_reply_tokens']} tokens, "
+            f"{cost['replies_at_cap']} at the cap)")
 
 
 def build_split(cost: dict[str, Any]) -> str:
@@ -169,7 +183,7 @@ def main() -> None:
          "cores busy: build, answering"],
         [[c["cell"], c["row"], f"{c['build_seconds']:.0f}", build_split(c),
           "" if c["model_calls"] is None else c["model_calls"],
-          "" if c.get("replies_generated") is None else c["replies_generated"],
+          replies_cell(c),
           f"{c['answer_seconds']:.0f}", c["questions"],
           ", ".join("not recorded" if busy is None else f"{busy:.2f}"
                     for busy in (c.get("build_cores_busy"), c.get("answer_cores_busy")))]

@@ -153,3 +153,12 @@ def test_the_paper_table_plans_its_whole_table_and_its_holm_families():
     assert len(paper_table.planned_rows(config, planned)) == 2 * (1 + 2 * 2)
     assert paper_table.whole_table(planned, at_chance=[]) == (
         ["arc_challenge", "social_iqa"], ["io", "ph_cot", "deeplift"], ["success", "error"])
+
+
+def test_the_dspy_cost_table_shows_the_longest_bootstrapping_reply_where_recorded():
+    dspy_program = benchmark("dspy_program")
+    assert dspy_program.replies_cell({"replies_generated": None}) == ""  # not a DSPy row
+    assert dspy_program.replies_cell({"replies_generated": 16}) == "16"  # before session 9
+    assert dspy_program.replies_cell({"replies_generated": 16, "longest_reply_tokens": 1024,
+                                      "replies_at_cap": 1}) == (
+        "16 (longest 1024 tokens, 1 at the cap)")

@@ -71,6 +71,8 @@ def test_bootstrap_keeps_exactly_the_traces_the_model_got_right(tiny_slm):
     assert not prompt.metadata["fallback"]
     assert prompt.metadata["model_calls"] == len(scripted.prompts) == len(pool)
     assert prompt.metadata["replies_generated"] == len(pool)  # DSPy read every reply
+    # the scripted replies are a line each: none near the 512-token cap
+    assert prompt.metadata["replies_at_cap"] == 0 < prompt.metadata["longest_reply_tokens"] < 64
 
 
 def demos_of(prompt):
@@ -104,6 +106,9 @@ def test_prefetching_follows_dspys_json_retries_of_unparsable_replies(tiny_slm):
     assert demos_of(built) == demos_of(expected)
     assert built.metadata["model_calls"] == expected.metadata["model_calls"] > len(pool)
     assert built.metadata["rounds"] > 1
+    # random weights never stop: replies run to the 6-token cap (re-tokenised, so counted
+    # near it)
+    assert built.metadata["replies_at_cap"] > 0 and built.metadata["longest_reply_tokens"] >= 6
 
 
 def test_prefetch_settings_out_of_range_are_refused(tiny_slm):

@@ -181,7 +181,9 @@ def run_with_prefetch(backend: ModelBackend, run: Callable[[Any], T], *, batch: 
 
     Returns:
         ``run``'s result and its cost: ``model_calls`` (the requests the program made),
-        ``replies_generated``, ``model_seconds`` (generating them) and ``rounds``.
+        ``replies_generated``, ``model_seconds`` (generating them), ``rounds``, and
+        ``longest_reply_tokens`` and ``replies_at_cap``: a batch decodes until its
+        longest reply ends, so one reply that runs to the cap sets a round's time.
     """
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
@@ -192,8 +194,14 @@ def run_with_prefetch(backend: ModelBackend, run: Callable[[Any], T], *, batch: 
         engine = PrefetchedEngine(backend, replies, placeholder, max_new_tokens)
         result = run(lm_of(engine))
         if not engine.missed:
+            # Replies re-tokenised: a count near, not always equal to, the tokens made.
+            lengths = {key: backend.count_tokens(reply, prompt=False)
+                       for key, reply in replies.items()}
             return result, {"model_calls": engine.calls, "replies_generated": len(replies),
-                            "model_seconds": seconds, "rounds": rounds}
+                            "model_seconds": seconds, "rounds": rounds,
+                            "longest_reply_tokens": max(lengths.values(), default=0),
+                            "replies_at_cap": sum(length >= key[1]
+                                                  for key, length in lengths.items())}
         todo = list(dict.fromkeys(engine.missed))[:batch]
         started = time.perf_counter()
         for (cap, stops), keys in _by_settings(todo).items():
