@@ -133,10 +133,17 @@ def planned_option(args: argparse.Namespace, name: str) -> list[str] | None:
     return None if value is None else comma_list(value)
 
 
-def _speed_options(args: argparse.Namespace) -> str:
-    """The run's non-default rationale cap and dtype, as command-line options."""
-    cap = args.max_rationale_tokens
+KERNELSHAP_SAMPLES = 200
+"""Coalitions KernelShap samples per demonstration: the paper's setting (and
+``KernelShapRationale``'s default)."""
+
+
+def _setting_options(args: argparse.Namespace) -> str:
+    """The run's non-default rationale cap, KernelShap samples and dtype, as
+    command-line options: what resuming its grid must repeat."""
+    cap, samples = args.max_rationale_tokens, args.kernelshap_samples
     return ((f" --max-rationale-tokens {cap}" if cap != 64 else "")
+            + (f" --kernelshap-samples {samples}" if samples != KERNELSHAP_SAMPLES else "")
             + (f" --dtype {args.dtype}" if args.dtype else ""))
 
 
@@ -173,6 +180,10 @@ def main() -> None:
                         help="model dtype (float32 when omitted; bfloat16 is approximate)")
     parser.add_argument("--max-rationale-tokens", type=int, default=64,
                         help="least token cap of test-time rationales")
+    parser.add_argument("--kernelshap-samples", type=int, default=KERNELSHAP_SAMPLES,
+                        help="coalitions KernelShap samples per demonstration (the paper's "
+                             "200; the SmolLM2 and Gemma grids ran with 32, and a grid "
+                             "resumes only with the setting it started with)")
     parser.add_argument("--chunk-size", type=int, default=64,
                         help="questions answered between two checkpoints (smaller for a slow "
                              "model, so an interrupted run loses less)")
@@ -212,7 +223,7 @@ def main() -> None:
                 answer_format=answer_format,  # type: ignore[arg-type]
                 balance_labels=args.balance_labels,
                 max_rationale_tokens=args.max_rationale_tokens,
-                method_kwargs={"kernelshap": {"n_samples": 32}},
+                method_kwargs={"kernelshap": {"n_samples": args.kernelshap_samples}},
                 data_dir=str(shared_datasets()),
                 output_dir=str(work_dir / f"{model}__{answer_format}"))
             started = time.perf_counter()
@@ -245,7 +256,7 @@ def main() -> None:
         f"benchmarks/paper_table.py --name {args.name} --models {args.models} --formats "
         f"{args.formats} --datasets {','.join(datasets)} --methods {','.join(methods)} "
         f"--strategies {','.join(strategies)} --seeds {args.seeds} --shots {args.shots} "
-        f"--pool-size {args.pool_size} --test-size {args.test_size}{_speed_options(args)}`: "
+        f"--pool-size {args.pool_size} --test-size {args.test_size}{_setting_options(args)}`: "
         "it resumes this run (a grid may gain cells; its result settings must match), so "
         "finished cells are kept.",
         "",

@@ -162,3 +162,15 @@ def test_the_dspy_cost_table_shows_the_longest_bootstrapping_reply_where_recorde
     assert dspy_program.replies_cell({"replies_generated": 16, "longest_reply_tokens": 1024,
                                       "replies_at_cap": 1}) == (
         "16 (longest 1024 tokens, 1 at the cap)")
+
+
+def test_the_paper_tables_resume_command_repeats_its_result_settings():
+    import argparse
+
+    paper_table = benchmark("paper_table")
+    paper = argparse.Namespace(max_rationale_tokens=64, kernelshap_samples=200, dtype=None)
+    assert paper_table._setting_options(paper) == ""  # the defaults: the paper's 200 samples
+    small = argparse.Namespace(max_rationale_tokens=512, kernelshap_samples=32,
+                               dtype="bfloat16")
+    assert paper_table._setting_options(small) == (
+        " --max-rationale-tokens 512 --kernelshap-samples 32 --dtype bfloat16")
