@@ -72,7 +72,7 @@ def test_auto_cot_writes_no_rationale_after_its_clusters_pick(tiny_slm):
 
 def test_amplify_selects_model_errors_by_proxy_confidence(tiny_slm):
     pool = real_or_demo_pool(24)
-    builder = Amplify(tiny_slm, n=3, k=3, epochs=1)
+    builder = Amplify(tiny_slm, n=3, k=3, epochs=1, folds=2)
     prompt = builder.build(pool)
     scores = {s.example.id: s for s in SelfAmplifySelector(
         backend=tiny_slm, examples=pool, strategy="error", n=1).score_pool()}
@@ -85,6 +85,15 @@ def test_amplify_selects_model_errors_by_proxy_confidence(tiny_slm):
         assert ex.rationale.startswith("The key words: '")
         assert ex.rationale.endswith(f"are important clues to predict ({ex.answer}) as the "
                                      "correct answer.")
+
+
+def test_an_unknown_amplify_setting_is_refused_before_any_work(tmp_path):
+    from langchain_selfamplify.errors import UnknownNameError
+
+    config = small_grid(tmp_path, methods=["io", "amplify"],
+                        method_kwargs={"amplify": {"fold": 2}})
+    with pytest.raises(UnknownNameError, match="Unknown AMPLIFY setting 'fold'.*folds"):
+        config.validate_names()
 
 
 def small_grid(tmp_path, **overrides):
@@ -249,7 +258,8 @@ def test_the_pool_is_scored_once_per_dataset_and_seed_and_stages_are_timed(
 
     monkeypatch.setattr(selector_module, "score_answers", counting)
     config = small_grid(tmp_path, methods=["io", "amplify", "feature_ablation", "self_topk"],
-                        strategies=["error", "success"], seeds=[0, 1])
+                        strategies=["error", "success"], seeds=[0, 1],
+                        method_kwargs={"amplify": {"folds": 2, "epochs": 1}})
     started = time.perf_counter()
     with measure_stages() as log:
         summary = run_grid(config, tiny_slm)

@@ -79,7 +79,7 @@ def build_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: Gri
                                 max_new_tokens=2 * config.max_rationale_tokens).build(pool)
     if cell.method == "amplify":
         builder = Amplify(backend, n=config.shots, k=config.k, seed=cell.seed, answer_format=fmt,
-                          balance=config.balance_labels)
+                          balance=config.balance_labels, **config.method_kwargs.get("amplify", {}))
         try:
             with stage("baseline_setup"):
                 return builder.build(pool, pool_scores=known)

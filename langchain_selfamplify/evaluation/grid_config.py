@@ -23,6 +23,9 @@ from langchain_selfamplify.selection.strategies import get_strategy
 from langchain_selfamplify.settings import AmplifySettings
 from langchain_selfamplify.strict import StrictModel
 
+AMPLIFY_SETTINGS = ("encoder", "epochs", "learning_rate", "folds")
+"""AMPLIFY's proxy-training settings a grid may set through ``method_kwargs``."""
+
 
 class GridConfig(AmplifySettings):
     """Settings of an evaluation grid (the options of ``selfamplify evaluate``); the
@@ -51,7 +54,9 @@ class GridConfig(AmplifySettings):
     calibrate: bool = False
     """Contextual calibration of label scores (letter format, score mode)."""
     method_kwargs: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    """Extra settings per rationale method (e.g. ``{"kernelshap": {"n_samples": 64}}``)."""
+    """Extra settings per method: a rationale method's own (e.g. ``{"kernelshap":
+    {"n_samples": 64}}``) or AMPLIFY's proxy training (``{"amplify": {"folds": 2,
+    "epochs": 1}}``; see :data:`AMPLIFY_SETTINGS`)."""
     output_dir: str = "selfamplify_eval"
     """Where predictions, cells, prompts, the table and the figure go."""
 
@@ -65,6 +70,9 @@ class GridConfig(AmplifySettings):
             require_dspy()
         for strategy in self.strategies:
             get_strategy(strategy)
+        for name in self.method_kwargs.get("amplify", {}):
+            if name not in AMPLIFY_SETTINGS:
+                raise UnknownNameError("AMPLIFY setting", name, list(AMPLIFY_SETTINGS))
 
     def rows(self) -> list[tuple[str, str, str]]:
         """Every (dataset, method, strategy) row of the grid, in run order: a baseline
