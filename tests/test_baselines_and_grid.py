@@ -242,6 +242,20 @@ def test_resuming_with_other_settings_is_refused(tiny_slm, tmp_path):
         run_grid(small_grid(tmp_path, methods=["io"], test_size=5), tiny_slm)
 
 
+def test_a_method_no_cell_has_used_may_change_its_settings_on_resume(tiny_slm, tmp_path):
+    from langchain_selfamplify import SelfAmplifyError
+
+    # KernelShap's samples may change before its first cell...
+    run_grid(small_grid(tmp_path, methods=["io", "feature_ablation"],
+                        method_kwargs={"kernelshap": {"n_samples": 8}}), tiny_slm)
+    run_grid(small_grid(tmp_path, methods=["io", "feature_ablation"],
+                        method_kwargs={"kernelshap": {"n_samples": 16}}), tiny_slm)
+    # ...but not those of a method whose cells ran
+    with pytest.raises(SelfAmplifyError, match="other settings"):
+        run_grid(small_grid(tmp_path, methods=["io", "feature_ablation"],
+                            method_kwargs={"feature_ablation": {"n_samples": 4}}), tiny_slm)
+
+
 def test_the_pool_is_scored_once_per_dataset_and_seed_and_stages_are_timed(
         tiny_slm, tmp_path, monkeypatch):
     import time

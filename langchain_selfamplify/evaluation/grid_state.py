@@ -118,10 +118,11 @@ def check_output_dir(config: GridConfig, *, overwrite: bool = False) -> None:
         SelfAmplifyError: resuming it would mix two settings.
     """
     out = Path(config.output_dir)
-    guard_resume(out, out / "config.json", _result_settings(config), outputs=GRID_OUTPUTS,
+    ran = methods_run(out)
+    guard_resume(out, out / "config.json", _result_settings(config, ran), outputs=GRID_OUTPUTS,
                  started=(out / "predictions.jsonl").exists(), what="a grid run",
                  overwrite=overwrite,
-                 read=lambda text: _result_settings(GridConfig.model_validate_json(text)))
+                 read=lambda text: _result_settings(GridConfig.model_validate_json(text), ran))
 
 
 GRID_OUTPUTS = ("config.json", "predictions.jsonl", "cells.jsonl", "prompts")
@@ -132,8 +133,23 @@ CELL_LISTS = {"datasets", "methods", "strategies", "seeds", "output_dir"}
 resumed with more (or fewer) of them, e.g. its most informative rows first."""
 
 
-def _result_settings(config: GridConfig) -> dict[str, Any]:
-    return config.model_dump(exclude=CELL_LISTS)
+def _result_settings(config: GridConfig, ran: set[str]) -> dict[str, Any]:
+    """The settings that decide how a cell is computed, with only the ``method_kwargs``
+    of the methods in ``ran``: a method no cell has used yet may still change its own
+    settings (KernelShap's samples before its first cell, say)."""
+    settings = config.model_dump(exclude=CELL_LISTS)
+    settings["method_kwargs"] = {method: kwargs for method, kwargs
+                                 in settings["method_kwargs"].items() if method in ran}
+    return settings
+
+
+def methods_run(out: Path) -> set[str]:
+    """The methods of every cell the grid in ``out`` has built a prompt for or
+    answered with."""
+    records = [*read_jsonl(out / "cells.jsonl"), *read_jsonl(out / "predictions.jsonl")]
+    built = {path.stem.rsplit("__", 3)[1] for path in (out / "prompts").glob("*.json")
+             if path.stem.count("__") >= 3}
+    return {record["method"] for record in records} | built
 
 
 def recorded_config(out: str | Path) -> GridConfig:
