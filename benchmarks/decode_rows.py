@@ -32,6 +32,7 @@ from typing import Any
 from harness import (
     RESULTS,
     add_report_only,
+    cell_test_questions,
     comma_list,
     markdown_table,
     n_parameters,
@@ -41,7 +42,6 @@ from harness import (
 )
 
 from langchain_selfamplify import SLM, AmplifiedPrompt
-from langchain_selfamplify.data.loaders import load_pool_and_test
 from langchain_selfamplify.models.embedded import QWEN_MODEL
 
 GRID = RESULTS / "paper_table_qwen_run" / "qwen2.5-coder-1.5b__letter"
@@ -74,10 +74,7 @@ def main() -> None:
         return
     config = json.loads((args.grid / "config.json").read_text(encoding="utf-8"))
     prompt = AmplifiedPrompt.load(args.grid / "prompts" / f"{args.cell}.json")
-    dataset, seed = args.cell.split("__")[0], int(args.cell.rsplit("seed", 1)[1])
-    _, test = load_pool_and_test(dataset, pool_size=config["pool_size"],
-                                 test_size=config["test_size"], seed=seed,
-                                 data_dir=config["data_dir"])
+    test = cell_test_questions(config, args.cell)
     slm = SLM.load(QWEN_MODEL, show_progress=False)
     texts = [slm.format_prompt(prompt.to_messages(q), prompt.assistant_prefix()) for q in test]
     rows_values = [int(r) for r in comma_list(args.rows)]

@@ -39,6 +39,20 @@ def shared_datasets() -> Path:
     return path
 
 
+def cell_test_questions(config: dict[str, Any], key: str) -> list[Any]:
+    """The test questions of the grid cell named ``key`` (``Cell.key``), drawn with the
+    settings of the grid's ``config.json`` (``config``)."""
+    from langchain_selfamplify.data.loaders import load_pool_and_test
+    from langchain_selfamplify.evaluation.grid_config import Cell
+
+    cell = Cell.from_key(key)
+    if cell is None:
+        raise SystemExit(f"{key!r} is not a grid cell (dataset__method__strategy__seedN)")
+    return load_pool_and_test(cell.dataset, pool_size=config["pool_size"],
+                              test_size=config["test_size"], seed=cell.seed,
+                              data_dir=config["data_dir"])[1]
+
+
 @contextmanager
 def timed(into: dict[str, float], key: str) -> Iterator[None]:
     """Add the wall time of the block, in seconds, to ``into[key]``."""

@@ -37,6 +37,7 @@ from harness import (
     RESULTS,
     ROOT,
     add_report_only,
+    cell_test_questions,
     chunk_rates,
     comma_list,
     git_commit,
@@ -46,7 +47,6 @@ from harness import (
 )
 
 from langchain_selfamplify import SLM, AmplifiedPrompt, GenerationOffload, OpenAICompatibleBackend
-from langchain_selfamplify.data.loaders import load_pool_and_test
 from langchain_selfamplify.evaluation.metrics import accuracy
 from langchain_selfamplify.evaluation.predict import Prediction, answer_questions
 from langchain_selfamplify.models.embedded import QWEN_MODEL, embedded_model_path
@@ -117,10 +117,7 @@ def main() -> None:
         write_results("offload_agreement", saved, report(saved))
         return
     config, prompt, table = table_cell(args.grid, args.cell)
-    dataset, seed = args.cell.split("__")[0], int(args.cell.rsplit("seed", 1)[1])
-    _, test = load_pool_and_test(dataset, pool_size=config["pool_size"],
-                                 test_size=config["test_size"], seed=seed,
-                                 data_dir=config["data_dir"])
+    test = cell_test_questions(config, args.cell)
     questions = [q for q in test if q.id in table][: args.questions]
     n, cap = len(questions), config["max_rationale_tokens"]
     routes = comma_list(args.routes)

@@ -47,6 +47,7 @@ from langchain_selfamplify.evaluation.report import (
 )
 from langchain_selfamplify.evaluation.summary import summarize
 from langchain_selfamplify.models.embedded import EMBEDDED_MODELS
+from langchain_selfamplify.rationales.methods.kernelshap import PAPER_SAMPLES
 
 ALL_DATASETS = ["arc_challenge", "commonsense_qa", "social_iqa", "snarks", "causal_judgment"]
 ALL_METHODS = ["io", "auto_cot", "amplify", "deeplift", "kernelshap", "self_topk", "ph_cot",
@@ -133,17 +134,12 @@ def planned_option(args: argparse.Namespace, name: str) -> list[str] | None:
     return None if value is None else comma_list(value)
 
 
-KERNELSHAP_SAMPLES = 200
-"""Coalitions KernelShap samples per demonstration: the paper's setting (and
-``KernelShapRationale``'s default)."""
-
-
 def _setting_options(args: argparse.Namespace) -> str:
     """The run's non-default rationale cap, KernelShap samples and dtype, as
     command-line options: what resuming its grid must repeat."""
     cap, samples = args.max_rationale_tokens, args.kernelshap_samples
     return ((f" --max-rationale-tokens {cap}" if cap != 64 else "")
-            + (f" --kernelshap-samples {samples}" if samples != KERNELSHAP_SAMPLES else "")
+            + (f" --kernelshap-samples {samples}" if samples != PAPER_SAMPLES else "")
             + (f" --dtype {args.dtype}" if args.dtype else ""))
 
 
@@ -180,7 +176,7 @@ def main() -> None:
                         help="model dtype (float32 when omitted; bfloat16 is approximate)")
     parser.add_argument("--max-rationale-tokens", type=int, default=64,
                         help="least token cap of test-time rationales")
-    parser.add_argument("--kernelshap-samples", type=int, default=KERNELSHAP_SAMPLES,
+    parser.add_argument("--kernelshap-samples", type=int, default=PAPER_SAMPLES,
                         help="coalitions KernelShap samples per demonstration (the paper's "
                              "200; the SmolLM2 and Gemma grids ran with 32, and a grid "
                              "resumes only with the setting it started with)")
@@ -227,11 +223,13 @@ def main() -> None:
                 data_dir=str(shared_datasets()),
                 output_dir=str(work_dir / f"{model}__{answer_format}"))
             started = time.perf_counter()
+            planned = planned_rows(config, args)
             if slm is not None:
-                run_grid(config, slm, chunk_size=args.chunk_size)
-            elif not (Path(config.output_dir) / "cells.jsonl").exists():
+                summary = run_grid(config, slm, chunk_size=args.chunk_size, planned=planned)
+            elif (Path(config.output_dir) / "cells.jsonl").exists():
+                summary = summarize(config.output_dir, planned)
+            else:
                 continue
-            summary = summarize(config.output_dir, planned_rows(config, args))
             seconds = time.perf_counter() - started
             figure_summary = figure_summary or summary
             sections += section(name, answer_format, config, summary, seconds)

@@ -256,6 +256,26 @@ def test_a_method_no_cell_has_used_may_change_its_settings_on_resume(tiny_slm, t
                             method_kwargs={"feature_ablation": {"n_samples": 4}}), tiny_slm)
 
 
+def test_a_cell_reads_back_from_its_key():
+    from langchain_selfamplify.evaluation.grid_config import Cell
+
+    cell = Cell(dataset="arc_challenge", method="ph_cot", strategy="success", seed=12)
+    assert Cell.from_key(cell.key) == cell
+    from_file = Cell(dataset="/data/my__set.jsonl", method="io", strategy="random", seed=0)
+    assert Cell.from_key(from_file.key) == from_file.model_copy(update={"dataset": "my__set"})
+    for not_a_key in ("notes", "a__b__c", "a__b__c__seedx", "a__b__c__d"):
+        assert Cell.from_key(not_a_key) is None
+
+
+def test_run_grid_sizes_its_holm_families_from_the_planned_table(tiny_slm, tmp_path):
+    config = small_grid(tmp_path, strategies=["random"])
+    planned = small_grid(tmp_path, strategies=["random", "error"],
+                         methods=["io", "feature_ablation", "deeplift"]).rows()
+    summary = run_grid(config, tiny_slm, planned=planned)
+    pooled = [c for c in summary["comparisons"] if c["seed"] == "all"]
+    assert [(c["family_size"], c["family_finished"]) for c in pooled] == [(4, 1)]
+
+
 def test_the_pool_is_scored_once_per_dataset_and_seed_and_stages_are_timed(
         tiny_slm, tmp_path, monkeypatch):
     import time

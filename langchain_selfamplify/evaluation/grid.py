@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from langchain_selfamplify.amplify import amplify
@@ -105,7 +105,8 @@ def prompt_hash(prompt: AmplifiedPrompt) -> str:
 
 
 def run_grid(config: GridConfig, backend: ModelBackend, *, chunk_size: int = 64,
-             splits: Splits | None = None, retry_failed: bool = False) -> dict[str, Any]:
+             splits: Splits | None = None, retry_failed: bool = False,
+             planned: Iterable[tuple[str, str, str]] | None = None) -> dict[str, Any]:
     """Run (or resume) the grid and write its outputs; returns :func:`summarize`'s result.
 
     A cell whose method cannot run here (a capability the backend lacks, an option that
@@ -121,6 +122,9 @@ def run_grid(config: GridConfig, backend: ModelBackend, *, chunk_size: int = 64,
         chunk_size: Questions answered between two writes. Defaults to 64.
         splits: :func:`load_grid_splits`'s result, when the caller checked it already.
         retry_failed: Run the cells that failed in an earlier run again. Defaults to False.
+        planned: The rows of the whole table this grid is part of, which size the
+            summary's Holm families (see :func:`summarize`). Defaults to the grid's own
+            rows (:meth:`GridConfig.rows`).
 
     Raises:
         GridStoppedError: the environment failed; the same call resumes.
@@ -143,7 +147,7 @@ def run_grid(config: GridConfig, backend: ModelBackend, *, chunk_size: int = 64,
             if is_transient(exc):
                 raise GridStoppedError(cell.key, exc) from exc
             state.finish(cell, "failed", time.perf_counter() - started, reason=str(exc))
-    return summarize(state.out, config.rows())
+    return summarize(state.out, config.rows() if planned is None else planned)
 
 
 def timed_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: GridConfig,

@@ -95,6 +95,16 @@ class Cell(StrictModel):
         name = Path(self.dataset).stem if os.sep in self.dataset else self.dataset
         return f"{name}__{self.method}__{self.strategy}__seed{self.seed}"
 
+    @classmethod
+    def from_key(cls, key: str) -> Cell | None:
+        """The cell a :attr:`key` names (a dataset file's path reads back as its stem),
+        or None when ``key`` is not one."""
+        parts = key.rsplit("__", 3)
+        if len(parts) != 4 or not parts[3].startswith("seed") or not parts[3][4:].isdigit():
+            return None
+        dataset, method, strategy, seed = parts
+        return cls(dataset=dataset, method=method, strategy=strategy, seed=int(seed[4:]))
+
 
 def grid_cells(config: GridConfig) -> list[Cell]:
     """Every cell of the grid, in run order."""

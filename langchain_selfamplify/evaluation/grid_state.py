@@ -147,8 +147,8 @@ def methods_run(out: Path) -> set[str]:
     """The methods of every cell the grid in ``out`` has built a prompt for or
     answered with."""
     records = [*read_jsonl(out / "cells.jsonl"), *read_jsonl(out / "predictions.jsonl")]
-    built = {path.stem.rsplit("__", 3)[1] for path in (out / "prompts").glob("*.json")
-             if path.stem.count("__") >= 3}
+    built = {cell.method for path in (out / "prompts").glob("*.json")
+             if (cell := Cell.from_key(path.stem)) is not None}
     return {record["method"] for record in records} | built
 
 

@@ -8,6 +8,9 @@ from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.rationales.base import register_method
 from langchain_selfamplify.rationales.perturbation import CoalitionValue, PerturbationMethod
 
+PAPER_SAMPLES = 200
+"""Coalitions sampled per demonstration in the paper's experiments: the default."""
+
 
 @register_method
 class KernelShapRationale(PerturbationMethod):
@@ -16,7 +19,7 @@ class KernelShapRationale(PerturbationMethod):
     Args:
         backend: The model to explain.
         k: Number of keywords. Defaults to 5.
-        n_samples: Coalitions sampled per example. Defaults to 200.
+        n_samples: Coalitions sampled per example. Defaults to :data:`PAPER_SAMPLES` (200).
         seed: Seed for coalition sampling. Defaults to 0.
     """
 
@@ -24,7 +27,7 @@ class KernelShapRationale(PerturbationMethod):
     description = "Captum KernelShap over words (sampled coalitions)"
 
     def __init__(
-        self, backend: ModelBackend, k: int = 5, n_samples: int = 200, seed: int = 0
+        self, backend: ModelBackend, k: int = 5, n_samples: int = PAPER_SAMPLES, seed: int = 0
     ) -> None:
         super().__init__(backend, k, seed)
         if n_samples < 2:
