@@ -16,7 +16,7 @@ Ray is an optional extra: ``pip install "langchain-selfamplify[ray]"``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from langchain_selfamplify.checkpoint import append_jsonl
@@ -71,8 +71,8 @@ def run_cell(backend: ModelBackend, cell: Cell, pool: list[Any], todo: list[Any]
 def run_grid_on_ray(config: GridConfig, load: Callable[[], ModelBackend], *,
                     address: str | None = None, workers: int | None = None,
                     num_cpus: float = 1, num_gpus: float = 0,
-                    splits: Splits | None = None, retry_failed: bool = False
-                    ) -> dict[str, Any]:
+                    splits: Splits | None = None, retry_failed: bool = False,
+                    planned: Iterable[tuple[str, str, str]] | None = None) -> dict[str, Any]:
     """Run (or resume) the grid with its cells spread over Ray workers.
 
     Failures are handled as by :func:`run_grid`: a worker whose server or memory fails
@@ -90,6 +90,8 @@ def run_grid_on_ray(config: GridConfig, load: Callable[[], ModelBackend], *,
         num_gpus: GPUs each worker reserves (e.g. 1 for a GPU worker). Defaults to 0.
         splits: :func:`load_grid_splits`'s result, when the caller checked it already.
         retry_failed: Run the cells that failed in an earlier run again. Defaults to False.
+        planned: The rows of the whole table this grid is part of, as :func:`run_grid`
+            takes them. Defaults to the grid's own rows.
 
     Returns:
         :func:`summarize`'s result, as :func:`run_grid` returns it.
@@ -137,7 +139,7 @@ def run_grid_on_ray(config: GridConfig, load: Callable[[], ModelBackend], *,
     finally:
         if started_here:
             ray.shutdown()
-    return summarize(state.out, config.rows())
+    return summarize(state.out, config.rows() if planned is None else planned)
 
 
 def _write(state: GridState, cell: Cell, result: dict[str, Any]) -> None:
