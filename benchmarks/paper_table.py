@@ -206,7 +206,7 @@ def main() -> None:
     record: dict[str, Any] = {"grids": []}
     figure_summary: dict[str, Any] | None = None
     for model in comma_list(args.models):
-        slm = None if args.report_only else SLM.load(model, show_progress=False,
+        slm = None if args.report_only else SLM.load(model, show_progress=True,
                                                      torch_dtype=args.dtype,
                                                      decode_slots=args.decode_slots)
         name = EMBEDDED_MODELS.get(model, model)
