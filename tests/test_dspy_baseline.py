@@ -81,14 +81,18 @@ def demos_of(prompt):
 
 @pytest.mark.parametrize("right_at", [[0, 1], [3, 7, 8, 10], [11], [], list(range(12))])
 def test_prefetched_bootstrapping_builds_the_program_dspy_builds_one_call_at_a_time(
-        tiny_slm, right_at):
+        tiny_slm, right_at, capsys):
     pool = load_demo_set("pool")[:12]
     right = [pool[i].id for i in right_at]
     one_by_one = ScriptedChat(tiny_slm, pool, right)
     expected = DSPyBaseline(one_by_one, n=2, seed=3, prefetch=0).build(pool)
     assert set(one_by_one.batches) == {1}  # DSPy's own pace: one request per call
+    dspys_account = capsys.readouterr().out
+    assert dspys_account.count("Bootstrapped ") == 1
     prefetched = ScriptedChat(tiny_slm, pool, right)
     built = DSPyBaseline(prefetched, n=2, seed=3, prefetch=5).build(pool)
+    # the placeholder runs' accounts ("Bootstrapped 0 full traces") are not printed
+    assert capsys.readouterr().out == dspys_account
     assert demos_of(built) == demos_of(expected)
     assert built.metadata["model_calls"] == expected.metadata["model_calls"]
     assert max(prefetched.batches) <= 5 and len(prefetched.batches) <= len(one_by_one.batches)

@@ -22,6 +22,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -171,6 +174,10 @@ def run_with_prefetch(backend: ModelBackend, run: Callable[[Any], T], *, batch: 
     is the one ``run`` gets calling the model itself; replies generated ahead and
     never asked for are the price. ``run`` must be deterministic given its replies.
 
+    What ``run`` prints (BootstrapFewShot's "Bootstrapped 0 full traces ...") is held
+    back and only the final run's is printed: the earlier runs' accounts count
+    placeholders as failed traces, and would tell a user watching that none passed.
+
     Args:
         backend: The model backend.
         run: Runs the program with a ``dspy.LM`` and returns its result.
@@ -192,8 +199,11 @@ def run_with_prefetch(backend: ModelBackend, run: Callable[[Any], T], *, batch: 
     while True:
         rounds += 1
         engine = PrefetchedEngine(backend, replies, placeholder, max_new_tokens)
-        result = run(lm_of(engine))
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            result = run(lm_of(engine))
         if not engine.missed:
+            sys.stdout.write(printed.getvalue())
             # Replies re-tokenised: a count near, not always equal to, the tokens made.
             lengths = {key: backend.count_tokens(reply, prompt=False)
                        for key, reply in replies.items()}
