@@ -38,7 +38,6 @@ from langchain_selfamplify.evaluation.grid_config import (
 )
 from langchain_selfamplify.evaluation.grid_state import GridState, check_output_dir
 from langchain_selfamplify.evaluation.predict import Prediction, answer_questions
-from langchain_selfamplify.evaluation.summary import summarize
 from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.stages import measure_stages, stage
@@ -147,7 +146,7 @@ def run_grid(config: GridConfig, backend: ModelBackend, *, chunk_size: int = 64,
             if is_transient(exc):
                 raise GridStoppedError(cell.key, exc) from exc
             state.finish(cell, "failed", time.perf_counter() - started, reason=str(exc))
-    return summarize(state.out, config.rows() if planned is None else planned)
+    return state.summary(planned)
 
 
 def timed_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: GridConfig,

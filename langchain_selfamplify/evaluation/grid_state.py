@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from langchain_selfamplify.evaluation.grid_config import (
     grid_cells,
     load_grid_splits,
 )
+from langchain_selfamplify.evaluation.summary import summarize
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.stages import peak_rss_mib
 
@@ -40,6 +42,12 @@ class GridState:
         self.answered, self.finished = answered, finished
         self.predictions_path = out / "predictions.jsonl"
         self.cells_path = out / "cells.jsonl"
+
+    def summary(self, planned: Iterable[tuple[str, str, str]] | None = None
+                ) -> dict[str, Any]:
+        """:func:`~.summary.summarize` of the directory, its Holm families sized by the
+        ``planned`` rows of the whole table (by default the grid's own rows)."""
+        return summarize(self.out, self.config.rows() if planned is None else planned)
 
     @classmethod
     def open(cls, config: GridConfig, splits: Splits | None = None, *,
@@ -146,10 +154,15 @@ def _result_settings(config: GridConfig, ran: set[str]) -> dict[str, Any]:
 def methods_run(out: Path) -> set[str]:
     """The methods of every cell the grid in ``out`` has built a prompt for or
     answered with."""
-    records = [*read_jsonl(out / "cells.jsonl"), *read_jsonl(out / "predictions.jsonl")]
     built = {cell.method for path in (out / "prompts").glob("*.json")
              if (cell := Cell.from_key(path.stem)) is not None}
-    return {record["method"] for record in records} | built
+    return {record["method"] for record in cell_records(out)} | built
+
+
+def cell_records(out: Path) -> list[dict[str, Any]]:
+    """Every record that names a cell (its dataset, method, strategy and seed): the
+    cells' and the predictions'."""
+    return [*read_jsonl(out / "cells.jsonl"), *read_jsonl(out / "predictions.jsonl")]
 
 
 def recorded_config(out: str | Path) -> GridConfig:
@@ -165,7 +178,7 @@ def recorded_config(out: str | Path) -> GridConfig:
     """
     out = Path(out)
     config = GridConfig.model_validate_json((out / "config.json").read_text(encoding="utf-8"))
-    records = [*read_jsonl(out / "cells.jsonl"), *read_jsonl(out / "predictions.jsonl")]
+    records = cell_records(out)
     datasets = list(dict.fromkeys([*config.datasets, *(r["dataset"] for r in records)]))
     seeds = sorted({*config.seeds, *(int(r["seed"]) for r in records)})
     return config.model_copy(update={"datasets": datasets, "seeds": seeds})

@@ -36,7 +36,6 @@ from langchain_selfamplify.evaluation.grid import (
     answer_cell,
     timed_prompt,
 )
-from langchain_selfamplify.evaluation.summary import summarize
 from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 
@@ -139,7 +138,7 @@ def run_grid_on_ray(config: GridConfig, load: Callable[[], ModelBackend], *,
     finally:
         if started_here:
             ray.shutdown()
-    return summarize(state.out, config.rows() if planned is None else planned)
+    return state.summary(planned)
 
 
 def _write(state: GridState, cell: Cell, result: dict[str, Any]) -> None:
