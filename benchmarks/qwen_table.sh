@@ -43,14 +43,13 @@ $PY benchmarks/qwen_rationale_lengths.py --datasets commonsense_qa
 checkpoint "Rationale lengths: CommonsenseQA's Ph-CoT demonstrations uncapped, before its cells"
 $PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0,1,2 --datasets commonsense_qa --methods io,ph_cot
 checkpoint "Qwen table: CSQA IO and Ph-CoT success, 3 seeds"
-# The rest of the zero-shot screen (Qwen's cloze format on CommonsenseQA and Social IQa,
-# Gemma's cloze format): about half an hour, and it completes the screen that decides
-# which datasets the comparison runs on.
-$PY benchmarks/zero_shot.py
-checkpoint "Zero-shot screen: the embedded models on the five paper datasets, both formats"
 $PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0,1,2 --datasets arc_challenge,commonsense_qa --methods io,ph_cot,dspy_bootstrap
 $PY benchmarks/dspy_program.py --grid "$GRID" --model qwen2.5-coder-1.5b --name dspy_program_qwen --chunk-size 200 --decode-slots 200
 checkpoint "Qwen table: DSPy BootstrapFewShot, 3 seeds on both datasets, and the compiled program on its own"
+# The rest of the zero-shot screen (Gemma's cloze format; Qwen's is complete): about
+# half an hour. After the DSPy rows, which finish the side-by-side comparison's cells.
+$PY benchmarks/zero_shot.py
+checkpoint "Zero-shot screen: the embedded models on the five paper datasets, both formats"
 # Social IQa: the third dataset the screen keeps for this model (Snarks and Causal
 # Judgment are at chance in both formats, docs/results/zero_shot.md).
 $PY benchmarks/qwen_rationale_lengths.py --datasets social_iqa
