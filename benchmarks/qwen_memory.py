@@ -11,34 +11,46 @@ decoding slot adds.
   read.
 - **First forward pass**: one pass over a short question, which reads every weight, so
   the resident memory is then the model's working size.
-- **Decoding**: each slot's keys and values take ``2 x layers x KV heads x head size x
-  4`` bytes per token in float32. The table decodes ``--slots`` questions at a time, each
-  holding its own tokens (the question and up to ``--rationale-cap`` rationale tokens;
-  the few-shot prefix is kept once for all slots): the largest cache is projected from
-  the longest question of ARC-Challenge's test split, as if every slot held it.
+- **Decoding, projected**: each slot's keys and values take ``2 x layers x KV heads x
+  head size x 4`` bytes per token in float32. A grid decodes ``--slots`` questions at a
+  time, each holding its own tokens (the question and up to ``--rationale-cap`` rationale
+  tokens; the few-shot prefix is kept once for all slots): the largest cache is projected
+  from the longest question of ARC-Challenge's test split, as if every slot held it.
+- **Decoding, measured** (``--answer``, on by default): the grid's own Ph-CoT cell
+  (``--cell``, its saved 8-shot prompt) answers as many of its test questions as it has
+  slots, all decoded together, exactly as the grid answers a chunk
+  (``answer_questions``, score mode, the grid's rationale cap), while the sampler runs:
+  the peak a grid run at ``--slots`` reaches, and its seconds per question.
 
-Run: ``python benchmarks/qwen_memory.py`` (about a minute). Writes
-``docs/results/qwen_memory.{json,md}``. Linux only (``/proc``).
+Run: ``python benchmarks/qwen_memory.py [--slots 64]`` after the table's cell exists
+(``benchmarks/qwen_table.sh``); the measured stage decodes a chunk of Ph-CoT answers
+(about 20 minutes at 64 slots on two cores), ``--no-answer`` skips it (about a minute).
+Writes ``docs/results/qwen_memory.{json,md}``. Linux only (``/proc``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
-from harness import markdown_table, shared_datasets, write_results
+from harness import RESULTS, cell_test_questions, markdown_table, shared_datasets, write_results
 
-from langchain_selfamplify import SLM, load_dataset
+from langchain_selfamplify import SLM, AmplifiedPrompt, load_dataset
+from langchain_selfamplify.evaluation.predict import answer_questions
 from langchain_selfamplify.models.embedded import QWEN_MODEL, embedded_model_path
 from langchain_selfamplify.models.gguf_cache import existing_conversion
+from langchain_selfamplify.models.sizing import CPU_DECODE_SLOTS
 from langchain_selfamplify.prompting.messages import question_text
 
 FIELDS = ("VmRSS", "RssAnon", "RssFile")
 GIB = 2**30
 BOUND_GIB = 8.0
 """The speed issue's bound on the capable model's grid, float32, 2-core machine."""
+GRID = RESULTS / "paper_table_qwen_run" / "qwen2.5-coder-1.5b__letter"
 
 
 def status() -> dict[str, int]:
@@ -86,6 +98,23 @@ def first_pass(slm: Any) -> None:
         slm.model(ids)
 
 
+def answered_chunk(slm: SLM, grid: Path, cell: str, slots: int) -> dict[str, Any]:
+    """Answer the first ``slots`` test questions of the grid's ``cell`` together, as the
+    grid answers a chunk, sampling memory; the peaks, seconds and rationale lengths."""
+    config = json.loads((grid / "config.json").read_text(encoding="utf-8"))
+    prompt = AmplifiedPrompt.load(grid / "prompts" / f"{cell}.json")
+    questions = cell_test_questions(config, cell)[:slots]
+    slm.decode_slots = len(questions)
+    start = time.perf_counter()
+    predictions, peaks = sampled_peaks(lambda: answer_questions(
+        slm, prompt, questions, max_rationale_tokens=config["max_rationale_tokens"]))
+    seconds = time.perf_counter() - start
+    lengths = [slm.count_tokens(p.rationale or "", prompt=False) for p in predictions]
+    return {"cell": cell, "questions": len(questions), "seconds": seconds,
+            "peaks": peaks, "longest_rationale_tokens": max(lengths),
+            "mean_rationale_tokens": sum(lengths) / len(lengths)}
+
+
 def within(value: int) -> str:
     """" (within it)" or " (**over it**)" against :data:`BOUND_GIB`."""
     return " (within it)" if value <= BOUND_GIB * GIB else " (**over it**)"
@@ -94,9 +123,17 @@ def within(value: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--slots", type=int, default=100)
+    parser.add_argument("--slots", type=int, default=CPU_DECODE_SLOTS,
+                        help="questions decoded together (default: the CPU default)")
     parser.add_argument("--rationale-cap", type=int, default=512)
+    parser.add_argument("--answer", action=argparse.BooleanOptionalAction, default=True,
+                        help="measure a chunk of the grid's Ph-CoT answers (default: on)")
+    parser.add_argument("--grid", type=Path, default=GRID)
+    parser.add_argument("--cell", default="arc_challenge__ph_cot__success__seed0")
     args = parser.parse_args()
+    if args.answer and not (args.grid / "prompts" / f"{args.cell}.json").is_file():
+        parser.error(f"no saved prompt of {args.cell} under {args.grid}: run the table's "
+                     "cell first (benchmarks/qwen_table.sh) or pass --no-answer")
     # read before loading: the first load writes the conversion it then reads
     from_conversion = existing_conversion(embedded_model_path(QWEN_MODEL)) is not None
     slm, peaks = sampled_peaks(lambda: SLM.load(QWEN_MODEL, show_progress=False))
@@ -112,6 +149,7 @@ def main() -> None:
     cache = args.slots * slot_tokens * per_token
     worst = after["RssAnon"] + cache
     worst_resident = after["VmRSS"] + cache
+    chunk = answered_chunk(slm, args.grid, args.cell, args.slots) if args.answer else None
 
     def row(name: str, values: dict[str, int]) -> list[str]:
         return [name, *(f"{values[key] / GIB:.2f}" for key in FIELDS)]
@@ -121,6 +159,9 @@ def main() -> None:
             [f"decoding {args.slots} slots of {slot_tokens} tokens (projected, worst case)",
              f"{worst_resident / GIB:.2f}", f"{worst / GIB:.2f}",
              f"{after['RssFile'] / GIB:.2f}"]]
+    if chunk is not None:
+        rows.append(row(f"answering {chunk['questions']} Ph-CoT questions together: peak",
+                        chunk["peaks"]))
     source = ("its float32 conversion, mapped" if from_conversion
               else "the GGUF file, dequantised")
     markdown = "\n".join([
@@ -148,12 +189,28 @@ def main() -> None:
         "the table's own process (resident, mapped files included) is in "
         "`docs/results/qwen_table_cost.md`: slots hold their own tokens only, and most "
         "rationales end well before the cap.",
+        *([] if chunk is None else [measured_line(chunk)]),
     ])
     write_results("qwen_memory", {"source": source, "peaks": peaks, "after_loading": loaded,
                                   "first_pass_peaks": pass_peaks, "after_first_pass": after,
                                   "kv_bytes_per_token": per_token, "slots": args.slots,
                                   "slot_tokens": slot_tokens,
-                                  "projected_worst_bytes": worst}, markdown)
+                                  "projected_worst_bytes": worst, "answered_chunk": chunk},
+                  markdown)
+
+
+def measured_line(chunk: dict[str, Any]) -> str:
+    """The report's line on the measured chunk of answers."""
+    peak = chunk["peaks"]
+    return (f"- Measured: the table's cell `{chunk['cell']}` (its saved prompt, as the grid "
+            f"answers it) answered {chunk['questions']} test questions decoded together in "
+            f"{chunk['seconds']:.0f} s ({chunk['seconds'] / chunk['questions']:.1f} s per "
+            f"question; rationales of {chunk['mean_rationale_tokens']:.0f} tokens on "
+            f"average, the longest {chunk['longest_rationale_tokens']}). Peak: "
+            f"{peak['RssAnon'] / GIB:.2f} GiB of the process's own memory"
+            f"{within(peak['RssAnon'])}, {peak['VmRSS'] / GIB:.2f} GiB resident with the "
+            f"mapped weights{within(peak['VmRSS'])}. A grid run with `--decode-slots "
+            f"{chunk['questions']}` holds at most this many questions' caches at once.")
 
 
 if __name__ == "__main__":

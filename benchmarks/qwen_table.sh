@@ -46,6 +46,10 @@ checkpoint "Qwen table: CSQA IO and Ph-CoT success, 3 seeds"
 $PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0,1,2 --datasets arc_challenge,commonsense_qa --methods io,ph_cot,dspy_bootstrap
 $PY benchmarks/dspy_program.py --grid "$GRID" --model qwen2.5-coder-1.5b --name dspy_program_qwen --chunk-size 200 --decode-slots 200
 checkpoint "Qwen table: DSPy BootstrapFewShot, 3 seeds on both datasets, and the compiled program on its own"
+# The grid's memory at the CPU default of 64 slots, measured on a chunk of the table's
+# own Ph-CoT answers (the table itself runs 200 slots: faster, more memory).
+$PY benchmarks/qwen_memory.py --slots 64
+checkpoint "Memory: a chunk of Ph-CoT answers at the CPU default of 64 slots, measured"
 # The rest of the zero-shot screen (Gemma's cloze format; Qwen's is complete): about
 # half an hour. After the DSPy rows, which finish the side-by-side comparison's cells.
 $PY benchmarks/zero_shot.py
