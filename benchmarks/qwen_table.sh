@@ -50,6 +50,10 @@ checkpoint "Qwen table: DSPy BootstrapFewShot, 3 seeds on both datasets, and the
 # own Ph-CoT answers (the table itself runs 200 slots: faster, more memory).
 $PY benchmarks/qwen_memory.py --slots 64
 checkpoint "Memory: a chunk of Ph-CoT answers at the CPU default of 64 slots, measured"
+# A decoding step's cost by its rows, remeasured since the shared-prefix attention's
+# layout changed (it sizes the table's slots; about 25 minutes).
+$PY benchmarks/decode_rows.py --rows 200,100,50,25
+checkpoint "Decoding step by rows, remeasured"
 # The rest of the zero-shot screen (Gemma's cloze format; Qwen's is complete): about
 # half an hour. After the DSPy rows, which finish the side-by-side comparison's cells.
 $PY benchmarks/zero_shot.py
