@@ -14,9 +14,9 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
 from langchain_selfamplify.cli_options import option_message, parse_integers
+from langchain_selfamplify.cli_printout import print_run_result
 from langchain_selfamplify.data.registry import DATASETS
 from langchain_selfamplify.errors import (
     HANDLED_FAILURES,
@@ -25,7 +25,7 @@ from langchain_selfamplify.errors import (
     describe_transient,
     is_transient,
 )
-from langchain_selfamplify.pipeline import RunConfig, RunResult, run_self_amplify
+from langchain_selfamplify.pipeline import RunConfig, run_self_amplify
 from langchain_selfamplify.rationales.base import METHODS
 from langchain_selfamplify.selection.strategies import STRATEGIES
 
@@ -134,7 +134,7 @@ def run(
         result = run_self_amplify(config, overwrite=overwrite)
     except HANDLED_FAILURES as exc:
         _fail(exc)
-    print_results(result)
+    print_run_result(result, console)
 
 
 @app.command()
@@ -374,38 +374,6 @@ def _fail(error: BaseException) -> NoReturn:
     message = option_message(error) if isinstance(error, ValidationError) else str(error)
     console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code=EXIT_BAD_INPUT) from error
-
-
-def print_results(result: RunResult) -> None:
-    """The IO vs Self-AMPLIFY table, their paired comparison, and where the files went."""
-    from collections import Counter
-
-    from langchain_selfamplify.evaluation.statistics import compare_paired
-
-    table = Table(title=f"{result.model_name} on {result.config.dataset} "
-                        f"({result.config.shots} shots, pool of {result.pool_size}, "
-                        f"{result.config.answer_format} format)")
-    for column in ("prompt", "accuracy", "95% CI", "n", "top label"):
-        table.add_column(column, justify="left" if column == "prompt" else "right")
-    for row in (result.io, result.self_amplify):
-        acc = row.accuracy
-        label, count = Counter(p.predicted for p in row.predictions).most_common(1)[0]
-        table.add_row(row.name, f"{acc.value:.1%}", f"[{acc.ci_low:.1%}, {acc.ci_high:.1%}]",
-                      str(acc.n), f"{label} {count / len(row.predictions):.0%}")
-    console.print(table)
-    paired = compare_paired({p.id: p.correct for p in result.self_amplify.predictions},
-                            {p.id: p.correct for p in result.io.predictions})
-    console.print(
-        f"Self-AMPLIFY - IO on the same {paired.n} questions: "
-        f"{paired.difference * 100:+.1f} pts, 95% paired bootstrap "
-        f"[{paired.ci_low * 100:+.1f}, {paired.ci_high * 100:+.1f}], exact McNemar "
-        f"p={paired.p_value:.2g}: {paired.verdict}"
-        f"{' IO' if paired.verdict != 'no detectable difference' else ''} "
-        "(one seed; `selfamplify evaluate` runs several and resamples them).")
-    timing = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.timings.items())
-    console.print(f"time: {timing}")
-    out = result.config.output_dir
-    console.print(f"wrote {out}/amplified_prompt.json and {out}/results.json")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ def test_run_writes_the_prompt_and_the_results(tiny_model_dir, tmp_path):
     ])
     assert result.exit_code == 0, result.output
     assert "IO" in result.output and "Self-AMPLIFY (deeplift, random)" in result.output
+    assert "Self-AMPLIFY - IO on the same 6 questions" in result.output  # the paired test
     results = json.loads((out / "results.json").read_text())
     assert results["io"]["accuracy"]["n"] == 6 == results["self_amplify"]["accuracy"]["n"]
     timings = json.loads((out / "timings.json").read_text())
