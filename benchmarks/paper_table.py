@@ -30,9 +30,9 @@ from harness import (
     comma_list,
     command_line,
     shared_datasets,
-    update_readme_verdicts,
     write_results,
 )
+from readme_verdicts import update_readme_verdicts
 
 from langchain_selfamplify import SLM
 from langchain_selfamplify.baselines import BASELINES

@@ -1,0 +1,134 @@
+"""The README's answers, rewritten from the paper tables' paired tests: the "does it
+help?" lists per model and answer format, and the capable model's first answer in the
+set-up section. ``benchmarks/paper_table.py`` calls :func:`update_readme_verdicts`
+after every report, so the README never states a verdict no run wrote."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from harness import RESULTS, replace_readme_block
+
+VERDICTS_START = "<!-- verdicts:start -->"
+VERDICTS_END = "<!-- verdicts:end -->"
+VERDICT_RESULTS = ("paper_table_qwen", "paper_table", "paper_table_gemma")
+
+
+def update_readme_verdicts() -> None:
+    """Rewrite the README's "does it help?" block from the paired tests of the paper
+    tables present in ``docs/results``, one list per model and answer format."""
+    from langchain_selfamplify.baselines import BASELINES
+    from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells
+    from langchain_selfamplify.evaluation.report import METHOD_NAMES, verdict_lines
+
+    parts, tested = [], []
+    for name in VERDICT_RESULTS:
+        path = RESULTS / f"{name}.json"
+        if not path.is_file():
+            continue
+        for grid in json.loads(path.read_text(encoding="utf-8")).get("grids", []):
+            tested += [(grid["model"], grid["answer_format"], c)
+                       for c in grid["summary"]["comparisons"]
+                       if c["baseline"] == "io" and c["seed"] == "all"
+                       and c["method"] not in BASELINES]
+            done = sum(c["status"] == "done" for c in grid["summary"]["cells"])
+            total = len(grid_cells(GridConfig(**grid["config"])))
+            partial = "" if done == total else f", **partial: {done} of {total} cells**"
+            parts += [f"**{grid['model']}, {grid['answer_format']} format** "
+                      f"([details](docs/results/{name}.md){partial}):", "",
+                      *verdict_lines(grid["summary"], "io"), *_paper_claim(grid), ""]
+            if "dspy_bootstrap" in grid["config"]["methods"]:
+                parts += [f"Against {METHOD_NAMES['dspy_bootstrap']} (same model, questions "
+                          "and statistics):", "", *verdict_lines(grid["summary"],
+                                                                 "dspy_bootstrap"), ""]
+    parts += _multiple_comparisons(tested)
+    replace_readme_block(VERDICTS_START, VERDICTS_END, "\n".join(parts).strip())
+    headline = capable_model_headline()
+    if headline:
+        replace_readme_block(HEADLINE_START, HEADLINE_END, headline)
+
+
+HEADLINE_START = "<!-- capable-model:start -->"
+HEADLINE_END = "<!-- capable-model:end -->"
+
+
+def capable_model_headline() -> str | None:
+    """The README's first answer for the capable model: Ph-CoT (success) against IO per
+    dataset of its table, and the minutes that keep it out of the 10-minute main job
+    (its prompts' build time and its cells' answering time, read from the run)."""
+    from langchain_selfamplify.evaluation.report import holm_caveat
+
+    path = RESULTS / "paper_table_qwen.json"
+    if not path.is_file():
+        return None
+    grid = json.loads(path.read_text(encoding="utf-8"))["grids"][0]
+    summary = grid["summary"]
+    rows = {(r["dataset"], r["method"]): r for r in summary["rows"]}
+
+    def share(row: dict[str, Any]) -> str:
+        a = row["accuracy"]
+        return f"{a['value']:.1%} [{a['ci_low']:.1%}, {a['ci_high']:.1%}]"
+
+    lines = []
+    for c in summary["comparisons"]:
+        if (c["method"], c["strategy"], c["baseline"], c["seed"]) != ("ph_cot", "success",
+                                                                       "io", "all"):
+            continue
+        io, ph_cot = rows[(c["dataset"], "io")], rows[(c["dataset"], "ph_cot")]
+        lines.append(
+            f"- **{c['dataset']}**: IO {share(io)} over {len(io['seeds'])} seed(s), "
+            f"Self-AMPLIFY Ph-CoT (success) {share(ph_cot)} over {len(ph_cot['seeds'])}; "
+            f"paired over the {c['seeds']} seed(s) both finished "
+            f"({grid['config']['test_size']} questions each): "
+            f"{100 * c['difference']:+.1f} pts [{100 * c['ci_low']:+.1f}, "
+            f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.3f}: "
+            + {"beats": "**Ph-CoT helps**.", "worse than": "**Ph-CoT is worse than IO**."}
+            .get(c["verdict"], f"no detectable difference{holm_caveat(c)}."))
+    builds = sorted(json.loads(prompt.read_text(encoding="utf-8"))["metadata"]["build_seconds"]
+                    / 60 for prompt in RESULTS.glob(
+                        "paper_table_qwen_run/*/prompts/*__ph_cot__success__*.json"))
+    answering = sorted(cell["seconds"] / 60 for cell in summary["cells"]
+                       if cell["method"] == "ph_cot" and cell["status"] == "done")
+    if builds and answering:
+        lines.append(
+            f"- Why it is not the main job's default: on two CPU cores one 8-shot Ph-CoT "
+            f"prompt took {builds[0]:.0f} to {builds[-1]:.0f} minutes to build (scoring the "
+            f"pool, then 8 explanations; {len(builds)} prompts) and a cell of "
+            f"{grid['config']['test_size']} questions "
+            f"{answering[0]:.0f} to {answering[-1]:.0f} minutes in all (wall time, the "
+            "machine shared with other work at times), against the main job's 10 minutes.")
+    return "\n".join(lines)
+
+
+def _paper_claim(grid: dict[str, Any]) -> list[str]:
+    """Where a table has Ph-CoT (success) against IO pooled over seeds: the paper's claim
+    beside what was measured, one line per dataset."""
+    from langchain_selfamplify.evaluation.report import holm_caveat
+
+    found = [c for c in grid["summary"]["comparisons"]
+             if c["method"] == "ph_cot" and c["strategy"] == "success"
+             and c["baseline"] == "io" and c["seed"] == "all"]
+    return [f"- The paper's claim, Ph-CoT the best average gain over IO (2B-7B models), on "
+            f"{c['dataset']}: Ph-CoT (success) minus IO {100 * c['difference']:+.1f} pts "
+            f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}], p={c['p_value']:.3f} "
+            f"over {c['seeds']} seed(s): "
+            + {"beats": "a gain here too.", "worse than": "**the opposite here**."}.get(
+                c["verdict"], f"no detectable gain here{holm_caveat(c)}.")
+            for c in found]
+
+
+def _multiple_comparisons(tested: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
+    """A sentence on how many Self-AMPLIFY-vs-IO tests the lists above hold and how their
+    verdicts were corrected (Holm, within each table's family)."""
+    if not tested:
+        return []
+    decided = [(m, f, c) for m, f, c in tested if c["verdict"] != "no detectable difference"]
+    sizes = sorted({c.get("family_size", 1) for _, _, c in tested})
+    line = (f"These lists hold {len(tested)} paired Self-AMPLIFY-vs-IO tests. A verdict needs "
+            "its interval to exclude 0 and its p-value to pass Holm's correction within its "
+            f"table (families of {', '.join(map(str, sizes))} planned tests); ")
+    line += ("; ".join(f"{m}, {f}, {c['dataset']}, {c['method']} ({c['strategy']}): "
+                       f"p={c['p_value']:.3f}, {c['verdict']}" for m, f, c in decided) + "."
+             if decided else "none passes.")
+    return [line]
