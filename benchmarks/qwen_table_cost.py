@@ -207,21 +207,39 @@ def decode_line() -> str:
         return ("A decoding step passes every row through every weight, and a chunk of "
                 "questions decodes until its longest rationale ends, so its late steps run "
                 "few rows.")
-    fixed, per_row = fixed_and_per_row(json.loads(path.read_text(encoding="utf-8"))["runs"])
+    measured = json.loads(path.read_text(encoding="utf-8"))
+    fixed, per_row = fixed_and_per_row(measured["runs"])
+    row_gflops = 2 * measured["parameters"] / per_row / 1e9
     return (f"A decoding step costs about {fixed:.2f} s plus {1000 * per_row:.0f} ms per "
-            "row (`docs/results/decode_rows.md`): the rows' arithmetic runs at about "
-            "two thirds of the measured peak, and a chunk decodes until its longest "
-            "rationale ends, each late step paying the fixed part for few rows.")
+            "row (`docs/results/decode_rows.md`): the rows' arithmetic runs at "
+            f"{row_gflops / measured['peak_gflops']:.0%} of the matrix-multiply peak "
+            "measured in that run, and a chunk decodes until its longest rationale ends, "
+            "each late step paying the fixed part for few rows.")
 
 
 def memory_line(finished: dict[str, dict[str, Any]]) -> str:
-    """The largest peak memory the table's cells recorded, if any did."""
+    """The largest peak memory the table's cells recorded, if any did, and the peak of a
+    chunk of its answers at the CPU default of slots (``benchmarks/qwen_memory.py``),
+    if measured."""
     peaks = [r["peak_rss_mib"] for r in finished.values() if r.get("peak_rss_mib")]
     if not peaks:
-        return ("not recorded by these cells (cells record it from this commit on; "
+        line = ("not recorded by these cells (cells record it from this commit on; "
                 "`peak_rss_mib` in `cells.jsonl`)")
-    return (f"{max(peaks) / 1024:.2f} GiB, the largest of the {len(peaks)} cells that "
-            "recorded it (the model file's mapped pages included while resident)")
+    else:
+        line = (f"{max(peaks) / 1024:.2f} GiB, the largest of the {len(peaks)} cells that "
+                "recorded it (the model file's mapped pages included while resident)")
+    path = RESULTS / "qwen_memory.json"
+    chunk = (json.loads(path.read_text(encoding="utf-8")).get("answered_chunk")
+             if path.is_file() else None)
+    if chunk:
+        peak = chunk["peaks"]
+        line += (f". Decoding {chunk['questions']} together (`--decode-slots "
+                 f"{chunk['questions']}`), a chunk of this table's Ph-CoT answers peaked at "
+                 f"{peak['VmRSS'] / 2**30:.2f} GiB resident, {peak['RssAnon'] / 2**30:.2f} "
+                 "GiB of it the process's own memory, at "
+                 f"{chunk['seconds'] / chunk['questions']:.1f} s per question "
+                 "(`docs/results/qwen_memory.md`)")
+    return line
 
 
 def machine_peak(reuse: bool) -> tuple[float, str]:
