@@ -37,3 +37,45 @@ def test_sizes_not_given_are_the_devices_and_given_ones_are_kept(tiny_model_dir)
     assert (default.batch_size, default.decode_slots) == (16, 64)
     slm = SLM.from_pretrained(tiny_model_dir, batch_size=3, decode_slots=5, show_progress=False)
     assert (slm.batch_size, slm.decode_slots) == (3, 5)
+
+
+def test_activation_bytes_per_token_follow_the_model_shape(tiny_slm):
+    config = tiny_slm.model.config
+    expected = (3 * config.intermediate_size + 4 * config.hidden_size) * 4  # float32
+    assert sizing.activation_bytes_per_token(tiny_slm.model) == expected
+    per_token = sizing.activation_bytes_per_token(tiny_slm.model)
+    assert (sizing.prefill_tokens(tiny_slm.model, torch.device("cpu"))
+            == sizing.CPU_PREFILL_ACTIVATION_BYTES // per_token)
+
+
+def test_prompts_are_encoded_in_passes_the_token_budget_holds(tiny_model_dir, demo_pool,
+                                                              monkeypatch):
+    """A queue's prompts are encoded in passes of at most ``prefill_tokens`` tokens (rows
+    x padded width), and the replies are those of one pass for all."""
+    from langchain_selfamplify import SLM, AmplifiedPrompt
+    from langchain_selfamplify.models import continuous_batching
+
+    slm = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False,
+                              decode_slots=16)
+    prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: look.") for ex in demo_pool[:3]])
+    texts = [slm.format_prompt(prompt.to_messages(q)) for q in demo_pool[10:26]]
+    slm.decode_stats.reset()
+    together = slm.generate(texts, max_new_tokens=8)
+    assert slm.decode_stats.prefills == 1
+    shared = slm.shared_prefix_length(slm.tokenize(texts))
+    own = sorted(len(tokens) - shared for tokens in slm.tokenize(texts))
+    budget = 3 * own[-1]  # three of the longest prompts' own tokens per pass at most
+    passes: list[int] = []
+    encode = continuous_batching._prefill_pass
+
+    def counted(core, slots, prompts, token_lists):
+        width = max(len(token_lists[i]) - slots.prefix for i in prompts)
+        passes.append(len(prompts) * width)
+        encode(core, slots, prompts, token_lists)
+
+    monkeypatch.setattr(continuous_batching, "prefill_tokens", lambda model, device: budget)
+    monkeypatch.setattr(continuous_batching, "_prefill_pass", counted)
+    slm.decode_stats.reset()
+    assert slm.generate(texts, max_new_tokens=8) == together
+    assert len(passes) == slm.decode_stats.prefills >= len(texts) // 3
+    assert max(passes) <= budget

@@ -36,6 +36,7 @@ from langchain_selfamplify.models.shared_prefix import (
     shared_prefix_attention_for,
     shared_prefix_cache,
 )
+from langchain_selfamplify.models.sizing import prefill_tokens
 
 if TYPE_CHECKING:
     from langchain_selfamplify.models.core import ModelCore
@@ -266,6 +267,25 @@ def _attention_after_cache(prefix: int, own_mask: torch.Tensor, new_mask: torch.
 
 def _prefill(core: ModelCore, slots: _Slots, prompts: list[int],
              token_lists: Sequence[Sequence[int]]) -> None:
+    """Run the new prompts' own tokens and add them as slots, in passes of at most
+    :func:`~langchain_selfamplify.models.sizing.prefill_tokens` tokens (rows x padded
+    width): a pass's activations grow with its tokens, and all of a queue's prompts in
+    one pass took more memory than their caches."""
+    budget = prefill_tokens(core.model, core.device)
+    start = 0
+    while start < len(prompts):
+        end, width = start + 1, len(token_lists[prompts[start]]) - slots.prefix
+        while end < len(prompts):
+            width = max(width, len(token_lists[prompts[end]]) - slots.prefix)
+            if (end + 1 - start) * width > budget:
+                break
+            end += 1
+        _prefill_pass(core, slots, prompts[start:end], token_lists)
+        start = end
+
+
+def _prefill_pass(core: ModelCore, slots: _Slots, prompts: list[int],
+                  token_lists: Sequence[Sequence[int]]) -> None:
     """Run the new prompts' own tokens together and add them as slots."""
     core.decode_stats.prefills += 1
     batch = core.pad_left([token_lists[i][slots.prefix:] for i in prompts])

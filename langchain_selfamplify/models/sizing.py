@@ -9,7 +9,9 @@ the rows' KV cache is what fills memory: the number of rows is what a share of t
 free memory holds, at the KV bytes per token of this model, for rows of a
 typical length. On an H200, 256 decoding slots ran a 7B model 1.7x faster than 64
 (issue "Speed where users run"); more rows than that gain little, as a step's
-per-row work stops being hidden behind the weight reads.
+per-row work stops being hidden behind the weight reads. Prompts that fill free slots
+are encoded in passes of at most :func:`prefill_tokens` tokens, as a pass's activations
+grow with its tokens (``benchmarks/prefill_memory.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ DECODE_TOKENS_PER_ROW = 1024
 reply (the shared few-shot prefix is kept once for all rows)."""
 SCORE_TOKENS_PER_ROW = 512
 """Tokens a scoring row runs, for sizing: a question and a rationale."""
+CPU_PREFILL_ACTIVATION_BYTES = 512 * 2**20
+"""Most bytes the activations of one prompt-encoding pass may take on a CPU. A pass's
+activations grow with its tokens (rows x padded width): encoding 200 ARC questions'
+own tokens in one pass took about 5 GB on Qwen2.5-Coder-1.5B, more than their keys and
+values. Passes of a few thousand tokens still keep two cores' matrix products busy."""
+ACTIVATION_SHARE = 0.1
+"""Share of the free accelerator memory one prompt-encoding pass's activations may take."""
 
 
 def kv_bytes_per_token(model: Any) -> int:
@@ -52,6 +61,26 @@ def rows_that_fit(model: Any, free_bytes: int, tokens_per_row: int, most: int,
     ``free_bytes``, between ``least`` and ``most``."""
     per_row = kv_bytes_per_token(model) * tokens_per_row
     return max(least, min(most, int(free_bytes * MEMORY_SHARE) // per_row))
+
+
+def activation_bytes_per_token(model: Any) -> int:
+    """Bytes of the activations one token holds at once in a forward pass: the MLP's
+    intermediate tensors (gate, up and their product, ``3 x intermediate``) beside a few
+    hidden-sized ones. Measured on Qwen2.5-1.5B's sizes in float32: about 140 KB a token,
+    against 132 KB from this count."""
+    config = getattr(model.config, "get_text_config", lambda: model.config)()
+    intermediate = getattr(config, "intermediate_size", None) or 4 * config.hidden_size
+    element = next(model.parameters()).element_size()
+    return (3 * intermediate + 4 * config.hidden_size) * element
+
+
+def prefill_tokens(model: Any, device: torch.device) -> int:
+    """Most tokens (rows x padded width) one prompt-encoding pass runs: what
+    :data:`CPU_PREFILL_ACTIVATION_BYTES` holds on a CPU, or :data:`ACTIVATION_SHARE` of
+    the free memory on an accelerator, at :func:`activation_bytes_per_token`."""
+    free = free_memory(device)
+    budget = CPU_PREFILL_ACTIVATION_BYTES if free is None else int(free * ACTIVATION_SHARE)
+    return max(1, budget // activation_bytes_per_token(model))
 
 
 def free_memory(device: torch.device) -> int | None:
