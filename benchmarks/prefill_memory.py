@@ -1,0 +1,125 @@
+"""Peak memory of encoding a queue of prompts for decoding, with and without the bound
+on a prompt-encoding pass's tokens (``sizing.prefill_tokens``).
+
+Continuous batching encodes the prompts that fill its free slots before decoding them.
+All in one pass, the pass's activations grow with rows x width: with 200 slots on
+Qwen2.5-Coder-1.5B that transient outgrew the questions' keys and values, and the
+table's process peaked near 15 GiB. Bounded, the prompts go in passes of a few
+thousand tokens.
+
+The model is a 2-layer random model with the per-layer sizes of ``--shape`` (Qwen2.5-
+1.5B's by default): a forward pass frees each layer's activations before the next, so
+the transient is the full model's, while the weights and the keys and values of 2
+layers stay small. The tokenizer is the embedded SmolLM2's (no download). Each run is
+a fresh process that resets its peak counter after the model is built and then
+decodes ``--rows`` prompts (a shared few-shot prefix, then each question's own
+``--own-tokens`` tokens, about ARC-Challenge's longest) for 2 new tokens at
+``decode_slots = rows``, so the encoding is all it measures. Float32.
+
+Run: ``python benchmarks/prefill_memory.py [--rows 32,200]`` (a few minutes on two
+cores). Writes ``docs/results/prefill_memory.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from typing import Any
+
+from harness import comma_list, markdown_table, write_results
+
+SHAPES = {"qwen2.5-1.5b": {"hidden_size": 1536, "intermediate_size": 8960,
+                           "num_attention_heads": 12, "num_key_value_heads": 2}}
+
+RUN = r"""
+import json, sys, time
+import torch
+from transformers import Qwen2Config, Qwen2ForCausalLM
+from langchain_selfamplify import SLM
+from langchain_selfamplify.models import continuous_batching, sizing
+from langchain_selfamplify.models.embedded import default_model_path
+from langchain_selfamplify.models.served import load_tokenizer
+
+shape, rows, own_tokens, bounded = json.loads(sys.argv[1]), *map(int, sys.argv[2:5])
+tokenizer = load_tokenizer(str(default_model_path()))
+config = Qwen2Config(vocab_size=len(tokenizer), num_hidden_layers=2,
+                     max_position_embeddings=8192, tie_word_embeddings=True, **shape)
+torch.manual_seed(0)
+slm = SLM(Qwen2ForCausalLM(config), tokenizer, show_progress=False, decode_slots=rows)
+if not bounded:
+    continuous_batching.prefill_tokens = lambda model, device: 2**62
+prefix = "Question: which of these is alive? " * 60
+texts = [prefix + f"Case {i}:" + " rock" * (own_tokens - 3) for i in range(rows)]
+
+def peak_mib(field):
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) for l in status if l.startswith(field)) / 1024
+
+open("/proc/self/clear_refs", "w").write("5")  # the peak counter starts here
+before = peak_mib("VmRSS:")
+start = time.perf_counter()
+slm.generate(texts, max_new_tokens=2)
+own = len(slm.tokenize(texts[:1])[0]) - slm.shared_prefix_length(slm.tokenize(texts[:2]))
+print(json.dumps({"rows": rows, "bounded": bool(bounded), "own_tokens": own,
+                  "prefill_tokens": sizing.prefill_tokens(slm.model, slm.device),
+                  "passes": slm.decode_stats.prefills, "before_mib": before,
+                  "peak_mib": peak_mib("VmHWM:"), "seconds": time.perf_counter() - start}))
+"""
+
+
+def run(shape: dict[str, int], rows: int, own_tokens: int, bounded: bool) -> dict[str, Any]:
+    """One fresh process's peak over encoding ``rows`` prompts."""
+    done = subprocess.run([sys.executable, "-c", RUN, json.dumps(shape), str(rows),
+                           str(own_tokens), str(int(bounded))],
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(done.stderr[-3000:])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="qwen2.5-1.5b")
+    parser.add_argument("--rows", default="32,200", help="prompts encoded, each a run")
+    parser.add_argument("--own-tokens", type=int, default=190)
+    args = parser.parse_args()
+    runs = []
+    for rows in (int(r) for r in comma_list(args.rows)):
+        for bounded in (False, True):
+            runs.append(run(SHAPES[args.shape], rows, args.own_tokens, bounded))
+            print(json.dumps(runs[-1]), flush=True)
+    table = markdown_table(
+        ["prompts", "bound", "passes", "peak over the start (MiB)", "seconds"],
+        [[r["rows"], f"{r['prefill_tokens']} tokens a pass" if r["bounded"] else "none",
+          r["passes"], f"{r['peak_mib'] - r['before_mib']:.0f}", f"{r['seconds']:.1f}"]
+         for r in runs])
+    lines = []
+    for rows in sorted({r["rows"] for r in runs}):
+        free, bound = (next(r for r in runs if r["rows"] == rows and r["bounded"] is b)
+                       for b in (False, True))
+        lines.append(f"- {rows} prompts: {free['peak_mib'] - free['before_mib']:.0f} MiB "
+                     f"in one pass, {bound['peak_mib'] - bound['before_mib']:.0f} MiB in "
+                     f"{bound['passes']} bounded passes; "
+                     f"{bound['seconds'] / free['seconds']:.2f}x the time.")
+    markdown = "\n".join([
+        "# Encoding a queue of prompts: peak memory with and without the pass bound",
+        "",
+        f"A 2-layer random model with {args.shape}'s per-layer sizes (float32; the full "
+        "model's activations per pass, 2 layers' weights and caches), prompts of a shared "
+        f"few-shot prefix and {runs[0]['own_tokens']} own tokens each, decoded 2 tokens "
+        "with as many slots as prompts. Peak: the process's resident peak (`VmHWM`) over "
+        "its resident memory when encoding began.",
+        "",
+        table,
+        "",
+        *lines,
+    ])
+    write_results("prefill_memory", {"shape": args.shape, "runs": runs}, markdown)
+
+
+if __name__ == "__main__":
+    main()
