@@ -7,14 +7,14 @@ Qwen2.5-Coder-1.5B that transient outgrew the questions' keys and values, and th
 table's process peaked near 15 GiB. Bounded, the prompts go in passes of a few
 thousand tokens.
 
-The model is a 2-layer random model with the per-layer sizes of ``--shape`` (Qwen2.5-
-1.5B's by default): a forward pass frees each layer's activations before the next, so
-the transient is the full model's, while the weights and the keys and values of 2
-layers stay small. The tokenizer is the embedded SmolLM2's (no download). Each run is
-a fresh process that resets its peak counter after the model is built and then
-decodes ``--rows`` prompts (a shared few-shot prefix, then each question's own
-``--own-tokens`` tokens, about ARC-Challenge's longest) for 2 new tokens at
-``decode_slots = rows``, so the encoding is all it measures. Float32.
+The model is a 2-layer random model with the per-layer sizes of ``--shape`` (a shape of
+``benchmarks/gpu.py``; by default ``1.5b``, Qwen2.5-1.5B's): a forward pass frees each
+layer's activations before the next, so the transient is the full model's, while the
+weights and the keys and values of 2 layers stay small. The tokenizer is the embedded
+SmolLM2's (no download). Each run is a fresh process that resets its peak counter after
+the model is built and then decodes ``--rows`` prompts (a shared few-shot prefix, then
+each question's own ``--own-tokens`` tokens, about ARC-Challenge's longest) for 2 new
+tokens at ``decode_slots = rows``, so the encoding is all it measures. Float32.
 
 Run: ``python benchmarks/prefill_memory.py [--rows 32,200]`` (a few minutes on two
 cores). Writes ``docs/results/prefill_memory.{json,md}``.
@@ -28,10 +28,16 @@ import subprocess
 import sys
 from typing import Any
 
+from gpu import SHAPES
 from harness import comma_list, markdown_table, write_results
 
-SHAPES = {"qwen2.5-1.5b": {"hidden_size": 1536, "intermediate_size": 8960,
-                           "num_attention_heads": 12, "num_key_value_heads": 2}}
+
+def layer_sizes(shape: str) -> dict[str, int]:
+    """The per-layer sizes of ``gpu.SHAPES[shape]`` as ``Qwen2Config`` arguments."""
+    sizes = SHAPES[shape]
+    return {"hidden_size": sizes["hidden"], "intermediate_size": sizes["intermediate"],
+            "num_attention_heads": sizes["heads"], "num_key_value_heads": sizes["kv_heads"]}
+
 
 RUN = r"""
 import json, sys, time
@@ -83,14 +89,15 @@ def run(shape: dict[str, int], rows: int, own_tokens: int, bounded: bool) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shape", choices=sorted(SHAPES), default="qwen2.5-1.5b")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="1.5b",
+                        help="a benchmarks/gpu.py shape (default: Qwen2.5-1.5B's sizes)")
     parser.add_argument("--rows", default="32,200", help="prompts encoded, each a run")
     parser.add_argument("--own-tokens", type=int, default=190)
     args = parser.parse_args()
     runs = []
     for rows in (int(r) for r in comma_list(args.rows)):
         for bounded in (False, True):
-            runs.append(run(SHAPES[args.shape], rows, args.own_tokens, bounded))
+            runs.append(run(layer_sizes(args.shape), rows, args.own_tokens, bounded))
             print(json.dumps(runs[-1]), flush=True)
     table = markdown_table(
         ["prompts", "bound", "passes", "peak over the start (MiB)", "seconds"],
@@ -108,7 +115,7 @@ def main() -> None:
     markdown = "\n".join([
         "# Encoding a queue of prompts: peak memory with and without the pass bound",
         "",
-        f"A 2-layer random model with {args.shape}'s per-layer sizes (float32; the full "
+        f"A 2-layer random model with the {args.shape} shape's per-layer sizes (float32; the full "
         "model's activations per pass, 2 layers' weights and caches), prompts of a shared "
         f"few-shot prefix and {runs[0]['own_tokens']} own tokens each, decoded 2 tokens "
         "with as many slots as prompts. Peak: the process's resident peak (`VmHWM`) over "
