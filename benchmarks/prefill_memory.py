@@ -29,7 +29,13 @@ import sys
 from typing import Any
 
 from gpu import SHAPES
-from harness import comma_list, markdown_table, write_results
+from harness import (
+    add_report_only,
+    comma_list,
+    markdown_table,
+    rewrote_saved_report,
+    write_with_headline,
+)
 
 
 def layer_sizes(shape: str) -> dict[str, int]:
@@ -93,40 +99,68 @@ def main() -> None:
                         help="a benchmarks/gpu.py shape (default: Qwen2.5-1.5B's sizes)")
     parser.add_argument("--rows", default="32,200", help="prompts encoded, each a run")
     parser.add_argument("--own-tokens", type=int, default=190)
+    add_report_only(parser)
     args = parser.parse_args()
+    if rewrote_saved_report(args, "prefill_memory", report, headline):
+        return
     runs = []
     for rows in (int(r) for r in comma_list(args.rows)):
         for bounded in (False, True):
             runs.append(run(layer_sizes(args.shape), rows, args.own_tokens, bounded))
             print(json.dumps(runs[-1]), flush=True)
+    write_with_headline("prefill_memory", {"shape": args.shape, "runs": runs}, report,
+                        headline)
+
+
+def pairs(runs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(one pass, bounded passes) runs of each number of prompts, fewest first."""
+    def of(rows: int, bounded: bool) -> dict[str, Any]:
+        return next(r for r in runs if r["rows"] == rows and r["bounded"] is bounded)
+
+    return [(of(rows, False), of(rows, True)) for rows in sorted({r["rows"] for r in runs})]
+
+
+def growth(run: dict[str, Any]) -> float:
+    """MiB the process's peak rose over its memory when encoding began."""
+    return float(run["peak_mib"] - run["before_mib"])
+
+
+def headline(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The README performance row: the largest queue, one pass against bounded passes."""
+    free, bound = pairs(payload["runs"])[-1]
+    return [{"target": f"Encoding {free['rows']} queued prompts for decoding "
+                       f"({payload['shape']} shape's layer sizes, float32): peak rise, one "
+                       "pass vs passes bounded by `prefill_tokens`",
+             "result": f"{growth(free):.0f} MiB vs {growth(bound):.0f} MiB "
+                       f"({bound['seconds'] / free['seconds']:.2f}x the time)",
+             "goal": "bounded by memory, not slower",
+             "met": growth(bound) < growth(free) and bound["seconds"] <= 1.1 * free["seconds"]}]
+
+
+def report(payload: dict[str, Any]) -> str:
+    """The Markdown table of the runs and one line per number of prompts."""
+    runs = payload["runs"]
     table = markdown_table(
         ["prompts", "bound", "passes", "peak over the start (MiB)", "seconds"],
         [[r["rows"], f"{r['prefill_tokens']} tokens a pass" if r["bounded"] else "none",
-          r["passes"], f"{r['peak_mib'] - r['before_mib']:.0f}", f"{r['seconds']:.1f}"]
-         for r in runs])
-    lines = []
-    for rows in sorted({r["rows"] for r in runs}):
-        free, bound = (next(r for r in runs if r["rows"] == rows and r["bounded"] is b)
-                       for b in (False, True))
-        lines.append(f"- {rows} prompts: {free['peak_mib'] - free['before_mib']:.0f} MiB "
-                     f"in one pass, {bound['peak_mib'] - bound['before_mib']:.0f} MiB in "
-                     f"{bound['passes']} bounded passes; "
-                     f"{bound['seconds'] / free['seconds']:.2f}x the time.")
-    markdown = "\n".join([
+          r["passes"], f"{growth(r):.0f}", f"{r['seconds']:.1f}"] for r in runs])
+    lines = [f"- {free['rows']} prompts: {growth(free):.0f} MiB in one pass, "
+             f"{growth(bound):.0f} MiB in {bound['passes']} bounded passes; "
+             f"{bound['seconds'] / free['seconds']:.2f}x the time."
+             for free, bound in pairs(runs)]
+    return "\n".join([
         "# Encoding a queue of prompts: peak memory with and without the pass bound",
         "",
-        f"A 2-layer random model with the {args.shape} shape's per-layer sizes (float32; the full "
-        "model's activations per pass, 2 layers' weights and caches), prompts of a shared "
-        f"few-shot prefix and {runs[0]['own_tokens']} own tokens each, decoded 2 tokens "
-        "with as many slots as prompts. Peak: the process's resident peak (`VmHWM`) over "
-        "its resident memory when encoding began.",
+        f"A 2-layer random model with the {payload['shape']} shape's per-layer sizes "
+        "(float32; the full model's activations per pass, 2 layers' weights and caches), "
+        f"prompts of a shared few-shot prefix and {runs[0]['own_tokens']} own tokens each, "
+        "decoded 2 tokens with as many slots as prompts. Peak: the process's resident peak "
+        "(`VmHWM`) over its resident memory when encoding began.",
         "",
         table,
         "",
         *lines,
     ])
-    write_results("prefill_memory", {"shape": args.shape, "runs": runs}, markdown)
-
 
 if __name__ == "__main__":
     main()
