@@ -6,7 +6,8 @@
 # A cell's 200 questions decoded 200 at a time, in one chunk: a decoding step costs about
 # 0.8 s plus 28 ms per row here (docs/results/decode_rows.md), and a chunk decodes until
 # its longest rationale ends, so one chunk per cell pays that tail once and the fixed
-# part is spread over the most rows (peak memory ~15 GiB, against ~9 GiB at 100 slots).
+# part is spread over the most rows (the process's peak memory, measured per cell, is in
+# docs/results/qwen_table_cost.md).
 # The first 96 ARC Ph-CoT seed-0 answers were written in chunks of 32, the answers up to
 # ARC IO seed 2's first 100 in chunks of 100 decoded 100 at a time.
 set -uo pipefail
