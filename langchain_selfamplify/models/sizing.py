@@ -2,17 +2,16 @@
 
 On a CPU a decoding step costs a fixed part (reading the weights) plus each row's
 arithmetic: on two cores, 0.78 s plus 28 ms per row for Qwen2.5-Coder-1.5B
-(``benchmarks/decode_rows.py``). More slots spread the fixed part over more rows, at
-the cost of each row's cache in memory; 64 slots (16 rows per scoring pass) were
-measured best on SmolLM2's grid (the 1.5B model's peak at 64 slots is measured by
-``benchmarks/qwen_memory.py``). On a GPU
-the rows' KV cache is what fills memory: the number of rows is what a share of the
-free memory holds, at the KV bytes per token of this model, for rows of a
-typical length. On an H200, 256 decoding slots ran a 7B model 1.7x faster than 64
-(issue "Speed where users run"); more rows than that gain little, as a step's
-per-row work stops being hidden behind the weight reads. Prompts that fill free slots
-are encoded in passes of at most :func:`prefill_tokens` tokens, as a pass's activations
-grow with its tokens (``benchmarks/prefill_memory.py``).
+(``benchmarks/decode_rows.py``). More slots spread the fixed part over more rows, at the
+cost of each row's cache in memory; 64 slots (16 rows per scoring pass) were measured
+best on SmolLM2's grid (the 1.5B model's peak at 64 slots is measured by
+``benchmarks/qwen_memory.py``). On a GPU the rows' KV cache is what fills memory: the
+number of rows is what a share of the free memory holds, at the KV bytes per token of
+this model, for rows of a typical length. On an H200, 256 decoding slots ran a 7B model
+1.7x faster than 64 (issue "Speed where users run"); more rows than that gain little, as
+a step's per-row work stops being hidden behind the weight reads. Prompts that fill free
+slots are encoded in passes of at most :func:`prefill_tokens` tokens, as a pass's
+activations grow with its tokens (``benchmarks/prefill_memory.py``).
 """
 
 from __future__ import annotations
