@@ -24,27 +24,24 @@ cores. Writes ``docs/results/decode_rows.{json,md}``.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 from pathlib import Path
 from typing import Any
 
 from harness import (
-    RESULTS,
+    QWEN_GRID,
     add_report_only,
-    cell_test_questions,
     comma_list,
     markdown_table,
     n_parameters,
     peak_gflops,
     rewrote_saved_report,
+    saved_cell,
     write_with_headline,
 )
 
-from langchain_selfamplify import SLM, AmplifiedPrompt
+from langchain_selfamplify import SLM
 from langchain_selfamplify.models.embedded import QWEN_MODEL
-
-GRID = RESULTS / "paper_table_qwen_run" / "qwen2.5-coder-1.5b__letter"
 
 
 def step_seconds(slm: SLM, texts: list[str], steps: int) -> dict[str, Any]:
@@ -64,7 +61,7 @@ def step_seconds(slm: SLM, texts: list[str], steps: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--grid", type=Path, default=GRID)
+    parser.add_argument("--grid", type=Path, default=QWEN_GRID)
     parser.add_argument("--cell", default="arc_challenge__ph_cot__success__seed0")
     parser.add_argument("--rows", default="200,100,50", help="rows decoded together, each a run")
     parser.add_argument("--steps", type=int, default=24, help="decoding steps timed per run")
@@ -72,9 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     if rewrote_saved_report(args, "decode_rows", report, headline):
         return
-    config = json.loads((args.grid / "config.json").read_text(encoding="utf-8"))
-    prompt = AmplifiedPrompt.load(args.grid / "prompts" / f"{args.cell}.json")
-    test = cell_test_questions(config, args.cell)
+    _, prompt, test = saved_cell(args.grid, args.cell)
     slm = SLM.load(QWEN_MODEL, show_progress=False)
     texts = [slm.format_prompt(prompt.to_messages(q), prompt.assistant_prefix()) for q in test]
     rows_values = [int(r) for r in comma_list(args.rows)]

@@ -39,6 +39,20 @@ def shared_datasets() -> Path:
     return path
 
 
+QWEN_GRID = RESULTS / "paper_table_qwen_run" / "qwen2.5-coder-1.5b__letter"
+"""The capable-model table's grid directory (``benchmarks/qwen_table.sh``)."""
+
+
+def saved_cell(grid: Path, key: str) -> tuple[dict[str, Any], Any, list[Any]]:
+    """The grid's settings (its ``config.json``), the saved prompt of its cell ``key``
+    and that cell's test questions."""
+    from langchain_selfamplify import AmplifiedPrompt
+
+    config = json.loads((grid / "config.json").read_text(encoding="utf-8"))
+    prompt = AmplifiedPrompt.load(grid / "prompts" / f"{key}.json")
+    return config, prompt, cell_test_questions(config, key)
+
+
 def cell_test_questions(config: dict[str, Any], key: str) -> list[Any]:
     """The test questions of the grid cell named ``key`` (``Cell.key``), drawn with the
     settings of the grid's ``config.json`` (``config``)."""

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import (
+    QWEN_GRID,
     RESULTS,
     ROOT,
     add_report_only,
@@ -53,8 +54,6 @@ from langchain_selfamplify.models.embedded import QWEN_MODEL, embedded_model_pat
 
 sys.path.insert(0, str(ROOT))
 from tests import llama_server  # noqa: E402 - the test suite's server launcher
-
-GRID = ROOT / "docs" / "results" / "paper_table_qwen_run" / "qwen2.5-coder-1.5b__letter"
 
 
 def table_cell(grid: Path, cell: str) -> tuple[dict[str, Any], AmplifiedPrompt,
@@ -97,7 +96,7 @@ def timed_answers(backend: Any, prompt: AmplifiedPrompt, questions: list[Any],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--grid", type=Path, default=GRID)
+    parser.add_argument("--grid", type=Path, default=QWEN_GRID)
     parser.add_argument("--cell", default="arc_challenge__ph_cot__success__seed0")
     parser.add_argument("--questions", type=int, default=24)
     parser.add_argument("--routes", default="offload,exact",

@@ -31,15 +31,14 @@ Writes ``docs/results/qwen_memory.{json,md}``. Linux only (``/proc``).
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from harness import RESULTS, cell_test_questions, markdown_table, shared_datasets, write_results
+from harness import QWEN_GRID, markdown_table, saved_cell, shared_datasets, write_results
 
-from langchain_selfamplify import SLM, AmplifiedPrompt, load_dataset
+from langchain_selfamplify import SLM, load_dataset
 from langchain_selfamplify.evaluation.predict import answer_questions
 from langchain_selfamplify.models.embedded import QWEN_MODEL, embedded_model_path
 from langchain_selfamplify.models.gguf_cache import existing_conversion
@@ -50,7 +49,6 @@ FIELDS = ("VmRSS", "RssAnon", "RssFile")
 GIB = 2**30
 BOUND_GIB = 8.0
 """The speed issue's bound on the capable model's grid, float32, 2-core machine."""
-GRID = RESULTS / "paper_table_qwen_run" / "qwen2.5-coder-1.5b__letter"
 
 
 def status() -> dict[str, int]:
@@ -101,9 +99,8 @@ def first_pass(slm: Any) -> None:
 def answered_chunk(slm: SLM, grid: Path, cell: str, slots: int) -> dict[str, Any]:
     """Answer the first ``slots`` test questions of the grid's ``cell`` together, as the
     grid answers a chunk, sampling memory; the peaks, seconds and rationale lengths."""
-    config = json.loads((grid / "config.json").read_text(encoding="utf-8"))
-    prompt = AmplifiedPrompt.load(grid / "prompts" / f"{cell}.json")
-    questions = cell_test_questions(config, cell)[:slots]
+    config, prompt, test = saved_cell(grid, cell)
+    questions = test[:slots]
     slm.decode_slots = len(questions)
     start = time.perf_counter()
     predictions, peaks = sampled_peaks(lambda: answer_questions(
@@ -128,7 +125,7 @@ def main() -> None:
     parser.add_argument("--rationale-cap", type=int, default=512)
     parser.add_argument("--answer", action=argparse.BooleanOptionalAction, default=True,
                         help="measure a chunk of the grid's Ph-CoT answers (default: on)")
-    parser.add_argument("--grid", type=Path, default=GRID)
+    parser.add_argument("--grid", type=Path, default=QWEN_GRID)
     parser.add_argument("--cell", default="arc_challenge__ph_cot__success__seed0")
     args = parser.parse_args()
     if args.answer and not (args.grid / "prompts" / f"{args.cell}.json").is_file():

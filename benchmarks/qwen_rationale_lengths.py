@@ -27,7 +27,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import RESULTS, ROOT, comma_list, markdown_table, shared_datasets, write_results
+from harness import (
+    QWEN_GRID,
+    RESULTS,
+    comma_list,
+    markdown_table,
+    shared_datasets,
+    write_results,
+)
 
 from langchain_selfamplify import SLM
 from langchain_selfamplify.data.loaders import load_pool_and_test
@@ -35,7 +42,6 @@ from langchain_selfamplify.models.embedded import QWEN_MODEL, embedded_model_pat
 from langchain_selfamplify.models.served import load_tokenizer
 from langchain_selfamplify.rationales.methods.ph_cot import PhCoTRationale
 
-GRID = ROOT / "docs" / "results" / "paper_table_qwen_run" / "qwen2.5-coder-1.5b__letter"
 MOST_CUT = 0.05
 """The issue's bound: a cap may cut at most this share of rationales."""
 
@@ -95,7 +101,7 @@ def main() -> None:
                         "re-read the table's test-time rationales")
     parser.add_argument("--examples", type=int, default=64)
     parser.add_argument("--uncapped", type=int, default=1024)
-    parser.add_argument("--grid", type=Path, default=GRID)
+    parser.add_argument("--grid", type=Path, default=QWEN_GRID)
     parser.add_argument("--again", action="store_true",
                         help="measure the datasets again even if an earlier run did")
     args = parser.parse_args()

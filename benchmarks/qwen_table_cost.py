@@ -42,6 +42,7 @@ from typing import Any
 
 from decode_rows import fixed_and_per_row
 from harness import (
+    QWEN_GRID,
     RESULTS,
     chunk_rates,
     cores_busy,
@@ -63,7 +64,6 @@ from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.stages import LOGGED
 from langchain_selfamplify.wording import ANSWER_PREFIX
 
-GRID = RESULTS / "paper_table_qwen_run" / "qwen2.5-coder-1.5b__letter"
 TABLE: dict[str, Any] = {"datasets": 3, "seeds": 3, "questions": 200,
          "rows": ["io", "ph_cot", "self_topk", "deeplift", "amplify", "dspy_bootstrap",
                   "auto_cot", "kernelshap", "ph_cot/error", "self_topk/error",
@@ -271,19 +271,19 @@ def main() -> None:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
     finished = {}
-    for line in (GRID / "cells.jsonl").read_text().splitlines():
+    for line in (QWEN_GRID / "cells.jsonl").read_text().splitlines():
         record = json.loads(line)
         finished[record["cell"]] = record
     answers: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for line in (GRID / "predictions.jsonl").read_text().splitlines():
+    for line in (QWEN_GRID / "predictions.jsonl").read_text().splitlines():
         record = json.loads(line)
         answers[record["cell"]].append(record)
 
-    questions = {q.id: q for _, test in load_grid_splits(recorded_config(GRID)).values()
+    questions = {q.id: q for _, test in load_grid_splits(recorded_config(QWEN_GRID)).values()
                  for q in test}
     cells = []
     for cell, records in answers.items():
-        prompt = AmplifiedPrompt.load(GRID / "prompts" / f"{cell}.json")
+        prompt = AmplifiedPrompt.load(QWEN_GRID / "prompts" / f"{cell}.json")
         # The prompts exactly as the model ran them (its chat template), so the shared
         # few-shot prefix and each question's own tokens are counted, not estimated.
         prompt_ids = [tokenizer(render_chat(tokenizer, prompt.to_messages(
