@@ -102,7 +102,9 @@ def run(
     pool_size: Annotated[int | None, typer.Option(help="Cap on the pool size.")] = None,
     test_size: Annotated[int, typer.Option(help="Test questions.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Prompts per forward pass.")] = 16,
+    batch_size: Annotated[int, typer.Option(
+        help="Most prompts per forward pass (fewer when their tokens pass the memory "
+             "bound).")] = 16,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: auto).")] = None,
     answer_format: AnswerFormatOption = "letter",
     balance_labels: Annotated[bool, typer.Option(

@@ -71,7 +71,7 @@ class RunConfig(AmplifySettings):
     test_size: int | None = Field(default=64, ge=1)
     """Number of test questions (the first of the test split). Defaults to 64."""
     batch_size: int = Field(default=16, ge=1)
-    """Prompts per forward pass."""
+    """Most prompts per forward pass (fewer when their tokens pass the memory bound)."""
     seed: int = 0
     """Seed of every random choice."""
     device: str | None = None

@@ -79,3 +79,49 @@ def test_prompts_are_encoded_in_passes_the_token_budget_holds(tiny_model_dir, de
     assert slm.generate(texts, max_new_tokens=8) == together
     assert len(passes) == slm.decode_stats.prefills >= len(texts) // 3
     assert max(passes) <= budget
+
+
+def test_token_bounded_runs_keep_rows_times_width_within_the_budget():
+    widths = [2, 3, 3, 10, 1]
+    assert sizing.token_bounded_runs(widths, 9) == [range(0, 3), range(3, 4), range(4, 5)]
+    assert sizing.token_bounded_runs(widths, 9, most_rows=2) == [
+        range(0, 2), range(2, 3), range(3, 4), range(4, 5)]
+    assert sizing.token_bounded_runs(widths, 100) == [range(0, 5)]
+    assert sizing.token_bounded_runs([], 9) == []
+
+
+def test_scoring_passes_keep_within_the_token_budget(tiny_model_dir, demo_pool, monkeypatch):
+    """Label scoring runs at most ``batch_size`` prompts a pass, fewer when their own
+    tokens pass ``prefill_tokens``, with the scores of full batches; with and without a
+    shared few-shot prefix."""
+    from langchain_selfamplify import SLM, AmplifiedPrompt
+    from langchain_selfamplify.models import core as model_core
+    from langchain_selfamplify.models import label_scoring
+
+    slm = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False)
+    prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: look.") for ex in demo_pool[:3]])
+    few_shot = [slm.format_prompt(prompt.to_messages(q)) + "The answer is ("
+                for q in demo_pool[10:26]]
+    zero_shot = [slm.format_prompt(AmplifiedPrompt(examples=[]).to_messages(q))
+                 + "The answer is (" for q in demo_pool[10:26]]
+    labels = [q.labels for q in demo_pool[10:26]]
+    for texts in (few_shot, zero_shot):
+        full = slm.score_choices(texts, labels)
+        token_lists = slm.tokenize(texts)
+        shared = slm.shared_prefix_length(token_lists)
+        budget = 3 * max(len(tokens) - shared for tokens in token_lists)
+        passes: list[int] = []
+        run = label_scoring.last_logits
+
+        def counted(core, rows, shared, run=run, passes=passes):
+            passes.append(len(rows) * max(len(tokens) - shared for tokens in rows))
+            return run(core, rows, shared)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(model_core, "prefill_tokens", lambda model, device, b=budget: b)
+            patch.setattr(label_scoring, "last_logits", counted)
+            bounded = slm.score_choices(texts, labels)
+        assert len(passes) >= len(texts) // 3 and max(passes) <= budget
+        for one, other in zip(full, bounded, strict=True):
+            assert one.labels == other.labels
+            assert torch.allclose(torch.tensor(one.probs), torch.tensor(other.probs), atol=1e-5)

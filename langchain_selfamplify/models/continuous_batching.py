@@ -36,7 +36,7 @@ from langchain_selfamplify.models.shared_prefix import (
     shared_prefix_attention_for,
     shared_prefix_cache,
 )
-from langchain_selfamplify.models.sizing import prefill_tokens
+from langchain_selfamplify.models.sizing import prefill_tokens, token_bounded_runs
 
 if TYPE_CHECKING:
     from langchain_selfamplify.models.core import ModelCore
@@ -271,17 +271,9 @@ def _prefill(core: ModelCore, slots: _Slots, prompts: list[int],
     :func:`~langchain_selfamplify.models.sizing.prefill_tokens` tokens (rows x padded
     width): a pass's activations grow with its tokens, and all of a queue's prompts in
     one pass took more memory than their caches."""
-    budget = prefill_tokens(core.model, core.device)
-    start = 0
-    while start < len(prompts):
-        end, width = start + 1, len(token_lists[prompts[start]]) - slots.prefix
-        while end < len(prompts):
-            width = max(width, len(token_lists[prompts[end]]) - slots.prefix)
-            if (end + 1 - start) * width > budget:
-                break
-            end += 1
-        _prefill_pass(core, slots, prompts[start:end], token_lists)
-        start = end
+    widths = [len(token_lists[i]) - slots.prefix for i in prompts]
+    for run in token_bounded_runs(widths, prefill_tokens(core.model, core.device)):
+        _prefill_pass(core, slots, prompts[run.start:run.stop], token_lists)
 
 
 def _prefill_pass(core: ModelCore, slots: _Slots, prompts: list[int],

@@ -40,7 +40,12 @@ from langchain_selfamplify.models.shared_prefix import (
     shared_prefix_cache,
     supports_shared_prefix,
 )
-from langchain_selfamplify.models.sizing import default_batch_size, default_decode_slots
+from langchain_selfamplify.models.sizing import (
+    default_batch_size,
+    default_decode_slots,
+    prefill_tokens,
+    token_bounded_runs,
+)
 
 
 @dataclass
@@ -67,8 +72,10 @@ class ModelCore:
             plain ``Question:/Answer:`` layout otherwise; ``"chat"`` requires a template;
             ``"plain"`` never uses one.
         system_prompt: Optional system message put before every conversation.
-        batch_size: Prompts per forward pass in scoring and generation. Defaults to 16
-            on a CPU, and to what the free memory holds on a GPU (see ``sizing.py``).
+        batch_size: Most prompts per forward pass in scoring and generation; fewer when
+            their tokens pass one pass's activation budget (``sizing.prefill_tokens``).
+            Defaults to 16 on a CPU, and to what the free memory holds on a GPU (see
+            ``sizing.py``).
         decode_slots: Replies decoded together when prompts share a prefix (continuous
             batching; a decoding step costs about the same for 1 or 64 rows on a CPU, as
             it is bound by reading the weights). Defaults to 64 on a CPU, and to what
@@ -422,8 +429,16 @@ class ModelCore:
     def batches(
         self, token_lists: Sequence[Sequence[int]], shared: int, desc: str | None
     ) -> Iterator[list[int]]:
+        """Indices of ``token_lists`` in forward-pass batches, shortest prompts first,
+        with a progress bar labelled ``desc`` when there are several."""
         order = sorted(range(len(token_lists)), key=lambda i: len(token_lists[i]))
-        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        # At most batch_size rows, and rows x padded width within the activation budget
+        # of one prompt-encoding pass: long prompts (a rationale, no shared prefix) in
+        # full batches took more memory than the model's caches.
+        widths = [len(token_lists[i]) - shared for i in order]
+        runs = token_bounded_runs(widths, prefill_tokens(self.model, self.device),
+                                  self.batch_size)
+        batches = [order[run.start:run.stop] for run in runs]
         show = bool(desc) and self.show_progress and len(batches) > 1
         yield from tqdm(batches, desc=desc, disable=not show, leave=False)
 

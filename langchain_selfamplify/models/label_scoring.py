@@ -59,7 +59,8 @@ def score_choices(
     """Probability of each answer label at the end of each prompt.
 
     Prompts should end with ``"The answer is ("`` (see ``format_prompt``). One
-    forward pass per batch of ``batch_size`` prompts. When the prompts share a
+    forward pass per batch of at most ``batch_size`` prompts, fewer when their tokens
+    pass ``sizing.prefill_tokens``. When the prompts share a
     long prefix (a few-shot prompt), its KV cache is computed once and only each
     prompt's own tokens are run; otherwise prompts are left-padded, with position
     ids counted from each prompt's first token.

@@ -16,6 +16,7 @@ activations grow with its tokens (``benchmarks/prefill_memory.py``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -83,6 +84,36 @@ def prefill_tokens(model: Any, device: torch.device) -> int:
     free = free_memory(device)
     budget = CPU_PREFILL_ACTIVATION_BYTES if free is None else int(free * ACTIVATION_SHARE)
     return max(1, budget // activation_bytes_per_token(model))
+
+
+def token_bounded_runs(widths: Sequence[int], budget: int,
+                       most_rows: int | None = None) -> list[range]:
+    """Split rows, in the order given, into consecutive runs whose rows x widest row
+    stays within ``budget`` tokens (and ``most_rows`` rows, when given). A row wider than
+    the budget runs alone.
+
+    Args:
+        widths: Tokens each row runs in a forward pass (its own tokens, past a shared
+            prefix).
+        budget: Most tokens (rows x padded width) one pass may run, e.g.
+            :func:`prefill_tokens`.
+        most_rows: Most rows a run may hold; no limit when ``None``.
+
+    Returns:
+        Index ranges into ``widths``, covering it in order.
+    """
+    runs: list[range] = []
+    start = 0
+    while start < len(widths):
+        end, width = start + 1, widths[start]
+        while end < len(widths) and (most_rows is None or end - start < most_rows):
+            width = max(width, widths[end])
+            if (end + 1 - start) * width > budget:
+                break
+            end += 1
+        runs.append(range(start, end))
+        start = end
+    return runs
 
 
 def free_memory(device: torch.device) -> int | None:
