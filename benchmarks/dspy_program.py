@@ -27,7 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from harness import cores_busy, markdown_table, write_results
+from harness import cores_busy, grid_predictions, markdown_table, write_results
 
 from langchain_selfamplify import SLM, AmplifiedPrompt
 from langchain_selfamplify.baselines.dspy_bootstrap import (
@@ -94,13 +94,12 @@ def program_rows(grid: Path) -> list[dict[str, Any]]:
 
 def cost_rows(grid: Path) -> list[dict[str, Any]]:
     """Per cell of the grid: build seconds (and model calls for DSPy), answer seconds."""
-    records: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for record in read_jsonl(grid / "predictions.jsonl"):
-        records[record["cell"]].append(record)
+    records = grid_predictions(grid)
     rows = []
     for record in read_jsonl(grid / "cells.jsonl"):
         if record["status"] != "done":
             continue
+        answers = records.get(record["cell"], [])
         path = grid / "prompts" / f"{record['cell']}.json"
         metadata = json.loads(path.read_text())["metadata"] if path.exists() else {}
         rows.append({"cell": record["cell"], "row": row_label(record["method"],
@@ -115,10 +114,9 @@ def cost_rows(grid: Path) -> list[dict[str, Any]]:
                          [{"seconds": metadata["build_seconds"],
                            "cpu_seconds": metadata["build_cpu_seconds"]}]
                          if "build_cpu_seconds" in metadata else []),
-                     "answer_seconds": sum(r.get("seconds", 0.0)
-                                           for r in records[record["cell"]]),
-                     "answer_cores_busy": cores_busy(records[record["cell"]]),
-                     "questions": len(records[record["cell"]])})
+                     "answer_seconds": sum(r.get("seconds", 0.0) for r in answers),
+                     "answer_cores_busy": cores_busy(answers),
+                     "questions": len(answers)})
     return rows
 
 

@@ -53,6 +53,16 @@ def saved_cell(grid: Path, key: str) -> tuple[dict[str, Any], Any, list[Any]]:
     return config, prompt, cell_test_questions(config, key)
 
 
+def grid_predictions(grid: Path) -> dict[str, list[dict[str, Any]]]:
+    """The grid's ``predictions.jsonl`` records, grouped by cell in the order written."""
+    from langchain_selfamplify.checkpoint import read_jsonl
+
+    cells: dict[str, list[dict[str, Any]]] = {}
+    for record in read_jsonl(grid / "predictions.jsonl"):
+        cells.setdefault(record["cell"], []).append(record)
+    return cells
+
+
 def cell_test_questions(config: dict[str, Any], key: str) -> list[Any]:
     """The test questions of the grid cell named ``key`` (``Cell.key``), drawn with the
     settings of the grid's ``config.json`` (``config``)."""

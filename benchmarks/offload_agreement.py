@@ -38,11 +38,12 @@ from harness import (
     RESULTS,
     ROOT,
     add_report_only,
-    cell_test_questions,
     chunk_rates,
     comma_list,
     git_commit,
+    grid_predictions,
     markdown_table,
+    saved_cell,
     saved_results,
     write_results,
 )
@@ -56,14 +57,9 @@ sys.path.insert(0, str(ROOT))
 from tests import llama_server  # noqa: E402 - the test suite's server launcher
 
 
-def table_cell(grid: Path, cell: str) -> tuple[dict[str, Any], AmplifiedPrompt,
-                                                dict[str, dict[str, Any]]]:
-    """The grid's settings, the cell's saved prompt and its predictions by question id."""
-    config = json.loads((grid / "config.json").read_text(encoding="utf-8"))
-    prompt = AmplifiedPrompt.load(grid / "prompts" / f"{cell}.json")
-    records = [json.loads(line) for line in
-               (grid / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
-    return config, prompt, {r["question_id"]: r for r in records if r["cell"] == cell}
+def table_answers(grid: Path, cell: str) -> dict[str, dict[str, Any]]:
+    """The table cell's predictions by question id."""
+    return {r["question_id"]: r for r in grid_predictions(grid).get(cell, [])}
 
 
 def saved_routes(saved: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -112,11 +108,11 @@ def main() -> None:
         saved = saved_results("offload_agreement")
         saved["routes"] = saved_routes(saved)
         saved["table_chunk_rates"] = chunk_rates(
-            list(table_cell(args.grid, saved["cell"])[2].values()))
+            list(table_answers(args.grid, saved["cell"]).values()))
         write_results("offload_agreement", saved, report(saved))
         return
-    config, prompt, table = table_cell(args.grid, args.cell)
-    test = cell_test_questions(config, args.cell)
+    config, prompt, test = saved_cell(args.grid, args.cell)
+    table = table_answers(args.grid, args.cell)
     questions = [q for q in test if q.id in table][: args.questions]
     n, cap = len(questions), config["max_rationale_tokens"]
     routes = comma_list(args.routes)

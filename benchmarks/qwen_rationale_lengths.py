@@ -31,6 +31,7 @@ from harness import (
     QWEN_GRID,
     RESULTS,
     comma_list,
+    grid_predictions,
     markdown_table,
     shared_datasets,
     write_results,
@@ -78,13 +79,10 @@ def demonstration_lengths(slm: SLM, dataset: str, examples: int, uncapped: int
 def test_time_lengths(count: Callable[[str], int], grid: Path) -> list[dict[str, Any]]:
     """Per cell with rationales, the table's test-time rationale lengths."""
     config = json.loads((grid / "config.json").read_text(encoding="utf-8"))
-    cells: dict[str, list[dict[str, Any]]] = {}
-    for line in (grid / "predictions.jsonl").read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        if record["method"] not in ("io", "dspy_labeled"):
-            cells.setdefault(record["cell"], []).append(record)
     rows = []
-    for cell, records in sorted(cells.items()):
+    for cell, records in sorted(grid_predictions(grid).items()):
+        if records[0]["method"] in ("io", "dspy_labeled"):
+            continue
         lengths = [count(r["raw_output"]) for r in records]
         row = summary(lengths, config["max_rationale_tokens"])
         row["cut"] = sum(r["truncated"] for r in records)  # as the grid recorded it

@@ -47,6 +47,7 @@ from harness import (
     chunk_rates,
     cores_busy,
     git_commit,
+    grid_predictions,
     markdown_table,
     peak_gflops,
     update_readme_performance,
@@ -274,10 +275,7 @@ def main() -> None:
     for line in (QWEN_GRID / "cells.jsonl").read_text().splitlines():
         record = json.loads(line)
         finished[record["cell"]] = record
-    answers: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for line in (QWEN_GRID / "predictions.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        answers[record["cell"]].append(record)
+    answers = grid_predictions(QWEN_GRID)
 
     questions = {q.id: q for _, test in load_grid_splits(recorded_config(QWEN_GRID)).values()
                  for q in test}
