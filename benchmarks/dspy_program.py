@@ -25,9 +25,11 @@ import json
 import os
 from collections import defaultdict
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from harness import cores_busy, grid_predictions, markdown_table, write_results
+from readme_verdicts import update_readme_verdicts
 
 from langchain_selfamplify import SLM, AmplifiedPrompt
 from langchain_selfamplify.baselines.dspy_bootstrap import (
@@ -102,8 +104,8 @@ def cost_rows(grid: Path) -> list[dict[str, Any]]:
         answers = records.get(record["cell"], [])
         path = grid / "prompts" / f"{record['cell']}.json"
         metadata = json.loads(path.read_text())["metadata"] if path.exists() else {}
-        rows.append({"cell": record["cell"], "row": row_label(record["method"],
-                                                              record["strategy"]),
+        rows.append({"cell": record["cell"], "dataset": record["dataset"],
+                     "row": row_label(record["method"], record["strategy"]),
                      "build_seconds": metadata.get("build_seconds", 0.0),
                      "build_stage_seconds": metadata.get("build_stage_seconds"),
                      "model_calls": metadata.get("model_calls"),
@@ -118,6 +120,22 @@ def cost_rows(grid: Path) -> list[dict[str, Any]]:
                      "answer_cores_busy": cores_busy(answers),
                      "questions": len(answers)})
     return rows
+
+
+def cost_summary(costs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per dataset and row: its cells' median prompt-build seconds, model calls to build
+    (DSPy's) and answering seconds, so a row's cost reads beside its accuracy."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for cost in costs:
+        groups[(cost.get("dataset") or cost["cell"].split("__")[0], cost["row"])].append(cost)
+    summary = []
+    for (dataset, row), cells in groups.items():
+        calls = [c["model_calls"] for c in cells if c["model_calls"] is not None]
+        summary.append({"dataset": dataset, "row": row, "cells": len(cells),
+                        "build_seconds": median(c["build_seconds"] for c in cells),
+                        "model_calls": median(calls) if calls else None,
+                        "answer_seconds": median(c["answer_seconds"] for c in cells)})
+    return sorted(summary, key=lambda r: (r["dataset"], r["row"]))
 
 
 def replies_cell(cost: dict[str, Any]) -> str:
@@ -165,6 +183,7 @@ def main() -> None:
                     decode_slots=args.decode_slots) if args.model else None)
     answer_cells(slm, grid, config, args.chunk_size)
     programs, costs = program_rows(grid), cost_rows(grid)
+    summary = cost_summary(costs)
     program_table = markdown_table(
         ["cell", "n", "row (AmplifiedPrompt)", "DSPy program itself", "program - row",
          "demos: traces + labelled"],
@@ -197,6 +216,17 @@ def main() -> None:
         "",
         program_table if programs else "No DSPy cell has been answered by its program yet.",
         "",
+        "## Cost of each row",
+        "",
+        "Medians over each row's finished cells (wall time; see the cells below for "
+        "which shared the machine).",
+        "",
+        markdown_table(["dataset", "row", "cells", "prompt build (s)", "model calls to build",
+                        "answering (s)"],
+                       [[r["dataset"], r["row"], r["cells"], f"{r['build_seconds']:.0f}",
+                         "" if r["model_calls"] is None else f"{r['model_calls']:.0f}",
+                         f"{r['answer_seconds']:.0f}"] for r in summary]),
+        "",
         "## Cost of each cell",
         "",
         "Prompt build: DSPy's bootstrapping (model calls: its requests, one question "
@@ -214,8 +244,9 @@ def main() -> None:
         "",
         cost_table,
     ])
-    write_results(args.name, {"grid": str(grid), "programs": programs, "costs": costs},
-                  markdown)
+    write_results(args.name, {"grid": str(grid), "programs": programs, "costs": costs,
+                              "cost_summary": summary}, markdown)
+    update_readme_verdicts()  # its DSPy lines cite the programs and the costs
 
 
 if __name__ == "__main__":

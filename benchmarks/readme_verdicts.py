@@ -6,6 +6,7 @@ after every report, so the README never states a verdict no run wrote."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from harness import RESULTS, replace_readme_block
@@ -40,13 +41,87 @@ def update_readme_verdicts() -> None:
                       *verdict_lines(grid["summary"], "io"), *_paper_claim(grid), ""]
             if "dspy_bootstrap" in grid["config"]["methods"]:
                 parts += [f"Against {METHOD_NAMES['dspy_bootstrap']} (same model, questions "
-                          "and statistics):", "", *verdict_lines(grid["summary"],
-                                                                 "dspy_bootstrap"), ""]
+                          "and statistics; each row minus DSPy, pooled over the seeds both "
+                          "finished):", "", *dspy_side_by_side(grid), ""]
     parts += _multiple_comparisons(tested)
     replace_readme_block(VERDICTS_START, VERDICTS_END, "\n".join(parts).strip())
     headline = capable_model_headline()
     if headline:
         replace_readme_block(HEADLINE_START, HEADLINE_END, headline)
+
+
+def dspy_side_by_side(grid: dict[str, Any]) -> list[str]:
+    """Per dataset: the DSPy row's accuracy and its difference from IO, every other row's
+    difference from it with its interval, which wins, and the compiled program's own
+    accuracy per seed and the rows' cost (``benchmarks/dspy_program.py``) where it was
+    run."""
+    from langchain_selfamplify.evaluation.report import row_label
+
+    summary = grid["summary"]
+    rows = {(r["dataset"], r["method"]): r for r in summary["rows"]}
+    saved = _dspy_program_results(grid)
+    programs, costs = saved.get("programs", []), saved.get("cost_summary", [])
+
+    def diff(c: dict[str, Any]) -> str:
+        return (f"{100 * c['difference']:+.1f} pts [{100 * c['ci_low']:+.1f}, "
+                f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.3f}")
+
+    lines = []
+    for dataset in dict.fromkeys(r["dataset"] for r in summary["rows"]):
+        row = rows.get((dataset, "dspy_bootstrap"))
+        if row is None:
+            continue
+        pooled = [c for c in summary["comparisons"] if c["dataset"] == dataset
+                  and c["seed"] == "all"]
+        against_io = [c for c in pooled if (c["method"], c["baseline"])
+                      == ("dspy_bootstrap", "io")]
+        others = [c for c in pooled if c["baseline"] == "dspy_bootstrap"
+                  and c["method"] != "io"]
+        a = row["accuracy"]
+        line = (f"- **{dataset}**: DSPy BootstrapFewShot {a['value']:.1%} "
+                f"[{a['ci_low']:.1%}, {a['ci_high']:.1%}] over {len(row['seeds'])} seed(s)")
+        line += (f"; minus IO {diff(against_io[0])}" if against_io else "") + ". "
+        line += "Rows minus DSPy: " + "; ".join(
+            f"{row_label(c['method'], c['strategy'])} {diff(c)} over {c['seeds']} seed(s)"
+            for c in others) + ". " if others else ""
+        wins = ([f"{row_label(c['method'], c['strategy'])} beats DSPy" for c in others
+                 if c["verdict"] == "beats"]
+                + [f"DSPy beats {row_label(c['method'], c['strategy'])}" for c in others
+                   if c["verdict"] == "worse than"]
+                + [f"DSPy {c['verdict']} IO" for c in against_io
+                   if c["verdict"] != "no detectable difference"])
+        line += (f"**{'; '.join(wins)}.**" if wins else
+                 "**Neither wins**: no paired difference here is detectable.")
+        mine = [p for p in programs if p["cell"].startswith(f"{dataset}__")]
+        if mine:
+            differs = [p for p in mine if p["program_minus_row"]["ci_low"] > 0
+                       or p["program_minus_row"]["ci_high"] < 0]
+            line += (" DSPy's compiled program on its own (its prompt and parser), per seed: "
+                     + ", ".join(f"{p['program_accuracy']['value']:.1%}" for p in mine)
+                     + " against the row's " + ", ".join(
+                         f"{p['row_accuracy']['value']:.1%}" for p in mine)
+                     + (f" ({len(differs)} of {len(mine)} differences detectable)."
+                        if differs else " (no seed's difference is detectable)."))
+        cost = {c["row"]: c for c in costs if c["dataset"] == dataset}
+        dspy, ph_cot = cost.get("DSPy BootstrapFewShot"), cost.get(
+            "Self-AMPLIFY Ph-CoT (success)")
+        if dspy and ph_cot:
+            line += (f" Cost, medians per cell: DSPy's prompt took {dspy['build_seconds']:.0f} s "
+                     f"to build ({dspy['model_calls']:.0f} model calls), Ph-CoT's "
+                     f"{ph_cot['build_seconds']:.0f} s; answering {dspy['answer_seconds']:.0f} "
+                     f"s against {ph_cot['answer_seconds']:.0f} s.")
+        lines.append(line)
+    return lines
+
+
+def _dspy_program_results(grid: dict[str, Any]) -> dict[str, Any]:
+    """What ``benchmarks/dspy_program.py`` saved for this grid (empty if not run)."""
+    tail = Path(grid["config"]["output_dir"]).parts[-2:]
+    for path in sorted(RESULTS.glob("dspy_program*.json")):
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if Path(saved.get("grid", "")).parts[-2:] == tail:
+            return dict(saved)
+    return {}
 
 
 HEADLINE_START = "<!-- capable-model:start -->"

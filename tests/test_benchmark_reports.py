@@ -174,3 +174,31 @@ def test_the_paper_tables_resume_command_repeats_its_result_settings():
                                dtype="bfloat16")
     assert paper_table._setting_options(small) == (
         " --max-rationale-tokens 512 --kernelshap-samples 32 --dtype bfloat16")
+
+
+def test_the_readme_names_which_wins_against_dspy_with_intervals(monkeypatch, tmp_path):
+    readme_verdicts = benchmark("readme_verdicts")
+    monkeypatch.setattr(readme_verdicts, "RESULTS", tmp_path)  # no saved program run
+
+    def comparison(method, strategy, baseline, difference, verdict):
+        return {"dataset": "d", "method": method, "strategy": strategy, "baseline": baseline,
+                "seed": "all", "seeds": 3, "difference": difference,
+                "ci_low": difference - 0.05, "ci_high": difference + 0.05, "p_value": 0.01,
+                "verdict": verdict}
+
+    accuracy = {"value": 0.6, "ci_low": 0.55, "ci_high": 0.65}
+    grid = {"config": {"output_dir": str(tmp_path / "run" / "m__letter")}, "summary": {
+        "rows": [{"dataset": "d", "method": "dspy_bootstrap", "seeds": [0, 1, 2],
+                  "accuracy": accuracy}],
+        "comparisons": [
+            comparison("dspy_bootstrap", "bootstrap", "io", 0.01, "no detectable difference"),
+            comparison("ph_cot", "success", "dspy_bootstrap", -0.10, "worse than"),
+            comparison("deeplift", "success", "dspy_bootstrap", 0.08, "beats"),
+            comparison("io", "random", "dspy_bootstrap", -0.01, "no detectable difference")]}}
+    [line] = readme_verdicts.dspy_side_by_side(grid)
+    assert "DSPy BootstrapFewShot 60.0% [55.0%, 65.0%] over 3 seed(s)" in line
+    assert "minus IO +1.0 pts [-4.0, +6.0]" in line
+    assert "Self-AMPLIFY Ph-CoT (success) -10.0 pts [-15.0, -5.0], p=0.010" in line
+    assert ("**Self-AMPLIFY DeepLift (success) beats DSPy; "
+            "DSPy beats Self-AMPLIFY Ph-CoT (success).**") in line
+    assert "IO -1.0" not in line  # IO's difference is stated once, as DSPy minus IO
