@@ -198,16 +198,21 @@ def main() -> None:
 
 def measured_line(chunk: dict[str, Any]) -> str:
     """The report's line on the measured chunk of answers."""
-    peak = chunk["peaks"]
     return (f"- Measured: the table's cell `{chunk['cell']}` (its saved prompt, as the grid "
             f"answers it) answered {chunk['questions']} test questions decoded together in "
             f"{chunk['seconds']:.0f} s ({chunk['seconds'] / chunk['questions']:.1f} s per "
             f"question; rationales of {chunk['mean_rationale_tokens']:.0f} tokens on "
             f"average, the longest {chunk['longest_rationale_tokens']}). Peak: "
-            f"{peak['RssAnon'] / GIB:.2f} GiB of the process's own memory"
-            f"{within(peak['RssAnon'])}, {peak['VmRSS'] / GIB:.2f} GiB resident with the "
-            f"mapped weights{within(peak['VmRSS'])}. A grid run with `--decode-slots "
+            f"{chunk_peaks(chunk)}. A grid run with `--decode-slots "
             f"{chunk['questions']}` holds at most this many questions' caches at once.")
+
+
+def chunk_peaks(chunk: dict[str, Any]) -> str:
+    """The measured chunk's peaks against :data:`BOUND_GIB`, as the reports state them."""
+    peak = chunk["peaks"]
+    return (f"{peak['RssAnon'] / GIB:.2f} GiB of the process's own memory"
+            f"{within(peak['RssAnon'])}, {peak['VmRSS'] / GIB:.2f} GiB resident with the "
+            f"mapped weights{within(peak['VmRSS'])}")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ from harness import (
     update_readme_performance,
     write_results,
 )
+from qwen_memory import chunk_peaks
 
 from langchain_selfamplify.evaluation.grid import load_grid_splits
 from langchain_selfamplify.evaluation.grid_state import recorded_config
@@ -233,13 +234,10 @@ def memory_line(finished: dict[str, dict[str, Any]]) -> str:
     chunk = (json.loads(path.read_text(encoding="utf-8")).get("answered_chunk")
              if path.is_file() else None)
     if chunk:
-        peak = chunk["peaks"]
         line += (f". Decoding {chunk['questions']} together (`--decode-slots "
                  f"{chunk['questions']}`), a chunk of this table's Ph-CoT answers peaked at "
-                 f"{peak['VmRSS'] / 2**30:.2f} GiB resident, {peak['RssAnon'] / 2**30:.2f} "
-                 "GiB of it the process's own memory, at "
-                 f"{chunk['seconds'] / chunk['questions']:.1f} s per question "
-                 "(`docs/results/qwen_memory.md`)")
+                 f"{chunk_peaks(chunk)}, at {chunk['seconds'] / chunk['questions']:.1f} s per "
+                 "question (`docs/results/qwen_memory.md`)")
     return line
 
 
