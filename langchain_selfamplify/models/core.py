@@ -1,9 +1,10 @@
 """``ModelCore``: a local Hugging Face causal LM with its tokenizer, and the tensor-level
 calls every local step is built from.
 
-It holds the model and tokenizer, renders and tokenises prompts, pads batches, runs
-the forward pass (projecting to the vocabulary only where logits are read) and keeps
-a prefix KV cache. Generation (``generation.py``, ``continuous_batching.py``), label scoring
+It holds the model and tokenizer, renders and tokenises prompts, pads batches
+(``padding.py``), runs the forward pass (projecting to the vocabulary only where logits
+are read) and keeps a prefix KV cache (``prefix_cache.py``). Generation
+(``generation.py``, ``continuous_batching.py``), label scoring
 (``label_scoring.py``), continuation scoring (``answer_formats.py``) and the
 explainers import only this module; :class:`~langchain_selfamplify.models.slm.SLM`
 composes them into the backend the pipeline runs on.
@@ -12,17 +13,16 @@ composes them into the backend the pipeline runs on.
 from __future__ import annotations
 
 import contextlib
-import copy
 import inspect
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from langchain_selfamplify.errors import ContextLengthError
+from langchain_selfamplify.models import prefix_cache
 from langchain_selfamplify.models.chat_format import (
     ChatFormat,
     Message,
@@ -33,28 +33,14 @@ from langchain_selfamplify.models.chat_format import (
     with_system_prompt,
 )
 from langchain_selfamplify.models.decode_stats import DecodeStats
-from langchain_selfamplify.models.shared_prefix import (
-    cache_head,
-    common_prefix_length,
-    shared_prefix_attention_for,
-    shared_prefix_cache,
-    supports_shared_prefix,
-)
+from langchain_selfamplify.models.padding import EncodedBatch, pad_left, pad_right_after_prefix
+from langchain_selfamplify.models.shared_prefix import supports_shared_prefix
 from langchain_selfamplify.models.sizing import (
     default_batch_size,
     default_decode_slots,
     prefill_tokens,
     token_bounded_runs,
 )
-
-
-@dataclass
-class EncodedBatch:
-    """A left-padded batch ready for the model."""
-
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
-    position_ids: torch.Tensor
 
 
 class ModelCore:
@@ -130,7 +116,8 @@ class ModelCore:
         self.supports_gradients = gradients
         self.prefix_cache = prefix_cache
         self.min_prefix_tokens = min_prefix_tokens
-        self._cached_prefix: tuple[tuple[int, ...], Any] | None = None
+        # The last prefix's ids and KV cache, reused by the next call (prefix_cache.py).
+        self.kept_prefix: tuple[tuple[int, ...], Any] | None = None
         self.label_ids: dict[str, int] = {}
         # A batch's shared prefix kept once, not once per row (see shared_prefix.py).
         self.shares_prefix = supports_shared_prefix(model)
@@ -231,36 +218,15 @@ class ModelCore:
         return self.pad_left(self.tokenize(prompts, reserve))
 
     def pad_left(self, token_lists: Sequence[Sequence[int]]) -> EncodedBatch:
-        """Token lists as a left-padded batch, with position ids counted from each
-        list's first real token."""
-        width = max(len(tokens) for tokens in token_lists)
-        ids = torch.full((len(token_lists), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, tokens in enumerate(token_lists):
-            ids[row, width - len(tokens):] = torch.tensor(tokens, dtype=torch.long)
-            mask[row, width - len(tokens):] = 1
-        # Left padding shifts positions; count them from each prompt's first real token
-        # so a padded prompt scores exactly as it would alone.
-        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        return EncodedBatch(ids.to(self.device), mask.to(self.device), positions.to(self.device))
+        """Token lists as a left-padded batch (see :func:`padding.pad_left`)."""
+        return pad_left(token_lists, self.tokenizer.pad_token_id, self.device)
 
     def pad_right_after_prefix(self, suffixes: Sequence[Sequence[int]], shared: int
                                ) -> EncodedBatch:
-        """Rows' own tokens right-padded after a cached prefix of ``shared`` tokens.
-
-        The attention mask covers the prefix and each row's real tokens; positions
-        continue from the prefix. A row's last real token never sees the padding that
-        follows it, so its logits equal those of the row alone.
-        """
-        width = max(len(suffix) for suffix in suffixes)
-        ids = torch.full((len(suffixes), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros(len(suffixes), shared + width, dtype=torch.long)
-        mask[:, :shared] = 1
-        for row, suffix in enumerate(suffixes):
-            ids[row, : len(suffix)] = torch.tensor(list(suffix), dtype=torch.long)
-            mask[row, shared : shared + len(suffix)] = 1
-        positions = (shared + torch.arange(width)).expand(len(suffixes), width)
-        return EncodedBatch(ids.to(self.device), mask.to(self.device), positions.to(self.device))
+        """Rows' own tokens right-padded after a cached prefix of ``shared`` tokens (see
+        :func:`padding.pad_right_after_prefix`)."""
+        return pad_right_after_prefix(suffixes, shared, self.tokenizer.pad_token_id,
+                                      self.device)
 
     def forward(self, keep: int | torch.Tensor, **inputs: Any) -> Any:
         """Run the model, computing logits only where they are read.
@@ -355,76 +321,10 @@ class ModelCore:
         return logits
 
     # ------------------------------------------------------------------ prefix cache
-    def shared_prefix_length(self, token_lists: Sequence[Sequence[int]]) -> int:
-        """Tokens shared by all prompts (0 when too few to be worth caching).
-
-        Each prompt keeps at least one token of its own, whose logits are read. A
-        single prompt's "shared prefix" is all but its last token, when the model keeps
-        one copy of a prefix (so :meth:`kv_cache_of` can reuse what the previous call
-        cached: a DSPy program's calls differ only after their demonstrations).
-        """
-        if not self.prefix_cache or not token_lists:
-            return 0
-        if len(token_lists) == 1:
-            length = len(token_lists[0]) - 1
-            return length if self.shares_prefix and length >= self.min_prefix_tokens else 0
-        first = token_lists[0]
-        length = min(len(tokens) for tokens in token_lists) - 1
-        for tokens in token_lists[1:]:
-            length = min(length, common_prefix_length(first, tokens))
-        return length if length >= self.min_prefix_tokens else 0
-
-    def kv_cache_of(self, prefix: Sequence[int]) -> Any:
-        """KV cache of a token sequence that starts with ``prefix`` (do not modify it).
-
-        The last cache computed is kept: a call with the same prefix, or with any
-        prefix of the kept sequence (the perturbation explainers crop the cache of
-        the whole prompt to each coalition's untouched head), runs no model call. A
-        prefix that shares at least ``min_prefix_tokens`` with the kept sequence (on a
-        model with plain attention) runs only its tokens after the common head.
-        """
-        key = tuple(prefix)
-        kept = self._cached_prefix
-        if kept is not None and kept[0][: len(key)] == key:
-            return kept[1]
-        reuse = (common_prefix_length(kept[0], key)
-                 if kept is not None and self.shares_prefix else 0)
-        if reuse >= self.min_prefix_tokens:
-            # Only the common head is taken (as views), not a copy of the whole kept cache.
-            cache = cache_head(kept[1], reuse)  # type: ignore[index]
-            ids = torch.tensor([list(key[reuse:])], device=self.device)
-            positions = torch.arange(reuse, len(key), device=self.device)[None]
-            cache = output_cache(self.forward(1, input_ids=ids, position_ids=positions,
-                                              cache=cache, use_cache=True))
-        else:
-            ids = torch.tensor([list(key)], device=self.device)
-            cache = output_cache(self.forward(1, input_ids=ids, use_cache=True))
-        self._cached_prefix = (key, cache)
-        return cache
-
-    def repeated_kv_cache(self, prefix: Sequence[int], batch: int) -> Any:
-        """A fresh KV cache of ``prefix`` repeated ``batch`` times, to continue from.
-
-        The model is run on ``prefix`` only when it is not a prefix of the last
-        sequence cached; the returned copy may be extended freely.
-        """
-        cache = copy.deepcopy(self.kv_cache_of(prefix))
-        extra = cache.get_seq_length() - len(prefix)
-        if extra > 0:
-            cache.crop(-extra)  # a negative count removes tokens in every transformers version
-        if batch > 1:
-            cache.batch_repeat_interleave(batch)
-        return cache
-
-    def cache_for_rows(self, prefix: Sequence[int], rows: int
-                        ) -> tuple[Any, contextlib.AbstractContextManager[Any]]:
-        """A KV cache of ``prefix`` for ``rows`` rows to continue, and the context the
-        model must run in: the prefix kept once with shared-prefix attention when the
-        model allows it, else repeated for every row."""
-        if self.shares_prefix:
-            cache = shared_prefix_cache(self.kv_cache_of(prefix), len(prefix))
-            return cache, shared_prefix_attention_for(self.model, cache)
-        return self.repeated_kv_cache(prefix, rows), contextlib.nullcontext()
+    shared_prefix_length = prefix_cache.shared_prefix_length
+    kv_cache_of = prefix_cache.kv_cache_of
+    repeated_kv_cache = prefix_cache.repeated_kv_cache
+    cache_for_rows = prefix_cache.cache_for_rows
 
     def batches(
         self, token_lists: Sequence[Sequence[int]], shared: int, desc: str | None
@@ -441,11 +341,3 @@ class ModelCore:
         batches = [order[run.start:run.stop] for run in runs]
         show = bool(desc) and self.show_progress and len(batches) > 1
         yield from tqdm(batches, desc=desc, disable=not show, leave=False)
-
-
-def output_cache(output: Any) -> Any:
-    """The KV cache a model call returned (``cache``, or ``past_key_values`` before
-    transformers 5), read without touching the deprecated name when the new one exists."""
-    cache = getattr(output, "cache", None)
-    return cache if cache is not None else output.past_key_values
-

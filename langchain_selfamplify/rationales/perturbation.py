@@ -24,7 +24,7 @@ from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.errors import RationaleError
 from langchain_selfamplify.models.answer_formats import continuation_log_probs
 from langchain_selfamplify.models.backend import ModelBackend, require
-from langchain_selfamplify.models.core import output_cache
+from langchain_selfamplify.models.prefix_cache import output_cache
 from langchain_selfamplify.models.shared_prefix import common_prefix_length
 from langchain_selfamplify.rationales.absence import erase_words, mask_token_id, without_words
 from langchain_selfamplify.rationales.attribution import AttributionMethod
