@@ -25,7 +25,9 @@ decoding slot adds.
 Run: ``python benchmarks/qwen_memory.py [--slots 64]`` after the table's cell exists
 (``benchmarks/qwen_table.sh``); the measured stage decodes a chunk of Ph-CoT answers
 (about 20 minutes at 64 slots on two cores), ``--no-answer`` skips it (about a minute).
-Writes ``docs/results/qwen_memory.{json,md}``. Linux only (``/proc``).
+``--report-only`` rewrites the report from the saved JSON. Writes
+``docs/results/qwen_memory.{json,md}`` and the README performance row of the measured
+chunk. Linux only (``/proc``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import QWEN_GRID, markdown_table, saved_cell, shared_datasets, write_results
+from harness import (
+    QWEN_GRID,
+    add_report_only,
+    markdown_table,
+    rewrote_saved_report,
+    saved_cell,
+    shared_datasets,
+    write_with_headline,
+)
 
 from langchain_selfamplify import SLM, load_dataset
 from langchain_selfamplify.evaluation.predict import answer_questions
@@ -113,8 +123,9 @@ def answered_chunk(slm: SLM, grid: Path, cell: str, slots: int) -> dict[str, Any
 
 
 def within(value: int) -> str:
-    """" (within it)" or " (**over it**)" against :data:`BOUND_GIB`."""
-    return " (within it)" if value <= BOUND_GIB * GIB else " (**over it**)"
+    """" (within the 8 GiB bound)" or " (**over the 8 GiB bound**)": :data:`BOUND_GIB`."""
+    bound = f"the {BOUND_GIB:.0f} GiB bound"
+    return f" (within {bound})" if value <= BOUND_GIB * GIB else f" (**over {bound}**)"
 
 
 def main() -> None:
@@ -127,7 +138,10 @@ def main() -> None:
                         help="measure a chunk of the grid's Ph-CoT answers (default: on)")
     parser.add_argument("--grid", type=Path, default=QWEN_GRID)
     parser.add_argument("--cell", default="arc_challenge__ph_cot__success__seed0")
+    add_report_only(parser)
     args = parser.parse_args()
+    if rewrote_saved_report(args, "qwen_memory", report, headline):
+        return
     if args.answer and not (args.grid / "prompts" / f"{args.cell}.json").is_file():
         parser.error(f"no saved prompt of {args.cell} under {args.grid}: run the table's "
                      "cell first (benchmarks/qwen_table.sh) or pass --no-answer")
@@ -142,58 +156,106 @@ def main() -> None:
     per_token = 2 * config.num_hidden_layers * config.num_key_value_heads * head * 4
     test = load_dataset("arc_challenge", split="test", data_dir=shared_datasets())
     longest = max(slm.count_tokens(question_text(q), prompt=False) for q in test)
-    slot_tokens = longest + args.rationale_cap
-    cache = args.slots * slot_tokens * per_token
-    worst = after["RssAnon"] + cache
-    worst_resident = after["VmRSS"] + cache
     chunk = answered_chunk(slm, args.grid, args.cell, args.slots) if args.answer else None
+    source = ("its float32 conversion, mapped" if from_conversion
+              else "the GGUF file, dequantised")
+    slot_tokens = longest + args.rationale_cap
+    write_with_headline("qwen_memory", {
+        "source": source, "peaks": peaks, "after_loading": loaded,
+        "first_pass_peaks": pass_peaks, "after_first_pass": after,
+        "kv_bytes_per_token": per_token, "slots": args.slots, "slot_tokens": slot_tokens,
+        "rationale_cap": args.rationale_cap,
+        "projected_worst_bytes": after["RssAnon"] + args.slots * slot_tokens * per_token,
+        "answered_chunk": chunk}, report, headline)
+
+
+def report(payload: dict[str, Any]) -> str:
+    """The Markdown report of a run's saved payload."""
+    after, slots = payload["after_first_pass"], payload["slots"]
+    slot_tokens = payload["slot_tokens"]
+    cap = payload.get("rationale_cap", 512)  # runs before it was saved used the default
+    cache = slots * slot_tokens * payload["kv_bytes_per_token"]
+    worst, worst_resident = after["RssAnon"] + cache, after["VmRSS"] + cache
+    chunk = payload.get("answered_chunk")
 
     def row(name: str, values: dict[str, int]) -> list[str]:
         return [name, *(f"{values[key] / GIB:.2f}" for key in FIELDS)]
 
-    rows = [row("loading: peak", peaks), row("after loading", loaded),
-            row("first forward pass: peak", pass_peaks), row("after it", after),
-            [f"decoding {args.slots} slots of {slot_tokens} tokens (projected, worst case)",
+    rows = [row("loading: peak", payload["peaks"]), row("after loading", payload["after_loading"]),
+            row("first forward pass: peak", payload["first_pass_peaks"]),
+            row("after it", after),
+            [f"decoding {slots} slots of {slot_tokens} tokens (projected, worst case)",
              f"{worst_resident / GIB:.2f}", f"{worst / GIB:.2f}",
              f"{after['RssFile'] / GIB:.2f}"]]
     if chunk is not None:
         rows.append(row(f"answering {chunk['questions']} Ph-CoT questions together: peak",
                         chunk["peaks"]))
-    source = ("its float32 conversion, mapped" if from_conversion
-              else "the GGUF file, dequantised")
-    markdown = "\n".join([
+    loaded_peak = max(after["VmRSS"], payload["first_pass_peaks"]["VmRSS"],
+                      payload["peaks"]["VmRSS"])
+    return "\n".join([
         "# Memory of Qwen2.5-Coder-1.5B-Instruct (float32) on the 2-core machine",
         "",
         "Resident memory in GiB, sampled every 50 ms while the embedded model loads "
-        f"(`SLM.load`, from {source}) and while it runs its first forward pass (which "
-        "reads every weight); anonymous memory is what the process itself holds, "
+        f"(`SLM.load`, from {payload['source']}) and while it runs its first forward pass "
+        "(which reads every weight); anonymous memory is what the process itself holds, "
         "file-backed pages are mapped files (page cache the kernel can reclaim and read "
         "again): the GGUF file while it is read, or the conversion's weights. "
-        f"Decoding: keys and values take {per_token:,} bytes per token per slot; the "
-        f"table decodes {args.slots} questions at a time, each holding up to the longest "
-        f"ARC-Challenge test question ({longest} tokens) and a {args.rationale_cap}-token "
-        "rationale (the few-shot prefix is kept once for all slots).",
+        f"Decoding: keys and values take {payload['kv_bytes_per_token']:,} bytes per token "
+        f"per slot; the table decodes {slots} questions at a time, each holding up to the "
+        f"longest ARC-Challenge test question ({slot_tokens - cap} tokens) and a "
+        f"{cap}-token rationale (the few-shot prefix is kept once for all slots).",
         "",
         markdown_table(["", "resident", "anonymous", "file-backed"], rows),
         "",
         f"- Against the {BOUND_GIB:.0f} GiB bound, loaded and run once: "
         f"{after['RssAnon'] / GIB:.2f} GiB of the process's own memory, "
         f"{after['VmRSS'] / GIB:.2f} GiB resident with the mapped files"
-        + within(max(after["VmRSS"], pass_peaks["VmRSS"], peaks["VmRSS"])) + ".",
-        f"- Decoding {args.slots} slots, the worst case projects to {worst / GIB:.2f} GiB "
+        + within(loaded_peak) + ".",
+        f"- Decoding {slots} slots, the worst case projects to {worst / GIB:.2f} GiB "
         f"of the process's own memory{within(worst)}, {worst_resident / GIB:.2f} GiB "
         f"resident with the mapped weights{within(worst_resident)}. The measured peak of "
         "the table's own process (resident, mapped files included) is in "
         "`docs/results/qwen_table_cost.md`: slots hold their own tokens only, and most "
         "rationales end well before the cap.",
-        *([] if chunk is None else [measured_line(chunk)]),
+        *([] if chunk is None else [measured_line(chunk),
+                                    slots_line(chunk, after)]),
     ])
-    write_results("qwen_memory", {"source": source, "peaks": peaks, "after_loading": loaded,
-                                  "first_pass_peaks": pass_peaks, "after_first_pass": after,
-                                  "kv_bytes_per_token": per_token, "slots": args.slots,
-                                  "slot_tokens": slot_tokens,
-                                  "projected_worst_bytes": worst, "answered_chunk": chunk},
-                  markdown)
+
+
+def slots_within_bound(chunk: dict[str, Any], after: dict[str, int]) -> int:
+    """Slots whose measured chunk would stay within :data:`BOUND_GIB` resident, projected
+    linearly from the chunk: its own memory above the loaded model's, per slot."""
+    per_slot = (chunk["peaks"]["RssAnon"] - after["RssAnon"]) / chunk["questions"]
+    room = BOUND_GIB * GIB - (chunk["peaks"]["VmRSS"] - chunk["questions"] * per_slot)
+    return max(0, min(chunk["questions"], int(room // per_slot)))
+
+
+def slots_line(chunk: dict[str, Any], after: dict[str, int]) -> str:
+    """The report's line on how many slots the bound allows, projected (not measured)."""
+    per_slot = (chunk["peaks"]["RssAnon"] - after["RssAnon"]) / chunk["questions"]
+    return (f"- Per slot, that chunk took {per_slot / 2**20:.0f} MiB of the process's own "
+            "memory over the loaded model's (its keys and values, and its share of the "
+            f"passes' activations). At that rate, {slots_within_bound(chunk, after)} slots "
+            f"keep the resident peak within {BOUND_GIB:.0f} GiB (projected, not measured): "
+            "the float32 weights alone are "
+            f"{chunk['peaks']['RssFile'] / GIB:.2f} GiB of mapped pages.")
+
+
+def headline(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The README performance row: the measured chunk's resident peak against the bound."""
+    chunk = payload.get("answered_chunk")
+    if chunk is None:
+        return []
+    peak = chunk["peaks"]
+    return [{"target": f"Capable model's grid memory (Qwen2.5-Coder-1.5B, float32, "
+                       f"{chunk['questions']} slots, a chunk of the table's Ph-CoT answers): "
+                       "resident peak",
+             "result": f"{peak['VmRSS'] / GIB:.2f} GiB ({peak['RssAnon'] / GIB:.2f} GiB own, "
+                       f"{peak['RssFile'] / GIB:.2f} GiB mapped weights); "
+                       f"{slots_within_bound(chunk, payload['after_first_pass'])} slots "
+                       "projected within the bound",
+             "goal": f"<= {BOUND_GIB:.0f} GiB",
+             "met": peak["VmRSS"] <= BOUND_GIB * GIB}]
 
 
 def measured_line(chunk: dict[str, Any]) -> str:
