@@ -222,17 +222,23 @@ def report(payload: dict[str, Any]) -> str:
     ])
 
 
+def memory_per_slot(chunk: dict[str, Any], after: dict[str, int]) -> float:
+    """Bytes of the process's own memory the measured chunk took per slot, over the
+    loaded model's (``after``: after its first forward pass)."""
+    return float(chunk["peaks"]["RssAnon"] - after["RssAnon"]) / chunk["questions"]
+
+
 def slots_within_bound(chunk: dict[str, Any], after: dict[str, int]) -> int:
     """Slots whose measured chunk would stay within :data:`BOUND_GIB` resident, projected
-    linearly from the chunk: its own memory above the loaded model's, per slot."""
-    per_slot = (chunk["peaks"]["RssAnon"] - after["RssAnon"]) / chunk["questions"]
+    linearly from the chunk at :func:`memory_per_slot`."""
+    per_slot = memory_per_slot(chunk, after)
     room = BOUND_GIB * GIB - (chunk["peaks"]["VmRSS"] - chunk["questions"] * per_slot)
     return max(0, min(chunk["questions"], int(room // per_slot)))
 
 
 def slots_line(chunk: dict[str, Any], after: dict[str, int]) -> str:
     """The report's line on how many slots the bound allows, projected (not measured)."""
-    per_slot = (chunk["peaks"]["RssAnon"] - after["RssAnon"]) / chunk["questions"]
+    per_slot = memory_per_slot(chunk, after)
     return (f"- Per slot, that chunk took {per_slot / 2**20:.0f} MiB of the process's own "
             "memory over the loaded model's (its keys and values, and its share of the "
             f"passes' activations). At that rate, {slots_within_bound(chunk, after)} slots "
