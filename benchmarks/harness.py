@@ -275,7 +275,8 @@ PERFORMANCE_START = "<!-- performance:start -->"
 PERFORMANCE_END = "<!-- performance:end -->"
 PERFORMANCE_BENCHMARKS = ("perturbation", "evaluation", "selection", "gradient", "main_job",
                           "dtype_speed", "threads", "decode_rows", "own_cache_append",
-                          "prefill_memory", "qwen_memory", "qwen_table_cost", "gguf_load")
+                          "prefill_memory", "decode_heap", "qwen_memory", "qwen_table_cost",
+                          "gguf_load")
 
 
 def update_readme_performance() -> None:

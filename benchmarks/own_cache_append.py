@@ -8,7 +8,7 @@ whole own cache: ``rows x own positions x KV bytes per token``. A few-shot Ph-Co
 holds its question and a rationale of up to 512 tokens, so late in a cell the copy is
 gigabytes a step. ``SharedPrefixLayer`` keeps the rows' own keys and values in buffers
 with room ahead and writes only the new position (a new buffer, one copy, every
-``OWN_COLUMNS_AHEAD`` steps or when rows join or leave).
+``OWN_COLUMNS_AHEAD`` steps or when rows join; rows that leave are compacted in place).
 
 For each own-cache width this times, in the same run, one step's cache update over all
 layers both ways (no forward pass: only the cache's part of a step), at the KV shape of

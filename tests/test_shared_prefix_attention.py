@@ -51,3 +51,32 @@ def test_shared_prefix_attention_equals_attention_over_the_repeated_prefix(
     expected = _reference(query, key, value, prefix_keys, prefix_values, mask, 0.3)
     assert out.shape == (rows, queries, heads, dim)
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_rows_leaving_and_padding_dropped_allocate_nothing_and_keep_each_rows_cache():
+    """``keep_rows`` and ``drop_leading`` move views within the layer's buffers (no new
+    buffer); every row's own keys and values stay what plain tensors would hold."""
+    from transformers import DynamicCache
+
+    prefix = DynamicCache()
+    prefix.update(torch.randn(1, 2, 5, 4), torch.randn(1, 2, 5, 4), 0)
+    layer = shared_prefix.shared_prefix_cache(prefix, 5).layers[0]
+    keys, values = torch.randn(4, 2, 3, 4), torch.randn(4, 2, 3, 4)
+    layer.update(keys, values)
+    for _ in range(2):
+        step_keys, step_values = torch.randn(4, 2, 1, 4), torch.randn(4, 2, 1, 4)
+        layer.update(step_keys, step_values)
+        keys, values = torch.cat([keys, step_keys], 2), torch.cat([values, step_values], 2)
+    buffer = layer.keys.untyped_storage().data_ptr()
+    held = 2 * 4 * 2 * (3 + shared_prefix.OWN_COLUMNS_AHEAD) * 4 * 4  # keys and values
+    assert layer.held_bytes() == held
+    layer.keep_rows([1, 3])
+    layer.drop_leading(2)
+    keys, values = keys[[1, 3], :, 2:], values[[1, 3], :, 2:]
+    assert layer.keys.untyped_storage().data_ptr() == buffer
+    assert torch.equal(layer.keys, keys) and torch.equal(layer.values, values)
+    step_keys, step_values = torch.randn(2, 2, 1, 4), torch.randn(2, 2, 1, 4)
+    out_keys, out_values = layer.update(step_keys, step_values)
+    assert torch.equal(out_keys, torch.cat([keys, step_keys], 2))
+    assert torch.equal(out_values, torch.cat([values, step_values], 2))
+    assert layer.keys.untyped_storage().data_ptr() == buffer and layer.held_bytes() == held

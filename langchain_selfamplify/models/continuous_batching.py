@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from langchain_selfamplify.models import heap
 from langchain_selfamplify.models.shared_prefix import (
     common_prefix_length,
     shared_prefix_attention_for,
@@ -77,11 +78,11 @@ class _Slots:
         return list(self.cache.layers)
 
     def keep(self, rows: list[int]) -> None:
-        """Drop every row not in ``rows``."""
+        """Drop every row not in ``rows`` (ascending)."""
         index = torch.tensor(rows, dtype=torch.long, device=self.device)
         for layer in self._layers():
             if layer.is_initialized:
-                layer.set_rows(layer.keys[index], layer.values[index])
+                layer.keep_rows(rows)
         self.mask, self.lengths = self.mask[index], self.lengths[index]
         self.prompt_of = [self.prompt_of[i] for i in rows]
         self.generated = [self.generated[i] for i in rows]
@@ -158,7 +159,7 @@ class _Slots:
         start = int(used[0]) if len(used) else self.mask.shape[1]
         if start:
             for layer in self._layers():
-                layer.set_rows(layer.keys[..., start:, :], layer.values[..., start:, :])
+                layer.drop_leading(start)
             self.mask = self.mask[:, start:]
 
 
@@ -202,6 +203,9 @@ def greedy_decode_shared_prefix(
     if follow_up is not None and on_follow_up is None:
         raise ValueError("follow_up needs on_follow_up to hand its logits to")
     model, device = core.model, core.device
+    if device.type == "cpu":
+        # the rows' buffers are rebuilt as they grow and leave: hand freed ones back
+        heap.map_large_blocks()
     stats = core.decode_stats
     prefix = list(token_lists[0][:shared])
     slots = _Slots(core.kv_cache_of(prefix), shared, device)

@@ -91,9 +91,12 @@ def shared_prefix_cache(prefix_cache: Any, length: int) -> Any:
         ``DynamicLayer`` concatenates at every update, copying every row's whole cache
         at every decoding step. Here the rows' own keys and values sit in buffers with
         room for :data:`OWN_COLUMNS_AHEAD` more positions, and ``keys``/``values`` are
-        views of them: a step writes its one new column and copies nothing. When the
-        batch changes its rows (taken, kept or added) it sets them with
-        :meth:`set_rows`, and the next update copies them into new buffers.
+        views of them: a step writes its one new column and copies nothing. Rows that
+        leave are compacted within the buffers (:meth:`keep_rows`) and padding columns
+        every row has are dropped from the view (:meth:`drop_leading`), so neither
+        allocates; a buffer is replaced only when it runs out of room, by one sized to
+        the rows left. Rows set from outside (:meth:`set_rows`) are copied into new
+        buffers at the next update.
         """
 
         def __init__(self, keys: torch.Tensor, values: torch.Tensor) -> None:
@@ -101,6 +104,7 @@ def shared_prefix_cache(prefix_cache: Any, length: int) -> Any:
             self.prefix_keys, self.prefix_values = keys, values
             self._views: tuple[torch.Tensor, torch.Tensor] | None = None
             self._buffers: tuple[torch.Tensor, torch.Tensor] | None = None
+            self._start = 0  # the views' first column in the buffers
 
         def set_rows(self, keys: torch.Tensor, values: torch.Tensor) -> None:
             """Hold ``keys``/``values`` as the rows' own cache, letting the buffers go
@@ -109,23 +113,73 @@ def shared_prefix_cache(prefix_cache: Any, length: int) -> Any:
             self.keys, self.values, self.is_initialized = keys, values, True
             self._views = self._buffers = None
 
+        def _in_buffers(self) -> bool:
+            """Whether ``keys``/``values`` are still the views of the buffers."""
+            return (self._buffers is not None and self._views is not None
+                    and self._views[0] is self.keys and self._views[1] is self.values)
+
+        def _view(self, rows: int, start: int, end: int) -> None:
+            assert self._buffers is not None
+            keys, values = self._buffers
+            self.keys, self.values = keys[:rows, :, start:end], values[:rows, :, start:end]
+            self._views, self._start = (self.keys, self.values), start
+
+        def keep_rows(self, rows: Sequence[int]) -> None:
+            """Keep only ``rows`` (ascending), in that order: moved up within the
+            buffers, one row at a time, so nothing is allocated."""
+            assert self.keys is not None and self.values is not None
+            if not self._in_buffers():
+                index = torch.tensor(list(rows), dtype=torch.long, device=self.keys.device)
+                self.set_rows(self.keys[index], self.values[index])
+                return
+            assert self._buffers is not None
+            start, end = self._start, self._start + self.keys.shape[-2]
+            for new, old in enumerate(rows):  # new <= old: no row is overwritten unread
+                if new != old:
+                    for buffer in self._buffers:
+                        buffer[new, :, start:end].copy_(buffer[old, :, start:end])
+            self._view(len(rows), start, end)
+
+        def drop_leading(self, columns: int) -> None:
+            """Drop the first ``columns`` own positions of every row (padding in all)."""
+            assert self.keys is not None and self.values is not None
+            if not self._in_buffers():
+                self.set_rows(self.keys[..., columns:, :], self.values[..., columns:, :])
+                return
+            self._view(self.keys.shape[0], self._start + columns,
+                       self._start + self.keys.shape[-2])
+
+        def held_bytes(self) -> int:
+            """Bytes the rows' own cache holds: its buffers, room included."""
+            if self._in_buffers():
+                assert self._buffers is not None
+                return int(sum(buffer.nbytes for buffer in self._buffers))
+            if self.keys is None or self.values is None:
+                return 0
+            return int(self.keys.nbytes + self.values.nbytes)
+
         def update(self, key_states: torch.Tensor, value_states: torch.Tensor,
                    *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
             if not self.is_initialized:
                 self.lazy_initialization(key_states, value_states)
             assert self.keys is not None and self.values is not None
             width = self.keys.shape[-2] if self.keys.dim() == 4 else 0
-            end = width + key_states.shape[-2]
-            ours = self._views is not None and self._views[0] is self.keys \
-                and self._views[1] is self.values
-            if not ours or self._buffers is None or end > self._buffers[0].shape[-2]:
-                self._buffers = (_with_room(self.keys, key_states, width, end),
-                                 _with_room(self.values, value_states, width, end))
+            if self._in_buffers():
+                assert self._buffers is not None
+                start = self._start
+                if start + width + key_states.shape[-2] > self._buffers[0].shape[-2]:
+                    start = 0
+                    self._buffers = (_with_room(self.keys, key_states, width),
+                                     _with_room(self.values, value_states, width))
+            else:
+                start = 0
+                self._buffers = (_with_room(self.keys, key_states, width),
+                                 _with_room(self.values, value_states, width))
             keys, values = self._buffers
-            keys[..., width:end, :] = key_states
-            values[..., width:end, :] = value_states
-            self.keys, self.values = keys[..., :end, :], values[..., :end, :]
-            self._views = (self.keys, self.values)
+            end = start + width + key_states.shape[-2]
+            keys[:key_states.shape[0], :, start + width:end] = key_states
+            values[:key_states.shape[0], :, start + width:end] = value_states
+            self._view(key_states.shape[0], start, end)
             return self.keys, self.values
 
         def get_seq_length(self) -> int:
@@ -143,11 +197,11 @@ OWN_COLUMNS_AHEAD = 32
 every this many decoding steps at most, for this many extra positions of memory."""
 
 
-def _with_room(cached: torch.Tensor, new: torch.Tensor, width: int, end: int) -> torch.Tensor:
-    """A buffer of ``end + OWN_COLUMNS_AHEAD`` positions for the rows of ``new``, holding
-    the first ``width`` positions of ``cached``."""
-    rows, heads, _, dim = new.shape
-    buffer = new.new_empty(rows, heads, end + OWN_COLUMNS_AHEAD, dim)
+def _with_room(cached: torch.Tensor, new: torch.Tensor, width: int) -> torch.Tensor:
+    """A buffer for the rows of ``new``: the ``width`` positions of ``cached``, then
+    ``new``'s and :data:`OWN_COLUMNS_AHEAD` more."""
+    rows, heads, added, dim = new.shape
+    buffer = new.new_empty(rows, heads, width + added + OWN_COLUMNS_AHEAD, dim)
     if width:
         buffer[..., :width, :] = cached
     return buffer
