@@ -229,11 +229,12 @@ def memory_per_slot(chunk: dict[str, Any], after: dict[str, int]) -> float:
 
 
 def slots_within_bound(chunk: dict[str, Any], after: dict[str, int]) -> int:
-    """Slots whose measured chunk would stay within :data:`BOUND_GIB` resident, projected
-    linearly from the chunk at :func:`memory_per_slot`."""
+    """Most slots whose chunk would stay within :data:`BOUND_GIB` resident, projected
+    linearly from the measured chunk at :func:`memory_per_slot` (more or fewer than it
+    ran)."""
     per_slot = memory_per_slot(chunk, after)
     room = BOUND_GIB * GIB - (chunk["peaks"]["VmRSS"] - chunk["questions"] * per_slot)
-    return max(0, min(chunk["questions"], int(room // per_slot)))
+    return max(0, int(room // per_slot))
 
 
 def slots_line(chunk: dict[str, Any], after: dict[str, int]) -> str:
@@ -241,7 +242,7 @@ def slots_line(chunk: dict[str, Any], after: dict[str, int]) -> str:
     per_slot = memory_per_slot(chunk, after)
     return (f"- Per slot, that chunk took {per_slot / 2**20:.0f} MiB of the process's own "
             "memory over the loaded model's (its keys and values, and its share of the "
-            f"passes' activations). At that rate, {slots_within_bound(chunk, after)} slots "
+            f"passes' activations). At that rate, up to {slots_within_bound(chunk, after)} slots "
             f"keep the resident peak within {BOUND_GIB:.0f} GiB (projected, not measured): "
             "the float32 weights alone are "
             f"{chunk['peaks']['RssFile'] / GIB:.2f} GiB of mapped pages.")

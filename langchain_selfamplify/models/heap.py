@@ -4,9 +4,11 @@ glibc's ``malloc`` serves a block smaller than its *mmap threshold* from its hea
 each time a larger mapped block is freed it raises that threshold (up to 32 MiB). A
 decoding queue on a CPU allocates its rows' key and value buffers (a few MiB to tens of
 MiB per layer, a little larger at each regrowth, fewer rows when rows leave) and frees
-the old ones. Freed heap blocks too small for the next buffer stay resident: on a chunk
-of 64 Qwen2.5-Coder-1.5B rationales the process held about 1.6x the buffers' bytes
-(``benchmarks/decode_heap.py``), which put the grid over its 8 GiB bound.
+the old ones. Freed heap blocks too small for the next buffer stay resident: decoding 64
+replies as long as the capable-model table's, with Qwen2.5-1.5B's key-value layout, the
+process's peak rose 1.26x the bytes its buffers held, and 1.08x with large blocks mapped
+(``benchmarks/decode_heap.py``). A 64-slot chunk of the table had peaked at 8.22 GiB
+resident, over the grid's 8 GiB bound (``benchmarks/qwen_memory.py``).
 
 :func:`map_large_blocks` fixes the threshold, so blocks from it up are mapped and
 unmapped on their own and a freed buffer's memory goes back at once. Smaller blocks
