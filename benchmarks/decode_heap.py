@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from typing import Any
 
 from decode_rows import fixed_and_per_row
@@ -36,6 +34,7 @@ from harness import (
     add_report_only,
     markdown_table,
     rewrote_saved_report,
+    run_child,
     write_with_headline,
 )
 
@@ -99,13 +98,7 @@ print(json.dumps({"rows": rows, "mapped": bool(mapped), "limit": heap.HEAP_BLOCK
 
 def run(rows: int, longest: int, mapped: bool) -> dict[str, Any]:
     """One fresh process decoding ``rows`` prompts, large blocks mapped or not."""
-    done = subprocess.run([sys.executable, "-c", RUN, json.dumps(SHAPE), str(rows),
-                           str(longest), str(int(mapped))],
-                          capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise SystemExit(done.stderr[-3000:])
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_child(RUN, json.dumps(SHAPE), str(rows), str(longest), str(int(mapped)))
 
 
 def main() -> None:
@@ -163,16 +156,18 @@ def real_step_seconds(rows: int) -> float | None:
     return fixed + per_row * rows
 
 
-def step_share(payload: dict[str, Any]) -> float | None:
-    """What mapping adds to a step, as a share of the real model's step at these rows."""
-    real = real_step_seconds(payload["runs"][0]["rows"])
-    return None if real is None else summary(payload)["step_ms"] / 1000 / real
+def step_share(numbers: dict[str, float], rows: int) -> float | None:
+    """What mapping adds to a step (``summary``'s ``step_ms``), as a share of the real
+    model's step at ``rows`` rows."""
+    real = real_step_seconds(rows)
+    return None if real is None else numbers["step_ms"] / 1000 / real
 
 
 def headline(payload: dict[str, Any]) -> list[dict[str, Any]]:
     """The README performance row: peak rise over the buffers' bytes, both settings, and
     the time mapping adds to a step against the real model's step."""
-    numbers, rows, share = summary(payload), payload["runs"][0]["rows"], step_share(payload)
+    numbers, rows = summary(payload), payload["runs"][0]["rows"]
+    share = step_share(numbers, rows)
     cost = "" if share is None else f", {share:.1%} of a 1.5B step"
     return [{"target": f"Decoding {rows} rows' replies together (Qwen2.5-1.5B's key-value "
                        "layout, float32): peak rise, heap default vs large blocks mapped",
@@ -188,7 +183,7 @@ def report(payload: dict[str, Any]) -> str:
     """The Markdown table of the runs and the medians' line."""
     runs, numbers = payload["runs"], summary(payload)
     first = runs[0]
-    real = real_step_seconds(first["rows"])
+    real, share = real_step_seconds(first["rows"]), step_share(numbers, first["rows"])
     table = markdown_table(
         ["large blocks", "peak over the start (MiB)", "rows' buffers at most (MiB)",
          "steps", "seconds"],
@@ -218,9 +213,9 @@ def report(payload: dict[str, Any]) -> str:
         "when a buffer regrows (every few dozen steps) and for each step's logits. That "
         "cost is per step, not per row's arithmetic, so this narrow model's cheap steps "
         "magnify it"
-        + ("." if real is None else
+        + ("." if real is None or share is None else
            f"; against Qwen2.5-Coder-1.5B's step at {first['rows']} rows ({real:.2f} s, "
-           f"`docs/results/decode_rows.md`) it is {numbers['step_ms'] / 1000 / real:.1%}."),
+           f"`docs/results/decode_rows.md`) it is {share:.1%}."),
     ])
 
 

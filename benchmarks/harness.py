@@ -270,6 +270,18 @@ def counted_tokens(model: Any) -> Iterator[dict[str, int]]:
         handle.remove()
 
 
+
+def run_child(script: str, *args: str) -> dict[str, Any]:
+    """Run ``script`` (Python source) in a fresh interpreter with ``args`` and return the
+    JSON object it prints last; its stderr's tail ends the benchmark if it fails. Each
+    memory measurement runs in its own process, so its peak counter is its own."""
+    done = subprocess.run([sys.executable, "-c", script, *args],
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(done.stderr[-3000:])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
 README = ROOT / "README.md"
 PERFORMANCE_START = "<!-- performance:start -->"
 PERFORMANCE_END = "<!-- performance:end -->"

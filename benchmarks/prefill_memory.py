@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from typing import Any
 
 from gpu import SHAPES
@@ -40,6 +38,7 @@ from harness import (
     comma_list,
     markdown_table,
     rewrote_saved_report,
+    run_child,
     write_with_headline,
 )
 
@@ -103,13 +102,8 @@ def run(shape: dict[str, int], rows: int, own_tokens: int, bounded: bool,
         stage: str) -> dict[str, Any]:
     """One fresh process's peak over encoding ``rows`` prompts, for decoding or for label
     scoring (``stage``)."""
-    done = subprocess.run([sys.executable, "-c", RUN, json.dumps(shape), str(rows),
-                           str(own_tokens), str(int(bounded)), stage],
-                          capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise SystemExit(done.stderr[-3000:])
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_child(RUN, json.dumps(shape), str(rows), str(own_tokens), str(int(bounded)),
+                     stage)
 
 
 def main() -> None:

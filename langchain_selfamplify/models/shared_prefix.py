@@ -164,19 +164,14 @@ def shared_prefix_cache(prefix_cache: Any, length: int) -> Any:
                 self.lazy_initialization(key_states, value_states)
             assert self.keys is not None and self.values is not None
             width = self.keys.shape[-2] if self.keys.dim() == 4 else 0
-            if self._in_buffers():
-                assert self._buffers is not None
-                start = self._start
-                if start + width + key_states.shape[-2] > self._buffers[0].shape[-2]:
-                    start = 0
-                    self._buffers = (_with_room(self.keys, key_states, width),
-                                     _with_room(self.values, value_states, width))
-            else:
-                start = 0
+            start = self._start if self._in_buffers() else 0
+            end = start + width + key_states.shape[-2]
+            if self._buffers is None or not self._in_buffers() \
+                    or end > self._buffers[0].shape[-2]:
+                start, end = 0, width + key_states.shape[-2]
                 self._buffers = (_with_room(self.keys, key_states, width),
                                  _with_room(self.values, value_states, width))
             keys, values = self._buffers
-            end = start + width + key_states.shape[-2]
             keys[:key_states.shape[0], :, start + width:end] = key_states
             values[:key_states.shape[0], :, start + width:end] = value_states
             self._view(key_states.shape[0], start, end)
