@@ -20,7 +20,10 @@ decoding slot adds.
   (``--cell``, its saved 8-shot prompt) answers as many of its test questions as it has
   slots, all decoded together, exactly as the grid answers a chunk
   (``answer_questions``, score mode, the grid's rationale cap), while the sampler runs:
-  the peak a grid run at ``--slots`` reaches, and its seconds per question.
+  the peak a grid run at ``--slots`` reaches, and its seconds per question. Each sample
+  is also put to the decoding stage running when it was taken (encoding prompts,
+  decoding steps, feeding follow-ups, or between passes), so the report says which
+  stage holds the peak.
 
 Run: ``python benchmarks/qwen_memory.py [--slots 64]`` after the table's cell exists
 (``benchmarks/qwen_table.sh``); the measured stage decodes a chunk of Ph-CoT answers
@@ -33,8 +36,10 @@ chunk. Linux only (``/proc``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +55,7 @@ from harness import (
 
 from langchain_selfamplify import SLM, load_dataset
 from langchain_selfamplify.evaluation.predict import answer_questions
+from langchain_selfamplify.models import continuous_batching
 from langchain_selfamplify.models.embedded import QWEN_MODEL, embedded_model_path
 from langchain_selfamplify.models.gguf_cache import existing_conversion
 from langchain_selfamplify.models.sizing import CPU_DECODE_SLOTS
@@ -72,15 +78,58 @@ def status() -> dict[str, int]:
     return values
 
 
-def sampled_peaks(run: Any) -> tuple[Any, dict[str, int]]:
-    """``run()``'s result and the peak of each memory kind while it ran."""
+STAGES = {"_prefill_pass": "encoding prompts", "_step": "decoding steps",
+          "_feed_follow_ups": "feeding follow-ups"}
+"""The decoding queue's passes (functions of ``models/continuous_batching.py``), by the
+stage name the report gives them; samples taken outside them are "between passes"."""
+BETWEEN = "between passes"
+
+
+@contextlib.contextmanager
+def labelled_stages(stage: list[str]) -> Iterator[None]:
+    """While inside, ``stage[0]`` names the decoding pass running (:data:`STAGES`)."""
+    originals = {name: getattr(continuous_batching, name) for name in STAGES}
+
+    def labelled(name: str, function: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            stage[0] = STAGES[name]
+            try:
+                return function(*args, **kwargs)
+            finally:
+                stage[0] = BETWEEN
+        return run
+
+    for name, function in originals.items():
+        setattr(continuous_batching, name, labelled(name, function))
+    try:
+        yield
+    finally:
+        for name, function in originals.items():
+            setattr(continuous_batching, name, function)
+
+
+def sampled_peaks(run: Any, stage: list[str] | None = None,
+                  by_stage: dict[str, dict[str, int]] | None = None
+                  ) -> tuple[Any, dict[str, int]]:
+    """``run()``'s result and the peak of each memory kind while it ran.
+
+    Args:
+        run: What to run.
+        stage: The stage running, as :func:`labelled_stages` keeps it.
+        by_stage: Filled with each stage's peaks (with ``stage``).
+    """
     peaks = dict.fromkeys(FIELDS, 0)
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            for key, value in status().items():
+            now = status()
+            for key, value in now.items():
                 peaks[key] = max(peaks[key], value)
+            if stage is not None and by_stage is not None:
+                held = by_stage.setdefault(stage[0], dict.fromkeys(FIELDS, 0))
+                for key, value in now.items():
+                    held[key] = max(held[key], value)
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -112,13 +161,22 @@ def answered_chunk(slm: SLM, grid: Path, cell: str, slots: int) -> dict[str, Any
     config, prompt, test = saved_cell(grid, cell)
     questions = test[:slots]
     slm.decode_slots = len(questions)
+    stage: list[str] = [BETWEEN]
+    stages: dict[str, dict[str, int]] = {}
+    slm.decode_stats.reset()
     start = time.perf_counter()
-    predictions, peaks = sampled_peaks(lambda: answer_questions(
-        slm, prompt, questions, max_rationale_tokens=config["max_rationale_tokens"]))
+    with labelled_stages(stage):
+        predictions, peaks = sampled_peaks(lambda: answer_questions(
+            slm, prompt, questions, max_rationale_tokens=config["max_rationale_tokens"]),
+            stage, stages)
     seconds = time.perf_counter() - start
     lengths = [slm.count_tokens(p.rationale or "", prompt=False) for p in predictions]
+    stats = slm.decode_stats
     return {"cell": cell, "questions": len(questions), "seconds": seconds,
-            "peaks": peaks, "longest_rationale_tokens": max(lengths),
+            "peaks": peaks, "stage_peaks": stages,
+            "passes": {"prefills": stats.prefills, "steps": stats.steps,
+                       "follow_ups": stats.follow_up_passes},
+            "longest_rationale_tokens": max(lengths),
             "mean_rationale_tokens": sum(lengths) / len(lengths)}
 
 
@@ -217,9 +275,26 @@ def report(payload: dict[str, Any]) -> str:
         "the table's own process (resident, mapped files included) is in "
         "`docs/results/qwen_table_cost.md`: slots hold their own tokens only, and most "
         "rationales end well before the cap.",
-        *([] if chunk is None else [measured_line(chunk),
+        *([] if chunk is None else [measured_line(chunk), *stages_line(chunk),
                                     slots_line(chunk, after)]),
     ])
+
+
+def stages_line(chunk: dict[str, Any]) -> list[str]:
+    """The report's line on each decoding stage's peak (none for runs before stages
+    were sampled)."""
+    stages = chunk.get("stage_peaks")
+    if not stages:
+        return []
+    ranked = sorted(stages.items(), key=lambda item: -item[1]["VmRSS"])
+    passes = chunk["passes"]
+    return ["- By stage (the sample's stage when it was taken; resident, then the "
+            "process's own): "
+            + "; ".join(f"{name} {peak['VmRSS'] / GIB:.2f} GiB ({peak['RssAnon'] / GIB:.2f} "
+                        "own)" for name, peak in ranked)
+            + f". The peak is in {ranked[0][0]}. Passes: {passes['prefills']} prompt "
+            f"encodings, {passes['steps']} decoding steps, {passes['follow_ups']} follow-up "
+            "feeds."]
 
 
 def memory_per_slot(chunk: dict[str, Any], after: dict[str, int]) -> float:

@@ -37,11 +37,13 @@ DECODE_TOKENS_PER_ROW = 1024
 reply (the shared few-shot prefix is kept once for all rows)."""
 SCORE_TOKENS_PER_ROW = 512
 """Tokens a scoring row runs, for sizing: a question and a rationale."""
-CPU_PREFILL_ACTIVATION_BYTES = 512 * 2**20
+CPU_PREFILL_ACTIVATION_BYTES = 256 * 2**20
 """Most bytes the activations of one prompt-encoding pass may take on a CPU. A pass's
 activations grow with its tokens (rows x padded width): encoding 200 ARC questions'
 own tokens in one pass took about 5 GB on Qwen2.5-Coder-1.5B, more than their keys and
-values. Passes of a few thousand tokens still keep two cores' matrix products busy."""
+values. A decoding queue refills its slots while the other rows hold their caches, so
+the pass's activations sit on top of them. Passes of two thousand tokens still keep two
+cores' matrix products busy."""
 ACTIVATION_SHARE = 0.1
 """Share of the free accelerator memory one prompt-encoding pass's activations may take."""
 
