@@ -47,14 +47,15 @@ checkpoint "Qwen table: CSQA IO and Ph-CoT success, 3 seeds"
 $PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0,1,2 --datasets arc_challenge,commonsense_qa --methods io,ph_cot,dspy_bootstrap
 $PY benchmarks/dspy_program.py --grid "$GRID" --model qwen2.5-coder-1.5b --name dspy_program_qwen --chunk-size 200 --decode-slots 200
 checkpoint "Qwen table: DSPy BootstrapFewShot, 3 seeds on both datasets, and the compiled program on its own"
-# The grid's memory at the CPU default of 64 slots, measured on a chunk of the table's
-# own Ph-CoT answers (the table itself runs 200 slots: faster, more memory).
-$PY benchmarks/qwen_memory.py --slots 64
+# Two measurements that need the machine alone, run here when their results are missing
+# (a rerun measures again only after their JSON is deleted): the grid's memory at the
+# CPU default of 64 slots, on a chunk of the table's own Ph-CoT answers (the table
+# itself runs 200 slots: faster, more memory; about 40 minutes), and a decoding step's
+# cost by its rows (it sizes the table's slots; about 25 minutes).
+[ -f docs/results/qwen_memory.json ] || $PY benchmarks/qwen_memory.py --slots 64
 checkpoint "Memory: a chunk of Ph-CoT answers at the CPU default of 64 slots, measured"
-# A decoding step's cost by its rows, remeasured since the shared-prefix attention's
-# layout changed (it sizes the table's slots; about 25 minutes).
-$PY benchmarks/decode_rows.py --rows 200,100,50,25
-checkpoint "Decoding step by rows, remeasured"
+[ -f docs/results/decode_rows.json ] || $PY benchmarks/decode_rows.py --rows 200,100,50,25
+checkpoint "Decoding step by rows, measured"
 # The rest of the zero-shot screen (Gemma's cloze format; Qwen's is complete): about
 # half an hour. After the DSPy rows, which finish the side-by-side comparison's cells.
 $PY benchmarks/zero_shot.py

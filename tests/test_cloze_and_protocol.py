@@ -40,6 +40,40 @@ def test_cloze_scores_equal_token_log_probs_summed_one_prompt_at_a_time(tiny_slm
         assert score.log_probs == pytest.approx(row)
 
 
+def test_cloze_passes_keep_within_the_token_budget(tiny_slm, demo_pool, monkeypatch):
+    """A question's choices run in one pass, and a pass's rows x widest row stays within
+    ``prefill_tokens`` (long prompts with no shared prefix are wide), with the scores of
+    unbounded passes."""
+    from langchain_selfamplify.models import answer_formats
+
+    questions = demo_pool[2:10]
+    prompts = [tiny_slm.format_prompt(few_shot_messages(demo_pool[:2], q,
+                                                        answer_format="cloze"), CLOZE_PREFIX)
+               + f" {i}" for i, q in enumerate(questions)]  # no prefix shared to the end
+    continuations = [[f" {text}" for text in q.choices.values()] for q in questions]
+    full = score_continuations(tiny_slm, prompts, continuations)
+    token_lists = tiny_slm.tokenize(prompts)
+    shared = tiny_slm.shared_prefix_length(token_lists)
+    widest = max(len(tokens) - shared for tokens in token_lists) + 8
+    budget = 2 * len(continuations[0]) * widest
+    passes: list[tuple[int, int]] = []
+    run = answer_formats.continuation_log_probs
+
+    def counted(core, rows, targets, shared):
+        width = max(len(r) + len(t) for r, t in zip(rows, targets, strict=True)) - shared
+        passes.append((len(rows), width))
+        return run(core, rows, targets, shared)
+
+    monkeypatch.setattr(answer_formats, "prefill_tokens", lambda model, device: budget)
+    monkeypatch.setattr(answer_formats, "continuation_log_probs", counted)
+    bounded = score_continuations(tiny_slm, prompts, continuations)
+    assert len(passes) >= len(questions) // 2
+    assert all(rows * width <= budget and rows % len(continuations[0]) == 0
+               for rows, width in passes)
+    for ours, theirs in zip(bounded, full, strict=True):
+        assert ours == pytest.approx(theirs, abs=1e-4)
+
+
 def test_acc_norm_divides_by_the_choice_text_length_as_lm_eval_does():
     from langchain_selfamplify.models.answer_formats import acc_norm_scores
 

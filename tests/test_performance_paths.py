@@ -12,6 +12,7 @@ import torch
 from langchain_selfamplify import SLM, AmplifiedPrompt, SelfAmplifySelector
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.evaluation.predict import answer_questions
+from langchain_selfamplify.models import continuous_batching
 from langchain_selfamplify.rationales import get_method
 from langchain_selfamplify.reference_routes import (
     CAPTUM_METHODS,
@@ -226,10 +227,11 @@ def test_answers_read_in_the_decoding_pass_equal_a_second_pass(tiny_model_dir, d
     assert sum(r != f for r, f in zip(replies, free, strict=True)) > 0  # the stop cut some
 
 
-def test_follow_ups_cost_no_decoding_steps(tiny_model_dir, demo_pool):
+def test_follow_ups_cost_no_decoding_steps(tiny_model_dir, demo_pool, monkeypatch):
     """Reading answers after the replies takes the decoding steps of the replies alone:
     the follow-ups' tokens (many on a random model, whose replies re-tokenise
     differently) are fed in passes of their own, a group of finished rows per pass."""
+    monkeypatch.setattr(continuous_batching, "FOLLOW_UP_SHARE", 4)  # groups of 2 of 8 slots
     slm = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False,
                               decode_slots=8)
     prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: look.") for ex in demo_pool[:3]])

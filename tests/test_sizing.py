@@ -90,6 +90,17 @@ def test_token_bounded_runs_keep_rows_times_width_within_the_budget():
     assert sizing.token_bounded_runs([], 9) == []
 
 
+def test_token_bounded_runs_keep_each_items_rows_in_one_run():
+    # items of 2, 2, 3 and 1 rows: rows x widest row within 12, at most 4 rows
+    widths, rows = [2, 3, 2, 4], [2, 2, 3, 1]
+    assert sizing.token_bounded_runs(widths, 12, rows_each=rows) == [
+        range(0, 2), range(2, 3), range(3, 4)]
+    assert sizing.token_bounded_runs(widths, 100, most_rows=4, rows_each=rows) == [
+        range(0, 2), range(2, 4)]
+    assert sizing.token_bounded_runs(widths, 5, rows_each=rows) == [
+        range(0, 1), range(1, 2), range(2, 3), range(3, 4)]  # an item over it runs alone
+
+
 def test_scoring_passes_keep_within_the_token_budget(tiny_model_dir, demo_pool, monkeypatch):
     """Label scoring runs at most ``batch_size`` prompts a pass, fewer when their own
     tokens pass ``prefill_tokens``, with the scores of full batches; with and without a

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from langchain_selfamplify.models.backend import ModelBackend, require, require_local
 from langchain_selfamplify.models.chat_format import Prompt
 from langchain_selfamplify.models.choice_scores import ChoiceScores, softmax
+from langchain_selfamplify.models.sizing import prefill_tokens, token_bounded_runs
 
 # Re-exported where they were first defined (the wording now lives in wording.py).
 from langchain_selfamplify.wording import ANSWER_FORMATS as ANSWER_FORMATS
@@ -91,13 +92,14 @@ def score_continuations(
     results: list[list[float]] = [[] for _ in prompts]
     with core.lock:
         shared = core.shared_prefix_length(prompt_ids)
-        # Questions in batches of about core.batch_size rows; a question's choices stay together.
-        batches: list[list[int]] = [[]]
-        for index in range(len(prompts)):
-            if batches[-1] and sum(len(cont_ids[i]) for i in batches[-1]) + len(
-                    cont_ids[index]) > core.batch_size:
-                batches.append([])
-            batches[-1].append(index)
+        # A question's choices stay together, in passes of at most batch_size rows and
+        # rows x widest row within one pass's activation budget (long few-shot prompts
+        # with no shared prefix are wide rows).
+        widths = [len(prompt_ids[i]) - shared + max(map(len, cont_ids[i]))
+                  for i in range(len(prompts))]
+        runs = token_bounded_runs(widths, prefill_tokens(core.model, core.device),
+                                  core.batch_size, [len(ids) for ids in cont_ids])
+        batches = [list(run) for run in runs]
         show = bool(desc) and core.show_progress and len(batches) > 1
         for batch in tqdm(batches, desc=desc, disable=not show, leave=False):
             rows = [(i, c) for i in batch for c in cont_ids[i]]

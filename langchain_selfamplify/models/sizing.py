@@ -89,28 +89,32 @@ def prefill_tokens(model: Any, device: torch.device) -> int:
 
 
 def token_bounded_runs(widths: Sequence[int], budget: int,
-                       most_rows: int | None = None) -> list[range]:
-    """Split rows, in the order given, into consecutive runs whose rows x widest row
-    stays within ``budget`` tokens (and ``most_rows`` rows, when given). A row wider than
-    the budget runs alone.
+                       most_rows: int | None = None,
+                       rows_each: Sequence[int] | None = None) -> list[range]:
+    """Split items, in the order given, into consecutive runs whose rows x widest row
+    stays within ``budget`` tokens (and ``most_rows`` rows, when given). An item over
+    either bound runs alone.
 
     Args:
-        widths: Tokens each row runs in a forward pass (its own tokens, past a shared
-            prefix).
+        widths: Tokens each item's rows run in a forward pass (their own tokens, past a
+            shared prefix).
         budget: Most tokens (rows x padded width) one pass may run, e.g.
             :func:`prefill_tokens`.
         most_rows: Most rows a run may hold; no limit when ``None``.
+        rows_each: Rows each item runs, kept in one pass (e.g. a question's choices);
+            one each when ``None``.
 
     Returns:
         Index ranges into ``widths``, covering it in order.
     """
+    counts = [1] * len(widths) if rows_each is None else list(rows_each)
     runs: list[range] = []
     start = 0
     while start < len(widths):
-        end, width = start + 1, widths[start]
-        while end < len(widths) and (most_rows is None or end - start < most_rows):
-            width = max(width, widths[end])
-            if (end + 1 - start) * width > budget:
+        end, width, rows = start + 1, widths[start], counts[start]
+        while end < len(widths):
+            width, rows = max(width, widths[end]), rows + counts[end]
+            if rows * width > budget or (most_rows is not None and rows > most_rows):
                 break
             end += 1
         runs.append(range(start, end))
