@@ -181,19 +181,29 @@ def rewrote_saved_report(args: argparse.Namespace, name: str,
     and ``True`` (the benchmark then stops); else ``False``."""
     if not args.report_only:
         return False
-    write_with_headline(name, saved_results(name), report, headline)
+    saved = saved_results(name)
+    # The measurement's own provenance is kept: the rewrite records only its own.
+    measured = saved.pop("measured", None) or {
+        key: saved[key] for key in ("command", "commit", "machine") if key in saved}
+    write_with_headline(name, {**saved, "measured": measured}, report, headline)
     return True
 
 
 def write_results(name: str, payload: dict[str, Any], markdown: str) -> None:
     """Write ``<name>.json`` and ``<name>.md`` under ``docs/results`` and print the table.
 
-    The JSON records the machine, the exact command (``sys.argv``) and the git commit."""
+    The JSON records the machine, the exact command (``sys.argv``) and the git commit;
+    a report rewritten from saved results (``--report-only``) keeps the measurement's own
+    under ``measured``."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {**payload, "machine": machine(), "command": command_line(),
                "commit": git_commit()}
-    markdown = (markdown.rstrip() + f"\n\n<sub>Written by `{payload['command']}` at commit "
-                f"`{payload['commit']}`.</sub>\n")
+    written = f"`{payload['command']}` at commit `{payload['commit']}`"
+    measured = payload.get("measured")
+    footnote = (f"Written by {written}" if not measured else
+                f"Measured by `{measured.get('command')}` at commit `{measured.get('commit')}`; "
+                f"rewritten by {written}")
+    markdown = markdown.rstrip() + f"\n\n<sub>{footnote}.</sub>\n"
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n",
                                          encoding="utf-8")
     (RESULTS / f"{name}.md").write_text(markdown.rstrip() + "\n", encoding="utf-8")

@@ -202,3 +202,25 @@ def test_the_readme_names_which_wins_against_dspy_with_intervals(monkeypatch, tm
     assert ("**Self-AMPLIFY DeepLift (success) beats DSPy; "
             "DSPy beats Self-AMPLIFY Ph-CoT (success).**") in line
     assert "IO -1.0" not in line  # IO's difference is stated once, as DSPy minus IO
+
+
+def test_a_rewritten_report_keeps_the_measurements_own_command_and_commit(monkeypatch,
+                                                                        tmp_path):
+    harness = benchmark("harness")
+    monkeypatch.setattr(harness, "RESULTS", tmp_path)
+    monkeypatch.setattr(harness, "git_commit", lambda: "REPORTING")
+    monkeypatch.setattr(harness, "update_readme_performance", lambda: None)
+    (tmp_path / "bench.json").write_text(
+        '{"value": 1, "command": "python bench.py --big", "commit": "MEASURED", '
+        '"machine": {"cpus": 2}}', encoding="utf-8")
+    args = type("Args", (), {"report_only": True})()
+    for _ in range(2):  # a second rewrite still names the measurement
+        assert harness.rewrote_saved_report(args, "bench", lambda p: f"# {p['value']}",
+                                            lambda p: [])
+        saved = harness.saved_results("bench")
+        assert saved["measured"] == {"command": "python bench.py --big",
+                                     "commit": "MEASURED", "machine": {"cpus": 2}}
+        assert saved["commit"] == "REPORTING"
+    footnote = (tmp_path / "bench.md").read_text(encoding="utf-8")
+    assert "Measured by `python bench.py --big` at commit `MEASURED`" in footnote
+    assert "at commit `REPORTING`" in footnote
