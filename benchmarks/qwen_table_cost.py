@@ -169,11 +169,26 @@ APPROXIMATE_ROUTES = {"offload": "llama.cpp generation (`--generate-url`, approx
 """The approximate speed routes of ``benchmarks/offload_agreement.py``."""
 
 
-def speed_routes_line() -> str:
+def dtype_line(total: float) -> str:
+    """bfloat16's time against float32's (``benchmarks/dtype_speed.py``), and the table
+    projected at its decoding ratio (decoding is most of every cell's time)."""
+    path = RESULTS / "dtype_speed.json"
+    if not path.is_file():
+        return "bfloat16: not measured on this model (`benchmarks/dtype_speed.py`)."
+    measured = json.loads(path.read_text(encoding="utf-8"))
+    ratio = measured["bfloat16_decode_time_ratio"]
+    return (f"bfloat16 is slower on this CPU ({measured['cpu_capability']}, no AVX512-BF16): "
+            f"{measured['bfloat16_prefill_time_ratio']:.2f}x float32's time to encode "
+            f"prompts, {ratio:.2f}x to decode, so the table would take about "
+            f"{total * ratio:.0f} hours at its decoding ratio "
+            "(`docs/results/dtype_speed.md`).")
+
+
+def speed_routes_line(total: float) -> str:
     """What the approximate speed routes measured on this table's Ph-CoT questions, if
     they were run: seconds per question against exact float32 on the same questions
     (the exact route when it decoded as many together, else the table's own seconds),
-    and the labels kept."""
+    the labels kept, and the table's ``total`` hours projected at that time ratio."""
     path = RESULTS / "offload_agreement.json"
     routes = json.loads(path.read_text(encoding="utf-8"))["routes"] if path.is_file() else {}
     measured = {name: routes[name] for name in APPROXIMATE_ROUTES if name in routes}
@@ -197,7 +212,8 @@ def speed_routes_line() -> str:
         lines.append(f"{APPROXIMATE_ROUTES[name]} took {route['seconds'] / n:.0f} s per "
                      f"question on {n} of this table's Ph-CoT questions against {base:.0f} "
                      f"s ({basis}) and kept {route['same_labels_as_table']} of {n} "
-                     f"labels: {verdict}.")
+                     f"labels: {verdict}; the table would take about "
+                     f"{total * route['seconds'] / n / base:.0f} hours at that ratio.")
     return " ".join(lines) + " (`docs/results/offload_agreement.md`)"
 
 
@@ -418,8 +434,11 @@ def main() -> None:
         f"measured peak ({spent / floor:.1f}x); at that limit the whole table's tokens "
         f"would take about {table_floor_hours:.1f} hours. The gap is in decoding: "
         + ", ".join(f"{method} {ratio:.1f}x" for method, ratio in by_method(cells).items())
-        + " its FLOP limit. " + decode_line() + " bfloat16 is slower on this CPU (no "
-        "AVX512-BF16; `docs/results/dtype_speed.md`). " + speed_routes_line(),
+        + " its FLOP limit. " + decode_line(),
+        "- Speed options, each projected over the whole table at the time ratio it "
+        "measured against exact float32 (an approximation: the ratios were measured on "
+        "Ph-CoT questions or on short replies, and every row is assumed to follow them): "
+        + dtype_line(total) + " " + speed_routes_line(total),
         f"- Peak memory of the table's process: {memory_line(finished)}.",
     ])
     headline = [{"target": "Capable-model table (Qwen2.5-Coder-1.5B, float32, 2 cores), "
