@@ -235,6 +235,7 @@ def main() -> None:
             sections += section(name, answer_format, config, summary, seconds)
             record["grids"].append({"model": name, "answer_format": answer_format,
                                     "config": config.model_dump(), "seconds": seconds,
+                                    "planned_cells": len(planned) * len(config.seeds),
                                     "summary": summary})
     if figure_summary is not None:
         grid_figure(figure_summary, RESULTS / f"{args.name}.png")

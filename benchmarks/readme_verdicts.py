@@ -20,7 +20,6 @@ def update_readme_verdicts() -> None:
     """Rewrite the README's "does it help?" block from the paired tests of the paper
     tables present in ``docs/results``, one list per model and answer format."""
     from langchain_selfamplify.baselines import BASELINES
-    from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells
     from langchain_selfamplify.evaluation.report import METHOD_NAMES, verdict_lines
 
     parts, tested = [], []
@@ -33,11 +32,8 @@ def update_readme_verdicts() -> None:
                        for c in grid["summary"]["comparisons"]
                        if c["baseline"] == "io" and c["seed"] == "all"
                        and c["method"] not in BASELINES]
-            done = sum(c["status"] == "done" for c in grid["summary"]["cells"])
-            total = len(grid_cells(GridConfig(**grid["config"])))
-            partial = "" if done == total else f", **partial: {done} of {total} cells**"
             parts += [f"**{grid['model']}, {grid['answer_format']} format** "
-                      f"([details](docs/results/{name}.md){partial}):", "",
+                      f"([details](docs/results/{name}.md){partial_note(grid)}):", "",
                       *verdict_lines(grid["summary"], "io"), *_paper_claim(grid), ""]
             if "dspy_bootstrap" in grid["config"]["methods"]:
                 parts += [f"Against {METHOD_NAMES['dspy_bootstrap']} (same model, questions "
@@ -48,6 +44,17 @@ def update_readme_verdicts() -> None:
     headline = capable_model_headline()
     if headline:
         replace_readme_block(HEADLINE_START, HEADLINE_END, headline)
+
+
+def partial_note(grid: dict[str, Any]) -> str:
+    """``", **partial: done of planned cells**"`` while a grid's whole planned table
+    (``paper_table.py``'s ``--planned-*``, else the command's own grid) is unfinished,
+    else ``""``."""
+    from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells
+
+    done = sum(c["status"] == "done" for c in grid["summary"]["cells"])
+    total = grid.get("planned_cells") or len(grid_cells(GridConfig(**grid["config"])))
+    return "" if done >= total else f", **partial: {done} of {total} cells**"
 
 
 def dspy_side_by_side(grid: dict[str, Any]) -> list[str]:

@@ -224,3 +224,13 @@ def test_a_rewritten_report_keeps_the_measurements_own_command_and_commit(monkey
     footnote = (tmp_path / "bench.md").read_text(encoding="utf-8")
     assert "Measured by `python bench.py --big` at commit `MEASURED`" in footnote
     assert "at commit `REPORTING`" in footnote
+
+
+def test_the_readme_counts_a_partial_table_against_its_whole_plan():
+    readme_verdicts = benchmark("readme_verdicts")
+    cells = [{"status": "done"}] * 21 + [{"status": "todo"}] * 3
+    config = {"datasets": ["demo"], "methods": ["io"], "strategies": ["success"],
+              "seeds": [0]}
+    grid = {"summary": {"cells": cells}, "config": config, "planned_cells": 108}
+    assert readme_verdicts.partial_note(grid) == ", **partial: 21 of 108 cells**"
+    assert readme_verdicts.partial_note({**grid, "planned_cells": 21}) == ""
