@@ -52,7 +52,9 @@ FOLLOW_UP_SHARE = 16
 A waiting row holds a copy of its cache (the slot's buffer keeps the row's space until it
 regrows), so the group is small; a pass costs about one decoding step's weight reads. On
 Qwen2.5-Coder-1.5B in float32, 16 waiting rows of 640 tokens (a question and a long
-rationale) hold 0.59 GB of copies."""
+rationale) hold 0.59 GB of copies; going from a quarter of 64 slots to a sixteenth took
+a chunk of the table's Ph-CoT answers from 2.05 to 1.71 GiB of the process's own memory
+(``benchmarks/qwen_memory.py``)."""
 
 
 @dataclass
@@ -225,7 +227,7 @@ def greedy_decode_shared_prefix(
     pending = sorted(range(len(token_lists)), key=lambda i: len(token_lists[i]))
     pending.reverse()  # pop() takes the shortest prompts first, which pad least together
     results: dict[int, list[int]] = {}
-    group = max(1, core.decode_slots // REFILL_SHARE)
+    refill_group = max(1, core.decode_slots // REFILL_SHARE)
     follow_up_group = max(1, core.decode_slots // FOLLOW_UP_SHARE)
 
     def complete(tokens: list[int]) -> bool:
@@ -235,7 +237,7 @@ def greedy_decode_shared_prefix(
     with shared_prefix_attention_for(model, slots.cache):
         while pending or slots.rows or waiting.rows:
             free = core.decode_slots - slots.rows
-            if pending and (free >= group or not slots.rows):
+            if pending and (free >= refill_group or not slots.rows):
                 _prefill(core, slots, [pending.pop() for _ in range(min(free, len(pending)))],
                          token_lists)
             ended = [row for row in range(slots.rows) if complete(slots.generated[row])]
