@@ -135,6 +135,20 @@ HEADLINE_START = "<!-- capable-model:start -->"
 HEADLINE_END = "<!-- capable-model:end -->"
 
 
+def paired_scope(comparison: dict[str, Any], summary: dict[str, Any]) -> str:
+    """Over what a comparison pooled over seeds pairs: its questions and seeds, marked
+    partial while one of its cells is unfinished."""
+    def compared(cell: dict[str, Any]) -> bool:
+        return cell["dataset"] == comparison["dataset"] and (
+            cell["method"] == comparison["baseline"]
+            or (cell["method"], cell["strategy"]) == (comparison["method"],
+                                                      comparison["strategy"]))
+
+    partial = any(cell["status"] != "done" for cell in summary["cells"] if compared(cell))
+    return (f"over {comparison['n']} questions, {comparison['seeds']} seed(s)"
+            + (" (**partial**: a cell is unfinished)" if partial else ""))
+
+
 def capable_model_headline() -> str | None:
     """The README's first answer for the capable model: Ph-CoT (success) against IO per
     dataset of its table, and the minutes that keep it out of the 10-minute main job
@@ -161,8 +175,7 @@ def capable_model_headline() -> str | None:
         lines.append(
             f"- **{c['dataset']}**: IO {share(io)} over {len(io['seeds'])} seed(s), "
             f"Self-AMPLIFY Ph-CoT (success) {share(ph_cot)} over {len(ph_cot['seeds'])}; "
-            f"paired over the {c['seeds']} seed(s) both finished "
-            f"({grid['config']['test_size']} questions each): "
+            f"paired {paired_scope(c, summary)}: "
             f"{100 * c['difference']:+.1f} pts [{100 * c['ci_low']:+.1f}, "
             f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.3f}: "
             + {"beats": "**Ph-CoT helps**.", "worse than": "**Ph-CoT is worse than IO**."}
@@ -194,7 +207,7 @@ def _paper_claim(grid: dict[str, Any]) -> list[str]:
     return [f"- The paper's claim, Ph-CoT the best average gain over IO (2B-7B models), on "
             f"{c['dataset']}: Ph-CoT (success) minus IO {100 * c['difference']:+.1f} pts "
             f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}], p={c['p_value']:.3f} "
-            f"over {c['seeds']} seed(s): "
+            f"{paired_scope(c, grid['summary'])}: "
             + {"beats": "a gain here too.", "worse than": "**the opposite here**."}.get(
                 c["verdict"], f"no detectable gain here{holm_caveat(c)}.")
             for c in found]

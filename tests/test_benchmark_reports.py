@@ -234,3 +234,19 @@ def test_the_readme_counts_a_partial_table_against_its_whole_plan():
     grid = {"summary": {"cells": cells}, "config": config, "planned_cells": 108}
     assert readme_verdicts.partial_note(grid) == ", **partial: 21 of 108 cells**"
     assert readme_verdicts.partial_note({**grid, "planned_cells": 21}) == ""
+
+
+def test_a_pooled_comparison_is_marked_partial_while_one_of_its_cells_runs():
+    readme_verdicts = benchmark("readme_verdicts")
+    comparison = {"dataset": "d", "method": "ph_cot", "strategy": "success",
+                  "baseline": "io", "n": 12, "seeds": 1}
+
+    def cell(method, strategy, status):
+        return {"dataset": "d", "method": method, "strategy": strategy, "status": status}
+
+    running = {"cells": [cell("io", "random", "done"), cell("ph_cot", "success", "partial")]}
+    assert readme_verdicts.paired_scope(comparison, running) == (
+        "over 12 questions, 1 seed(s) (**partial**: a cell is unfinished)")
+    other = {"cells": [cell("io", "random", "done"), cell("ph_cot", "success", "done"),
+                       cell("ph_cot", "error", "partial")]}  # another row's cell
+    assert readme_verdicts.paired_scope(comparison, other) == "over 12 questions, 1 seed(s)"
