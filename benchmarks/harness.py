@@ -280,7 +280,6 @@ def counted_tokens(model: Any) -> Iterator[dict[str, int]]:
         handle.remove()
 
 
-
 def run_child(script: str, *args: str) -> dict[str, Any]:
     """Run ``script`` (Python source) in a fresh interpreter with ``args`` and return the
     JSON object it prints last; its stderr's tail ends the benchmark if it fails. Each
@@ -291,6 +290,7 @@ def run_child(script: str, *args: str) -> dict[str, Any]:
         raise SystemExit(done.stderr[-3000:])
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
 
 README = ROOT / "README.md"
 PERFORMANCE_START = "<!-- performance:start -->"

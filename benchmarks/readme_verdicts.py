@@ -137,14 +137,14 @@ HEADLINE_END = "<!-- capable-model:end -->"
 
 def paired_scope(comparison: dict[str, Any], summary: dict[str, Any]) -> str:
     """Over what a comparison pooled over seeds pairs: its questions and seeds, marked
-    partial while one of its cells is unfinished."""
-    def compared(cell: dict[str, Any]) -> bool:
-        return cell["dataset"] == comparison["dataset"] and (
-            cell["method"] == comparison["baseline"]
-            or (cell["method"], cell["strategy"]) == (comparison["method"],
-                                                      comparison["strategy"]))
+    partial while one of its two rows has a partial cell (the summary's ``partial``)."""
+    def compared(row: dict[str, Any]) -> bool:
+        return row["dataset"] == comparison["dataset"] and (
+            row["method"] == comparison["baseline"]
+            or (row["method"], row["strategy"]) == (comparison["method"],
+                                                    comparison["strategy"]))
 
-    partial = any(cell["status"] != "done" for cell in summary["cells"] if compared(cell))
+    partial = any(row["partial"] for row in summary["rows"] if compared(row))
     return (f"over {comparison['n']} questions, {comparison['seeds']} seed(s)"
             + (" (**partial**: a cell is unfinished)" if partial else ""))
 

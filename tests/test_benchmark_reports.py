@@ -241,12 +241,12 @@ def test_a_pooled_comparison_is_marked_partial_while_one_of_its_cells_runs():
     comparison = {"dataset": "d", "method": "ph_cot", "strategy": "success",
                   "baseline": "io", "n": 12, "seeds": 1}
 
-    def cell(method, strategy, status):
-        return {"dataset": "d", "method": method, "strategy": strategy, "status": status}
+    def row(method, strategy, partial):
+        return {"dataset": "d", "method": method, "strategy": strategy, "partial": partial}
 
-    running = {"cells": [cell("io", "random", "done"), cell("ph_cot", "success", "partial")]}
+    running = {"rows": [row("io", "random", 0), row("ph_cot", "success", 1)]}
     assert readme_verdicts.paired_scope(comparison, running) == (
         "over 12 questions, 1 seed(s) (**partial**: a cell is unfinished)")
-    other = {"cells": [cell("io", "random", "done"), cell("ph_cot", "success", "done"),
-                       cell("ph_cot", "error", "partial")]}  # another row's cell
+    other = {"rows": [row("io", "random", 0), row("ph_cot", "success", 0),
+                      row("ph_cot", "error", 1)]}  # another row's cell
     assert readme_verdicts.paired_scope(comparison, other) == "over 12 questions, 1 seed(s)"
