@@ -37,10 +37,8 @@ import argparse
 import json
 import os
 from collections import defaultdict
-from collections.abc import Collection
 from typing import Any
 
-from decode_rows import fixed_and_per_row
 from harness import (
     QWEN_GRID,
     RESULTS,
@@ -53,11 +51,21 @@ from harness import (
     update_readme_performance,
     write_results,
 )
-from qwen_memory import chunk_peaks
+from table_cost_sentences import decode_line, dtype_line, memory_line, speed_routes_line
+from table_projection import (
+    FULL_CHUNK,
+    TABLE,
+    TARGET_HOURS,
+    finished_per_row,
+    hours_left,
+    project_table,
+    prompts_per_row,
+    row_of,
+    table_flop_limit_hours,
+)
 
 from langchain_selfamplify.evaluation.grid import load_grid_splits
 from langchain_selfamplify.evaluation.grid_state import recorded_config
-from langchain_selfamplify.evaluation.metrics import accuracy
 from langchain_selfamplify.models.chat_format import render_chat
 from langchain_selfamplify.models.embedded import QWEN_MODEL, embedded_model_path
 from langchain_selfamplify.models.served import load_tokenizer
@@ -65,49 +73,6 @@ from langchain_selfamplify.models.shared_prefix import common_prefix_length
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.stages import LOGGED
 from langchain_selfamplify.wording import ANSWER_PREFIX
-
-TABLE: dict[str, Any] = {"datasets": 3, "seeds": 3, "questions": 200,
-         "rows": ["io", "ph_cot", "self_topk", "deeplift", "amplify", "dspy_bootstrap",
-                  "auto_cot", "kernelshap", "ph_cot/error", "self_topk/error",
-                  "deeplift/error", "kernelshap/error"]}
-"""The capable-model table (``benchmarks/qwen_table.sh``): a row is a method, with
-``/error`` for the error strategy (success otherwise)."""
-STAND_IN = {"dspy_bootstrap": "ph_cot", "auto_cot": "ph_cot", "self_topk": "io",
-            "deeplift": "io", "amplify": "io", "kernelshap": "deeplift"}
-"""The measured row a row not measured yet is projected at: Ph-CoT for a chain of
-thought as long, IO (a lower bound) for a sentence of keywords, DeepLift for KernelShap's
-answers (its prompt building has no stand-in: 200 model passes per demonstration); an
-error row at its success row."""
-
-
-def row_of(method: str, strategy: str) -> str:
-    """The :data:`TABLE` row of a cell's method and strategy."""
-    return f"{method}/error" if strategy == "error" else method
-
-
-def stand_in_of(row: str) -> str:
-    """The row a row not measured yet is projected at (see :data:`STAND_IN`)."""
-    method = row.split("/")[0]
-    return method if row.endswith("/error") else STAND_IN.get(method, "ph_cot")
-
-
-def measured_stand_in(row: str, measured: Collection[str]) -> str:
-    """``row`` if ``measured``, else the first measured row of its chain of stand-ins
-    (an error row's success row, then that row's stand-in...), else the chain's end."""
-    while row not in measured and row != stand_in_of(row):
-        row = stand_in_of(row)
-    return row
-
-
-def build_seconds(row: str, stand_in: str, measured: dict[str, float]) -> float | None:
-    """A row's prompt-building seconds: measured on the row or on its method's other
-    strategy, else its stand-in's; ``None`` for KernelShap until measured (no other
-    method's prompt costs what its 200 passes per demonstration do)."""
-    method = row.split("/")[0]
-    for source in (row, method, f"{method}/error"):
-        if source in measured:
-            return measured[source]
-    return None if method == "kernelshap" else measured.get(stand_in, 0.0)
 
 
 def stage_rows(cells: list[dict[str, Any]]) -> list[list[Any]]:
@@ -123,10 +88,6 @@ def stage_rows(cells: list[dict[str, Any]]) -> list[list[Any]]:
         rows.append([cell["cell"], *(f"{merged[name]:.0f}" for name in LOGGED),
                      cell.get("answered", "")])
     return rows
-
-
-TARGET_HOURS = 3
-"""The speed issue's target for the whole table on two cores."""
 
 
 def non_embedding_parameters(config: Any) -> int:
@@ -151,112 +112,6 @@ def by_method(cells: list[dict[str, Any]]) -> dict[str, float]:
     return {method: seconds[method] / limit[method] for method in seconds}
 
 
-FULL_CHUNK = 100
-"""Questions in a chunk the size the rest of the table runs with (100 or 200)."""
-
-
-def quiet_rate(chunks: list[tuple[float, int]]) -> float:
-    """A row's seconds per question on the quiet machine, from its chunks' ``(seconds
-    per question, questions)``: the least among chunks of at least :data:`FULL_CHUNK`
-    questions (contention only slows a chunk; a short chunk decodes few rows per step
-    and costs more), else the largest chunk's."""
-    full = [rate for rate, questions in chunks if questions >= FULL_CHUNK]
-    return min(full) if full else max(chunks, key=lambda chunk: chunk[1])[0]
-
-
-APPROXIMATE_ROUTES = {"offload": "llama.cpp generation (`--generate-url`, approximate)",
-                      "int8": "int8 decoder layers (torch dynamic quantisation, approximate)"}
-"""The approximate speed routes of ``benchmarks/offload_agreement.py``."""
-
-
-def dtype_line(total: float) -> str:
-    """bfloat16's time against float32's (``benchmarks/dtype_speed.py``), and the table
-    projected at its decoding ratio (decoding is most of every cell's time)."""
-    path = RESULTS / "dtype_speed.json"
-    if not path.is_file():
-        return "bfloat16: not measured on this model (`benchmarks/dtype_speed.py`)."
-    measured = json.loads(path.read_text(encoding="utf-8"))
-    ratio = measured["bfloat16_decode_time_ratio"]
-    return (f"bfloat16 is slower on this CPU ({measured['cpu_capability']}, no AVX512-BF16): "
-            f"{measured['bfloat16_prefill_time_ratio']:.2f}x float32's time to encode "
-            f"prompts, {ratio:.2f}x to decode, so the table would take about "
-            f"{total * ratio:.0f} hours at its decoding ratio "
-            "(`docs/results/dtype_speed.md`).")
-
-
-def speed_routes_line(total: float) -> str:
-    """What the approximate speed routes measured on this table's Ph-CoT questions, if
-    they were run: seconds per question against exact float32 on the same questions
-    (the exact route when it decoded as many together, else the table's own seconds),
-    the labels kept, and the table's ``total`` hours projected at that time ratio."""
-    path = RESULTS / "offload_agreement.json"
-    routes = json.loads(path.read_text(encoding="utf-8"))["routes"] if path.is_file() else {}
-    measured = {name: routes[name] for name in APPROXIMATE_ROUTES if name in routes}
-    if not measured:
-        return ("llama.cpp generation (`--generate-url`, approximate) changes the per-token "
-                "cost, not the number of tokens (`docs/results/grid.md`).")
-    exact = routes.get("exact")
-    lines = []
-    for name, route in measured.items():
-        n = route["questions"]
-        if exact is not None and exact["questions"] == n:
-            base, basis = exact["seconds"] / n, "exact float32 decoding as many together"
-        else:
-            base, basis = route["table_seconds"] / n, "the table's own seconds"
-        faster = route["seconds"] / n < base
-        close = accuracy(route["same_labels_as_table"], n).ci_high >= 0.98
-        verdict = ("faster and possibly within the 98% agreement bar" if faster and close
-                   else "faster, but its agreement is below the 98% bar" if faster
-                   else "not faster" + ("" if close else ", and its agreement is below the "
-                                        "98% bar"))
-        lines.append(f"{APPROXIMATE_ROUTES[name]} took {route['seconds'] / n:.0f} s per "
-                     f"question on {n} of this table's Ph-CoT questions against {base:.0f} "
-                     f"s ({basis}) and kept {route['same_labels_as_table']} of {n} "
-                     f"labels: {verdict}; the table would take about "
-                     f"{total * route['seconds'] / n / base:.0f} hours at that ratio.")
-    return " ".join(lines) + " (`docs/results/offload_agreement.md`)"
-
-
-def decode_line() -> str:
-    """What a decoding step costs by its rows (``benchmarks/decode_rows.py``), if
-    measured."""
-    path = RESULTS / "decode_rows.json"
-    if not path.is_file():
-        return ("A decoding step passes every row through every weight, and a chunk of "
-                "questions decodes until its longest rationale ends, so its late steps run "
-                "few rows.")
-    measured = json.loads(path.read_text(encoding="utf-8"))
-    fixed, per_row = fixed_and_per_row(measured["runs"])
-    row_gflops = 2 * measured["parameters"] / per_row / 1e9
-    return (f"A decoding step costs about {fixed:.2f} s plus {1000 * per_row:.0f} ms per "
-            "row (`docs/results/decode_rows.md`): the rows' arithmetic runs at "
-            f"{row_gflops / measured['peak_gflops']:.0%} of the matrix-multiply peak "
-            "measured in that run, and a chunk decodes until its longest rationale ends, "
-            "each late step paying the fixed part for few rows.")
-
-
-def memory_line(finished: dict[str, dict[str, Any]]) -> str:
-    """The largest peak memory the table's cells recorded, if any did, and the peak of a
-    chunk of its answers at the CPU default of slots (``benchmarks/qwen_memory.py``),
-    if measured."""
-    peaks = [r["peak_rss_mib"] for r in finished.values() if r.get("peak_rss_mib")]
-    if not peaks:
-        line = ("not recorded by these cells (cells record it from this commit on; "
-                "`peak_rss_mib` in `cells.jsonl`)")
-    else:
-        line = (f"{max(peaks) / 1024:.2f} GiB, the largest of the {len(peaks)} cells that "
-                "recorded it (the model file's mapped pages included while resident)")
-    path = RESULTS / "qwen_memory.json"
-    chunk = (json.loads(path.read_text(encoding="utf-8")).get("answered_chunk")
-             if path.is_file() else None)
-    if chunk:
-        line += (f". Decoding {chunk['questions']} together (`--decode-slots "
-                 f"{chunk['questions']}`), a chunk of this table's Ph-CoT answers peaked at "
-                 f"{chunk_peaks(chunk)}, at {chunk['seconds'] / chunk['questions']:.1f} s per "
-                 "question (`docs/results/qwen_memory.md`)")
-    return line
-
-
 def machine_peak(reuse: bool) -> tuple[float, str]:
     """The float32 matrix-multiply peak (GFLOP/s) and when it was measured: now, or with
     ``reuse`` by the last report's run (so a busy machine does not lower it)."""
@@ -267,43 +122,33 @@ def machine_peak(reuse: bool) -> tuple[float, str]:
     return peak_gflops(), f"at commit {git_commit()}"
 
 
-def main() -> None:
-    from transformers import AutoConfig
+def finished_cells() -> dict[str, dict[str, Any]]:
+    """The table's ``cells.jsonl`` records by cell (the last record of a cell wins)."""
+    return {record["cell"]: record for record in map(
+        json.loads, (QWEN_GRID / "cells.jsonl").read_text().splitlines())}
 
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reuse-peak", action="store_true",
-                        help="take the matrix-multiply peak from the last report instead "
-                             "of measuring it (for a machine that is not quiet)")
-    args = parser.parse_args()
-    gflops, measured = machine_peak(args.reuse_peak)  # first, before the tokenizer is read
-    gguf = embedded_model_path(QWEN_MODEL)
-    config = AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    tokenizer = load_tokenizer(gguf)
-    params = non_embedding_parameters(config)
+
+def measure_cells(tokenizer: Any, params: int, gflops: float,
+                  finished: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per cell that answered questions: its seconds, chunks, stages, and the
+    tokens the model ran for it, counted on the prompts exactly as the model ran them
+    (its chat template), so the shared few-shot prefix is counted once per cell and each
+    question's own tokens, rationale and follow-up once per question."""
 
     def count(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    finished = {}
-    for line in (QWEN_GRID / "cells.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        finished[record["cell"]] = record
-    answers = grid_predictions(QWEN_GRID)
-
     questions = {q.id: q for _, test in load_grid_splits(recorded_config(QWEN_GRID)).values()
                  for q in test}
+    follow_up = count(f"\n{ANSWER_PREFIX}")
     cells = []
-    for cell, records in answers.items():
+    for cell, records in grid_predictions(QWEN_GRID).items():
         prompt = AmplifiedPrompt.load(QWEN_GRID / "prompts" / f"{cell}.json")
-        # The prompts exactly as the model ran them (its chat template), so the shared
-        # few-shot prefix and each question's own tokens are counted, not estimated.
         prompt_ids = [tokenizer(render_chat(tokenizer, prompt.to_messages(
             questions[r["question_id"]]), prompt.assistant_prefix())[0],
             add_special_tokens=False)["input_ids"] for r in records]
         prefix = min(common_prefix_length(prompt_ids[0], ids) for ids in prompt_ids)
         written = [r["raw_output"] or "" for r in records]
-        follow_up = count(f"\n{ANSWER_PREFIX}")
         tokens = prefix + sum(len(ids) - prefix + (count(text) + follow_up if text else 0)
                               for ids, text in zip(prompt_ids, written, strict=True))
         seconds = sum(r["seconds"] for r in records)
@@ -324,36 +169,14 @@ def main() -> None:
             "rationale_tokens_mean": sum(count(t) for t in written) / len(written),
             "flop_limit_seconds": 2 * params * tokens / (gflops * 1e9),
         })
-    per_row = {row: quiet_rate([chunk for c in cells if c["row"] == row
-                                for chunk in c["chunk_seconds_per_question"]])
-               for row in TABLE["rows"] if any(c["row"] == row for c in cells)}
-    # A prompt is built once per cell; the least build is the closest to the quiet
-    # machine's, as for answering.
-    build_per_row = {row: min(c["build_seconds"] for c in cells if c["row"] == row)
-                     for row in per_row}
-    prompts = TABLE["seeds"] * TABLE["datasets"]
-    projected = {}
-    for row in TABLE["rows"]:
-        stand_in = measured_stand_in(row, per_row)
-        per_question = per_row.get(stand_in, 0.0)
-        build = build_seconds(row, stand_in, build_per_row)
-        projected[row] = {"seconds_per_question": per_question,
-                          "measured": row in per_row, "stand_in": stand_in,
-                          "build_seconds": build,
-                          "hours": (per_question * TABLE["questions"] + (build or 0.0))
-                          * prompts / 3600}
-    total = sum(p["hours"] for p in projected.values())
-    done_cells = {row: sum(c["finished"] and c["row"] == row for c in cells)
-                  for row in TABLE["rows"]}
-    left = sum(p["hours"] * (1 - min(done_cells[row], prompts) / prompts)
-               for row, p in projected.items())
-    # The FLOP limit of the whole table's tokens, from each row's tokens per question.
-    tokens_per_question = {c["row"]: (c["tokens"] - c["prefix_tokens"]) / c["questions"]
-                           for c in cells}
-    table_tokens = sum(tokens_per_question.get(m, tokens_per_question.get(p["stand_in"], 0.0))
-                       for m, p in projected.items()) * TABLE["questions"] * TABLE["seeds"] \
-        * TABLE["datasets"]
-    table_floor_hours = 2 * params * table_tokens / (gflops * 1e9) / 3600
+    return cells
+
+
+def markdown_report(cells: list[dict[str, Any]], projected: dict[str, dict[str, Any]], *,
+                    params: int, gflops: float, measured: str, total: float, left: float,
+                    done: int, table_floor_hours: float,
+                    finished: dict[str, dict[str, Any]]) -> str:
+    """The report's Markdown: the cells so far, their stages, the projection."""
     floor = sum(c["flop_limit_seconds"] for c in cells)
     spent = sum(c["seconds"] for c in cells)
     rows = [[c["cell"], c["questions"], "yes" if c["finished"] else "no",
@@ -372,7 +195,7 @@ def main() -> None:
                      f"{p['hours']:.1f}"] for m, p in projected.items()]
     unbuilt = [m for m, p in projected.items() if p["build_seconds"] is None]
     per_stage = stage_rows(cells)
-    markdown = "\n".join([
+    return "\n".join([
         "# The capable-model table: what it costs on two cores, and what bounds it",
         "",
         f"Read from the table's own records by `python benchmarks/qwen_table_cost.py`: "
@@ -427,8 +250,8 @@ def main() -> None:
         f"- Total: about **{total:.0f} hours** of two-core compute, "
         f"{total / TARGET_HOURS:.1f} times the {TARGET_HOURS}-hour target. It cannot "
         "meet it here.",
-        f"- Left: about **{left:.0f} hours**, {sum(done_cells.values())} of "
-        f"{prompts * len(TABLE['rows'])} cells finished (at the projection's costs).",
+        f"- Left: about **{left:.0f} hours**, {done} of "
+        f"{prompts_per_row() * len(TABLE['rows'])} cells finished (at the projection's costs).",
         f"- The tokens alone do not explain it: the cells so far ran {spent / 3600:.1f} "
         f"hours against a FLOP limit of {floor / 3600:.1f} hours for their tokens at the "
         f"measured peak ({spent / floor:.1f}x); at that limit the whole table's tokens "
@@ -441,6 +264,34 @@ def main() -> None:
         + dtype_line(total) + " " + speed_routes_line(total),
         f"- Peak memory of the table's process: {memory_line(finished)}.",
     ])
+
+
+def main() -> None:
+    from transformers import AutoConfig
+
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reuse-peak", action="store_true",
+                        help="take the matrix-multiply peak from the last report instead "
+                             "of measuring it (for a machine that is not quiet)")
+    args = parser.parse_args()
+    gflops, measured = machine_peak(args.reuse_peak)  # first, before the tokenizer is read
+    gguf = embedded_model_path(QWEN_MODEL)
+    config = AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    params = non_embedding_parameters(config)
+    finished = finished_cells()
+    cells = measure_cells(load_tokenizer(gguf), params, gflops, finished)
+    projected = project_table(cells)
+    total = sum(p["hours"] for p in projected.values())
+    done = finished_per_row(cells)
+    left = hours_left(projected, done)
+    table_floor_hours = table_flop_limit_hours(cells, projected, params, gflops)
+    markdown = markdown_report(cells, projected, params=params, gflops=gflops,
+                               measured=measured, total=total, left=left,
+                               done=sum(done.values()), table_floor_hours=table_floor_hours,
+                               finished=finished)
+    spent = sum(c["seconds"] for c in cells)
+    floor = sum(c["flop_limit_seconds"] for c in cells)
     headline = [{"target": "Capable-model table (Qwen2.5-Coder-1.5B, float32, 2 cores), "
                            "projected from its cells so far",
                  "result": f"{total:.0f} h ({spent / floor:.1f}x the FLOP limit of its "

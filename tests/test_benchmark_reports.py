@@ -50,22 +50,22 @@ def test_a_dataset_is_dropped_only_when_every_format_is_finished_at_chance(
 
 
 def test_a_row_is_projected_at_its_least_full_chunk_rate():
-    qwen_table_cost = benchmark("qwen_table_cost")
+    table_projection = benchmark("table_projection")
     # contention only slows a chunk: the least full chunk stands for the quiet machine
-    assert qwen_table_cost.quiet_rate([(44.4, 32), (49.0, 100), (19.5, 100),
-                                       (30.5, 200)]) == 19.5
+    assert table_projection.quiet_rate([(44.4, 32), (49.0, 100), (19.5, 100),
+                                        (30.5, 200)]) == 19.5
     # a short last chunk is not a full one; with none full, the largest chunk stands
-    assert qwen_table_cost.quiet_rate([(3.0, 8), (16.8, 64), (96.2, 4)]) == 16.8
+    assert table_projection.quiet_rate([(3.0, 8), (16.8, 64), (96.2, 4)]) == 16.8
 
 
 def test_an_unmeasured_row_is_projected_at_its_own_method_before_a_stand_in():
-    qwen_table_cost = benchmark("qwen_table_cost")
-    assert qwen_table_cost.row_of("ph_cot", "error") == "ph_cot/error"
-    assert qwen_table_cost.row_of("amplify", "proxy_mcs") == "amplify"
-    assert qwen_table_cost.stand_in_of("ph_cot/error") == "ph_cot"
-    assert qwen_table_cost.stand_in_of("auto_cot") == "ph_cot"
+    table_projection = benchmark("table_projection")
+    assert table_projection.row_of("ph_cot", "error") == "ph_cot/error"
+    assert table_projection.row_of("amplify", "proxy_mcs") == "amplify"
+    assert table_projection.stand_in_of("ph_cot/error") == "ph_cot"
+    assert table_projection.stand_in_of("auto_cot") == "ph_cot"
     measured = {"ph_cot": 700.0, "deeplift": 60.0}
-    build = qwen_table_cost.build_seconds
+    build = table_projection.build_seconds
     assert build("ph_cot/error", "ph_cot", measured) == 700.0  # same method, other strategy
     assert build("auto_cot", "ph_cot", measured) == 700.0  # its stand-in
     # no other method's prompt stands for KernelShap's 200 passes per demonstration
