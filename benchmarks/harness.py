@@ -176,15 +176,20 @@ def add_report_only(parser: argparse.ArgumentParser) -> None:
 
 def rewrote_saved_report(args: argparse.Namespace, name: str,
                          report: Callable[[dict[str, Any]], str],
-                         headline: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> bool:
-    """With ``--report-only``: :func:`write_with_headline` from ``<name>.json`` as saved,
-    and ``True`` (the benchmark then stops); else ``False``."""
+                         headline: Callable[[dict[str, Any]], list[dict[str, Any]]],
+                         amend: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                         ) -> bool:
+    """With ``--report-only``: :func:`write_with_headline` from ``<name>.json`` as saved
+    (passed through ``amend`` first, if given: a value derived from the measurements,
+    corrected), and ``True`` (the benchmark then stops); else ``False``."""
     if not args.report_only:
         return False
     saved = saved_results(name)
     # The measurement's own provenance is kept: the rewrite records only its own.
     measured = saved.pop("measured", None) or {
         key: saved[key] for key in ("command", "commit", "machine") if key in saved}
+    if amend is not None:
+        saved = amend(saved)
     write_with_headline(name, {**saved, "measured": measured}, report, headline)
     return True
 

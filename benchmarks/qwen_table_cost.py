@@ -18,7 +18,8 @@ each row's prompt building, and states how far that is from the speed issue's 3-
 target. A row not measured yet is projected at a measured row's cost and marked so:
 DSPy and Auto-CoT at Ph-CoT's (their chain-of-thought answers are as long), the keyword
 rows at IO's, a lower bound (they add a sentence of keywords to write), an error row at
-its success row's.
+its success row's; KernelShap's answers at DeepLift's, and its prompt at DeepLift's plus
+its demonstrations' explanations as ``benchmarks/kernelshap_cost.py`` measured them.
 
 Where the table's records carry them (cells run from session 8 on), each cell's time is
 also split by stage (pool scoring, demonstration rationales, baselines' set-up, test
@@ -58,6 +59,7 @@ from table_projection import (
     TARGET_HOURS,
     finished_per_row,
     hours_left,
+    kernelshap_explaining,
     project_table,
     prompts_per_row,
     row_of,
@@ -172,10 +174,33 @@ def measure_cells(tokenizer: Any, params: int, gflops: float,
     return cells
 
 
+def kernelshap_line(projected: dict[str, dict[str, Any]], explaining: float) -> str:
+    """KernelShap's projected cell, set against the dearest other row's: the issue asks
+    what a method that dominates costs per cell (it runs last)."""
+
+    def cell_minutes(p: dict[str, Any]) -> float:
+        return ((p["build_seconds"] or 0.0) + p["seconds_per_question"] * TABLE["questions"]) / 60
+
+    kernelshap = projected["kernelshap"]
+    others = {row: p for row, p in projected.items() if not row.startswith("kernelshap")}
+    dearest = max(others, key=lambda row: others[row]["hours"])
+    share = sum(p["hours"] for row, p in projected.items() if row.startswith("kernelshap")) \
+        / sum(p["hours"] for p in projected.values())
+    return (f"- KernelShap's prompt, until its cells run: DeepLift's (the same pool "
+            f"scoring) plus {explaining / 60:.0f} minutes to explain its demonstrations at "
+            "the paper's 200 coalitions each, measured on the table's own demonstrations "
+            "(`docs/results/kernelshap_cost.md`). A KernelShap cell, answered at DeepLift's "
+            f"rate, is about {cell_minutes(kernelshap):.0f} minutes against "
+            f"{cell_minutes(others[dearest]):.0f} for {dearest}'s, the dearest other row; "
+            f"its two rows are {share:.0%} of the table, so they run last "
+            "(`benchmarks/qwen_table.sh`).")
+
+
 def markdown_report(cells: list[dict[str, Any]], projected: dict[str, dict[str, Any]], *,
                     params: int, gflops: float, measured: str, total: float, left: float,
                     done: int, table_floor_hours: float,
-                    finished: dict[str, dict[str, Any]]) -> str:
+                    finished: dict[str, dict[str, Any]],
+                    explaining: float | None) -> str:
     """The report's Markdown: the cells so far, their stages, the projection."""
     floor = sum(c["flop_limit_seconds"] for c in cells)
     spent = sum(c["seconds"] for c in cells)
@@ -247,6 +272,10 @@ def markdown_report(cells: list[dict[str, Any]], projected: dict[str, dict[str, 
         *([f"- Not counted: the prompt building of {', '.join(unbuilt)}, not measured "
            "yet and with no stand-in (200 model passes per demonstration), so the total "
            "below leaves it out."] if unbuilt else []),
+        *([kernelshap_line(projected, explaining)]
+          if explaining is not None and any(
+              p["build_seconds"] is not None and not p["measured"]
+              for m, p in projected.items() if m.startswith("kernelshap")) else []),
         f"- Total: about **{total:.0f} hours** of two-core compute, "
         f"{total / TARGET_HOURS:.1f} times the {TARGET_HOURS}-hour target. It cannot "
         "meet it here.",
@@ -281,7 +310,8 @@ def main() -> None:
     params = non_embedding_parameters(config)
     finished = finished_cells()
     cells = measure_cells(load_tokenizer(gguf), params, gflops, finished)
-    projected = project_table(cells)
+    explaining = kernelshap_explaining()
+    projected = project_table(cells, explaining)
     total = sum(p["hours"] for p in projected.values())
     done = finished_per_row(cells)
     left = hours_left(projected, done)
@@ -289,7 +319,7 @@ def main() -> None:
     markdown = markdown_report(cells, projected, params=params, gflops=gflops,
                                measured=measured, total=total, left=left,
                                done=sum(done.values()), table_floor_hours=table_floor_hours,
-                               finished=finished)
+                               finished=finished, explaining=explaining)
     spent = sum(c["seconds"] for c in cells)
     floor = sum(c["flop_limit_seconds"] for c in cells)
     headline = [{"target": "Capable-model table (Qwen2.5-Coder-1.5B, float32, 2 cores), "

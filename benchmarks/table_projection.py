@@ -8,8 +8,11 @@ measures the cells and writes the report.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from typing import Any
+
+from harness import RESULTS
 
 TABLE: dict[str, Any] = {"datasets": 3, "seeds": 3, "questions": 200,
          "rows": ["io", "ph_cot", "self_topk", "deeplift", "amplify", "dspy_bootstrap",
@@ -44,15 +47,32 @@ def measured_stand_in(row: str, measured: Collection[str]) -> str:
     return row
 
 
-def build_seconds(row: str, stand_in: str, measured: dict[str, float]) -> float | None:
+def build_seconds(row: str, stand_in: str, measured: dict[str, float],
+                  kernelshap_explaining: float | None = None) -> float | None:
     """A row's prompt-building seconds: measured on the row or on its method's other
-    strategy, else its stand-in's; ``None`` for KernelShap until measured (no other
-    method's prompt costs what its 200 passes per demonstration do)."""
+    strategy, else its stand-in's. No other method's prompt costs what KernelShap's 200
+    passes per demonstration do, so until its cells run, its prompt is its stand-in's
+    (DeepLift's: the same pool scoring, and gradients that cost little) plus
+    ``kernelshap_explaining``, its demonstrations' seconds measured on their own
+    (``benchmarks/kernelshap_cost.py``); ``None`` when that was not measured either."""
     method = row.split("/")[0]
     for source in (row, method, f"{method}/error"):
         if source in measured:
             return measured[source]
-    return None if method == "kernelshap" else measured.get(stand_in, 0.0)
+    if method != "kernelshap":
+        return measured.get(stand_in, 0.0)
+    if kernelshap_explaining is None:
+        return None
+    return measured.get(stand_in, 0.0) + kernelshap_explaining
+
+
+def kernelshap_explaining() -> float | None:
+    """Seconds to explain one prompt's demonstrations with KernelShap at the paper's
+    coalitions, as ``benchmarks/kernelshap_cost.py`` measured them; ``None`` if not."""
+    path = RESULTS / "kernelshap_cost.json"
+    if not path.is_file():
+        return None
+    return float(json.loads(path.read_text(encoding="utf-8"))["prompt_seconds"])
 
 
 TARGET_HOURS = 3
@@ -71,9 +91,11 @@ def quiet_rate(chunks: list[tuple[float, int]]) -> float:
     return min(full) if full else max(chunks, key=lambda chunk: chunk[1])[0]
 
 
-def project_table(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def project_table(cells: list[dict[str, Any]],
+                  explaining: float | None = None) -> dict[str, dict[str, Any]]:
     """Each :data:`TABLE` row's seconds per question, prompt-building seconds and hours
-    over the whole table: measured on the row's own cells, else at its stand-in's."""
+    over the whole table: measured on the row's own cells, else at its stand-in's
+    (KernelShap's prompt with ``explaining``, see :func:`build_seconds`)."""
     per_row = {row: quiet_rate([chunk for c in cells if c["row"] == row
                                 for chunk in c["chunk_seconds_per_question"]])
                for row in TABLE["rows"] if any(c["row"] == row for c in cells)}
@@ -85,7 +107,7 @@ def project_table(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for row in TABLE["rows"]:
         stand_in = measured_stand_in(row, per_row)
         per_question = per_row.get(stand_in, 0.0)
-        build = build_seconds(row, stand_in, build_per_row)
+        build = build_seconds(row, stand_in, build_per_row, explaining)
         projected[row] = {"seconds_per_question": per_question,
                           "measured": row in per_row, "stand_in": stand_in,
                           "build_seconds": build,

@@ -70,7 +70,10 @@ def test_an_unmeasured_row_is_projected_at_its_own_method_before_a_stand_in():
     assert build("auto_cot", "ph_cot", measured) == 700.0  # its stand-in
     # no other method's prompt stands for KernelShap's 200 passes per demonstration
     assert build("kernelshap", "deeplift", measured) is None
-    assert build("kernelshap/error", "deeplift", {**measured, "kernelshap": 3600.0}) == 3600.0
+    # ...until its explanations are measured alone: DeepLift's prompt plus them
+    assert build("kernelshap", "deeplift", measured, 1800.0) == 1860.0
+    assert build("kernelshap/error", "deeplift", {**measured, "kernelshap": 3600.0},
+                 1800.0) == 3600.0  # its own cells, once run, win
 
 
 def test_stage_rows_merge_building_and_answering_and_skip_unrecorded_cells():
@@ -204,12 +207,19 @@ def test_the_readme_names_which_wins_against_dspy_with_intervals(monkeypatch, tm
     assert "IO -1.0" not in line  # IO's difference is stated once, as DSPy minus IO
 
 
-def test_a_rewritten_report_keeps_the_measurements_own_command_and_commit(monkeypatch,
-                                                                        tmp_path):
+@pytest.fixture
+def reporting_harness(monkeypatch, tmp_path):
+    """The benchmarks' harness writing into ``tmp_path``, at commit ``REPORTING``."""
     harness = benchmark("harness")
     monkeypatch.setattr(harness, "RESULTS", tmp_path)
     monkeypatch.setattr(harness, "git_commit", lambda: "REPORTING")
     monkeypatch.setattr(harness, "update_readme_performance", lambda: None)
+    return harness
+
+
+def test_a_rewritten_report_keeps_the_measurements_own_command_and_commit(reporting_harness,
+                                                                        tmp_path):
+    harness = reporting_harness
     (tmp_path / "bench.json").write_text(
         '{"value": 1, "command": "python bench.py --big", "commit": "MEASURED", '
         '"machine": {"cpus": 2}}', encoding="utf-8")
@@ -224,6 +234,22 @@ def test_a_rewritten_report_keeps_the_measurements_own_command_and_commit(monkey
     footnote = (tmp_path / "bench.md").read_text(encoding="utf-8")
     assert "Measured by `python bench.py --big` at commit `MEASURED`" in footnote
     assert "at commit `REPORTING`" in footnote
+
+
+def test_a_rewrite_may_amend_derived_values_but_keeps_the_measurement(reporting_harness,
+                                                                    tmp_path):
+    harness = reporting_harness
+    (tmp_path / "bench.json").write_text(
+        '{"seconds": 10, "gflops": 74, "command": "python bench.py", "commit": "MEASURED"}',
+        encoding="utf-8")
+    args = type("Args", (), {"report_only": True})()
+    assert harness.rewrote_saved_report(
+        args, "bench", lambda p: f"# {p['seconds']} s at {p['gflops']}", lambda p: [],
+        amend=lambda saved: {**saved, "gflops": 179})
+    saved = harness.saved_results("bench")
+    assert (saved["seconds"], saved["gflops"]) == (10, 179)
+    assert saved["measured"] == {"command": "python bench.py", "commit": "MEASURED"}
+    assert (tmp_path / "bench.md").read_text(encoding="utf-8").startswith("# 10 s at 179")
 
 
 def test_the_readme_counts_a_partial_table_against_its_whole_plan():
