@@ -153,7 +153,7 @@ def capable_model_headline() -> str | None:
     """The README's first answer for the capable model: Ph-CoT (success) against IO per
     dataset of its table, and the minutes that keep it out of the 10-minute main job
     (its prompts' build time and its cells' answering time, read from the run)."""
-    from langchain_selfamplify.evaluation.report import holm_caveat
+    from langchain_selfamplify.evaluation.report import cut_share, holm_caveat
 
     path = RESULTS / "paper_table_qwen.json"
     if not path.is_file():
@@ -172,9 +172,14 @@ def capable_model_headline() -> str | None:
                                                                        "io", "all"):
             continue
         io, ph_cot = rows[(c["dataset"], "io")], rows[(c["dataset"], "ph_cot")]
+        cut = cut_share(ph_cot)
+        cut_note = ("" if cut is None else
+                    f" (its test-time rationales cut at their cap of at least "
+                    f"{grid['config']['max_rationale_tokens']} tokens: {cut:.1%})")
         lines.append(
             f"- **{c['dataset']}**: IO {share(io)} over {len(io['seeds'])} seed(s), "
-            f"Self-AMPLIFY Ph-CoT (success) {share(ph_cot)} over {len(ph_cot['seeds'])}; "
+            f"Self-AMPLIFY Ph-CoT (success) {share(ph_cot)} over {len(ph_cot['seeds'])}"
+            f"{cut_note}; "
             f"paired {paired_scope(c, summary)}: "
             f"{100 * c['difference']:+.1f} pts [{100 * c['ci_low']:+.1f}, "
             f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.3f}: "

@@ -12,7 +12,7 @@ from langchain_selfamplify.baselines import Amplify, AutoCoT
 from langchain_selfamplify.cli import app
 from langchain_selfamplify.evaluation import grid as grid_module
 from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells, read_jsonl, run_grid
-from langchain_selfamplify.evaluation.report import grid_figure, grid_table
+from langchain_selfamplify.evaluation.report import cut_share, grid_figure, grid_table
 from langchain_selfamplify.selection.selector import SelfAmplifySelector
 from tests.conftest import SHARED_DATASETS
 
@@ -367,3 +367,19 @@ def test_a_grids_recorded_config_covers_every_cell_it_ran(tmp_path):
     assert recorded.seeds == [0, 1, 2]
     assert recorded.model_dump(exclude={"datasets", "seeds"}) == config.model_dump(
         exclude={"datasets", "seeds"})
+
+
+def test_the_table_flags_a_row_whose_rationales_are_cut_over_a_tenth():
+    def row(method, rates):
+        return {"dataset": "d", "method": method, "strategy": "success", "n": 20,
+                "accuracy": {"value": 0.5, "ci_low": 0.3, "ci_high": 0.7},
+                "seed_accuracies": [0.5, 0.5], "top_label_shares": [0.3, 0.4],
+                "flagged": False, "truncation_rates": rates, "failed": []}
+
+    summary = {"rows": [row("io", []), row("ph_cot", [0.15, 0.1]),
+                        row("self_topk", [0.1, 0.1])]}
+    lines = grid_table(summary).splitlines()
+    assert "cut" not in lines[2]  # IO writes no rationale
+    assert "cut 12% ✂" in lines[3]  # the seeds' mean, over the 10% flag
+    assert "cut 10%)" in lines[4]  # at the flag is not over it
+    assert [cut_share(r) for r in summary["rows"]] == [None, 0.125, 0.1]

@@ -59,14 +59,21 @@ def grid_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cut_share(row: dict[str, Any]) -> float | None:
+    """A summary row's share of test-time rationales cut at their token cap, averaged
+    over its seeds; ``None`` for a row that writes none (IO)."""
+    rates = row["truncation_rates"]
+    return sum(rates) / len(rates) if rates else None
+
+
 def _row_cell(row: dict[str, Any]) -> str:
     acc = row["accuracy"]
     marks = (" ⚑" if row["flagged"] else "") + (" ≈chance" if row.get("at_chance") else "")
     text = (f"{acc['value']:.1%} [{acc['ci_low']:.1%}, {acc['ci_high']:.1%}]{marks} "
             f"(n={row['n'] // max(1, len(row['seed_accuracies']))}×{len(row['seed_accuracies'])}"
             f" seeds, top label {max(row['top_label_shares']):.0%}")
-    if row["truncation_rates"]:
-        cut = sum(row["truncation_rates"]) / len(row["truncation_rates"])
+    cut = cut_share(row)
+    if cut is not None:
         text += f", cut {cut:.0%}{' ✂' if cut > CUT_FLAG else ''}"
     if row.get("skipped"):
         text += f", {row['skipped']} skipped"
