@@ -24,8 +24,8 @@ STAND_IN = {"dspy_bootstrap": "ph_cot", "auto_cot": "ph_cot", "self_topk": "io",
             "deeplift": "io", "amplify": "io", "kernelshap": "deeplift"}
 """The measured row a row not measured yet is projected at: Ph-CoT for a chain of
 thought as long, IO (a lower bound) for a sentence of keywords, DeepLift for KernelShap's
-answers (its prompt building has no stand-in: 200 model passes per demonstration); an
-error row at its success row."""
+answers (its prompt building, 200 model passes per demonstration, has no stand-in: see
+:func:`build_seconds`); an error row at its success row."""
 
 
 def row_of(method: str, strategy: str) -> str:
