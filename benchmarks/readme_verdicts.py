@@ -215,7 +215,30 @@ def _paper_claim(grid: dict[str, Any]) -> list[str]:
             f"{paired_scope(c, grid['summary'])}: "
             + {"beats": "a gain here too.", "worse than": "**the opposite here**."}.get(
                 c["verdict"], f"no detectable gain here{holm_caveat(c)}.")
+            + _best_row_note(grid, c["dataset"])
             for c in found]
+
+
+def _best_row_note(grid: dict[str, Any], dataset: str) -> str:
+    """Whether Ph-CoT (success) has the largest mean gain over IO among the Self-AMPLIFY
+    rows run on ``dataset`` (the paper's "best"), each over its own seeds; ``""`` with
+    fewer than two rows. The rows are not paired with one another, so this orders
+    point estimates; it tests nothing."""
+    from langchain_selfamplify.baselines import BASELINES
+    from langchain_selfamplify.evaluation.report import row_label
+
+    rows = sorted((c for c in grid["summary"]["comparisons"]
+                   if c["dataset"] == dataset and c["baseline"] == "io"
+                   and c["seed"] == "all" and c["method"] not in BASELINES),
+                  key=lambda c: c["difference"], reverse=True)
+    if len(rows) < 2:
+        return ""
+    best = (rows[0]["method"], rows[0]["strategy"]) == ("ph_cot", "success")
+    return (f" Among the {len(rows)} Self-AMPLIFY rows run there, largest gain first: "
+            + "; ".join(f"{row_label(c['method'], c['strategy']).removeprefix('Self-AMPLIFY ')}"
+                        f" {100 * c['difference']:+.1f} pts ({c['seeds']} seed(s))" for c in rows)
+            + f": Ph-CoT's is {'the largest' if best else 'not the largest'} (point "
+            "estimates over each row's own seeds, not a paired test between rows).")
 
 
 def _multiple_comparisons(tested: list[tuple[str, str, dict[str, Any]]]) -> list[str]:

@@ -276,3 +276,22 @@ def test_a_pooled_comparison_is_marked_partial_while_one_of_its_cells_runs():
     other = {"rows": [row("io", "random", 0), row("ph_cot", "success", 0),
                       row("ph_cot", "error", 1)]}  # another row's cell
     assert readme_verdicts.paired_scope(comparison, other) == "over 12 questions, 1 seed(s)"
+
+
+def test_the_paper_claim_says_whether_ph_cot_has_the_largest_gain_of_the_rows_run():
+    readme_verdicts = benchmark("readme_verdicts")
+
+    def comparison(method, strategy, difference, seeds=3, dataset="d"):
+        return {"dataset": dataset, "method": method, "strategy": strategy,
+                "baseline": "io", "seed": "all", "difference": difference, "seeds": seeds}
+
+    grid = {"summary": {"comparisons": [
+        comparison("ph_cot", "success", -0.09), comparison("deeplift", "success", -0.07, 1),
+        comparison("amplify", "proxy_mcs", 0.05),  # a baseline, not a Self-AMPLIFY row
+        comparison("ph_cot", "success", 0.02, dataset="other")]}}
+    note = readme_verdicts._best_row_note(grid, "d")
+    assert note.startswith(" Among the 2 Self-AMPLIFY rows run there, largest gain first: "
+                           "DeepLift (success) -7.0 pts (1 seed(s)); Ph-CoT (success) -9.0")
+    assert "Ph-CoT's is not the largest" in note and "AMPLIFY" not in note.replace(
+        "Self-AMPLIFY", "")
+    assert readme_verdicts._best_row_note(grid, "other") == ""  # one row: nothing to order
