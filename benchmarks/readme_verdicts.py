@@ -13,7 +13,8 @@ from harness import RESULTS, replace_readme_block
 
 VERDICTS_START = "<!-- verdicts:start -->"
 VERDICTS_END = "<!-- verdicts:end -->"
-VERDICT_RESULTS = ("paper_table_qwen", "paper_table", "paper_table_gemma")
+VERDICT_RESULTS = ("paper_table_qwen", "paper_table", "paper_table_gemma",
+                   "paper_table_gemma_csqa")
 
 
 def update_readme_verdicts() -> None:
