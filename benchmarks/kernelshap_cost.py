@@ -36,12 +36,12 @@ from harness import (
     rewrote_saved_report,
     write_with_headline,
 )
-from qwen_table_cost import machine_peak, non_embedding_parameters
-from table_projection import TABLE
+from qwen_table_cost import machine_peak, model_parameters
+from table_projection import TABLE, prompts_per_row
 from tqdm import tqdm
 
 from langchain_selfamplify import SLM
-from langchain_selfamplify.models.embedded import EMBEDDED_MODELS, QWEN_MODEL, embedded_model_path
+from langchain_selfamplify.models.embedded import EMBEDDED_MODELS, QWEN_MODEL
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.rationales.methods.kernelshap import (
     PAPER_SAMPLES,
@@ -55,8 +55,9 @@ KEYWORDS = 5
 
 
 def kernelshap_prompts() -> int:
-    """The table's KernelShap prompts: one per dataset, seed and strategy."""
-    return int(TABLE["datasets"] * TABLE["seeds"] * 2)
+    """The table's KernelShap prompts: one per dataset and seed of each KernelShap row
+    (success and error)."""
+    return prompts_per_row() * sum(row.startswith("kernelshap") for row in TABLE["rows"])
 
 
 def explained(slm: SLM, example: Any, samples: int) -> dict[str, Any]:
@@ -71,17 +72,6 @@ def explained(slm: SLM, example: Any, samples: int) -> dict[str, Any]:
             "forward_calls": tokens["forward_calls"],
             "content_words": sum(w.is_candidate for w in attribution.words),
             "keywords": attribution.top_k(KEYWORDS)}
-
-
-def model_parameters(model: str) -> int:
-    """Non-embedding parameters of an embedded model, from its GGUF's configuration:
-    those every token runs through (a coalition projects one position to the
-    vocabulary, so the output matrix is left out, as the table's cost report does)."""
-    from transformers import AutoConfig
-
-    gguf = embedded_model_path(model)
-    return non_embedding_parameters(
-        AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name))
 
 
 def projection(payload: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,6 @@ VERDICT_RESULTS = ("paper_table_qwen", "paper_table", "paper_table_gemma",
 def update_readme_verdicts() -> None:
     """Rewrite the README's "does it help?" block from the paired tests of the paper
     tables present in ``docs/results``, one list per model and answer format."""
-    from langchain_selfamplify.baselines import BASELINES
     from langchain_selfamplify.evaluation.report import METHOD_NAMES, verdict_lines
 
     parts, tested = [], []
@@ -30,9 +29,7 @@ def update_readme_verdicts() -> None:
             continue
         for grid in json.loads(path.read_text(encoding="utf-8")).get("grids", []):
             tested += [(grid["model"], grid["answer_format"], c)
-                       for c in grid["summary"]["comparisons"]
-                       if c["baseline"] == "io" and c["seed"] == "all"
-                       and c["method"] not in BASELINES]
+                       for c in pooled_against_io(grid["summary"])]
             parts += [f"**{grid['model']}, {grid['answer_format']} format** "
                       f"([details](docs/results/{name}.md){partial_note(grid)}):", "",
                       *verdict_lines(grid["summary"], "io"), *_paper_claim(grid), ""]
@@ -45,6 +42,15 @@ def update_readme_verdicts() -> None:
     headline = capable_model_headline()
     if headline:
         replace_readme_block(HEADLINE_START, HEADLINE_END, headline)
+
+
+def pooled_against_io(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """A table's Self-AMPLIFY rows tested against IO, pooled over seeds (baselines
+    apart)."""
+    from langchain_selfamplify.baselines import BASELINES
+
+    return [c for c in summary["comparisons"] if c["baseline"] == "io"
+            and c["seed"] == "all" and c["method"] not in BASELINES]
 
 
 def partial_note(grid: dict[str, Any]) -> str:
@@ -225,12 +231,9 @@ def _best_row_note(grid: dict[str, Any], dataset: str) -> str:
     rows run on ``dataset`` (the paper's "best"), each over its own seeds; ``""`` with
     fewer than two rows. The rows are not paired with one another, so this orders
     point estimates; it tests nothing."""
-    from langchain_selfamplify.baselines import BASELINES
     from langchain_selfamplify.evaluation.report import row_label
 
-    rows = sorted((c for c in grid["summary"]["comparisons"]
-                   if c["dataset"] == dataset and c["baseline"] == "io"
-                   and c["seed"] == "all" and c["method"] not in BASELINES),
+    rows = sorted((c for c in pooled_against_io(grid["summary"]) if c["dataset"] == dataset),
                   key=lambda c: c["difference"], reverse=True)
     if len(rows) < 2:
         return ""
