@@ -86,11 +86,10 @@ def amplify(
     selector.preload_scores(pool_scores)
     scores: list[ScoredExample] = []
     if folder is not None:
-        selector.preload_scores(ScoredExample.model_validate(r)
-                                for r in read_jsonl(folder / SCORES_FILE))
+        selector.preload_scores(stored_pool_scores(folder))
     if get_strategy(strategy) is not None:
         scores = selector.score_pool(on_chunk=None if folder is None else lambda chunk: (
-            append_jsonl(folder / SCORES_FILE, [s.model_dump(mode="json") for s in chunk])))
+            store_pool_scores(folder, chunk)))
     generator = RationaleGenerator(backend=backend, method=method, k=k, n_steps=steps,
                                    answer_format=answer_format, word_absence=word_absence,
                                    method_kwargs=method_kwargs or {})
@@ -103,3 +102,14 @@ def amplify(
                              metadata={"method": method, "strategy": strategy,
                                        "skipped": skipped})
     return prompt, scores
+
+
+def stored_pool_scores(store: str | os.PathLike[str]) -> list[ScoredExample]:
+    """The pool scores a ``store`` directory holds (none when it has none yet)."""
+    return [ScoredExample.model_validate(record)
+            for record in read_jsonl(Path(store) / SCORES_FILE)]
+
+
+def store_pool_scores(store: str | os.PathLike[str], scores: Sequence[ScoredExample]) -> None:
+    """Append ``scores`` to a ``store`` directory (read back by :func:`stored_pool_scores`)."""
+    append_jsonl(Path(store) / SCORES_FILE, [item.model_dump(mode="json") for item in scores])

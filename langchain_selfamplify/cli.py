@@ -265,8 +265,8 @@ def evaluate(
         help="Contextual calibration of label scores (letter format).")] = False,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: auto).")] = None,
     output_dir: Annotated[str, typer.Option(
-        help="Where predictions.jsonl, cells.jsonl, prompts/, table.md and figure.png go; "
-             "rerun with the same directory to resume.")] = "selfamplify_eval",
+        help="Where predictions.jsonl, cells.jsonl, prompts/, checkpoints/, table.md and "
+             "figure.png go; rerun with the same directory to resume.")] = "selfamplify_eval",
     overwrite: Overwrite = False,
     base_url: BaseUrl = None,
     served_model: ServedModel = None,

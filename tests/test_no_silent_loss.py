@@ -126,3 +126,113 @@ def test_evaluate_refuses_cloze_on_bare_labels_before_loading_the_model(tmp_path
                                       "--answer-format", "cloze", "--output-dir",
                                       str(tmp_path / "out")])
     assert result.exit_code == 2 and "bare labels" in result.output
+
+
+def _grid(out: Path, **overrides):
+    from langchain_selfamplify.evaluation.grid import GridConfig
+
+    settings = {"datasets": ["demo"], "methods": ["kernelshap"], "strategies": ["error"],
+                "seeds": [0], "shots": 3, "k": 2, "pool_size": 16, "test_size": 4,
+                "max_rationale_tokens": 4, "method_kwargs": {"kernelshap": {"n_samples": 8}},
+                "output_dir": str(out)}
+    return GridConfig(**{**settings, **overrides})
+
+
+def test_a_stop_while_a_prompt_is_built_keeps_the_pool_scores_and_each_explanation(
+        tiny_slm, tmp_path, monkeypatch):
+    """A perturbation method's demonstrations are checkpointed one by one (KernelShap
+    takes minutes per demonstration on the capable model), with the pool scores: the
+    rerun scores no pool example again, explains only the demonstrations left, and
+    builds the prompt an uninterrupted run builds."""
+    from langchain_selfamplify.evaluation.grid import read_jsonl, run_grid
+    from langchain_selfamplify.rationales.perturbation import PerturbationMethod
+    from langchain_selfamplify.selection import selector as selector_module
+
+    whole = run_grid(_grid(tmp_path / "whole"), tiny_slm)
+    original_attribute, original_score = PerturbationMethod.attribute, selector_module.score_answers
+    attributed: list[str] = []
+    scored: list[int] = []
+
+    def attribute_stopping_at_the_third(self, example):
+        if len(attributed) == 2:
+            raise KeyboardInterrupt  # stands for the process being killed
+        attributed.append(example.id)
+        return original_attribute(self, example)
+
+    def counting(backend, prompts, *args, **kwargs):
+        scored.append(len(prompts))
+        return original_score(backend, prompts, *args, **kwargs)
+
+    monkeypatch.setattr(PerturbationMethod, "attribute", attribute_stopping_at_the_third)
+    monkeypatch.setattr(selector_module, "score_answers", counting)
+    cut = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(_grid(cut), tiny_slm)
+    store = cut / "checkpoints" / "demo__seed0"
+    assert len(read_jsonl(store / "pool_scores.jsonl")) == 16 == sum(scored)
+    assert [r["example_id"] for r in read_jsonl(store / "rationales.jsonl")] == attributed
+    assert not list((cut / "prompts").glob("*.json"))
+
+    monkeypatch.setattr(PerturbationMethod, "attribute", original_attribute)
+    explained_again: list[str] = []
+
+    def recording(self, example):
+        explained_again.append(example.id)
+        return original_attribute(self, example)
+
+    monkeypatch.setattr(PerturbationMethod, "attribute", recording)
+    resumed = run_grid(_grid(cut), tiny_slm)
+    assert sum(scored) == 16  # the pool was not scored again
+    assert len(explained_again) == 1 and explained_again[0] not in attributed
+    (name,) = [p.name for p in (tmp_path / "whole" / "prompts").glob("*.json")]
+    assert ((cut / "prompts" / name).read_text().split('"metadata"')[0]
+            == (tmp_path / "whole" / "prompts" / name).read_text().split('"metadata"')[0])
+    assert [r["accuracy"] for r in resumed["rows"]] == [r["accuracy"] for r in whole["rows"]]
+
+
+def test_explaining_one_example_at_a_time_gives_the_rationales_of_one_batch(tiny_slm,
+                                                                            demo_pool):
+    """The checkpoint unit does not change a perturbation method's rationales: its
+    coalitions are seeded per example."""
+    from langchain_selfamplify.rationales import RationaleGenerator
+    from langchain_selfamplify.rationales.methods.kernelshap import KernelShapRationale
+
+    examples = demo_pool[:3]
+    chunks: list[list[dict[str, str]]] = []
+    generator = RationaleGenerator(backend=tiny_slm, method="kernelshap", k=2,
+                                   method_kwargs={"n_samples": 8})
+    one_by_one = generator.explain(examples, on_chunk=chunks.append)
+    assert [len(chunk) for chunk in chunks] == [1, 1, 1]
+    batch = KernelShapRationale(tiny_slm, k=2, n_samples=8).explain(examples)
+    assert [ex.rationale for ex in one_by_one] == batch
+
+
+def test_a_later_run_of_other_rows_reuses_the_pool_scores_and_rationales(tiny_slm, tmp_path,
+                                                                         monkeypatch):
+    """The table runs its rows in steps, each a new process: the pool scores AMPLIFY
+    stored, and the rationales of a prompt built before, are read back, not recomputed."""
+    from langchain_selfamplify.evaluation.grid import read_jsonl, run_grid
+    from langchain_selfamplify.rationales.perturbation import PerturbationMethod
+    from langchain_selfamplify.selection import selector as selector_module
+
+    amplify_kwargs = {"amplify": {"folds": 2, "epochs": 1}}
+    run_grid(_grid(tmp_path, methods=["amplify"], method_kwargs=amplify_kwargs), tiny_slm)
+    assert len(read_jsonl(tmp_path / "checkpoints" / "demo__seed0" / "pool_scores.jsonl")) == 16
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("the pool was scored again")
+
+    monkeypatch.setattr(selector_module, "score_answers", no_scoring)
+    more = _grid(tmp_path, methods=["amplify", "kernelshap"],
+                 method_kwargs={**amplify_kwargs, "kernelshap": {"n_samples": 8}})
+    run_grid(more, tiny_slm)
+    # The KernelShap cell to build again, its prompt file lost: its rationales are stored.
+    (tmp_path / "prompts" / "demo__kernelshap__error__seed0.json").unlink()
+    (tmp_path / "cells.jsonl").write_text("")
+
+    def no_explaining(*args, **kwargs):
+        raise AssertionError("a demonstration was explained again")
+
+    monkeypatch.setattr(PerturbationMethod, "attribute", no_explaining)
+    run_grid(more, tiny_slm)
+    assert (tmp_path / "prompts" / "demo__kernelshap__error__seed0.json").exists()

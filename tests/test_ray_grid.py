@@ -22,10 +22,12 @@ MEASURED = re.compile(
 
 def _outputs(directory):
     """Every output file's bytes with the measured fields cut out; config.json, which names
-    the output directory, is left out."""
+    the output directory, is left out, and so are the local runner's own prompt-building
+    checkpoints (``checkpoints/``: a Ray worker builds a prompt in one call)."""
     return {str(path.relative_to(directory)): MEASURED.sub("", path.read_text(encoding="utf-8"))
             for path in sorted(directory.rglob("*")) if path.is_file()
-            and path.name not in ("config.json", "table.md", "figure.png")}
+            and path.name not in ("config.json", "table.md", "figure.png")
+            and path.relative_to(directory).parts[0] != "checkpoints"}
 
 
 def test_a_grid_on_a_local_ray_cluster_equals_the_local_run(tiny_model_dir, tmp_path):

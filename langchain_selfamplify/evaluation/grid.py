@@ -4,12 +4,13 @@ Each cell builds its prompt from the pool split only (saved under ``prompts/``),
 answers the same test questions as every other cell of its dataset, whatever the seed:
 the test set is fixed per dataset, and each seed draws its own pool sample, and so its
 own demonstrations. Cells are compared question by question (see ``summary.py``). Every
-prediction is appended to ``predictions.jsonl`` as soon as it is made, and
-each finished or failed cell to ``cells.jsonl``: after an interruption, a new run with
-the same settings skips finished cells and finished questions, so nothing is redone or
-duplicated. A cell whose method cannot run on the model fails with its reason and the
-grid goes on; a failure of the environment (server down, out of memory) stops the grid,
-and the same command resumes it.
+prediction is appended to ``predictions.jsonl`` as soon as it is made, each
+finished or failed cell to ``cells.jsonl``, and the pool scores and rationales of a
+prompt being built to ``checkpoints/`` (the local runner's): after an interruption, a new
+run with the same settings skips finished cells, finished questions and finished parts of
+a prompt, so nothing is redone or duplicated. A cell whose method cannot run on the
+model fails with its reason and the grid goes on; a failure of the environment (server
+down, out of memory) stops the grid, and the same command resumes it.
 
 What a grid is (settings, cells, splits) is in ``grid_config.py``; its output directory
 (resume, records) in ``grid_state.py``; here, how a cell is built and answered, and the
@@ -22,9 +23,10 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
-from langchain_selfamplify.amplify import amplify
+from langchain_selfamplify.amplify import amplify, store_pool_scores, stored_pool_scores
 from langchain_selfamplify.baselines import DSPY_METHODS, Amplify, AutoCoT, DSPyBaseline, io_prompt
 from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
 from langchain_selfamplify.errors import HANDLED_FAILURES, GridStoppedError, is_transient
@@ -48,7 +50,8 @@ __all__ = ["Cell", "GridConfig", "GridState", "PoolScores", "Splits", "answer_ce
 
 
 def build_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: GridConfig,
-                 pool_scores: PoolScores | None = None) -> AmplifiedPrompt:
+                 pool_scores: PoolScores | None = None,
+                 store: Path | None = None) -> AmplifiedPrompt:
     """The cell's prompt, built from the pool only.
 
     Args:
@@ -58,11 +61,17 @@ def build_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: Gri
         config: The grid.
         pool_scores: Pool scores already computed by other cells of the same dataset and
             seed (reused, so the pool is scored once), and filled in by this one.
+        store: A directory shared by the cells of the cell's dataset and seed (see
+            :meth:`GridState.store`), where the pool scores and the Self-AMPLIFY
+            rationales are checkpointed as they are made and read back, so a stopped
+            run, or a later run of other rows, redoes none of them. Defaults to none.
     """
 
     fmt = config.answer_format
     shared = (cell.dataset, cell.seed)
     known = pool_scores.get(shared, []) if pool_scores is not None else []
+    if not known and store is not None:
+        known = stored_pool_scores(store)
     if cell.method == "io":
         return io_prompt(pool, config.shots, cell.seed, answer_format=fmt,
                          balance=config.balance_labels)
@@ -85,12 +94,16 @@ def build_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: Gri
         finally:  # kept even when the pool has too few errors for AMPLIFY
             if pool_scores is not None and builder.pool_scores:
                 pool_scores[shared] = builder.pool_scores
+            if store is not None:
+                stored = {item.example.id for item in known}
+                store_pool_scores(store, [item for item in builder.pool_scores
+                                          if item.example.id not in stored])
     prompt, scores = amplify(backend, pool, method=cell.method, strategy=cell.strategy,
                              shots=config.shots, k=config.k, steps=config.steps,
                              seed=cell.seed, answer_format=fmt,
                              balance_labels=config.balance_labels,
                              method_kwargs=config.method_kwargs.get(cell.method, {}),
-                             pool_scores=known)
+                             store=store, pool_scores=known)
     if pool_scores is not None and scores:
         pool_scores[shared] = scores
     return prompt
@@ -135,7 +148,7 @@ def run_grid(config: GridConfig, backend: ModelBackend, *, chunk_size: int = 64,
         started = time.perf_counter()
         try:
             prompt = state.saved_prompt(cell) or state.save_prompt(
-                cell, timed_prompt(backend, cell, pool, config, pool_scores))
+                cell, timed_prompt(backend, cell, pool, config, pool_scores, state.store(cell)))
             todo = state.unanswered(cell, test)
             stages = answer_cell(backend, cell, prompt, todo, config,
                                  lambda record: append_jsonl(state.predictions_path, [record]),
@@ -150,12 +163,13 @@ def run_grid(config: GridConfig, backend: ModelBackend, *, chunk_size: int = 64,
 
 
 def timed_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: GridConfig,
-                 pool_scores: PoolScores | None = None) -> AmplifiedPrompt:
+                 pool_scores: PoolScores | None = None,
+                 store: Path | None = None) -> AmplifiedPrompt:
     """:func:`build_prompt`, with its build time (wall, CPU and per stage, see
     :mod:`~langchain_selfamplify.stages`) and the cell in the metadata."""
     started, cpu_started = time.perf_counter(), time.process_time()
     with measure_stages() as stages:
-        prompt = build_prompt(backend, cell, pool, config, pool_scores)
+        prompt = build_prompt(backend, cell, pool, config, pool_scores, store)
     prompt.metadata = {**prompt.metadata, "build_seconds": time.perf_counter() - started,
                        "build_cpu_seconds": time.process_time() - cpu_started,
                        "build_stage_seconds": stages.totals(), "cell": cell.key}

@@ -1,7 +1,8 @@
 """A grid's output directory: what an earlier run finished, and where each record goes.
 
 ``predictions.jsonl`` gets every prediction as it is made, ``cells.jsonl`` every
-finished or failed cell, ``prompts/`` every cell's prompt. A run with other result
+finished or failed cell, ``prompts/`` every cell's prompt, and ``checkpoints/`` the
+pool scores and rationales of prompts being built (per dataset and seed). A run with other result
 settings is refused (or moved aside), so a resumed grid never mixes two settings.
 """
 
@@ -78,6 +79,12 @@ class GridState:
         """The cell's test questions without a saved prediction."""
         return [q for q in test if q.id not in self.answered[cell.key]]
 
+    def store(self, cell: Cell) -> Path:
+        """The checkpoint directory of the cell's dataset and seed: the pool scores and
+        Self-AMPLIFY rationales made so far, shared by the cells that use the same pool
+        (see :func:`~langchain_selfamplify.amplify.amplify`'s ``store``)."""
+        return self.out / "checkpoints" / f"{cell.dataset}__seed{cell.seed}"
+
     def prompt_path(self, cell: Cell) -> Path:
         return self.out / "prompts" / f"{cell.key}.json"
 
@@ -133,7 +140,7 @@ def check_output_dir(config: GridConfig, *, overwrite: bool = False) -> None:
                  read=lambda text: _result_settings(GridConfig.model_validate_json(text), ran))
 
 
-GRID_OUTPUTS = ("config.json", "predictions.jsonl", "cells.jsonl", "prompts")
+GRID_OUTPUTS = ("config.json", "predictions.jsonl", "cells.jsonl", "prompts", "checkpoints")
 """What a grid writes into its output directory, besides its report."""
 
 CELL_LISTS = {"datasets", "methods", "strategies", "seeds", "output_dir"}

@@ -97,6 +97,17 @@ class RationaleMethod(ABC):
         ``n_words`` content words; a backward pass counts as one more."""
         return 1
 
+    def check(self, examples: Sequence[MCQExample]) -> None:
+        """Fail before any model call on an example the method cannot explain (methods
+        with such a condition override it; by default every example can be tried)."""
+        return None
+
+    def examples_per_chunk(self) -> int:
+        """How many examples :class:`RationaleGenerator` hands to :meth:`explain` at once,
+        and so checkpoints together: the backend's batch size by default, as methods that
+        batch (generation, gradients) explain a batch in one pass."""
+        return self.backend.batch_size
+
     @abstractmethod
     def explain(self, examples: Sequence[MCQExample]) -> list[str]:
         """One rationale text per example, in order."""

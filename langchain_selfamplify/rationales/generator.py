@@ -12,6 +12,7 @@ from typing import Any
 from langchain_core.callbacks import CallbackManagerForChainRun
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from tqdm.auto import tqdm
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.deprecation import deprecated_alias, rename_arguments
@@ -121,15 +122,17 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
     ) -> list[MCQExample]:
         """The examples with their rationales (computed once per example and settings).
 
-        Examples are explained in batches of ``backend.batch_size`` and each batch is cached
-        as soon as it is done, so an error on one example loses no finished batch. The
+        Examples are explained in chunks (the method's
+        :meth:`~.base.RationaleMethod.examples_per_chunk`: a batch for batched methods,
+        one example for perturbation methods) and each chunk is cached, and handed to
+        ``on_chunk``, as soon as it is done, so an error or a stop loses no finished chunk. The
         generator's lock guards only its cache: concurrent calls interleave, and an
         example another call is explaining is waited for, not explained twice.
 
         Args:
             examples: The examples to explain.
             on_chunk: Called with ``{"key": ..., "example_id": ..., "rationale": ...}``
-                records of each newly explained batch, e.g. to checkpoint them (reload
+                records of each newly explained chunk, e.g. to checkpoint them (reload
                 them with :meth:`preload`).
             run_manager: The calling run, under which each rationale is reported as a
                 child run (``rationale:<id>``) to LangChain callbacks and tracing.
@@ -172,7 +175,10 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
             if not missing:
                 break
             try:
-                chunk_size = max(1, self.backend.batch_size)
+                explainer.check([wanted[k] for k in mine])
+                chunk_size = max(1, explainer.examples_per_chunk())
+                progress = tqdm(total=len(mine), desc=f"{self.method} rationales", leave=False,
+                                disable=not self.backend.show_progress or len(mine) <= chunk_size)
                 for start in range(0, len(mine), chunk_size):
                     chunk = mine[start : start + chunk_size]
                     batch = [wanted[k] for k in chunk]
@@ -192,6 +198,8 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
                     if on_chunk is not None:
                         on_chunk([{"key": k, "example_id": wanted[k].id, "rationale": t}
                                   for k, t in zip(chunk, texts, strict=True) if t is not None])
+                    progress.update(len(chunk))
+                progress.close()
             finally:
                 with self._lock:  # on an error, release what this call had claimed
                     for key in mine:
@@ -221,7 +229,7 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
 
         Args:
             selector: A :class:`SelfAmplifySelector`.
-            on_chunk: Called with each finished batch's records, as :meth:`explain`'s
+            on_chunk: Called with each finished chunk's records, as :meth:`explain`'s
                 (a checkpoint that :meth:`preload` reads back). Defaults to none.
             run_manager: The calling run, for callbacks (see :meth:`explain`).
 

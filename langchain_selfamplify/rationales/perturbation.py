@@ -50,6 +50,13 @@ class PerturbationMethod(AttributionMethod):
         super().__init__(backend, k)
         self.seed = seed
 
+    def examples_per_chunk(self) -> int:
+        """1: an example's coalitions are its own batch, and one example can take minutes
+        (KernelShap's 200 coalitions on the 1.5B model: about 5 minutes on two cores,
+        ``docs/results/kernelshap_cost.md``), so each is checkpointed once explained.
+        The coalitions' seed is set per example, so the rationales do not depend on it."""
+        return 1
+
     @abstractmethod
     def feature_attributions(self, value: CoalitionValue, n_features: int) -> list[float]:
         """One score per feature, given the coalition value function."""
