@@ -303,7 +303,7 @@ PERFORMANCE_END = "<!-- performance:end -->"
 PERFORMANCE_BENCHMARKS = ("perturbation", "evaluation", "selection", "gradient", "main_job",
                           "dtype_speed", "threads", "decode_rows", "own_cache_append",
                           "prefill_memory", "decode_heap", "qwen_memory", "qwen_table_cost",
-                          "gguf_load")
+                          "gguf_load", "head_input")
 
 
 def update_readme_performance() -> None:

@@ -130,3 +130,35 @@ def test_prompt_encoding_in_row_groups_bounded_by_memory_gives_the_same_results(
     for a, b in zip(whole, grouped):
         assert a.log_probs == pytest.approx(b.log_probs, abs=1e-5)
     assert slm.generate(prompts, max_new_tokens=4) == replies
+
+
+def test_the_vocabulary_projection_takes_contiguous_rows_and_the_same_logits(
+        large_vocabulary_slm):
+    """The last positions ``logits_to_keep`` keeps reach ``lm_head`` as a strided view,
+    which on CPU runs as a batched product with the weight broadcast per row (several
+    times slower, ``head_input.py``): the projection is handed contiguous rows, with the
+    logits of the strided route."""
+    from langchain_selfamplify.models.head_input import (
+        contiguous_head_inputs,
+        remove_contiguous_head_inputs,
+    )
+
+    slm = large_vocabulary_slm
+    seen: list[bool] = []
+    handle = slm.model.lm_head.register_forward_pre_hook(  # runs after the package's hook
+        lambda module, args: seen.append(args[0].is_contiguous()))
+    ids = torch.tensor(slm.tokenize(_prompts(slm, 1)) * 3)
+    try:
+        with torch.no_grad():
+            kept = slm.forward(2, input_ids=ids).logits
+            slm.generate(_prompts(slm, 4), max_new_tokens=3)  # prefill passes of 4 rows
+            assert len(seen) >= 2 and all(seen)
+            assert remove_contiguous_head_inputs(slm.model)
+            seen.clear()
+            strided = slm.forward(2, input_ids=ids).logits
+            assert seen == [False]  # the route the hook mends
+    finally:
+        contiguous_head_inputs(slm.model)
+        handle.remove()
+    assert torch.allclose(kept, strided, atol=1e-5)
+    assert not remove_contiguous_head_inputs(object())

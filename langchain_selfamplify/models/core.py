@@ -33,6 +33,7 @@ from langchain_selfamplify.models.chat_format import (
     with_system_prompt,
 )
 from langchain_selfamplify.models.decode_stats import DecodeStats
+from langchain_selfamplify.models.head_input import contiguous_head_inputs
 from langchain_selfamplify.models.padding import EncodedBatch, pad_left, pad_right_after_prefix
 from langchain_selfamplify.models.shared_prefix import supports_shared_prefix
 from langchain_selfamplify.models.sizing import (
@@ -121,9 +122,11 @@ class ModelCore:
         self.label_ids: dict[str, int] = {}
         # A batch's shared prefix kept once, not once per row (see shared_prefix.py).
         self.shares_prefix = supports_shared_prefix(model)
-        # Most causal LMs can skip the vocabulary projection of positions not read.
+        # Most causal LMs can skip the vocabulary projection of positions not read; the
+        # rows they keep then reach it as a strided view, copied first (head_input.py).
         forward_parameters = inspect.signature(model.forward).parameters
         self._takes_logits_to_keep = "logits_to_keep" in forward_parameters
+        contiguous_head_inputs(model)
         # transformers 5 renamed ``past_key_values`` to ``cache`` (the old name warns, and
         # goes in 5.40); callers of forward() always say ``cache``.
         self.cache_kwarg = "cache" if "cache" in forward_parameters else "past_key_values"
