@@ -70,8 +70,6 @@ def build_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: Gri
     fmt = config.answer_format
     shared = (cell.dataset, cell.seed)
     known = pool_scores.get(shared, []) if pool_scores is not None else []
-    if not known and store is not None:
-        known = stored_pool_scores(store)
     if cell.method == "io":
         return io_prompt(pool, config.shots, cell.seed, answer_format=fmt,
                          balance=config.balance_labels)
@@ -86,6 +84,8 @@ def build_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: Gri
                                 bootstrap=cell.method == "dspy_bootstrap",
                                 max_new_tokens=2 * config.max_rationale_tokens).build(pool)
     if cell.method == "amplify":
+        if not known and store is not None:  # amplify() below reads its store itself
+            known = stored_pool_scores(store)
         builder = Amplify(backend, n=config.shots, k=config.k, seed=cell.seed, answer_format=fmt,
                           balance=config.balance_labels, **config.method_kwargs.get("amplify", {}))
         try:
