@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -205,7 +205,9 @@ class Amplify:
         return top_k_words(words, totals, self.k)
 
     def build(self, pool: Sequence[MCQExample],
-              pool_scores: Sequence[ScoredExample] = ()) -> AmplifiedPrompt:
+              pool_scores: Sequence[ScoredExample] = (),
+              on_scored: Callable[[list[ScoredExample]], None] | None = None
+              ) -> AmplifiedPrompt:
         """The AMPLIFY prompt: n SLM errors, highest proxy MCS first, with proxy rationales.
 
         Args:
@@ -213,11 +215,14 @@ class Amplify:
             pool_scores: The SLM's zero-shot scores of pool examples, already computed
                 (e.g. by a selector over the same pool and answer format); only the
                 others are scored. :attr:`pool_scores` holds all of them afterwards.
+            on_scored: Called with each chunk of newly scored pool examples, e.g. to
+                checkpoint them (see :meth:`SelfAmplifySelector.score_pool`). Defaults
+                to none.
         """
         selector = SelfAmplifySelector(backend=self.backend, examples=list(pool), strategy="error",
                                        n=1, seed=self.seed, answer_format=self.answer_format)
         selector.preload_scores(pool_scores)
-        self.pool_scores = selector.score_pool()
+        self.pool_scores = selector.score_pool(on_chunk=on_scored)
         errors = [s.example for s in self.pool_scores if not s.correct]
         if len(errors) < self.n:
             raise SelectionError(f"AMPLIFY needs n={self.n} examples the model gets wrong; "

@@ -90,14 +90,11 @@ def build_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: Gri
                           balance=config.balance_labels, **config.method_kwargs.get("amplify", {}))
         try:
             with stage("baseline_setup"):
-                return builder.build(pool, pool_scores=known)
+                return builder.build(pool, pool_scores=known, on_scored=None if store is None
+                                     else lambda chunk: store_pool_scores(store, chunk))
         finally:  # kept even when the pool has too few errors for AMPLIFY
             if pool_scores is not None and builder.pool_scores:
                 pool_scores[shared] = builder.pool_scores
-            if store is not None:
-                stored = {item.example.id for item in known}
-                store_pool_scores(store, [item for item in builder.pool_scores
-                                          if item.example.id not in stored])
     prompt, scores = amplify(backend, pool, method=cell.method, strategy=cell.strategy,
                              shots=config.shots, k=config.k, steps=config.steps,
                              seed=cell.seed, answer_format=fmt,

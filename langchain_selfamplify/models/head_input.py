@@ -27,11 +27,16 @@ def _contiguous(module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ..
     return None
 
 
+def _head(model: Any) -> Any:
+    """The model's output embeddings (``lm_head``), or ``None``."""
+    return model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+
+
 def contiguous_head_inputs(model: Any) -> RemovableHandle | None:
     """Make ``model``'s output embeddings (``lm_head``) take contiguous inputs, once per
     model; returns the hook's handle (``handle.remove()`` undoes it), or ``None`` when the
     model has no output embeddings or already has the hook."""
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    head = _head(model)
     if not isinstance(head, torch.nn.Module) or getattr(head, _MARK, None) is not None:
         return None
     handle = head.register_forward_pre_hook(_contiguous)
@@ -42,7 +47,7 @@ def contiguous_head_inputs(model: Any) -> RemovableHandle | None:
 def remove_contiguous_head_inputs(model: Any) -> bool:
     """Undo :func:`contiguous_head_inputs` (for measurements that compare both routes);
     returns whether there was a hook to remove."""
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    head = _head(model)
     handle = getattr(head, _MARK, None)
     if handle is None:
         return False
