@@ -43,6 +43,15 @@ QWEN_GRID = RESULTS / "paper_table_qwen_run" / "qwen2.5-coder-1.5b__letter"
 """The capable-model table's grid directory (``benchmarks/qwen_table.sh``)."""
 
 
+def table_success_demonstrations(dataset: str) -> list[Any]:
+    """The success demonstrations of the capable-model table's seed-0 cell of ``dataset``
+    (its Ph-CoT prompt's; every Self-AMPLIFY success row of a seed selects the same)."""
+    from langchain_selfamplify import AmplifiedPrompt
+
+    path = QWEN_GRID / "prompts" / f"{dataset}__ph_cot__success__seed0.json"
+    return list(AmplifiedPrompt.load(path).examples)
+
+
 def saved_cell(grid: Path, key: str) -> tuple[dict[str, Any], Any, list[Any]]:
     """The grid's settings (its ``config.json``), the saved prompt of its cell ``key``
     and that cell's test questions."""

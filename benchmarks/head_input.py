@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 import torch
-from harness import QWEN_GRID, markdown_table, shared_datasets, write_results
+from harness import markdown_table, shared_datasets, table_success_demonstrations, write_results
 from torch.nn.functional import linear
 
 from langchain_selfamplify import SLM
@@ -39,7 +39,6 @@ from langchain_selfamplify.models.head_input import (
     contiguous_head_inputs,
     remove_contiguous_head_inputs,
 )
-from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.rationales.methods.kernelshap import KernelShapRationale
 
 ROUTES = ("strided", "contiguous")
@@ -99,8 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     _, test = load_pool_and_test("arc_challenge", pool_size=100, test_size=args.questions,
                                  data_dir=shared_datasets())
-    demonstration = AmplifiedPrompt.load(
-        QWEN_GRID / "prompts" / "arc_challenge__ph_cot__success__seed0.json").examples[0]
+    demonstration = table_success_demonstrations("arc_challenge")[0]
     slm = SLM.load(args.model, show_progress=False)
     head = slm.model.get_output_embeddings()
     speed = {name: projection_seconds(head, *shape, repeats=args.repeats)

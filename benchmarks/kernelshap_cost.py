@@ -27,13 +27,13 @@ import time
 from typing import Any
 
 from harness import (
-    QWEN_GRID,
     add_report_only,
     comma_list,
     counted_tokens,
     flop_limit_seconds,
     markdown_table,
     rewrote_saved_report,
+    table_success_demonstrations,
     write_with_headline,
 )
 from qwen_table_cost import machine_peak, model_parameters
@@ -42,7 +42,6 @@ from tqdm import tqdm
 
 from langchain_selfamplify import SLM
 from langchain_selfamplify.models.embedded import EMBEDDED_MODELS, QWEN_MODEL
-from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.rationales.methods.kernelshap import (
     PAPER_SAMPLES,
     KernelShapRationale,
@@ -177,9 +176,7 @@ def main() -> None:
     gflops, measured = peak(args.reuse_peak)  # first, on the quiet machine
     slm = SLM.load(args.model, show_progress=False)
     work = [(dataset, example) for dataset in comma_list(args.datasets)
-            for example in AmplifiedPrompt.load(
-                QWEN_GRID / "prompts" / f"{dataset}__ph_cot__success__seed0.json"
-            ).examples[: args.demos]]
+            for example in table_success_demonstrations(dataset)[: args.demos]]
     runs = [{"dataset": dataset, "example": example.id,
              "by_samples": [explained(slm, example, n) for n in counts]}
             for dataset, example in tqdm(work, desc="KernelShap demonstrations")]

@@ -22,12 +22,11 @@ import time
 from typing import Any
 
 import torch
-from harness import QWEN_GRID, markdown_table, peak_gflops, write_results
+from harness import markdown_table, peak_gflops, table_success_demonstrations, write_results
 from torch.profiler import ProfilerActivity, profile
 
 from langchain_selfamplify import SLM
 from langchain_selfamplify.models.embedded import QWEN_MODEL
-from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.rationales.methods.kernelshap import KernelShapRationale
 
 MATRIX_PRODUCTS = ("aten::mm", "aten::addmm", "aten::bmm")
@@ -75,8 +74,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=48,
                         help="coalitions (3 passes of 16; the paper's 200 make 13)")
     args = parser.parse_args()
-    example = AmplifiedPrompt.load(
-        QWEN_GRID / "prompts" / "arc_challenge__ph_cot__success__seed0.json").examples[0]
+    example = table_success_demonstrations("arc_challenge")[0]
     slm = SLM.load(args.model, show_progress=False)
     config = slm.model.config
 
