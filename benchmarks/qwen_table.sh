@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The capable-model comparison, most informative cells first (issue order), resumable:
-# every command resumes what an earlier run finished, chunk by chunk. Float32 (bfloat16
-# is slower on AVX2 CPUs: docs/results/dtype_speed.md). With COMMIT=1 each finished step's
-# results are committed, so a run longer than a session keeps its checkpoints.
+# every command resumes what an earlier run finished, chunk by chunk. Float32: bfloat16
+# is slower on AVX2 CPUs, and where AMX makes it faster its predictions differ from
+# float32's too often (docs/results/dtype_speed.md, dtype_agreement.md). With COMMIT=1
+# each finished step's results are committed, so a run longer than a session keeps its checkpoints.
 # A cell's 200 questions decoded 200 at a time, in one chunk: a decoding step costs about
 # 0.8 s plus 28 ms per row here (docs/results/decode_rows.md), and a chunk decodes until
 # its longest rationale ends, so one chunk per cell pays that tail once and the fixed

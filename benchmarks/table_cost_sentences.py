@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from decode_rows import fixed_and_per_row
+from dtype_speed import hosts
 from harness import RESULTS
 from qwen_memory import chunk_peaks
 
@@ -24,18 +25,24 @@ APPROXIMATE_ROUTES = {"offload": "llama.cpp generation (`--generate-url`, approx
 
 
 def dtype_line(total: float) -> str:
-    """bfloat16's time against float32's (``benchmarks/dtype_speed.py``), and the table
-    projected at its decoding ratio (decoding is most of every cell's time)."""
+    """bfloat16's time against float32's on each machine measured
+    (``benchmarks/dtype_speed.py``), and the table projected at its ratio there: the
+    table-step ratio where measured (the regime of its rationale rows), else decoding's."""
     path = RESULTS / "dtype_speed.json"
     if not path.is_file():
         return "bfloat16: not measured on this model (`benchmarks/dtype_speed.py`)."
-    measured = json.loads(path.read_text(encoding="utf-8"))
-    ratio = measured["bfloat16_decode_time_ratio"]
-    return (f"bfloat16 is slower on this CPU ({measured['cpu_capability']}, no AVX512-BF16): "
-            f"{measured['bfloat16_prefill_time_ratio']:.2f}x float32's time to encode "
-            f"prompts, {ratio:.2f}x to decode, so the table would take about "
-            f"{total * ratio:.0f} hours at its decoding ratio "
-            "(`docs/results/dtype_speed.md`).")
+    sentences = []
+    for capability, record in hosts(json.loads(path.read_text(encoding="utf-8"))).items():
+        ratio = record.get("bfloat16_table_step_time_ratio",
+                           record["bfloat16_decode_time_ratio"])
+        what = "a table decoding step" if "bfloat16_table_step_time_ratio" in record else "decoding"
+        sentences.append(
+            f"on a CPU with `{capability}`, bfloat16 is {'faster' if ratio < 1 else 'slower'}: "
+            f"{record['bfloat16_prefill_time_ratio']:.2f}x float32's time to encode prompts, "
+            f"{ratio:.2f}x for {what}, so the table would take about {total * ratio:.0f} "
+            "hours at that ratio")
+    return ("bfloat16 (`docs/results/dtype_speed.md`): " + "; ".join(sentences)
+            + " (its predictions against float32's: `docs/results/dtype_agreement.md`).")
 
 
 def speed_routes_line(total: float) -> str:

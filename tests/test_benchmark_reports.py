@@ -295,3 +295,30 @@ def test_the_paper_claim_says_whether_ph_cot_has_the_largest_gain_of_the_rows_ru
     assert "Ph-CoT's is not the largest" in note and "AMPLIFY" not in note.replace(
         "Self-AMPLIFY", "")
     assert readme_verdicts._best_row_note(grid, "other") == ""  # one row: nothing to order
+
+
+def test_the_dtype_speed_report_keeps_one_record_per_cpu_capability():
+    dtype_speed = benchmark("dtype_speed")
+    run = {"prefill_seconds": 2.0, "prompt_tokens": 10, "decode_seconds": 4.0,
+           "decode_tokens": 8, "predicted": ["A"]}
+    legacy = {"model": "m", "cpu_capability": "AVX2", "command": "python old.py",
+              "commit": "OLD", "runs": [{**run, "dtype": "float32"}, {**run, "dtype": "bfloat16"}],
+              "bfloat16_prefill_time_ratio": 4.6, "bfloat16_decode_time_ratio": 2.4}
+    step = {"rows": 64, "seconds_per_step": 1.0}
+    new = {"cpu_capability": "AVX512", "command": "python new.py", "commit": "NEW",
+           "runs": [{**run, "dtype": "float32", "table_step": step},
+                    {**run, "dtype": "bfloat16", "table_step": {**step, "seconds_per_step": 0.5}}],
+           "bfloat16_prefill_time_ratio": 0.3, "bfloat16_decode_time_ratio": 0.4,
+           "table_rows": 64, "bfloat16_table_step_time_ratio": 0.5}
+    payload = dtype_speed.merged(legacy, "m", new)
+    assert list(payload["hosts"]) == ["AVX2", "AVX512"]
+    assert payload["hosts"]["AVX2"]["commit"] == "OLD"  # the older machine's provenance
+    assert dtype_speed.merged(payload, "m", {**new, "commit": "NEWER"})["hosts"]["AVX512"][
+        "commit"] == "NEWER"
+    assert list(dtype_speed.merged(payload, "other", new)["hosts"]) == ["AVX512"]
+    rows = dtype_speed.headline(payload)
+    assert [row["target"].split("`")[1] for row in rows] == ["AVX2", "AVX512"]
+    assert "0.50x for a table decoding step" in rows[1]["result"]
+    text = dtype_speed.report(payload)
+    assert "Measured by `python old.py` at commit `OLD`" in text
+    assert "**0.50x float32's time (faster)** for a decoding step of 64" in text
