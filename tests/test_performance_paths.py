@@ -159,6 +159,44 @@ def test_continuous_batching_equals_generate_one_prompt_at_a_time(tiny_model_dir
     assert stopped != free
 
 
+def test_the_decoding_bar_shows_tokens_written_before_any_reply_ends(tiny_model_dir, demo_pool,
+                                                                     monkeypatch):
+    """With many slots the first reply can take an hour on a CPU: each step updates the
+    bar's postfix, so it moves before the count of finished replies does."""
+    import langchain_selfamplify.models.generation as generation
+
+    events: list[tuple[str, object]] = []
+
+    class RecordingBar:
+        def __init__(self, *args, **kwargs):
+            self.disable = kwargs.get("disable", False)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n=1):
+            events.append(("done", n))
+
+        def set_postfix(self, values, refresh=True):
+            events.append(("postfix", dict(values)))
+
+    monkeypatch.setattr(generation, "tqdm", RecordingBar)
+    slm = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=True, decode_slots=4)
+    prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: look.") for ex in demo_pool[:3]])
+    texts = [slm.format_prompt(prompt.to_messages(q)) for q in demo_pool[10:14]]
+    slm.decode_stats.reset()
+    slm.generate(texts, max_new_tokens=8, desc="Writing")
+    assert events[0][0] == "postfix"  # a step shown before the first reply ended
+    postfixes = [values for kind, values in events if kind == "postfix"]
+    stats = slm.decode_stats
+    assert postfixes[-1] == {"steps": stats.steps,
+                             "tokens": sum(rows * n for rows, n in stats.steps_by_rows.items())}
+    assert sum(n for kind, n in events if kind == "done") == len(texts)
+
+
 def test_consecutive_prompts_run_only_what_follows_their_common_head(tiny_model_dir,
                                                                      demo_pool):
     """One prompt at a time (a DSPy program's calls): the second prompt's shared head

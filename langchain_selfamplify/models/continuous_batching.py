@@ -194,6 +194,7 @@ def greedy_decode_shared_prefix(
     on_done: Callable[[int], None] | None = None,
     follow_up: Callable[[int, list[int]], list[int]] | None = None,
     on_follow_up: Callable[[int, torch.Tensor], None] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[list[int]]:
     """New token ids of each prompt, greedy, ``core.decode_slots`` replies at a time.
 
@@ -210,6 +211,8 @@ def greedy_decode_shared_prefix(
             Defaults to none.
         on_follow_up: Called with a prompt's index and the logits ``(vocab,)`` after
             its follow-up's last token. Required with ``follow_up``.
+        on_step: Called after each decoding step with the number of rows it decoded
+            (the tokens it wrote), e.g. to show progress before the first reply ends.
 
     Returns:
         Generated token ids per prompt, in the order of ``token_lists``.
@@ -262,6 +265,8 @@ def greedy_decode_shared_prefix(
             if ended or not slots.rows:
                 continue  # refill the freed slots before the next step
             _step(core, slots)
+            if on_step is not None:
+                on_step(slots.rows)
     return [results[i] for i in range(len(token_lists))]
 
 

@@ -175,10 +175,19 @@ def _decode_with_slots(core: ModelCore, token_lists: Sequence[Sequence[int]], sh
 
     show = bool(desc) and core.show_progress and len(token_lists) > 1
     with tqdm(total=len(token_lists), desc=desc, disable=not show, leave=False) as bar:
+        # The bar counts finished replies; with many slots the first can take an hour
+        # on a CPU, so each step also shows the tokens written so far.
+        written = {"steps": 0, "tokens": 0}
+
+        def stepped(rows: int) -> None:
+            written["steps"] += 1
+            written["tokens"] += rows
+            bar.set_postfix(written, refresh=True)
+
         return greedy_decode_shared_prefix(
             core, token_lists, shared, max_new_tokens=config.max_new_tokens,
             eos_token_ids=eos_ids, finished=finished, on_done=lambda _: bar.update(1),
-            **follow)
+            on_step=stepped if show else None, **follow)
 
 
 def _generation_inputs(core: ModelCore, token_lists: Sequence[Sequence[int]], shared: int
