@@ -6,6 +6,7 @@ answer labels after it, in the same decoding pass where the model allows it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -178,11 +179,16 @@ def _decode_with_slots(core: ModelCore, token_lists: Sequence[Sequence[int]], sh
         # The bar counts finished replies; with many slots the first can take an hour
         # on a CPU, so each step also shows the tokens written so far.
         written = {"steps": 0, "tokens": 0}
+        shown = [time.monotonic()]
 
         def stepped(rows: int) -> None:
             written["steps"] += 1
             written["tokens"] += rows
-            bar.set_postfix(written, refresh=True)
+            now = time.monotonic()  # a small model's steps take milliseconds: redraw at 1 Hz
+            refresh = now - shown[0] >= 1.0 or written["steps"] == 1
+            bar.set_postfix(written, refresh=refresh)
+            if refresh:
+                shown[0] = now
 
         return greedy_decode_shared_prefix(
             core, token_lists, shared, max_new_tokens=config.max_new_tokens,
