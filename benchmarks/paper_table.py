@@ -143,20 +143,25 @@ def _setting_options(args: argparse.Namespace) -> str:
             + (f" --dtype {args.dtype}" if args.dtype else ""))
 
 
-def _dtype_note(dtype: str | None) -> list[str]:
-    """What the table's dtype rests on: float32, or the measured bfloat16 agreement."""
-    if dtype in (None, "float32"):
-        return ["Model weights and activations in float32.", ""]
+def _dtype_note(dtype: str | None, models: list[str]) -> list[str]:
+    """What the table's dtype rests on: float32 (with bfloat16's measured agreement on
+    these models, where measured), or the measured bfloat16 agreement."""
     agreement = RESULTS / "dtype_agreement.json"
-    if not agreement.exists():
+    record = json.loads(agreement.read_text()) if agreement.exists() else None
+    measured = (f"on {record['n']} questions answered in both dtypes, "
+                f"{record['agreement']:.1%} of bfloat16's predictions are identical to "
+                f"float32's (rule: at least {record['least_agreement']:.0%} of at least "
+                f"{record['least_questions']}; "
+                f"{'met' if record['allowed'] else '**not met**'}; "
+                "[dtype_agreement.md](dtype_agreement.md))") if record else ""
+    if dtype in (None, "float32"):
+        checked = (f" bfloat16 was checked and not used: {measured}."
+                   if record and record["model"] in models else "")
+        return [f"Model weights and activations in float32.{checked}", ""]
+    if not record:
         return [f"**Run in {dtype} with no measured agreement with float32**: run "
                 "`python benchmarks/dtype_agreement.py`.", ""]
-    record = json.loads(agreement.read_text())
-    return [f"Run in {dtype}: on {record['n']} questions answered in both dtypes, "
-            f"{record['agreement']:.1%} of the predictions are identical to float32's "
-            f"(rule: at least {record['least_agreement']:.0%} of at least "
-            f"{record['least_questions']}; {'met' if record['allowed'] else '**not met**'}; "
-            "[dtype_agreement.md](dtype_agreement.md)).", ""]
+    return [f"Run in {dtype}: {measured}.", ""]
 
 
 def main() -> None:
@@ -249,7 +254,7 @@ def main() -> None:
         "",
         f"Written {time.strftime('%Y-%m-%d')} by `{command_line()}`.",
         "",
-        *_dtype_note(args.dtype),
+        *_dtype_note(args.dtype, comma_list(args.models)),
         "**Left out** (the full grid takes days on two CPU cores): "
         f"{', '.join(left) or 'nothing'}. The whole table runs with `python "
         f"benchmarks/paper_table.py --name {args.name} --models {args.models} --formats "

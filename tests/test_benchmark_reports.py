@@ -322,3 +322,19 @@ def test_the_dtype_speed_report_keeps_one_record_per_cpu_capability():
     text = dtype_speed.report(payload)
     assert "Measured by `python old.py` at commit `OLD`" in text
     assert "**0.50x float32's time (faster)** for a decoding step of 64" in text
+
+
+def test_a_float32_table_says_bfloat16_was_checked_only_for_the_model_it_was_checked_on(
+        monkeypatch, tmp_path):
+    paper_table = benchmark("paper_table")
+    monkeypatch.setattr(paper_table, "RESULTS", tmp_path)
+    assert paper_table._dtype_note(None, ["m"]) == ["Model weights and activations in float32.",
+                                                   ""]
+    (tmp_path / "dtype_agreement.json").write_text(
+        '{"model": "m", "n": 400, "agreement": 0.8025, "allowed": false, '
+        '"least_agreement": 0.98, "least_questions": 200}', encoding="utf-8")
+    checked = paper_table._dtype_note("float32", ["m"])[0]
+    assert "bfloat16 was checked and not used: on 400 questions" in checked
+    assert "80.2%" in checked and "**not met**" in checked
+    assert "checked" not in paper_table._dtype_note(None, ["other"])[0]
+    assert paper_table._dtype_note("bfloat16", ["m"])[0].startswith("Run in bfloat16: on 400")
