@@ -19,6 +19,7 @@ Run: ``python benchmarks/dtype_agreement.py [--model ...] [--float32-grid DIR]
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +50,30 @@ def paired(reference: list[dict[str, Any]], candidate: list[dict[str, Any]],
 
 
 def slice_row(name: str, pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
-    """Agreement and both accuracies of one slice."""
+    """Agreement and both accuracies of one slice; for answers written after a test-time
+    rationale, how many of those rationales are identical too."""
     n = len(pairs)
-    return {"slice": name, "n": n,
-            "identical": sum(a["parsed"] == b["parsed"] for a, b in pairs),
-            "float32_correct": sum(bool(a["correct"]) for a, _ in pairs),
-            "bfloat16_correct": sum(bool(b["correct"]) for _, b in pairs)}
+    row = {"slice": name, "n": n,
+           "identical": sum(a["parsed"] == b["parsed"] for a, b in pairs),
+           "float32_correct": sum(bool(a["correct"]) for a, _ in pairs),
+           "bfloat16_correct": sum(bool(b["correct"]) for _, b in pairs)}
+    written = [(a["raw_output"], b["raw_output"]) for a, b in pairs
+               if a.get("raw_output") is not None and b.get("raw_output") is not None]
+    if written:
+        row["rationales"] = len(written)
+        row["rationales_identical"] = sum(a == b for a, b in written)
+    return row
+
+
+def same_demonstrations(reference: Path, candidate: Path) -> dict[str, int]:
+    """How many of a cell's demonstrations both dtypes selected, and of those, how many
+    carry the same rationale (the saved prompts of the two runs' cell)."""
+    examples = [{ex["id"]: ex.get("rationale") for ex in
+                 json.loads(path.read_text(encoding="utf-8"))["examples"]}
+                for path in (reference, candidate)]
+    shared = examples[0].keys() & examples[1].keys()
+    return {"demonstrations": len(examples[0]), "same_demonstrations": len(shared),
+            "same_rationales": sum(examples[0][i] == examples[1][i] for i in shared)}
 
 
 def zero_shot_slices(model: str) -> list[dict[str, Any]]:
@@ -78,9 +97,22 @@ def grid_slices(float32_grid: Path, bfloat16_grid: Path) -> list[dict[str, Any]]
         groups: dict[str, list[Any]] = {}
         for (cell, _), pair in pairs.items():
             groups.setdefault(cell, []).append(pair)
-        rows += [slice_row(f"8-shot {cell} ({reference_dir.name})", group)
-                 for cell, group in sorted(groups.items())]
+        for cell, group in sorted(groups.items()):
+            row = slice_row(f"8-shot {cell} ({reference_dir.name})", group)
+            prompts = [d / "prompts" / f"{cell}.json" for d in (reference_dir, candidate_dir)]
+            if all(p.is_file() for p in prompts):
+                row.update(same_demonstrations(*prompts))
+            rows.append(row)
     return rows
+
+
+def _prompt_cells(row: dict[str, Any]) -> list[str]:
+    """A slice's prompt and rationale agreement, where it has them."""
+    demos = (f"{row['same_demonstrations']} of {row['demonstrations']} "
+             f"({row['same_rationales']})" if "demonstrations" in row else "")
+    written = (f"{row['rationales_identical']} of {row['rationales']}"
+               if "rationales" in row else "")
+    return [demos, written]
 
 
 def main() -> None:
@@ -98,11 +130,12 @@ def main() -> None:
     share = identical / n if n else 0.0
     allowed = n >= LEAST_QUESTIONS and share >= LEAST_AGREEMENT
     rows = [[s["slice"], s["n"], f"{s['identical'] / s['n']:.1%}",
-             f"{s['float32_correct'] / s['n']:.1%}", f"{s['bfloat16_correct'] / s['n']:.1%}"]
+             f"{s['float32_correct'] / s['n']:.1%}", f"{s['bfloat16_correct'] / s['n']:.1%}",
+             *_prompt_cells(s)]
             for s in slices]
     rows.append(["**all**", n, f"**{share:.1%}**" if n else "-",
                  f"{sum(s['float32_correct'] for s in slices) / max(n, 1):.1%}",
-                 f"{sum(s['bfloat16_correct'] for s in slices) / max(n, 1):.1%}"])
+                 f"{sum(s['bfloat16_correct'] for s in slices) / max(n, 1):.1%}", "", ""])
     decision = (f"**bfloat16 may stand in for float32**: {identical} of {n} predictions "
                 f"({share:.1%}) are identical, at least {LEAST_AGREEMENT:.0%} of at least "
                 f"{LEAST_QUESTIONS}." if allowed else
@@ -113,10 +146,15 @@ def main() -> None:
         f"# float32 against bfloat16 on {args.model}",
         "",
         "From answers both dtypes wrote for the same questions (zero-shot screen, and "
-        "grid cells both runs finished). Identical: the same predicted label.",
+        "grid cells both runs finished). Identical: the same predicted label. A grid "
+        "cell's prompt is built by each run itself, so the dtypes may select other "
+        "demonstrations (the success strategy ranks the pool by the model's confidence) "
+        "and write other rationales for them; a rationale row's answers also follow a "
+        "test-time rationale each run writes itself.",
         "",
         markdown_table(["slice", "questions", "identical", "float32 accuracy",
-                        "bfloat16 accuracy"], rows),
+                        "bfloat16 accuracy", "same demonstrations (same rationale)",
+                        "same test-time rationales"], rows),
         "",
         decision,
     ])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -338,3 +339,22 @@ def test_a_float32_table_says_bfloat16_was_checked_only_for_the_model_it_was_che
     assert "80.2%" in checked and "**not met**" in checked
     assert "checked" not in paper_table._dtype_note(None, ["other"])[0]
     assert paper_table._dtype_note("bfloat16", ["m"])[0].startswith("Run in bfloat16: on 400")
+
+
+def test_the_dtype_agreement_compares_demonstrations_by_id_and_rationales_by_question(tmp_path):
+    agreement = benchmark("dtype_agreement")
+    prompts = []
+    for name, order in (("a", [("x", "r1"), ("y", "r2")]), ("b", [("y", "r2"), ("x", "other")])):
+        path = tmp_path / f"{name}.json"
+        examples = [{"id": i, "rationale": r} for i, r in order]
+        path.write_text(json.dumps({"examples": examples}), encoding="utf-8")
+        prompts.append(path)
+    # the same two demonstrations in another order; one rationale differs
+    assert agreement.same_demonstrations(*prompts) == {
+        "demonstrations": 2, "same_demonstrations": 2, "same_rationales": 1}
+    record = {"parsed": "A", "correct": True, "raw_output": "Step 1"}
+    row = agreement.slice_row("s", [(record, record), (record, {**record, "raw_output": "Step"}),
+                                    ({**record, "raw_output": None}, record)])
+    assert (row["n"], row["identical"], row["rationales"], row["rationales_identical"]) == (
+        3, 3, 2, 1)
+    assert "rationales" not in agreement.slice_row("s", [({**record, "raw_output": None},) * 2])
