@@ -1,4 +1,5 @@
-"""The chunked embedded model: joined once, sha256-checked, atomically; bad parts refused.
+"""The chunked embedded models: joined once, sha256-checked, atomically; bad parts
+refused; a missing extra named.
 
 Fake part packages (three chunks in a temporary directory on ``sys.path``, with their
 ``.dist-info`` versions) stand in for the 22 Qwen wheels.
@@ -103,3 +104,20 @@ def test_the_embedded_qwen_model_is_pinned_to_its_published_file():
     assert QWEN_CODER_1_5B.sha256 == ("cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec4"
                                       "36933bb046")
     assert EMBEDDED_MODELS["qwen2.5-coder-1.5b"] == "Qwen2.5-Coder-1.5B-Instruct"
+
+
+def test_gemma_without_its_extra_says_what_to_install(monkeypatch):
+    from langchain_selfamplify import SLM
+
+    real = importlib.import_module
+
+    def missing(name, *args, **kwargs):
+        if name.startswith("gemma3_270m"):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", missing)
+    with pytest.raises(ModelLoadError, match=r"pip install \"langchain-selfamplify\[gemma\]\""):
+        SLM.from_embedded("gemma3-270m")
+    with pytest.raises(ModelLoadError, match="embedded models: smollm2-135m, gemma3-270m"):
+        SLM.from_embedded("llama")
