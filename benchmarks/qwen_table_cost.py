@@ -183,6 +183,7 @@ def measure_cells(tokenizer: Any, params: int, gflops: float,
             "seconds": seconds, "seconds_per_question": seconds / len(records),
             "chunk_seconds_per_question": chunk_rates(records),
             "cores_busy": cores_busy(records),
+            "cpu_capability": record.get("cpu_capability"),
             "prefix_tokens": prefix, "tokens": tokens,
             "rationale_tokens_mean": sum(count(t) for t in written) / len(written),
             "flop_limit_seconds": 2 * params * tokens / (gflops * 1e9),
@@ -225,7 +226,8 @@ def markdown_report(cells: list[dict[str, Any]], projected: dict[str, dict[str, 
              c["prefix_tokens"],
              f"{c['rationale_tokens_mean']:.0f}", c["tokens"],
              f"{c['seconds'] / c['flop_limit_seconds']:.1f}x",
-             "not recorded" if c.get("cores_busy") is None else f"{c['cores_busy']:.2f}"]
+             "not recorded" if c.get("cores_busy") is None else f"{c['cores_busy']:.2f}",
+             c.get("cpu_capability") or "not recorded"]
             for c in cells]
     project_rows = [[m, f"{p['seconds_per_question']:.1f}",
                      "not measured yet" if p["build_seconds"] is None
@@ -252,11 +254,15 @@ def markdown_report(cells: list[dict[str, Any]], projected: dict[str, dict[str, 
         markdown_table(["cell", "questions", "finished", "seconds per question",
                         "by chunk (questions), in order", "shared prefix tokens",
                         "rationale tokens (mean)", "tokens run",
-                        "seconds over the FLOP limit", "cores busy"], rows),
+                        "seconds over the FLOP limit", "cores busy", "CPU"], rows),
         "",
         f"Cores busy: the process's CPU seconds per wall second while it answered "
         f"(recorded from session 7 on); near the {os.cpu_count()} cores when it had the "
-        "machine, lower when other work shared it or it was stopped.",
+        "machine, lower when other work shared it or it was stopped. CPU: the vector "
+        "instructions PyTorch used on the machine that finished the cell (recorded from "
+        "session 17 on): the project's machines differ between sessions, and an AVX512 "
+        "one runs float32 faster than an AVX2 one (both in [dtype_speed.md](dtype_speed.md)), "
+        "so seconds compare only within one CPU.",
         "",
         "## Per stage",
         "",

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 STAGES = ("pool_scoring", "demo_rationales", "baseline_setup", "test_rationales",
           "answer_scoring")
@@ -116,3 +117,18 @@ def peak_rss_mib() -> float | None:
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
+
+
+def cpu_capability() -> str:
+    """The vector instructions PyTorch's CPU kernels use on this machine (``"AVX2"``,
+    ``"AVX512"``, ...): machines that look alike can differ by several times in speed,
+    and in which dtype is the faster (``benchmarks/dtype_speed.py``)."""
+    import torch
+
+    return str(torch.backends.cpu.get_cpu_capability())
+
+
+def process_facts() -> dict[str, Any]:
+    """What a finished grid cell records of the process that ran it: its peak memory
+    so far and its CPU's vector instructions (a Ray worker's, not the driver's)."""
+    return {"peak_rss_mib": peak_rss_mib(), "cpu_capability": cpu_capability()}

@@ -222,6 +222,8 @@ def test_evaluate_command_writes_table_and_figure(tiny_model_dir, tmp_path):
 
 
 def test_a_grid_resumes_with_more_cells_keeping_the_finished_ones(tiny_slm, tmp_path):
+    from langchain_selfamplify.stages import cpu_capability
+
     run_grid(small_grid(tmp_path, methods=["io"], strategies=["random"]), tiny_slm)
     first = (tmp_path / "predictions.jsonl").read_bytes()
     summary = run_grid(small_grid(tmp_path, methods=["io", "feature_ablation"],
@@ -231,6 +233,8 @@ def test_a_grid_resumes_with_more_cells_keeping_the_finished_ones(tiny_slm, tmp_
     assert [r["method"] for r in records] == ["io", "feature_ablation"]  # IO not run again
     # each cell records the process's peak memory so far (a model is loaded: > 50 MiB)
     assert all(r["peak_rss_mib"] > 50 for r in records)
+    # and the CPU it ran on, as seconds compare only within one kind of machine
+    assert {r["cpu_capability"] for r in records} == {cpu_capability()}
     assert summary["predictions"] == 12
 
 

@@ -25,7 +25,7 @@ from langchain_selfamplify.evaluation.grid_config import (
 )
 from langchain_selfamplify.evaluation.summary import summarize
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
-from langchain_selfamplify.stages import peak_rss_mib
+from langchain_selfamplify.stages import process_facts
 
 logger = logging.getLogger(__name__)
 
@@ -104,11 +104,14 @@ class GridState:
 
     def finish(self, cell: Cell, status: str, seconds: float, reason: str | None = None,
                prompt: AmplifiedPrompt | None = None, answered: int | None = None,
-               stage_seconds: dict[str, float] | None = None) -> None:
+               stage_seconds: dict[str, float] | None = None,
+               facts: dict[str, Any] | None = None) -> None:
         """Record a finished (``"done"``) or failed cell that took ``seconds``, and how
         many selected examples its ``prompt`` skipped for want of a usable rationale.
         A done cell also records the questions this run ``answered`` (fewer than the
-        cell's when an earlier run answered some) and their ``stage_seconds``."""
+        cell's when an earlier run answered some) and their ``stage_seconds``. ``facts``
+        are those of the process that ran the cell
+        (:func:`~langchain_selfamplify.stages.process_facts`; this one's by default)."""
         skipped = len(prompt.metadata.get("skipped", [])) if prompt is not None else 0
         record: dict[str, Any] = {"cell": cell.key, **cell.model_dump(), "status": status,
                                   "skipped": skipped}
@@ -120,7 +123,8 @@ class GridState:
         record["seconds"] = seconds
         if stage_seconds is not None:
             record["answer_stage_seconds"] = stage_seconds
-        record["peak_rss_mib"] = peak_rss_mib()  # of the process, so far
+        # the process's memory so far, and its CPU: seconds differ between machines
+        record.update(facts if facts is not None else process_facts())
         append_jsonl(self.cells_path, [record])
         self.finished.add(cell.key)
 

@@ -38,6 +38,7 @@ from langchain_selfamplify.evaluation.grid import (
 )
 from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
+from langchain_selfamplify.stages import process_facts
 
 
 def run_cell(backend: ModelBackend, cell: Cell, pool: list[Any], todo: list[Any],
@@ -64,6 +65,7 @@ def run_cell(backend: ModelBackend, cell: Cell, pool: list[Any], todo: list[Any]
         else:
             result.update(status="failed", reason=str(exc))
     result["seconds"] = time.perf_counter() - started
+    result["facts"] = process_facts()
     return result
 
 
@@ -151,7 +153,7 @@ def _write(state: GridState, cell: Cell, result: dict[str, Any]) -> None:
         raise GridStoppedError(cell.key, result["reason"])
     state.finish(cell, result["status"], result["seconds"], reason=result.get("reason"),
                  prompt=prompt or state.saved_prompt(cell), answered=result.get("answered"),
-                 stage_seconds=result.get("stage_seconds"))
+                 stage_seconds=result.get("stage_seconds"), facts=result.get("facts"))
 
 
 class _Worker:
