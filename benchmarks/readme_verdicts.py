@@ -78,7 +78,7 @@ def dspy_side_by_side(grid: dict[str, Any]) -> list[str]:
 
     def diff(c: dict[str, Any]) -> str:
         return (f"{100 * c['difference']:+.1f} pts [{100 * c['ci_low']:+.1f}, "
-                f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.3f}")
+                f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.2g}")
 
     lines = []
     for dataset in dict.fromkeys(r["dataset"] for r in summary["rows"]):
@@ -189,7 +189,7 @@ def capable_model_headline() -> str | None:
             f"{cut_note}; "
             f"paired {paired_scope(c, summary)}: "
             f"{100 * c['difference']:+.1f} pts [{100 * c['ci_low']:+.1f}, "
-            f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.3f}: "
+            f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.2g}: "
             + {"beats": "**Ph-CoT helps**.", "worse than": "**Ph-CoT is worse than IO**."}
             .get(c["verdict"], f"no detectable difference{holm_caveat(c)}."))
     builds = sorted(json.loads(prompt.read_text(encoding="utf-8"))["metadata"]["build_seconds"]
@@ -218,7 +218,7 @@ def _paper_claim(grid: dict[str, Any]) -> list[str]:
              and c["baseline"] == "io" and c["seed"] == "all"]
     return [f"- The paper's claim, Ph-CoT the best average gain over IO (2B-7B models), on "
             f"{c['dataset']}: Ph-CoT (success) minus IO {100 * c['difference']:+.1f} pts "
-            f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}], p={c['p_value']:.3f} "
+            f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}], p={c['p_value']:.2g} "
             f"{paired_scope(c, grid['summary'])}: "
             + {"beats": "a gain here too.", "worse than": "**the opposite here**."}.get(
                 c["verdict"], f"no detectable gain here{holm_caveat(c)}.")
@@ -256,6 +256,6 @@ def _multiple_comparisons(tested: list[tuple[str, str, dict[str, Any]]]) -> list
             "its interval to exclude 0 and its p-value to pass Holm's correction within its "
             f"table (families of {', '.join(map(str, sizes))} planned tests); ")
     line += ("; ".join(f"{m}, {f}, {c['dataset']}, {c['method']} ({c['strategy']}): "
-                       f"p={c['p_value']:.3f}, {c['verdict']}" for m, f, c in decided) + "."
+                       f"p={c['p_value']:.2g}, {c['verdict']} IO" for m, f, c in decided) + "."
              if decided else "none passes.")
     return [line]

@@ -202,7 +202,7 @@ def test_the_readme_names_which_wins_against_dspy_with_intervals(monkeypatch, tm
     [line] = readme_verdicts.dspy_side_by_side(grid)
     assert "DSPy BootstrapFewShot 60.0% [55.0%, 65.0%] over 3 seed(s)" in line
     assert "minus IO +1.0 pts [-4.0, +6.0]" in line
-    assert "Self-AMPLIFY Ph-CoT (success) -10.0 pts [-15.0, -5.0], p=0.010" in line
+    assert "Self-AMPLIFY Ph-CoT (success) -10.0 pts [-15.0, -5.0], p=0.01 over 3" in line
     assert ("**Self-AMPLIFY DeepLift (success) beats DSPy; "
             "DSPy beats Self-AMPLIFY Ph-CoT (success).**") in line
     assert "IO -1.0" not in line  # IO's difference is stated once, as DSPy minus IO
@@ -358,3 +358,16 @@ def test_the_dtype_agreement_compares_demonstrations_by_id_and_rationales_by_que
     assert (row["n"], row["identical"], row["rationales"], row["rationales_identical"]) == (
         3, 3, 2, 1)
     assert "rationales" not in agreement.slice_row("s", [({**record, "raw_output": None},) * 2])
+
+
+def test_the_readme_names_each_verdict_against_io_with_a_p_value_that_is_not_zero():
+    readme_verdicts = benchmark("readme_verdicts")
+    tested = [("M", "letter", {"dataset": "d", "method": "self_topk", "strategy": "success",
+                               "p_value": 0.00031, "verdict": "worse than", "family_size": 24}),
+              ("M", "letter", {"dataset": "d", "method": "ph_cot", "strategy": "success",
+                               "p_value": 0.2, "verdict": "no detectable difference",
+                               "family_size": 24})]
+    [line] = readme_verdicts._multiple_comparisons(tested)
+    assert line.endswith("M, letter, d, self_topk (success): p=0.00031, worse than IO.")
+    assert "These lists hold 2 paired" in line
+

@@ -165,7 +165,8 @@ def verdict_lines(summary: dict[str, Any], baseline: str = "io") -> list[str]:
         flagged = [key for key, r in rows.items() if key[0] == dataset and r.get("flagged")]
         parts = ([f"{len(beats)} of {len(found)} Self-AMPLIFY rows beat {name}"
                   + (f" ({', '.join(beats)})" if beats else ""),
-                  f"{len(worse)} are worse" + (f" ({', '.join(worse)})" if worse else "")]
+                  f"{len(worse)} {'is' if len(worse) == 1 else 'are'} worse"
+                  + (f" ({', '.join(worse)})" if worse else "")]
                  if found else [f"no Self-AMPLIFY row compared with {name} yet"])
         total = sum(1 for key in rows if key[0] == dataset)
         parts.append(f"{len(chance)} of {total} rows are within reach of chance")
