@@ -192,6 +192,7 @@ def capable_model_headline() -> str | None:
             f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.2g}: "
             + {"beats": "**Ph-CoT helps**.", "worse than": "**Ph-CoT is worse than IO**."}
             .get(c["verdict"], f"no detectable difference{holm_caveat(c)}."))
+    lines.append(other_rows_line(summary))
     builds = sorted(json.loads(prompt.read_text(encoding="utf-8"))["metadata"]["build_seconds"]
                     / 60 for prompt in RESULTS.glob(
                         "paper_table_qwen_run/*/prompts/*__ph_cot__success__*.json"))
@@ -206,6 +207,28 @@ def capable_model_headline() -> str | None:
             f"{answering[0]:.0f} to {answering[-1]:.0f} minutes in all (wall time, the "
             "machine shared with other work at times), against the main job's 10 minutes.")
     return "\n".join(lines)
+
+
+def other_rows_line(summary: dict[str, Any]) -> str:
+    """The capable-model headline's line on the table's other Self-AMPLIFY rows against
+    IO: each one a paired test tells apart (Holm-corrected, as in the full list), or
+    that none is told apart so far."""
+    from langchain_selfamplify.evaluation.report import row_label
+
+    others = [c for c in pooled_against_io(summary)
+              if (c["method"], c["strategy"]) != ("ph_cot", "success")]
+    decided = [c for c in others if c["verdict"] != "no detectable difference"]
+    if not decided:
+        return (f"- The other Self-AMPLIFY rows run so far ({len(others)} paired tests "
+                "against IO): none differs detectably from IO.")
+    return (f"- The other Self-AMPLIFY rows run so far ({len(others)} paired tests against "
+            "IO), where a paired test tells them apart: "
+            + "; ".join(f"{c['dataset']}, {row_label(c['method'], c['strategy'])} "
+                        f"{100 * c['difference']:+.1f} pts [{100 * c['ci_low']:+.1f}, "
+                        f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.2g} "
+                        f"{paired_scope(c, summary)}: **{c['verdict']} IO**"
+                        for c in decided)
+            + "; no other differs detectably.")
 
 
 def _paper_claim(grid: dict[str, Any]) -> list[str]:

@@ -371,3 +371,26 @@ def test_the_readme_names_each_verdict_against_io_with_a_p_value_that_is_not_zer
     assert line.endswith("M, letter, d, self_topk (success): p=0.00031, worse than IO.")
     assert "These lists hold 2 paired" in line
 
+
+
+def test_the_capable_model_headline_names_the_other_rows_a_paired_test_tells_apart():
+    readme_verdicts = benchmark("readme_verdicts")
+
+    def comparison(method, verdict, difference):
+        return {"dataset": "arc", "method": method, "strategy": "success", "baseline": "io",
+                "seed": "all", "seeds": 2, "n": 200, "difference": difference,
+                "ci_low": difference - 0.05, "ci_high": difference + 0.05,
+                "p_value": 0.0003, "verdict": verdict}
+
+    summary = {"rows": [], "comparisons": [
+        comparison("ph_cot", "worse than", -0.09),  # stated on its own line
+        comparison("self_topk", "worse than", -0.115),
+        comparison("deeplift", "no detectable difference", -0.07)]}
+    line = readme_verdicts.other_rows_line(summary)
+    assert "(2 paired tests against IO)" in line
+    assert ("arc, Self-AMPLIFY Self_topk (success) -11.5 pts [-16.5, -6.5], p=0.0003 over "
+            "200 questions, 2 seed(s): **worse than IO**; no other differs detectably.") in line
+    assert "Ph-CoT" not in line and "DeepLift" not in line
+    summary["comparisons"][1]["verdict"] = "no detectable difference"
+    assert readme_verdicts.other_rows_line(summary).endswith(
+        "none differs detectably from IO.")
