@@ -19,7 +19,6 @@ Run: ``python benchmarks/dtype_agreement.py [--model ...] [--float32-grid DIR]
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from harness import RESULTS, markdown_table, write_results
 from zero_shot import run_file
 
 from langchain_selfamplify.checkpoint import read_jsonl
+from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 
 LEAST_QUESTIONS = 200
 """Fewest paired predictions the decision may rest on."""
@@ -68,8 +68,7 @@ def slice_row(name: str, pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> 
 def same_demonstrations(reference: Path, candidate: Path) -> dict[str, int]:
     """How many of a cell's demonstrations both dtypes selected, and of those, how many
     carry the same rationale (the saved prompts of the two runs' cell)."""
-    examples = [{ex["id"]: ex.get("rationale") for ex in
-                 json.loads(path.read_text(encoding="utf-8"))["examples"]}
+    examples = [{ex.id: ex.rationale for ex in AmplifiedPrompt.load(path).examples}
                 for path in (reference, candidate)]
     shared = examples[0].keys() & examples[1].keys()
     return {"demonstrations": len(examples[0]), "same_demonstrations": len(shared),

@@ -47,6 +47,7 @@ from harness import (
 from langchain_selfamplify import SLM
 from langchain_selfamplify.data.loaders import load_pool_and_test
 from langchain_selfamplify.prompting.messages import zero_shot_prompt
+from langchain_selfamplify.stages import cpu_capability
 
 TABLE_CELL = "arc_challenge__ph_cot__success__seed0"
 """The table cell whose prompt and questions the table-step measurement decodes."""
@@ -80,7 +81,7 @@ def measure(model: str, dtype: str, questions: list[Any], new_tokens: int,
 def host_record(args: argparse.Namespace, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """This machine's measurement: both runs and bfloat16's time ratios."""
     f32, bf16 = runs
-    record = {"cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    record = {"cpu_capability": cpu_capability(),
               "threads": torch.get_num_threads(), "questions": args.questions,
               "new_tokens": args.new_tokens, "measured_on": time.strftime("%Y-%m-%d"),
               "command": command_line(), "commit": git_commit(),

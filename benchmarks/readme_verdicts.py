@@ -44,6 +44,13 @@ def update_readme_verdicts() -> None:
         replace_readme_block(HEADLINE_START, HEADLINE_END, headline)
 
 
+def difference_text(c: dict[str, Any]) -> str:
+    """A paired comparison's difference, 95% interval and p-value, as the README states
+    them: ``"-9.2 pts [-16.2, -1.8], p=0.016"``."""
+    return (f"{100 * c['difference']:+.1f} pts [{100 * c['ci_low']:+.1f}, "
+            f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.2g}")
+
+
 def pooled_against_io(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """A table's Self-AMPLIFY rows tested against IO, pooled over seeds (baselines
     apart)."""
@@ -76,10 +83,6 @@ def dspy_side_by_side(grid: dict[str, Any]) -> list[str]:
     saved = _dspy_program_results(grid)
     programs, costs = saved.get("programs", []), saved.get("cost_summary", [])
 
-    def diff(c: dict[str, Any]) -> str:
-        return (f"{100 * c['difference']:+.1f} pts [{100 * c['ci_low']:+.1f}, "
-                f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.2g}")
-
     lines = []
     for dataset in dict.fromkeys(r["dataset"] for r in summary["rows"]):
         row = rows.get((dataset, "dspy_bootstrap"))
@@ -94,9 +97,10 @@ def dspy_side_by_side(grid: dict[str, Any]) -> list[str]:
         a = row["accuracy"]
         line = (f"- **{dataset}**: DSPy BootstrapFewShot {a['value']:.1%} "
                 f"[{a['ci_low']:.1%}, {a['ci_high']:.1%}] over {len(row['seeds'])} seed(s)")
-        line += (f"; minus IO {diff(against_io[0])}" if against_io else "") + ". "
+        line += (f"; minus IO {difference_text(against_io[0])}" if against_io else "") + ". "
         line += "Rows minus DSPy: " + "; ".join(
-            f"{row_label(c['method'], c['strategy'])} {diff(c)} over {c['seeds']} seed(s)"
+            f"{row_label(c['method'], c['strategy'])} {difference_text(c)} "
+            f"over {c['seeds']} seed(s)"
             for c in others) + ". " if others else ""
         wins = ([f"{row_label(c['method'], c['strategy'])} beats DSPy" for c in others
                  if c["verdict"] == "beats"]
@@ -187,9 +191,7 @@ def capable_model_headline() -> str | None:
             f"- **{c['dataset']}**: IO {share(io)} over {len(io['seeds'])} seed(s), "
             f"Self-AMPLIFY Ph-CoT (success) {share(ph_cot)} over {len(ph_cot['seeds'])}"
             f"{cut_note}; "
-            f"paired {paired_scope(c, summary)}: "
-            f"{100 * c['difference']:+.1f} pts [{100 * c['ci_low']:+.1f}, "
-            f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.2g}: "
+            f"paired {paired_scope(c, summary)}: {difference_text(c)}: "
             + {"beats": "**Ph-CoT helps**.", "worse than": "**Ph-CoT is worse than IO**."}
             .get(c["verdict"], f"no detectable difference{holm_caveat(c)}."))
     lines.append(other_rows_line(summary))
@@ -224,9 +226,8 @@ def other_rows_line(summary: dict[str, Any]) -> str:
     return (f"- The other Self-AMPLIFY rows run so far ({len(others)} paired tests against "
             "IO), where a paired test tells them apart: "
             + "; ".join(f"{c['dataset']}, {row_label(c['method'], c['strategy'])} "
-                        f"{100 * c['difference']:+.1f} pts [{100 * c['ci_low']:+.1f}, "
-                        f"{100 * c['ci_high']:+.1f}], p={c['p_value']:.2g} "
-                        f"{paired_scope(c, summary)}: **{c['verdict']} IO**"
+                        f"{difference_text(c)} {paired_scope(c, summary)}: "
+                        f"**{c['verdict']} IO**"
                         for c in decided)
             + "; no other differs detectably.")
 
@@ -240,8 +241,7 @@ def _paper_claim(grid: dict[str, Any]) -> list[str]:
              if c["method"] == "ph_cot" and c["strategy"] == "success"
              and c["baseline"] == "io" and c["seed"] == "all"]
     return [f"- The paper's claim, Ph-CoT the best average gain over IO (2B-7B models), on "
-            f"{c['dataset']}: Ph-CoT (success) minus IO {100 * c['difference']:+.1f} pts "
-            f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}], p={c['p_value']:.2g} "
+            f"{c['dataset']}: Ph-CoT (success) minus IO {difference_text(c)} "
             f"{paired_scope(c, grid['summary'])}: "
             + {"beats": "a gain here too.", "worse than": "**the opposite here**."}.get(
                 c["verdict"], f"no detectable gain here{holm_caveat(c)}.")

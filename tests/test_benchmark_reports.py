@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -342,12 +341,15 @@ def test_a_float32_table_says_bfloat16_was_checked_only_for_the_model_it_was_che
 
 
 def test_the_dtype_agreement_compares_demonstrations_by_id_and_rationales_by_question(tmp_path):
+    from langchain_selfamplify import AmplifiedPrompt, MCQExample
+
     agreement = benchmark("dtype_agreement")
     prompts = []
     for name, order in (("a", [("x", "r1"), ("y", "r2")]), ("b", [("y", "r2"), ("x", "other")])):
         path = tmp_path / f"{name}.json"
-        examples = [{"id": i, "rationale": r} for i, r in order]
-        path.write_text(json.dumps({"examples": examples}), encoding="utf-8")
+        examples = [MCQExample(id=i, question="?", choices={"A": "a", "B": "b"},
+                               answer="A").with_rationale(r) for i, r in order]
+        AmplifiedPrompt(examples=examples).save(path)  # as the grid saves a cell's prompt
         prompts.append(path)
     # the same two demonstrations in another order; one rationale differs
     assert agreement.same_demonstrations(*prompts) == {
