@@ -5,9 +5,10 @@ each finished cell's seconds, each answered question's seconds and written ratio
 and the cells' saved prompts, counts the tokens the model ran (each prompt's shared
 few-shot prefix once per cell, each question's own tokens, its rationale and the
 ``The answer is (`` follow-up), and sets the seconds against the FLOP limit of those
-tokens at this machine's measured float32 matrix-multiply peak (``2 x non-embedding
-parameters x tokens``, a floor: attention, the vocabulary head and Python are left
-out).
+tokens at the measured float32 matrix-multiply peak of the CPU that finished the cell
+(``2 x non-embedding parameters x tokens``, a floor: attention, the vocabulary head and
+Python are left out; the project's machines differ between sessions, so the report keeps
+one peak per CPU).
 
 It then projects the whole table (``benchmarks/qwen_table.sh``: ARC-Challenge,
 CommonsenseQA and Social IQa, the datasets the zero-shot screen keeps, x 3 seeds x 200
@@ -28,8 +29,9 @@ prompt's ``build_stage_seconds``, answering from the cell's ``answer_stage_secon
 
 Run: ``python benchmarks/qwen_table_cost.py`` (a minute: no model is run, only its
 tokenizer and configuration are read) on a quiet machine, as it measures the peak; with
-``--reuse-peak`` (while the table runs, say) it takes the peak its last report measured,
-and says so. Writes ``docs/results/qwen_table_cost.{json,md}``.
+``--reuse-peak`` (while the table runs, say) it takes the peaks its last report measured,
+and says so (a CPU it has none for is measured, and marked as maybe busy).
+Writes ``docs/results/qwen_table_cost.{json,md}``.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ from langchain_selfamplify.models.embedded import QWEN_MODEL, embedded_model_pat
 from langchain_selfamplify.models.served import load_tokenizer
 from langchain_selfamplify.models.shared_prefix import common_prefix_length
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
-from langchain_selfamplify.stages import LOGGED
+from langchain_selfamplify.stages import LOGGED, cpu_capability
 from langchain_selfamplify.wording import ANSWER_PREFIX
 
 
@@ -130,14 +132,43 @@ def by_method(cells: list[dict[str, Any]]) -> dict[str, float]:
     return {method: seconds[method] / limit[method] for method in seconds}
 
 
-def machine_peak(reuse: bool) -> tuple[float, str]:
-    """The float32 matrix-multiply peak (GFLOP/s) and when it was measured: now, or with
-    ``reuse`` by the last report's run (so a busy machine does not lower it)."""
+UNRECORDED_CPU = "AVX2"
+"""The CPU a cell with no ``cpu_capability`` record is set against: the machines of
+sessions 1-16, before cells recorded theirs, were AVX2 ones (``dtype_speed.md``); the
+AVX512 machine of session 17 finished cells before the record landed, and their
+seconds come out under this peak's FLOP limit."""
+
+
+def machine_peaks(reuse: bool) -> dict[str, dict[str, Any]]:
+    """The float32 matrix-multiply peak (``gflops``) and when it was ``measured``, per CPU
+    capability: the last report's, with this machine's CPU measured now, or with
+    ``reuse`` taken from the last report when it has this CPU's (so a busy machine does
+    not lower it). A CPU whose peak this report does not measure keeps the last one's."""
     last = RESULTS / "qwen_table_cost.json"
-    if reuse and last.is_file():
+    peaks: dict[str, dict[str, Any]] = {}
+    if last.is_file():
         report = json.loads(last.read_text(encoding="utf-8"))
-        return report["gflops"], report.get("gflops_measured", "by the last report's run")
-    return peak_gflops(), f"at commit {git_commit()}"
+        # Reports before the per-CPU record held one peak, measured on an AVX2 machine.
+        peaks = report.get("peaks") or {UNRECORDED_CPU: {
+            "gflops": report["gflops"],
+            "measured": report.get("gflops_measured", "by an earlier report's run")}}
+    cpu = cpu_capability()
+    if not reuse or cpu not in peaks:
+        busy = " with --reuse-peak: the machine may have been busy, so a floor" if reuse else ""
+        peaks[cpu] = {"gflops": peak_gflops(), "measured": f"at commit {git_commit()}{busy}"}
+    return peaks
+
+
+def machine_peak(reuse: bool) -> tuple[float, str]:
+    """This machine's CPU's entry of :func:`machine_peaks`: GFLOP/s and when measured."""
+    mine = machine_peaks(reuse)[cpu_capability()]
+    return mine["gflops"], mine["measured"]
+
+
+def cell_peak(peaks: dict[str, dict[str, Any]], cpu: str | None) -> float:
+    """The peak (GFLOP/s) of the CPU that finished a cell: :data:`UNRECORDED_CPU`'s when
+    it recorded none or its CPU's peak was never measured."""
+    return float(peaks.get(cpu or UNRECORDED_CPU, peaks[UNRECORDED_CPU])["gflops"])
 
 
 def finished_cells() -> dict[str, dict[str, Any]]:
@@ -146,12 +177,13 @@ def finished_cells() -> dict[str, dict[str, Any]]:
         json.loads, (QWEN_GRID / "cells.jsonl").read_text().splitlines())}
 
 
-def measure_cells(tokenizer: Any, params: int, gflops: float,
+def measure_cells(tokenizer: Any, params: int, peaks: dict[str, dict[str, Any]],
                   finished: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per cell that answered questions: its seconds, chunks, stages, and the
     tokens the model ran for it, counted on the prompts exactly as the model ran them
     (its chat template), so the shared few-shot prefix is counted once per cell and each
-    question's own tokens, rationale and follow-up once per question."""
+    question's own tokens, rationale and follow-up once per question; their FLOP limit
+    is at the peak of the CPU that finished the cell (:func:`cell_peak`)."""
 
     def count(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -186,7 +218,8 @@ def measure_cells(tokenizer: Any, params: int, gflops: float,
             "cpu_capability": record.get("cpu_capability"),
             "prefix_tokens": prefix, "tokens": tokens,
             "rationale_tokens_mean": sum(count(t) for t in written) / len(written),
-            "flop_limit_seconds": 2 * params * tokens / (gflops * 1e9),
+            "flop_limit_seconds": 2 * params * tokens
+            / (cell_peak(peaks, record.get("cpu_capability")) * 1e9),
         })
     return cells
 
@@ -214,7 +247,7 @@ def kernelshap_line(projected: dict[str, dict[str, Any]], explaining: float) -> 
 
 
 def markdown_report(cells: list[dict[str, Any]], projected: dict[str, dict[str, Any]], *,
-                    params: int, gflops: float, measured: str, total: float, left: float,
+                    params: int, peaks: dict[str, dict[str, Any]], total: float, left: float,
                     done: int, table_floor_hours: float,
                     finished: dict[str, dict[str, Any]],
                     explaining: float | None) -> str:
@@ -242,8 +275,10 @@ def markdown_report(cells: list[dict[str, Any]], projected: dict[str, dict[str, 
         "",
         f"Read from the table's own records by `python benchmarks/qwen_table_cost.py`: "
         f"Qwen2.5-Coder-1.5B-Instruct (float32, {params / 1e9:.2f}B non-embedding "
-        f"parameters), 8 shots, letter format; float32 matrix-multiply peak "
-        f"{gflops:.0f} GFLOP/s (measured {measured}). Seconds are wall time of the grid's "
+        f"parameters), 8 shots, letter format; float32 matrix-multiply peak by CPU: "
+        + "; ".join(f"{cpu} {peak['gflops']:.0f} GFLOP/s (measured {peak['measured']})"
+                    for cpu, peak in sorted(peaks.items()))
+        + ". Seconds are wall time of the grid's "
         "chunks while other work shared the machine at times (and a chunk paused "
         "for measurements counts its pause), so they are an upper bound of the quiet "
         "machine's. The first Ph-CoT chunks decoded 32 questions at a time, later ones "
@@ -262,7 +297,11 @@ def markdown_report(cells: list[dict[str, Any]], projected: dict[str, dict[str, 
         "instructions PyTorch used on the machine that finished the cell (recorded from "
         "session 17 on): the project's machines differ between sessions, and an AVX512 "
         "one runs float32 faster than an AVX2 one (both in [dtype_speed.md](dtype_speed.md)), "
-        "so seconds compare only within one CPU.",
+        "so seconds compare only within one CPU. Seconds over the FLOP limit: at the peak "
+        f"of the cell's CPU; a cell with no CPU recorded is set against the "
+        f"{UNRECORDED_CPU} peak, the CPU of every session before cells recorded theirs, "
+        "and one that comes out under 1.0x ran on a faster CPU (session 17's AVX512 "
+        "machine finished cells before the record landed).",
         "",
         "## Per stage",
         "",
@@ -285,7 +324,9 @@ def markdown_report(cells: list[dict[str, Any]], projected: dict[str, dict[str, 
         "machine only ever slowed a chunk, so the least is the closest to the quiet "
         "machine's), plus its least prompt-building time once per dataset and seed (DSPy's "
         "bootstrapping included; the short last chunk of a cell left out, so this is a "
-        "lower bound):",
+        "lower bound; a row whose fastest chunk ran on an AVX512 machine is projected "
+        "at that machine's speed, one run only on AVX2 machines at theirs, so the hours "
+        "mix two machines' speeds):",
         "",
         markdown_table(["row", "seconds per question", "minutes per prompt", "basis",
                         "hours"], project_rows),
@@ -304,7 +345,8 @@ def markdown_report(cells: list[dict[str, Any]], projected: dict[str, dict[str, 
         f"{prompts_per_row() * len(TABLE['rows'])} cells finished (at the projection's costs).",
         f"- The tokens alone do not explain it: the cells so far ran {spent / 3600:.1f} "
         f"hours against a FLOP limit of {floor / 3600:.1f} hours for their tokens at the "
-        f"measured peak ({spent / floor:.1f}x); at that limit the whole table's tokens "
+        f"peak of each cell's CPU ({spent / floor:.1f}x); at the fastest CPU's peak "
+        "the whole table's tokens "
         f"would take about {table_floor_hours:.1f} hours. The gap is in decoding: "
         + ", ".join(f"{method} {ratio:.1f}x" for method, ratio in by_method(cells).items())
         + " its FLOP limit. " + decode_line(),
@@ -323,19 +365,20 @@ def main() -> None:
                         help="take the matrix-multiply peak from the last report instead "
                              "of measuring it (for a machine that is not quiet)")
     args = parser.parse_args()
-    gflops, measured = machine_peak(args.reuse_peak)  # first, before the tokenizer is read
+    peaks = machine_peaks(args.reuse_peak)  # first, before the tokenizer is read
     params = model_parameters(QWEN_MODEL)
     finished = finished_cells()
-    cells = measure_cells(load_tokenizer(embedded_model_path(QWEN_MODEL)), params, gflops,
+    cells = measure_cells(load_tokenizer(embedded_model_path(QWEN_MODEL)), params, peaks,
                           finished)
     explaining = kernelshap_explaining()
     projected = project_table(cells, explaining)
     total = sum(p["hours"] for p in projected.values())
     done = finished_per_row(cells)
     left = hours_left(projected, done)
-    table_floor_hours = table_flop_limit_hours(cells, projected, params, gflops)
-    markdown = markdown_report(cells, projected, params=params, gflops=gflops,
-                               measured=measured, total=total, left=left,
+    fastest = max(peak["gflops"] for peak in peaks.values())
+    table_floor_hours = table_flop_limit_hours(cells, projected, params, fastest)
+    markdown = markdown_report(cells, projected, params=params, peaks=peaks,
+                               total=total, left=left,
                                done=sum(done.values()), table_floor_hours=table_floor_hours,
                                finished=finished, explaining=explaining)
     spent, floor = seconds_against_limit(cells)
@@ -344,8 +387,7 @@ def main() -> None:
                  "result": f"{total:.0f} h ({spent / floor:.1f}x the FLOP limit of its "
                            "tokens)",
                  "goal": f"<= {TARGET_HOURS} h", "met": total <= TARGET_HOURS}]
-    write_results("qwen_table_cost", {"table": TABLE, "params": params, "gflops": gflops,
-                                      "gflops_measured": measured,
+    write_results("qwen_table_cost", {"table": TABLE, "params": params, "peaks": peaks,
                                       "cells": cells, "projected": projected,
                                       "total_hours": total, "left_hours": left,
                                       "table_flop_limit_hours": table_floor_hours,

@@ -86,6 +86,28 @@ def test_stage_rows_merge_building_and_answering_and_skip_unrecorded_cells():
     assert rows == [["new", "40", "600", "0", "3000", "0", "7", 200]]
 
 
+def test_each_cell_is_set_against_the_peak_of_the_cpu_that_finished_it(tmp_path, monkeypatch):
+    qwen_table_cost = benchmark("qwen_table_cost")
+    # a report from before the per-CPU record: its one peak is the AVX2 machines'
+    (tmp_path / "qwen_table_cost.json").write_text(
+        '{"gflops": 180.0, "gflops_measured": "at commit A"}', encoding="utf-8")
+    monkeypatch.setattr(qwen_table_cost, "RESULTS", tmp_path)
+    monkeypatch.setattr(qwen_table_cost, "cpu_capability", lambda: "AVX512")
+    monkeypatch.setattr(qwen_table_cost, "peak_gflops", lambda: 390.0)
+    peaks = qwen_table_cost.machine_peaks(reuse=True)  # this CPU's is missing: measured
+    assert {cpu: p["gflops"] for cpu, p in peaks.items()} == {"AVX2": 180.0, "AVX512": 390.0}
+    assert "busy" in peaks["AVX512"]["measured"] and peaks["AVX2"]["measured"] == "at commit A"
+    assert qwen_table_cost.cell_peak(peaks, "AVX512") == 390.0
+    assert qwen_table_cost.cell_peak(peaks, None) == 180.0  # not recorded: the AVX2 peak
+    assert qwen_table_cost.cell_peak(peaks, "NEON") == 180.0  # no peak measured for it
+    # a report with the per-CPU record keeps every CPU's peak; --reuse-peak measures none
+    (tmp_path / "qwen_table_cost.json").write_text(
+        '{"peaks": {"AVX2": {"gflops": 180.0, "measured": "A"}, '
+        '"AVX512": {"gflops": 400.0, "measured": "B"}}}', encoding="utf-8")
+    assert qwen_table_cost.machine_peak(reuse=True) == (400.0, "B")
+    assert qwen_table_cost.machine_peaks(reuse=False)["AVX512"]["gflops"] == 390.0
+
+
 def test_the_gguf_load_headline_is_met_only_with_the_same_tensors_and_a_faster_load():
     gguf_load = benchmark("gguf_load")
 
