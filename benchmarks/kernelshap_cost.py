@@ -36,7 +36,13 @@ from harness import (
     table_success_demonstrations,
     write_with_headline,
 )
-from qwen_table_cost import machine_peak, model_parameters
+from qwen_table_cost import (
+    UNRECORDED_CPU,
+    cell_peak,
+    machine_peak,
+    machine_peaks,
+    model_parameters,
+)
 from table_projection import TABLE, prompts_per_row
 from tqdm import tqdm
 
@@ -46,6 +52,7 @@ from langchain_selfamplify.rationales.methods.kernelshap import (
     PAPER_SAMPLES,
     KernelShapRationale,
 )
+from langchain_selfamplify.stages import cpu_capability
 
 SHOTS = 8
 """Demonstrations in one of the table's prompts."""
@@ -104,11 +111,12 @@ def report(payload: dict[str, Any]) -> str:
         "",
         f"The first {payload['demos']} success demonstration(s) of each dataset's seed-0 "
         "cell in the capable-model table (the demonstrations its KernelShap cell "
-        "explains), each explained as the grid explains it (float32, 2 cores, the "
+        "explains), each explained as the grid explains it (float32, 2 cores of an "
+        f"{payload.get('cpu_capability', UNRECORDED_CPU)} CPU, the "
         f"model's default scoring batch of {payload['batch_size']} coalitions per pass, "
         "the prompt's cache kept across passes). Of peak: the FLOP limit of the tokens "
         f"run (2 x {params / 1e9:.2f}B non-embedding parameters per token, at "
-        f"{gflops:.0f} GFLOP/s, the float32 matrix-multiply peak measured "
+        f"{gflops:.0f} GFLOP/s, that CPU's float32 matrix-multiply peak measured "
         f"{payload.get('gflops_measured', 'by its run')}) over the measured seconds.",
         "",
         markdown_table(["dataset", "demonstration", "content words", "coalitions",
@@ -132,11 +140,14 @@ def report(payload: dict[str, Any]) -> str:
     ])
 
 
-def peak(reuse: bool) -> tuple[float, str]:
-    """The float32 matrix-multiply peak and how it was had: measured now, or with
-    ``reuse`` the one the table's cost report recorded (a busy machine measures less)."""
-    gflops, when = machine_peak(reuse)
-    return gflops, ("as `benchmarks/qwen_table_cost.py` recorded it" if reuse else when)
+def peak(reuse: bool, cpu: str | None = None) -> tuple[float, str]:
+    """The float32 matrix-multiply peak and how it was had: this machine's measured now,
+    or with ``reuse`` the one the table's cost report recorded for ``cpu`` (this
+    machine's CPU by default; a busy machine measures less)."""
+    if not reuse:
+        return machine_peak(reuse=False)
+    return (cell_peak(machine_peaks(reuse=True), cpu or cpu_capability()),
+            "as `benchmarks/qwen_table_cost.py` recorded it")
 
 
 def headline(payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -162,8 +173,9 @@ def main() -> None:
 
     def amend(saved: dict[str, Any]) -> dict[str, Any]:
         # A rewrite may correct the peak (a quiet machine's) and the parameter count.
-        if args.reuse_peak:
-            saved["gflops"], saved["gflops_measured"] = peak(reuse=True)
+        if args.reuse_peak:  # the peak of the CPU the demonstrations ran on
+            saved["gflops"], saved["gflops_measured"] = peak(
+                reuse=True, cpu=saved.get("cpu_capability") or UNRECORDED_CPU)
         saved["parameters"] = model_parameters(saved["model"])
         for run in saved["runs"]:  # the share of peak is the report's to compute
             for by_samples in run["by_samples"]:
@@ -182,6 +194,7 @@ def main() -> None:
             for dataset, example in tqdm(work, desc="KernelShap demonstrations")]
     payload = {"model": args.model, "samples": counts, "demos": args.demos,
                "gflops": gflops, "gflops_measured": measured,
+               "cpu_capability": cpu_capability(),
                "parameters": model_parameters(args.model), "batch_size": slm.batch_size,
                "runs": runs}
     write_with_headline("kernelshap_cost", {**payload, **projection(payload)}, report,

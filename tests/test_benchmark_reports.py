@@ -106,6 +106,11 @@ def test_each_cell_is_set_against_the_peak_of_the_cpu_that_finished_it(tmp_path,
         '"AVX512": {"gflops": 400.0, "measured": "B"}}}', encoding="utf-8")
     assert qwen_table_cost.machine_peak(reuse=True) == (400.0, "B")
     assert qwen_table_cost.machine_peaks(reuse=False)["AVX512"]["gflops"] == 390.0
+    # KernelShap's cost report, rewritten here, keeps the peak of the CPU it ran on
+    kernelshap_cost = benchmark("kernelshap_cost")
+    monkeypatch.setattr(kernelshap_cost, "cpu_capability", lambda: "AVX512")
+    assert kernelshap_cost.peak(reuse=True, cpu="AVX2")[0] == 180.0
+    assert kernelshap_cost.peak(reuse=True)[0] == 400.0
 
 
 def test_the_gguf_load_headline_is_met_only_with_the_same_tensors_and_a_faster_load():
