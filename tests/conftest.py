@@ -25,6 +25,17 @@ CHATML = (
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
+def real_or_demo_pool(size: int) -> list:
+    """The first ``size`` ARC-Challenge train questions when the shared datasets are
+    beside the repository, else the demo set's pool."""
+    from langchain_selfamplify import load_dataset, load_demo_set
+
+    if SHARED_DATASETS.is_dir():
+        return load_dataset("arc_challenge", split="train", data_dir=SHARED_DATASETS,
+                            limit=size)
+    return load_demo_set("pool")[:size]
+
+
 def build_tiny_model(directory: Path, chat_template: bool = True) -> Path:
     """Write a 2-layer random Llama and a BPE tokenizer trained on the demo set."""
     import torch

@@ -1,4 +1,4 @@
-"""Auto-CoT and AMPLIFY baselines, the evaluation grid, its resume, table and figure."""
+"""The AMPLIFY baseline, the evaluation grid, its resume, table and figure."""
 
 from __future__ import annotations
 
@@ -7,67 +7,14 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from langchain_selfamplify import SLM, load_dataset, load_demo_set, parse_answer
-from langchain_selfamplify.baselines import Amplify, AutoCoT
+from langchain_selfamplify import SLM, load_demo_set, parse_answer
+from langchain_selfamplify.baselines import Amplify
 from langchain_selfamplify.cli import app
 from langchain_selfamplify.evaluation import grid as grid_module
 from langchain_selfamplify.evaluation.grid import GridConfig, grid_cells, read_jsonl, run_grid
 from langchain_selfamplify.evaluation.report import cut_share, grid_figure, grid_table
 from langchain_selfamplify.selection.selector import SelfAmplifySelector
-from tests.conftest import SHARED_DATASETS
-
-
-def real_or_demo_pool(size: int):
-    if SHARED_DATASETS.is_dir():
-        return load_dataset("arc_challenge", split="train", data_dir=SHARED_DATASETS,
-                            limit=size)
-    return load_demo_set("pool")[:size]
-
-
-def test_auto_cot_takes_one_question_per_cluster_and_no_gold_label(tiny_slm):
-    pool = real_or_demo_pool(24)
-    builder = AutoCoT(tiny_slm, n=3, max_new_tokens=8)
-    clusters = builder.clusters(pool)
-    prompt = builder.build(pool)
-    owner = {pool[i].id: c for c, members in enumerate(clusters) for i in members}
-    assert len({owner[ex.id] for ex in prompt.examples}) == 3  # distinct clusters
-    assert all(ex.rationale.startswith("Let's think step by step.") for ex in prompt.examples)
-    # relabel the pool's gold answers: an approach that used them would change
-    relabelled = [ex.model_copy(update={"answer": ex.labels[(ex.labels.index(ex.answer) + 1)
-                                                          % len(ex.labels)]}) for ex in pool]
-    again = AutoCoT(tiny_slm, n=3, max_new_tokens=8).build(relabelled)
-    assert [(e.id, e.rationale, e.answer) for e in again.examples] == [
-        (e.id, e.rationale, e.answer) for e in prompt.examples]
-
-
-def test_auto_cot_writes_no_rationale_after_its_clusters_pick(tiny_slm):
-    """Each cluster takes its nearest question whose rationale passes the filters; the
-    candidates behind that pick are never written (rounds over clusters)."""
-    pool = real_or_demo_pool(24)
-    builder = AutoCoT(tiny_slm, n=3, max_new_tokens=8, candidates_per_cluster=3)
-    clusters = builder.clusters(pool)
-    # The second candidate of each cluster passes; a cluster with one candidate falls back.
-    passing = {pool[members[1]].id for members in clusters if len(members) > 1}
-    written: list[str] = []
-
-    class Scripted:
-        def __getattr__(self, name):
-            return getattr(tiny_slm, name)
-
-        def generate(self, prompts, **kwargs):
-            replies = []
-            for prompt in prompts:
-                question = next(ex for ex in pool if ex.question in prompt)
-                written.append(question.id)
-                replies.append("The answer is (A)." if question.id in passing else "Hmm.")
-            return replies
-
-    prompt = AutoCoT(Scripted(), n=3, max_new_tokens=8, candidates_per_cluster=3).build(pool)
-    assert {ex.id for ex in prompt.examples} == passing | {
-        pool[members[0]].id for members in clusters if len(members) == 1}
-    assert sorted(written) == sorted(pool[i].id for members in clusters
-                                     for i in members[:2])
-    assert prompt.metadata["fallbacks"] == sum(len(m) == 1 for m in clusters)
+from tests.conftest import real_or_demo_pool
 
 
 def test_amplify_selects_model_errors_by_proxy_confidence(tiny_slm):

@@ -11,12 +11,19 @@
 The demonstration's answer is the one the model reasoned its way to: no gold label is
 used anywhere. A cluster where no question passes falls back to its nearest question,
 answered by label scoring after its rationale (counted in the prompt's metadata).
+
+The zero-shot rationales are the build's dear part (up to ``candidates_per_cluster``
+chains of thought per cluster): each round's are handed to ``on_written`` as they are
+written and read back from ``written``, so a stopped build redoes only its unfinished
+round.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -128,13 +135,26 @@ class AutoCoT:
             groups.append(sorted(members.tolist(), key=lambda i: distances[i, cluster]))
         return groups
 
-    def build(self, pool: Sequence[MCQExample]) -> AmplifiedPrompt:
+    def build(self, pool: Sequence[MCQExample], *,
+              written: Iterable[Mapping[str, str]] = (),
+              on_written: Callable[[list[dict[str, str]]], None] | None = None,
+              ) -> AmplifiedPrompt:
         """The Auto-CoT prompt: one demonstration per cluster.
 
         Candidates are written in rounds: the nearest question of every cluster in one
         batch, then the next one only for the clusters still without a demonstration,
         so no rationale is written for a question after its cluster's pick.
+
+        Args:
+            pool: The unlabelled view of the pool (gold answers are never read).
+            written: Rationale records of an earlier build (``on_written``'s), reused
+                where their :meth:`key` matches: same model, trigger, cap and question.
+                Defaults to none.
+            on_written: Called with each round's new ``{"key", "example_id",
+                "rationale"}`` records as soon as they are written, e.g. to checkpoint
+                them. Defaults to none.
         """
+        known = {record["key"]: record["rationale"] for record in written}
         candidates = []
         for members in self.clusters(pool):
             short = [i for i in members
@@ -147,7 +167,8 @@ class AutoCoT:
                              if picks[c] is None and attempt < len(tried)]
             if not open_clusters:
                 break
-            rationales = self._rationales([candidates[c][attempt] for c in open_clusters])
+            rationales = self._rationales([candidates[c][attempt] for c in open_clusters],
+                                          known, on_written)
             if attempt == 0:
                 first_written = rationales
             for cluster, rationale in zip(open_clusters, rationales, strict=True):
@@ -170,11 +191,31 @@ class AutoCoT:
         return AmplifiedPrompt(examples=demos, answer_format=self.answer_format, metadata={
             "method": "auto_cot", "n": self.n, "seed": self.seed, "fallbacks": fallbacks})
 
-    def _rationales(self, examples: Sequence[MCQExample]) -> list[str]:
-        prompts = [zero_shot_prompt(self.backend, ex, ZERO_SHOT_TRIGGER) for ex in examples]
-        replies = self.backend.generate(prompts, max_new_tokens=self.max_new_tokens,
-                                        desc="Auto-CoT rationales")
-        return [f"{ZERO_SHOT_TRIGGER} {reply.strip()}".strip() for reply in replies]
+    def key(self, example: MCQExample) -> str:
+        """A zero-shot rationale's checkpoint key: the model, the trigger, the token cap
+        and the question (not its gold answer, which Auto-CoT never reads)."""
+        payload = {"method": "auto_cot", "trigger": ZERO_SHOT_TRIGGER,
+                   "max_new_tokens": self.max_new_tokens, "model": self.backend.name,
+                   "example": example.model_dump(exclude={"answer", "rationale", "metadata"})}
+        blob = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def _rationales(self, examples: Sequence[MCQExample], known: dict[str, str],
+                    on_written: Callable[[list[dict[str, str]]], None] | None) -> list[str]:
+        """The examples' zero-shot rationales: those in ``known`` reused, the rest
+        written in one batch, added to ``known`` and handed to ``on_written``."""
+        todo = [ex for ex in examples if self.key(ex) not in known]
+        if todo:
+            prompts = [zero_shot_prompt(self.backend, ex, ZERO_SHOT_TRIGGER) for ex in todo]
+            replies = self.backend.generate(prompts, max_new_tokens=self.max_new_tokens,
+                                            desc="Auto-CoT rationales")
+            records = [{"key": self.key(ex), "example_id": ex.id,
+                        "rationale": f"{ZERO_SHOT_TRIGGER} {reply.strip()}".strip()}
+                       for ex, reply in zip(todo, replies, strict=True)]
+            known.update((record["key"], record["rationale"]) for record in records)
+            if on_written is not None:
+                on_written(records)
+        return [known[self.key(ex)] for ex in examples]
 
     def _scored_answer(self, example: MCQExample, rationale: str) -> str:
         stem = rationale.split(RATIONALE_STOP)[0].strip()

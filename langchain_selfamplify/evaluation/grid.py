@@ -49,6 +49,10 @@ __all__ = ["Cell", "GridConfig", "GridState", "PoolScores", "Splits", "answer_ce
            "prompt_hash", "read_jsonl", "run_grid", "timed_prompt"]
 
 
+AUTO_COT_FILE = "auto_cot_rationales.jsonl"
+"""Where a store keeps Auto-CoT's zero-shot rationales written so far."""
+
+
 def build_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: GridConfig,
                  pool_scores: PoolScores | None = None,
                  store: Path | None = None) -> AmplifiedPrompt:
@@ -62,9 +66,10 @@ def build_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: Gri
         pool_scores: Pool scores already computed by other cells of the same dataset and
             seed (reused, so the pool is scored once), and filled in by this one.
         store: A directory shared by the cells of the cell's dataset and seed (see
-            :meth:`GridState.store`), where the pool scores and the Self-AMPLIFY
-            rationales are checkpointed as they are made and read back, so a stopped
-            run, or a later run of other rows, redoes none of them. Defaults to none.
+            :meth:`GridState.store`), where the pool scores, the Self-AMPLIFY
+            rationales and Auto-CoT's zero-shot rationales are checkpointed as they are
+            made and read back, so a stopped run, or a later run of other rows, redoes
+            none of them. Defaults to none.
     """
 
     fmt = config.answer_format
@@ -74,9 +79,14 @@ def build_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: Gri
         return io_prompt(pool, config.shots, cell.seed, answer_format=fmt,
                          balance=config.balance_labels)
     if cell.method == "auto_cot":
+        auto_cot = AutoCoT(backend, n=config.shots, max_new_tokens=config.max_rationale_tokens,
+                           seed=cell.seed, answer_format=fmt)
         with stage("baseline_setup"):
-            return AutoCoT(backend, n=config.shots, max_new_tokens=config.max_rationale_tokens,
-                           seed=cell.seed, answer_format=fmt).build(pool)
+            if store is None:
+                return auto_cot.build(pool)
+            return auto_cot.build(pool, written=read_jsonl(store / AUTO_COT_FILE),
+                                  on_written=lambda records: append_jsonl(
+                                      store / AUTO_COT_FILE, records))
     if cell.method in DSPY_METHODS:
         with stage("baseline_setup"):
             # a DSPy reply holds reasoning and an answer field: twice a rationale's cap
