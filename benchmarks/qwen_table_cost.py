@@ -299,9 +299,9 @@ def markdown_report(cells: list[dict[str, Any]], projected: dict[str, dict[str, 
         "one runs float32 faster than an AVX2 one (both in [dtype_speed.md](dtype_speed.md)), "
         "so seconds compare only within one CPU. Seconds over the FLOP limit: at the peak "
         f"of the cell's CPU; a cell with no CPU recorded is set against the "
-        f"{UNRECORDED_CPU} peak, the CPU of every session before cells recorded theirs, "
-        "and one that comes out under 1.0x ran on a faster CPU (session 17's AVX512 "
-        "machine finished cells before the record landed).",
+        f"{UNRECORDED_CPU} peak, the CPU of sessions 1-16's machines, and one that comes "
+        "out under 1.0x ran on a faster CPU (session 17's AVX512 machine, which finished "
+        "cells before the record landed).",
         "",
         "## Per stage",
         "",
