@@ -8,6 +8,7 @@ units are keyed (by example or question id) and later copies are ignored.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -19,6 +20,14 @@ from typing import Any
 from langchain_selfamplify.errors import SelfAmplifyError
 
 logger = logging.getLogger(__name__)
+
+def content_key(payload: Mapping[str, Any]) -> str:
+    """A checkpoint record's key: the sha256 of ``payload`` as sorted JSON (values JSON
+    cannot hold as strings), so the same work under the same settings finds its record
+    and any other setting misses it."""
+    blob = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
 
 def append_jsonl(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> None:
     """Append records as JSON lines and flush them to disk."""

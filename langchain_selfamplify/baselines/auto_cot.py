@@ -20,14 +20,13 @@ round.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from langchain_selfamplify.baselines.encoder import default_encoder_path
+from langchain_selfamplify.checkpoint import content_key
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.deprecation import accepts_renamed_arguments
 from langchain_selfamplify.errors import SelectionError
@@ -194,28 +193,28 @@ class AutoCoT:
     def key(self, example: MCQExample) -> str:
         """A zero-shot rationale's checkpoint key: the model, the trigger, the token cap
         and the question (not its gold answer, which Auto-CoT never reads)."""
-        payload = {"method": "auto_cot", "trigger": ZERO_SHOT_TRIGGER,
-                   "max_new_tokens": self.max_new_tokens, "model": self.backend.name,
-                   "example": example.model_dump(exclude={"answer", "rationale", "metadata"})}
-        blob = json.dumps(payload, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return content_key({
+            "method": "auto_cot", "trigger": ZERO_SHOT_TRIGGER,
+            "max_new_tokens": self.max_new_tokens, "model": self.backend.name,
+            "example": example.model_dump(exclude={"answer", "rationale", "metadata"})})
 
     def _rationales(self, examples: Sequence[MCQExample], known: dict[str, str],
                     on_written: Callable[[list[dict[str, str]]], None] | None) -> list[str]:
         """The examples' zero-shot rationales: those in ``known`` reused, the rest
         written in one batch, added to ``known`` and handed to ``on_written``."""
-        todo = [ex for ex in examples if self.key(ex) not in known]
+        keys = [self.key(ex) for ex in examples]
+        todo = [(key, ex) for key, ex in zip(keys, examples, strict=True) if key not in known]
         if todo:
-            prompts = [zero_shot_prompt(self.backend, ex, ZERO_SHOT_TRIGGER) for ex in todo]
+            prompts = [zero_shot_prompt(self.backend, ex, ZERO_SHOT_TRIGGER) for _, ex in todo]
             replies = self.backend.generate(prompts, max_new_tokens=self.max_new_tokens,
                                             desc="Auto-CoT rationales")
-            records = [{"key": self.key(ex), "example_id": ex.id,
+            records = [{"key": key, "example_id": ex.id,
                         "rationale": f"{ZERO_SHOT_TRIGGER} {reply.strip()}".strip()}
-                       for ex, reply in zip(todo, replies, strict=True)]
+                       for (key, ex), reply in zip(todo, replies, strict=True)]
             known.update((record["key"], record["rationale"]) for record in records)
             if on_written is not None:
                 on_written(records)
-        return [known[self.key(ex)] for ex in examples]
+        return [known[key] for key in keys]
 
     def _scored_answer(self, example: MCQExample, rationale: str) -> str:
         stem = rationale.split(RATIONALE_STOP)[0].strip()

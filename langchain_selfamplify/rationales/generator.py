@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -14,6 +13,7 @@ from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from tqdm.auto import tqdm
 
+from langchain_selfamplify.checkpoint import content_key
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.deprecation import deprecated_alias, rename_arguments
 from langchain_selfamplify.models.backend import BackendField
@@ -292,11 +292,9 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
         )
 
     def _key(self, example: MCQExample) -> str:
-        payload = {
+        return content_key({
             "method": self.method,
             "settings": self.explainer.settings(),
             "example": example.model_dump(exclude={"rationale", "metadata"}),
             "model": self.backend.name,
-        }
-        blob = json.dumps(payload, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        })
