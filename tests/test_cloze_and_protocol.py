@@ -194,7 +194,8 @@ def test_an_unusable_rationale_moves_to_the_next_ranked_example(tiny_slm, demo_p
     first = selector.select()
     bad = first[1].id
     real = generator.explainer.explain_each
-    generator.explainer.explain_each = lambda examples: [  # type: ignore[method-assign]
+    # the method's replies, one of them refused (none handed over before the batch ends)
+    generator.explainer.explain_each = lambda examples, **_: [  # type: ignore[method-assign]
         None if ex.id == bad else text for ex, text in zip(examples, real(examples))]
     explained, skipped = generator.explain_selection(selector)
     assert bad in skipped and bad not in [d.id for d in explained]

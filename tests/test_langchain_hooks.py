@@ -38,7 +38,8 @@ def test_chat_few_shot_template_gets_rationales_computed_once(tiny_slm, braced_p
     selector, generator = _selector(tiny_slm, braced_pool)
     calls = []
     original = generator.explainer.explain_each
-    generator.explainer.explain_each = lambda exs: calls.append(len(exs)) or original(exs)  # type: ignore[method-assign]
+    generator.explainer.explain_each = (  # type: ignore[method-assign]
+        lambda exs, **kwargs: calls.append(len(exs)) or original(exs, **kwargs))
     template = FewShotChatMessagePromptTemplate(
         example_selector=selector,
         example_prompt=ChatPromptTemplate.from_messages([("human", "{question}"),

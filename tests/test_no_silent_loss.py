@@ -190,6 +190,43 @@ def test_a_stop_while_a_prompt_is_built_keeps_the_pool_scores_and_each_explanati
     assert [r["accuracy"] for r in resumed["rows"]] == [r["accuracy"] for r in whole["rows"]]
 
 
+def test_a_stop_while_ph_cot_writes_its_batch_keeps_the_replies_that_ended(tiny_model_dir,
+                                                                          demo_pool, monkeypatch):
+    """Ph-CoT writes its demonstrations' rationales in one batch (minutes on the capable
+    model): each is checkpointed as its reply ends, so a stop mid-batch keeps those, and
+    the rerun writes only the rest, the rationales an uninterrupted run writes."""
+    from langchain_selfamplify import SLM
+    from langchain_selfamplify.rationales import RationaleGenerator
+
+    slm = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False,
+                              decode_slots=2)
+    examples = demo_pool[:4]
+    whole = RationaleGenerator(backend=slm, method="ph_cot").explain(examples)
+    kept: list[dict[str, str]] = []
+
+    def checkpoint_then_stop(records: list[dict[str, str]]) -> None:
+        kept.extend(records)
+        raise KeyboardInterrupt  # the process killed just after the first reply was kept
+
+    with pytest.raises(KeyboardInterrupt):
+        RationaleGenerator(backend=slm, method="ph_cot").explain(
+            examples, on_chunk=checkpoint_then_stop)
+    assert len(kept) == 1
+    resumed = RationaleGenerator(backend=slm, method="ph_cot")
+    assert resumed.preload(kept) == 1
+    written: list[int] = []
+    original = slm.generate
+
+    def counting(prompts, **kwargs):
+        written.append(len(prompts))
+        return original(prompts, **kwargs)
+
+    monkeypatch.setattr(slm, "generate", counting)
+    again = resumed.explain(examples)
+    assert written == [len(examples) - 1]
+    assert [ex.rationale for ex in again] == [ex.rationale for ex in whole]
+
+
 def test_explaining_one_example_at_a_time_gives_the_rationales_of_one_batch(tiny_slm,
                                                                             demo_pool):
     """The checkpoint unit does not change a perturbation method's rationales: its

@@ -159,6 +159,28 @@ def test_continuous_batching_equals_generate_one_prompt_at_a_time(tiny_model_dir
     assert stopped != free
 
 
+@pytest.mark.parametrize("prefix_cache", [True, False])
+def test_each_reply_is_handed_over_as_soon_as_it_ends(tiny_model_dir, demo_pool, prefix_cache):
+    """``generate``'s ``on_reply`` gets every reply it returns: as its slot frees, before
+    the last decoding step, with continuous batching; as its batch ends without."""
+    slm = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False,
+                              decode_slots=2, prefix_cache=prefix_cache)  # False: generate()
+    prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: look.") for ex in demo_pool[:3]])
+    texts = [slm.format_prompt(prompt.to_messages(q)) for q in demo_pool[10:16]]
+    handed: dict[int, str] = {}
+    steps_then: list[int] = []
+
+    def keep(index: int, reply: str) -> None:
+        handed[index] = reply
+        steps_then.append(slm.decode_stats.steps)
+
+    slm.decode_stats.reset()
+    returned = slm.generate(texts, max_new_tokens=10, on_reply=keep)
+    assert handed == dict(enumerate(returned)) and len(steps_then) == len(texts)
+    if prefix_cache:
+        assert steps_then[0] < slm.decode_stats.steps
+
+
 def test_the_decoding_bar_shows_tokens_written_before_any_reply_ends(tiny_model_dir, demo_pool,
                                                                      monkeypatch):
     """With many slots the first reply can take an hour on a CPU: each step updates the

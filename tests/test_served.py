@@ -78,10 +78,15 @@ def test_selection_and_label_predictions_agree_with_the_local_backend(served, de
 @pytest.mark.parametrize("method", ["ph_cot", "self_topk"])
 def test_generated_rationales_on_the_served_model(served, demo_pool, method):
     generator = RationaleGenerator(backend=served, method=method, k=3)
-    explained = generator.explain(demo_pool[:3])
+    records: list[list[dict[str, str]]] = []
+    explained = generator.explain(demo_pool[:3], on_chunk=records.append)
     assert len(explained) == 3
     for demo in explained:
         assert demo.rationale and demo.rationale.strip()
+    # one batch of requests, each rationale checkpointed as its reply came back
+    assert [len(chunk) for chunk in records] == [1, 1, 1]
+    assert ({(r["example_id"], r["rationale"]) for chunk in records for r in chunk}
+            == {(demo.id, demo.rationale) for demo in explained})
 
 
 def test_auto_cot_on_the_served_model(served, demo_pool):
@@ -311,8 +316,12 @@ def test_a_chat_model_generates_but_refuses_to_score(server, demo_pool):
 
     chat = ChatModelBackend(ChatOpenAI(base_url=server, api_key="none", model="smollm2",
                                        temperature=0), show_progress=False)
-    explained = RationaleGenerator(backend=chat, method="ph_cot").explain(demo_pool[:2])
+    records: list[list[dict[str, str]]] = []
+    explained = RationaleGenerator(backend=chat, method="ph_cot").explain(
+        demo_pool[:2], on_chunk=records.append)
     assert all(demo.rationale for demo in explained)
+    assert [[r["rationale"] for r in chunk] for chunk in records] == [
+        [demo.rationale] for demo in explained]  # each checkpointed as its reply came
     with pytest.raises(BackendCapabilityError, match="strategy='random'"):
         SelfAmplifySelector(backend=chat, examples=demo_pool, strategy="success")
     with pytest.raises(BackendCapabilityError, match="kernelshap needs label log probs"):

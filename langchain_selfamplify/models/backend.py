@@ -20,7 +20,7 @@ before any model call, with an error that says what would work.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, runtime_checkable
@@ -114,8 +114,13 @@ class ModelBackend(Protocol):
         ...
 
     def generate(self, prompts: Sequence[Prompt], *, max_new_tokens: int = 64,
-                 stop: Sequence[str] | None = None, desc: str | None = None) -> list[str]:
-        """Greedy continuation of each prompt, cut before the first stop string."""
+                 stop: Sequence[str] | None = None, desc: str | None = None,
+                 on_reply: Callable[[int, str], None] | None = None) -> list[str]:
+        """Greedy continuation of each prompt, cut before the first stop string.
+
+        ``on_reply`` is called with ``(prompt index, continuation)`` as soon as each
+        one is complete, so a caller can keep it before the others end (a backend that
+        only has them all at once calls it then)."""
         ...
 
     def score_choices(self, prompts: Sequence[Prompt], labels: Sequence[Sequence[str]], *,

@@ -17,7 +17,7 @@ answer afresh, and a reply that repeats the prefix has it removed.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -92,8 +92,10 @@ class ChatModelBackend:
         return estimate_tokens(text)
 
     def generate(self, prompts: Sequence[Prompt], *, max_new_tokens: int = 64,
-                 stop: Sequence[str] | None = None, desc: str | None = None) -> list[str]:
-        """Each conversation's reply, ``max_concurrency`` requests at a time."""
+                 stop: Sequence[str] | None = None, desc: str | None = None,
+                 on_reply: Callable[[int, str], None] | None = None) -> list[str]:
+        """Each conversation's reply, ``max_concurrency`` requests at a time (each
+        group's replies handed to ``on_reply`` as the group ends)."""
         from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
         kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
@@ -110,21 +112,27 @@ class ChatModelBackend:
             prefixes.append(prompt.assistant_prefix)
         model = self.chat_model.bind(stop=list(stop)) if stop else self.chat_model
         show = bool(desc) and self.show_progress and len(prompts) > 1
+        texts: list[str] = []
         with tqdm(total=len(prompts), desc=desc, disable=not show, leave=False) as bar:
-            replies = []
             for start in range(0, len(conversations), self.max_concurrency):
                 chunk = conversations[start : start + self.max_concurrency]
-                replies += model.batch(chunk, config={"max_concurrency": self.max_concurrency},
-                                       max_tokens=max_new_tokens)
+                replies = model.batch(chunk, config={"max_concurrency": self.max_concurrency},
+                                      max_tokens=max_new_tokens)
+                for index, reply in enumerate(replies, start):
+                    texts.append(self._reply_text(reply, prefixes[index], stop))
+                    if on_reply is not None:
+                        on_reply(index, texts[index])
                 bar.update(len(chunk))
-        texts = []
-        for reply, prefix in zip(replies, prefixes, strict=True):
-            text = reply.text if hasattr(reply, "text") else str(reply.content)
-            stripped = text.lstrip()
-            if prefix.strip() and stripped.startswith(prefix.strip()):
-                text = stripped[len(prefix.strip()):]
-            texts.append(cut_at_stop(text, stop))
         return texts
+
+    @staticmethod
+    def _reply_text(reply: Any, prefix: str, stop: Sequence[str] | None) -> str:
+        """A reply's text, the assistant prefix it may repeat removed, cut at ``stop``."""
+        text = reply.text if hasattr(reply, "text") else str(reply.content)
+        stripped = text.lstrip()
+        if prefix.strip() and stripped.startswith(prefix.strip()):
+            text = stripped[len(prefix.strip()):]
+        return cut_at_stop(text, stop)
 
     def score_choices(self, prompts: Sequence[Prompt], labels: Sequence[Sequence[str]], *,
                       desc: str | None = None) -> list[ChoiceScores]:

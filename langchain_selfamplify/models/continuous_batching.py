@@ -191,7 +191,7 @@ def greedy_decode_shared_prefix(
     max_new_tokens: int,
     eos_token_ids: set[int],
     finished: Callable[[list[int]], bool],
-    on_done: Callable[[int], None] | None = None,
+    on_done: Callable[[int, list[int]], None] | None = None,
     follow_up: Callable[[int, list[int]], list[int]] | None = None,
     on_follow_up: Callable[[int, torch.Tensor], None] | None = None,
     on_step: Callable[[int], None] | None = None,
@@ -205,7 +205,8 @@ def greedy_decode_shared_prefix(
         max_new_tokens: Token cap per reply.
         eos_token_ids: Tokens that end a reply (not included in it).
         finished: Whether a reply's tokens so far end it (e.g. a stop string).
-        on_done: Called with a prompt's index when its reply (and follow-up) is complete.
+        on_done: Called with a prompt's index and its reply's new token ids (as returned)
+            when the reply (and its follow-up) is complete.
         follow_up: ``(prompt index, reply tokens) -> follow-up token ids``: a prompt
             to run in the reply's slot once the reply ends (see the module docstring).
             Defaults to none.
@@ -253,7 +254,7 @@ def greedy_decode_shared_prefix(
                         row, [*token_lists[index], *tokens[:-1]],
                         follow_up(index, results[index]))
             if ended and follow_up is None:
-                _finish(slots, ended, on_done)
+                _finish(slots, ended, on_done, results)
             elif ended:
                 waiting.add(slots.take(ended))
             if waiting.rows and (waiting.rows >= follow_up_group or not (slots.rows or pending)):
@@ -261,7 +262,7 @@ def greedy_decode_shared_prefix(
                 logits = _feed_follow_ups(core, waiting)
                 for row in range(waiting.rows):
                     on_follow_up(waiting.prompt_of[row], logits[row])
-                _finish(waiting, list(range(waiting.rows)), on_done)
+                _finish(waiting, list(range(waiting.rows)), on_done, results)
             if ended or not slots.rows:
                 continue  # refill the freed slots before the next step
             _step(core, slots)
@@ -270,11 +271,12 @@ def greedy_decode_shared_prefix(
     return [results[i] for i in range(len(token_lists))]
 
 
-def _finish(slots: _Slots, rows: list[int], on_done: Callable[[int], None] | None) -> None:
-    """Free the slots of ``rows``, whose prompts are complete."""
+def _finish(slots: _Slots, rows: list[int], on_done: Callable[[int, list[int]], None] | None,
+            results: dict[int, list[int]]) -> None:
+    """Free the slots of ``rows``, whose prompts are complete (their replies in ``results``)."""
     if on_done is not None:
         for row in rows:
-            on_done(slots.prompt_of[row])
+            on_done(slots.prompt_of[row], results[slots.prompt_of[row]])
     slots.keep([row for row in range(slots.rows) if row not in rows])
 
 

@@ -31,6 +31,7 @@ def generate(
     max_new_tokens: int = 64,
     stop: Sequence[str] | None = None,
     desc: str | None = None,
+    on_reply: Callable[[int, str], None] | None = None,
 ) -> list[str]:
     """Greedy continuation of each prompt, capped at ``max_new_tokens`` tokens.
 
@@ -46,6 +47,9 @@ def generate(
         max_new_tokens: Token cap per continuation. Defaults to 64.
         stop: Strings that end a continuation; the text is cut before the first one.
         desc: Progress-bar label; no bar when ``None``.
+        on_reply: Called with ``(prompt index, continuation)`` as soon as each one is
+            complete (as its slot frees, or as its batch ends), e.g. to checkpoint it.
+            Defaults to none.
 
     Returns:
         The continuations, special tokens removed, in the order of ``prompts``.
@@ -56,7 +60,8 @@ def generate(
     with core.lock:
         shared = core.shared_prefix_length(token_lists)
         if shared and core.shares_prefix:
-            return _generate_with_slots(core, token_lists, shared, config, stop, desc)
+            return _generate_with_slots(core, token_lists, shared, config, stop, desc,
+                                        on_reply)
         for batch_ids in core.batches(token_lists, shared, desc):
             torch.manual_seed(core.seed)
             batch = [token_lists[i] for i in batch_ids]
@@ -67,6 +72,8 @@ def generate(
             for row, index in enumerate(batch_ids):
                 text = core.tokenizer.decode(new_tokens[row], skip_special_tokens=True)
                 outputs[index] = cut_at_stop(text, stop)
+                if on_reply is not None:
+                    on_reply(index, outputs[index])
     return outputs
 
 
@@ -151,20 +158,29 @@ def _greedy_config(core: ModelCore, max_new_tokens: int, stop: Sequence[str] | N
 
 
 def _generate_with_slots(core: ModelCore, token_lists: Sequence[Sequence[int]], shared: int,
-                         config: Any, stop: Sequence[str] | None, desc: str | None
-                         ) -> list[str]:
+                         config: Any, stop: Sequence[str] | None, desc: str | None,
+                         on_reply: Callable[[int, str], None] | None) -> list[str]:
     """:meth:`generate` for prompts sharing a prefix: continuous batching over the
     prefix kept once (see ``continuous_batching.py``)."""
-    generated = _decode_with_slots(core, token_lists, shared, config, stop, desc)
-    return [cut_at_stop(core.tokenizer.decode(tokens, skip_special_tokens=True), stop)
-            for tokens in generated]
+    texts: dict[int, str] = {}
+
+    def done(index: int, tokens: list[int]) -> None:
+        texts[index] = cut_at_stop(core.tokenizer.decode(tokens, skip_special_tokens=True),
+                                   stop)
+        if on_reply is not None:
+            on_reply(index, texts[index])
+
+    _decode_with_slots(core, token_lists, shared, config, stop, desc, on_done=done)
+    return [texts[i] for i in range(len(token_lists))]
 
 
 def _decode_with_slots(core: ModelCore, token_lists: Sequence[Sequence[int]], shared: int,
                        config: Any, stop: Sequence[str] | None, desc: str | None,
+                       on_done: Callable[[int, list[int]], None] | None = None,
                        **follow: Any) -> list[list[int]]:
     """:func:`greedy_decode_shared_prefix` with the config's end-of-sequence tokens,
-    the stop strings and a progress bar (``follow`` passes a follow-up through)."""
+    the stop strings and a progress bar (``on_done`` is called with each complete
+    reply's index and tokens; ``follow`` passes a follow-up through)."""
     eos = config.eos_token_id
     eos_ids = {int(t) for t in (eos if isinstance(eos, list) else [eos]) if t is not None}
 
@@ -190,9 +206,14 @@ def _decode_with_slots(core: ModelCore, token_lists: Sequence[Sequence[int]], sh
             if refresh:
                 shown[0] = now
 
+        def reply_done(index: int, tokens: list[int]) -> None:
+            bar.update(1)
+            if on_done is not None:
+                on_done(index, tokens)
+
         return greedy_decode_shared_prefix(
             core, token_lists, shared, max_new_tokens=config.max_new_tokens,
-            eos_token_ids=eos_ids, finished=finished, on_done=lambda _: bar.update(1),
+            eos_token_ids=eos_ids, finished=finished, on_done=reply_done,
             on_step=stepped if show else None, **follow)
 
 

@@ -13,7 +13,7 @@ agreement with the local float32 path, and its speed, on the evaluation grid.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -84,11 +84,12 @@ class GenerationOffload:
         return self.local.count_tokens(text, prompt=prompt)
 
     def generate(self, prompts: Sequence[Prompt], *, max_new_tokens: int = 64,
-                 stop: Sequence[str] | None = None, desc: str | None = None) -> list[str]:
+                 stop: Sequence[str] | None = None, desc: str | None = None,
+                 on_reply: Callable[[int, str], None] | None = None) -> list[str]:
         """The generator's greedy continuations of ``prompts`` (see
         :meth:`ModelBackend.generate`)."""
         return list(self.generator.generate(prompts, max_new_tokens=max_new_tokens, stop=stop,
-                                            desc=desc))
+                                            desc=desc, on_reply=on_reply))
 
     def score_choices(self, prompts: Sequence[Prompt], labels: Sequence[Sequence[str]], *,
                       desc: str | None = None) -> list[ChoiceScores]:

@@ -31,7 +31,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -203,7 +203,8 @@ class OpenAICompatibleBackend:
 
     # ------------------------------------------------------------------ calls
     def generate(self, prompts: Sequence[Prompt], *, max_new_tokens: int = 64,
-                 stop: Sequence[str] | None = None, desc: str | None = None) -> list[str]:
+                 stop: Sequence[str] | None = None, desc: str | None = None,
+                 on_reply: Callable[[int, str], None] | None = None) -> list[str]:
         """Greedy continuation of each prompt, ``max_concurrency`` requests at a time."""
         def complete(prompt: Prompt) -> str:
             result = self._llm.generate([prompt_text(prompt, self.format_prompt)],
@@ -212,7 +213,7 @@ class OpenAICompatibleBackend:
             text = result.generations[0][0].text
             return cut_at_stop(text, stop)
 
-        return self._map(complete, prompts, desc)
+        return self._map(complete, prompts, desc, on_result=on_reply)
 
     def score_choices(self, prompts: Sequence[Prompt], labels: Sequence[Sequence[str]], *,
                       desc: str | None = None) -> list[ChoiceScores]:
@@ -244,20 +245,25 @@ class OpenAICompatibleBackend:
         return [choice_scores for choice_scores, _ in scored]
 
     def _map(self, call: Callable[[Any], T], items: Sequence[Any] | range,
-             desc: str | None) -> list[T]:
-        """``call`` on every item, ``max_concurrency`` at a time, results in order; a
-        failure stops the rest and is raised naming the endpoint."""
+             desc: str | None, on_result: Callable[[int, T], None] | None = None
+             ) -> list[T]:
+        """``call`` on every item, ``max_concurrency`` at a time, results in order (each
+        handed to ``on_result`` with its item's index as soon as it is back); a failure
+        stops the rest and is raised naming the endpoint."""
         import openai
 
         items = list(items)
         show = bool(desc) and self.show_progress and len(items) > 1
         with ThreadPoolExecutor(self.max_concurrency) as pool, \
                 tqdm(total=len(items), desc=desc, disable=not show, leave=False) as bar:
-            futures = [pool.submit(call, item) for item in items]
-            results = []
+            futures = {pool.submit(call, item): index for index, item in enumerate(items)}
+            results: dict[int, T] = {}
             try:
-                for future in futures:
-                    results.append(future.result())
+                for future in as_completed(futures):
+                    index = futures[future]
+                    results[index] = future.result()
+                    if on_result is not None:
+                        on_result(index, results[index])
                     bar.update(1)
             except (openai.APIConnectionError, openai.APIStatusError) as exc:
                 for future in futures:
@@ -270,7 +276,7 @@ class OpenAICompatibleBackend:
                 for future in futures:
                     future.cancel()
                 raise
-        return results
+        return [results[index] for index in range(len(items))]
 
     # ------------------------------------------------------------------ LangChain
     def as_chat_model(self, max_new_tokens: int = 128, **kwargs: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from langchain_selfamplify.data.example import MCQExample
@@ -112,10 +112,38 @@ class RationaleMethod(ABC):
     def explain(self, examples: Sequence[MCQExample]) -> list[str]:
         """One rationale text per example, in order."""
 
-    def explain_each(self, examples: Sequence[MCQExample]) -> list[str | None]:
+    def explain_each(self, examples: Sequence[MCQExample],
+                     on_each: Callable[[int, str | None], None] | None = None
+                     ) -> list[str | None]:
         """:meth:`explain`, with ``None`` for an example the method could make no
-        rationale for (methods whose output can be unusable override it)."""
-        return list(self.explain(examples))
+        rationale for (methods whose output can be unusable override it).
+
+        Args:
+            examples: The examples to explain.
+            on_each: Called with ``(example index, rationale or None)`` as soon as each
+                is made; methods that make them all at once call it at the end.
+                Defaults to none.
+        """
+        texts: list[str | None] = list(self.explain(examples))
+        if on_each is not None:
+            for index, text in enumerate(texts):
+                on_each(index, text)
+        return texts
+
+    def require_usable(self, examples: Sequence[MCQExample],
+                       texts: Sequence[str | None]) -> list[str]:
+        """The rationales of :meth:`explain_each`, every one usable.
+
+        Raises:
+            RationaleError: the method made no rationale for an example.
+        """
+        usable = []
+        for example, text in zip(examples, texts, strict=True):
+            if text is None:
+                raise RationaleError(f"example {example.id!r}: no {self.name} rationale could "
+                                     f"be made from the model's reply")
+            usable.append(text)
+        return usable
 
     def stated_answer(self, example: MCQExample) -> str | None:
         """The answer text a rationale names in the cloze format (``None`` for letters)."""

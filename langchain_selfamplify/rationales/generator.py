@@ -125,15 +125,18 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
         Examples are explained in chunks (the method's
         :meth:`~.base.RationaleMethod.examples_per_chunk`: a batch for batched methods,
         one example for perturbation methods) and each chunk is cached, and handed to
-        ``on_chunk``, as soon as it is done, so an error or a stop loses no finished chunk. The
+        ``on_chunk``, as soon as it is done, so an error or a stop loses no finished chunk;
+        a generated rationale (Ph-CoT, Self_topk) is kept as soon as its reply ends, before
+        the rest of its batch. The
         generator's lock guards only its cache: concurrent calls interleave, and an
         example another call is explaining is waited for, not explained twice.
 
         Args:
             examples: The examples to explain.
             on_chunk: Called with ``{"key": ..., "example_id": ..., "rationale": ...}``
-                records of each newly explained chunk, e.g. to checkpoint them (reload
-                them with :meth:`preload`).
+                records of each newly explained chunk (of each rationale, where the
+                method makes them one by one), e.g. to checkpoint them (reload them
+                with :meth:`preload`).
             run_manager: The calling run, under which each rationale is reported as a
                 child run (``rationale:<id>``) to LangChain callbacks and tracing.
 
@@ -181,23 +184,16 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
                                 disable=not self.backend.show_progress or len(mine) <= chunk_size)
                 for start in range(0, len(mine), chunk_size):
                     chunk = mine[start : start + chunk_size]
-                    batch = [wanted[k] for k in chunk]
-                    children = self._report_start(run_manager, batch)
-                    with stage("demo_rationales"):
-                        texts = (explainer.explain_each(batch) if skip_unusable
-                                 else list(explainer.explain(batch)))
+                    children = self._report_start(run_manager, [wanted[k] for k in chunk])
+                    texts = self._explain_chunk(explainer, chunk, wanted, on_chunk,
+                                                skip_unusable)
                     with self._lock:
                         for key, text in zip(chunk, texts, strict=True):
                             if text is None:
                                 unusable[key] = None
-                            else:
-                                self._cache[key] = text
                             self._in_flight.pop(key).set()
                     for child, text in zip(children, texts, strict=True):
                         child.on_chain_end({"rationale": text})
-                    if on_chunk is not None:
-                        on_chunk([{"key": k, "example_id": wanted[k].id, "rationale": t}
-                                  for k, t in zip(chunk, texts, strict=True) if t is not None])
                     progress.update(len(chunk))
                 progress.close()
             finally:
@@ -210,6 +206,44 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
                 event.wait()
         with self._lock:
             return {key: self._cache.get(key) for key in wanted}
+
+    def _explain_chunk(self, explainer: RationaleMethod, chunk: list[str],
+                       wanted: dict[str, MCQExample],
+                       on_chunk: Callable[[list[dict[str, str]]], None] | None,
+                       skip_unusable: bool) -> list[str | None]:
+        """The rationales of one chunk of keys, each cached and handed to ``on_chunk``
+        as soon as the method makes it: a stop mid-batch (a batch of long Ph-CoT
+        replies takes minutes) keeps the finished ones.
+
+        Raises:
+            RationaleError: an example has no usable rationale and not ``skip_unusable``.
+        """
+        batch = [wanted[key] for key in chunk]
+        kept: set[str] = set()
+
+        def keep(position: int, text: str | None) -> None:
+            if text is not None:
+                self._keep([(chunk[position], text)], wanted, on_chunk)
+                kept.add(chunk[position])
+
+        with stage("demo_rationales"):
+            texts = explainer.explain_each(batch, on_each=keep)
+        self._keep([(key, text) for key, text in zip(chunk, texts, strict=True)
+                    if text is not None and key not in kept], wanted, on_chunk)
+        if not skip_unusable:
+            explainer.require_usable(batch, texts)
+        return texts
+
+    def _keep(self, finished: list[tuple[str, str]], wanted: dict[str, MCQExample],
+              on_chunk: Callable[[list[dict[str, str]]], None] | None) -> None:
+        """Cache finished ``(key, rationale)`` pairs and hand their records to ``on_chunk``."""
+        if not finished:
+            return
+        with self._lock:
+            self._cache.update(finished)
+        if on_chunk is not None:
+            on_chunk([{"key": key, "example_id": wanted[key].id, "rationale": text}
+                      for key, text in finished])
 
     @staticmethod
     def _report_start(run_manager: CallbackManagerForChainRun | None,

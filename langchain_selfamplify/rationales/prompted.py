@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from langchain_selfamplify.data.example import MCQExample
-from langchain_selfamplify.errors import RationaleError
 from langchain_selfamplify.prompting.messages import question_text
 from langchain_selfamplify.rationales.base import RationaleMethod
 
@@ -52,22 +51,25 @@ class PromptedRationale(RationaleMethod):
         Raises:
             RationaleError: the model's reply for an example has nothing usable.
         """
-        rationales = []
-        for example, rationale in zip(examples, self.explain_each(examples), strict=True):
-            if not rationale:
-                raise RationaleError(f"example {example.id!r}: no {self.name} rationale could "
-                                     f"be made from the model's reply")
-            rationales.append(rationale)
-        return rationales
+        return self.require_usable(examples, self.explain_each(examples))
 
-    def explain_each(self, examples: Sequence[MCQExample]) -> list[str | None]:
-        """One generated rationale per example, ``None`` where the reply has nothing usable."""
+    def explain_each(self, examples: Sequence[MCQExample],
+                     on_each: Callable[[int, str | None], None] | None = None
+                     ) -> list[str | None]:
+        """One generated rationale per example, ``None`` where the reply has nothing
+        usable; each handed to ``on_each`` as soon as its reply ends."""
         prompts = [
             self.backend.format_prompt([{"role": "user", "content": self.instruction(ex)}],
                                        self.assistant_prefix())
             for ex in examples
         ]
+
+        def replied(index: int, reply: str) -> None:
+            if on_each is not None:
+                on_each(index, self.to_rationale(examples[index], reply) or None)
+
         replies = self.backend.generate(prompts, max_new_tokens=self.max_new_tokens,
-                                        stop=self.stop() or None, desc=f"{self.name} rationales")
+                                        stop=self.stop() or None, desc=f"{self.name} rationales",
+                                        on_reply=replied)
         return [self.to_rationale(example, reply) or None
                 for example, reply in zip(examples, replies, strict=True)]
