@@ -205,7 +205,8 @@ class OpenAICompatibleBackend:
     def generate(self, prompts: Sequence[Prompt], *, max_new_tokens: int = 64,
                  stop: Sequence[str] | None = None, desc: str | None = None,
                  on_reply: Callable[[int, str], None] | None = None) -> list[str]:
-        """Greedy continuation of each prompt, ``max_concurrency`` requests at a time."""
+        """Greedy continuation of each prompt, ``max_concurrency`` requests at a time
+        (each handed to ``on_reply`` as its request returns)."""
         def complete(prompt: Prompt) -> str:
             result = self._llm.generate([prompt_text(prompt, self.format_prompt)],
                                         stop=list(stop) if stop else None,
