@@ -9,7 +9,10 @@ import sys
 import warnings
 
 import pytest
+from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 
 from langchain_selfamplify import (
     BackendCapabilityError,
@@ -34,6 +37,28 @@ def test_the_local_chat_and_offload_backends_implement_the_protocol(tiny_slm):
     # The offload generates on the server, so its answers are scored in a second pass.
     assert not offload.capabilities.fused_generate_score
     assert offload.capabilities.token_ids and offload.lock is tiny_slm.lock
+
+
+class _Echo(BaseChatModel):
+    """A chat model that answers each conversation with its last message, so a reply
+    names the prompt it belongs to."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "echo"
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        return ChatResult(generations=[
+            ChatGeneration(message=AIMessage(content=f"re: {messages[-1].content}"))])
+
+
+def test_a_chat_model_hands_each_reply_over_as_it_comes_back_and_returns_them_in_order():
+    chat = ChatModelBackend(_Echo(), max_concurrency=3, show_progress=False)
+    prompts = [chat.format_prompt([{"role": "user", "content": f"q{i}"}]) for i in range(7)]
+    handed: dict[int, str] = {}
+    returned = chat.generate(prompts, on_reply=handed.__setitem__)
+    assert returned == [f"re: q{i}" for i in range(7)]
+    assert handed == dict(enumerate(returned))
 
 
 def test_a_backend_without_tensors_is_refused_by_name_where_tensors_are_needed():

@@ -320,8 +320,9 @@ def test_a_chat_model_generates_but_refuses_to_score(server, demo_pool):
     explained = RationaleGenerator(backend=chat, method="ph_cot").explain(
         demo_pool[:2], on_chunk=records.append)
     assert all(demo.rationale for demo in explained)
-    assert [[r["rationale"] for r in chunk] for chunk in records] == [
-        [demo.rationale] for demo in explained]  # each checkpointed as its reply came
+    assert [len(chunk) for chunk in records] == [1, 1]  # each checkpointed as it came back
+    assert ({(r["example_id"], r["rationale"]) for chunk in records for r in chunk}
+            == {(demo.id, demo.rationale) for demo in explained})
     with pytest.raises(BackendCapabilityError, match="strategy='random'"):
         SelfAmplifySelector(backend=chat, examples=demo_pool, strategy="success")
     with pytest.raises(BackendCapabilityError, match="kernelshap needs label log probs"):

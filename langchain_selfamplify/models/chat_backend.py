@@ -95,7 +95,7 @@ class ChatModelBackend:
                  stop: Sequence[str] | None = None, desc: str | None = None,
                  on_reply: Callable[[int, str], None] | None = None) -> list[str]:
         """Each conversation's reply, ``max_concurrency`` requests at a time (each
-        group's replies handed to ``on_reply`` as the group ends)."""
+        handed to ``on_reply`` as it comes back)."""
         from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
         kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
@@ -112,18 +112,16 @@ class ChatModelBackend:
             prefixes.append(prompt.assistant_prefix)
         model = self.chat_model.bind(stop=list(stop)) if stop else self.chat_model
         show = bool(desc) and self.show_progress and len(prompts) > 1
-        texts: list[str] = []
+        texts: dict[int, str] = {}
         with tqdm(total=len(prompts), desc=desc, disable=not show, leave=False) as bar:
-            for start in range(0, len(conversations), self.max_concurrency):
-                chunk = conversations[start : start + self.max_concurrency]
-                replies = model.batch(chunk, config={"max_concurrency": self.max_concurrency},
-                                      max_tokens=max_new_tokens)
-                for index, reply in enumerate(replies, start):
-                    texts.append(self._reply_text(reply, prefixes[index], stop))
-                    if on_reply is not None:
-                        on_reply(index, texts[index])
-                bar.update(len(chunk))
-        return texts
+            for index, reply in model.batch_as_completed(
+                    conversations, config={"max_concurrency": self.max_concurrency},
+                    max_tokens=max_new_tokens):
+                texts[index] = self._reply_text(reply, prefixes[index], stop)
+                if on_reply is not None:
+                    on_reply(index, texts[index])
+                bar.update(1)
+        return [texts[index] for index in range(len(conversations))]
 
     @staticmethod
     def _reply_text(reply: Any, prefix: str, stop: Sequence[str] | None) -> str:
