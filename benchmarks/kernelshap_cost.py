@@ -40,8 +40,8 @@ from qwen_table_cost import (
     UNRECORDED_CPU,
     cell_peak,
     machine_peak,
-    machine_peaks,
     model_parameters,
+    recorded_peaks,
 )
 from table_projection import TABLE, prompts_per_row
 from tqdm import tqdm
@@ -143,11 +143,13 @@ def report(payload: dict[str, Any]) -> str:
 def peak(reuse: bool, cpu: str | None = None) -> tuple[float, str]:
     """The float32 matrix-multiply peak and how it was had: this machine's measured now,
     or with ``reuse`` the one the table's cost report recorded for ``cpu`` (this
-    machine's CPU by default; a busy machine measures less)."""
+    machine's CPU by default, measured when it has none recorded: a busy machine
+    measures less). Another CPU's peak is read, never measured here."""
     if not reuse:
         return machine_peak(reuse=False)
-    return (cell_peak(machine_peaks(reuse=True), cpu or cpu_capability()),
-            "as `benchmarks/qwen_table_cost.py` recorded it")
+    if cpu is None or cpu == cpu_capability():
+        return machine_peak(reuse=True)
+    return cell_peak(recorded_peaks(), cpu), "as `benchmarks/qwen_table_cost.py` recorded it"
 
 
 def headline(payload: dict[str, Any]) -> list[dict[str, Any]]:

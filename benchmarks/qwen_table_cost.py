@@ -139,19 +139,24 @@ AVX512 machine of session 17 finished cells before the record landed, and their
 seconds come out under this peak's FLOP limit."""
 
 
-def machine_peaks(reuse: bool) -> dict[str, dict[str, Any]]:
+def recorded_peaks() -> dict[str, dict[str, Any]]:
     """The float32 matrix-multiply peak (``gflops``) and when it was ``measured``, per CPU
-    capability: the last report's, with this machine's CPU measured now, or with
-    ``reuse`` taken from the last report when it has this CPU's (so a busy machine does
-    not lower it). A CPU whose peak this report does not measure keeps the last one's."""
+    capability, as the last report recorded them (none measured here)."""
     last = RESULTS / "qwen_table_cost.json"
-    peaks: dict[str, dict[str, Any]] = {}
-    if last.is_file():
-        report = json.loads(last.read_text(encoding="utf-8"))
-        # Reports before the per-CPU record held one peak, measured on an AVX2 machine.
-        peaks = report.get("peaks") or {UNRECORDED_CPU: {
-            "gflops": report["gflops"],
-            "measured": report.get("gflops_measured", "by an earlier report's run")}}
+    if not last.is_file():
+        return {}
+    report = json.loads(last.read_text(encoding="utf-8"))
+    # Reports before the per-CPU record held one peak, measured on an AVX2 machine.
+    return dict(report.get("peaks") or {UNRECORDED_CPU: {
+        "gflops": report["gflops"],
+        "measured": report.get("gflops_measured", "by an earlier report's run")}})
+
+
+def machine_peaks(reuse: bool) -> dict[str, dict[str, Any]]:
+    """:func:`recorded_peaks`, with this machine's CPU measured now, or with ``reuse``
+    taken from the last report when it has this CPU's (so a busy machine does not lower
+    it). A CPU whose peak this report does not measure keeps the last one's."""
+    peaks = recorded_peaks()
     cpu = cpu_capability()
     if not reuse or cpu not in peaks:
         busy = " with --reuse-peak: the machine may have been busy, so a floor" if reuse else ""

@@ -111,6 +111,11 @@ def test_each_cell_is_set_against_the_peak_of_the_cpu_that_finished_it(tmp_path,
     monkeypatch.setattr(kernelshap_cost, "cpu_capability", lambda: "AVX512")
     assert kernelshap_cost.peak(reuse=True, cpu="AVX2")[0] == 180.0
     assert kernelshap_cost.peak(reuse=True)[0] == 400.0
+    # another CPU's peak is read, never measured: this machine's may be missing and busy
+    monkeypatch.setattr(kernelshap_cost, "cpu_capability", lambda: "NEON")
+    monkeypatch.setattr(qwen_table_cost, "cpu_capability", lambda: "NEON")
+    monkeypatch.setattr(qwen_table_cost, "peak_gflops", lambda: pytest.fail("measured"))
+    assert kernelshap_cost.peak(reuse=True, cpu="AVX2")[0] == 180.0
 
 
 def test_the_gguf_load_headline_is_met_only_with_the_same_tensors_and_a_faster_load():
