@@ -73,27 +73,29 @@ class Counting:
         return self.slm.generate(prompts, **kwargs)
 
 
-def test_a_stopped_auto_cot_build_redoes_only_its_unfinished_round(tiny_slm):
+def test_a_stopped_auto_cot_build_redoes_only_the_replies_it_had_not_finished(tiny_slm):
     pool = real_or_demo_pool(24)
-    rounds: list[list[dict[str, str]]] = []
+    handed: list[list[dict[str, str]]] = []
     counting = Counting(tiny_slm)
     builder = AutoCoT(counting, n=3, max_new_tokens=8, candidates_per_cluster=3)
-    prompt = builder.build(pool, on_written=rounds.append)
-    assert sum(map(len, rounds)) == counting.written >= 3  # every rationale handed over
+    prompt = builder.build(pool, on_written=handed.append)
+    assert [len(records) for records in handed] == [1] * counting.written  # one by one
+    records = sum(handed, [])
+    assert counting.written >= 3 and len({r["key"] for r in records}) == len(records)
     # everything checkpointed: rebuilt without writing a rationale, the same prompt
     again = AutoCoT(Counting(tiny_slm, refuse=True), n=3, max_new_tokens=8,
-                    candidates_per_cluster=3).build(pool, written=sum(rounds, []))
+                    candidates_per_cluster=3).build(pool, written=records)
     assert again.examples == prompt.examples
-    # stopped after its first round: only the later rounds' rationales are written again
+    # stopped after its first reply: only the others are written again
     resumed = Counting(tiny_slm)
     after_stop = AutoCoT(resumed, n=3, max_new_tokens=8, candidates_per_cluster=3).build(
-        pool, written=rounds[0])
+        pool, written=records[:1])
     assert after_stop.examples == prompt.examples
-    assert resumed.written == counting.written - len(rounds[0])
+    assert resumed.written == counting.written - 1
     # another cap is another rationale: nothing is reused across settings
     other = Counting(tiny_slm)
     AutoCoT(other, n=3, max_new_tokens=6, candidates_per_cluster=3).build(
-        pool, written=sum(rounds, []))
+        pool, written=records)
     assert other.written >= 3
 
 

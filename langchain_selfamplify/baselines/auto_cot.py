@@ -13,9 +13,9 @@ used anywhere. A cluster where no question passes falls back to its nearest ques
 answered by label scoring after its rationale (counted in the prompt's metadata).
 
 The zero-shot rationales are the build's dear part (up to ``candidates_per_cluster``
-chains of thought per cluster): each round's are handed to ``on_written`` as they are
-written and read back from ``written``, so a stopped build redoes only its unfinished
-round.
+chains of thought per cluster): each is handed to ``on_written`` as its reply ends and
+read back from ``written``, so a stopped build redoes only the replies it had not
+finished.
 """
 
 from __future__ import annotations
@@ -149,9 +149,9 @@ class AutoCoT:
             written: Rationale records of an earlier build (``on_written``'s), reused
                 where their :meth:`key` matches: same model, trigger, cap and question.
                 Defaults to none.
-            on_written: Called with each round's new ``{"key", "example_id",
-                "rationale"}`` records as soon as they are written, e.g. to checkpoint
-                them. Defaults to none.
+            on_written: Called with each new ``{"key", "example_id", "rationale"}``
+                record as soon as its reply ends, e.g. to checkpoint it. Defaults to
+                none.
         """
         known = {record["key"]: record["rationale"] for record in written}
         candidates = []
@@ -201,19 +201,24 @@ class AutoCoT:
     def _rationales(self, examples: Sequence[MCQExample], known: dict[str, str],
                     on_written: Callable[[list[dict[str, str]]], None] | None) -> list[str]:
         """The examples' zero-shot rationales: those in ``known`` reused, the rest
-        written in one batch, added to ``known`` and handed to ``on_written``."""
+        written in one batch, each added to ``known`` and handed to ``on_written`` as
+        its reply ends."""
         keys = [self.key(ex) for ex in examples]
         todo = [(key, ex) for key, ex in zip(keys, examples, strict=True) if key not in known]
+        def keep(index: int, reply: str) -> None:
+            key, example = todo[index]
+            if key in known:
+                return
+            known[key] = f"{ZERO_SHOT_TRIGGER} {reply.strip()}".strip()
+            if on_written is not None:
+                on_written([{"key": key, "example_id": example.id, "rationale": known[key]}])
+
         if todo:
             prompts = [zero_shot_prompt(self.backend, ex, ZERO_SHOT_TRIGGER) for _, ex in todo]
             replies = self.backend.generate(prompts, max_new_tokens=self.max_new_tokens,
-                                            desc="Auto-CoT rationales")
-            records = [{"key": key, "example_id": ex.id,
-                        "rationale": f"{ZERO_SHOT_TRIGGER} {reply.strip()}".strip()}
-                       for (key, ex), reply in zip(todo, replies, strict=True)]
-            known.update((record["key"], record["rationale"]) for record in records)
-            if on_written is not None:
-                on_written(records)
+                                            desc="Auto-CoT rationales", on_reply=keep)
+            for index, reply in enumerate(replies):  # a backend may hand none over early
+                keep(index, reply)
         return [known[key] for key in keys]
 
     def _scored_answer(self, example: MCQExample, rationale: str) -> str:
