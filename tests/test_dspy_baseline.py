@@ -101,6 +101,34 @@ def test_prefetched_bootstrapping_builds_the_program_dspy_builds_one_call_at_a_t
             < built.metadata["model_calls"] + 5)
 
 
+def test_a_stopped_bootstrap_redoes_only_the_replies_it_had_not_finished(tiny_slm):
+    """Each optimiser reply is handed over as it ends; a compile given them back writes
+    only the rest and builds the same program (the grid keeps them in its store)."""
+    pool = load_demo_set("pool")[:12]
+    right = [pool[1].id, pool[4].id]
+    records: list[dict[str, str]] = []
+    whole = ScriptedChat(tiny_slm, pool, right)
+    expected = DSPyBaseline(whole, n=2, seed=3, prefetch=5).build(pool, on_written=records.extend)
+    assert len(records) == len(whole.prompts) == expected.metadata["replies_generated"]
+    assert len({r["key"] for r in records}) == len(records)
+    # stopped after its first 4 replies: only the others are written again
+    resumed = ScriptedChat(tiny_slm, pool, right)
+    built = DSPyBaseline(resumed, n=2, seed=3, prefetch=5).build(pool, written=records[:4])
+    assert demos_of(built) == demos_of(expected)
+    assert not set(resumed.prompts) & set(whole.prompts[:4])  # the scripted model keeps order
+    assert 0 < len(resumed.prompts) <= len(whole.prompts) - 4  # batches may now end sooner
+    assert built.metadata["replies_reused"] == 4
+    # all of them: nothing is written; another cap reuses nothing
+    again = ScriptedChat(tiny_slm, pool, right)
+    assert demos_of(DSPyBaseline(again, n=2, seed=3).build(pool, written=records)) == \
+        demos_of(expected)
+    assert again.prompts == []
+    other = ScriptedChat(tiny_slm, pool, right)
+    capped = DSPyBaseline(other, n=2, seed=3, prefetch=5, max_new_tokens=64).build(
+        pool, written=records)
+    assert len(other.prompts) == len(whole.prompts) and capped.metadata["replies_reused"] == 0
+
+
 def test_prefetching_follows_dspys_json_retries_of_unparsable_replies(tiny_slm):
     """Random weights write no DSPy fields: every reply fails to parse, and DSPy asks
     again through its JSON adapter; prefetching must ask the same."""
@@ -179,6 +207,22 @@ def test_the_dspy_rows_run_in_the_grid_and_are_compared_as_baselines(tiny_slm, t
     assert "DSPy BootstrapFewShot" in table and "no trace passed" in table
     against = comparison_table(summary, "dspy_bootstrap")
     assert "| vs DSPy BootstrapFewShot |" in against and "| IO |" in against
+
+
+def test_the_grid_keeps_the_optimisers_replies_in_its_store(tiny_slm, tmp_path):
+    from langchain_selfamplify.evaluation.grid import DSPY_FILE, GridConfig, build_prompt
+    from langchain_selfamplify.evaluation.grid_config import Cell
+
+    pool = load_demo_set("pool")[:12]
+    scripted = ScriptedChat(tiny_slm, pool, [pool[1].id, pool[4].id])
+    config = GridConfig(datasets=["demo"], methods=["dspy_bootstrap"], shots=2, seeds=[0],
+                        max_rationale_tokens=8, output_dir=str(tmp_path / "grid"))
+    cell = Cell(dataset="demo", method="dspy_bootstrap", strategy="bootstrap", seed=0)
+    prompt = build_prompt(scripted, cell, pool, config, store=tmp_path)
+    assert (tmp_path / DSPY_FILE).is_file()
+    refusing = ScriptedChat(tiny_slm, pool, [])  # would fail every trace if asked
+    rebuilt = build_prompt(refusing, cell, pool, config, store=tmp_path)
+    assert refusing.prompts == [] and demos_of(rebuilt) == demos_of(prompt)
 
 
 def test_a_dspy_row_without_dspy_is_refused_before_any_model_loads(monkeypatch, tmp_path):

@@ -22,7 +22,7 @@ parsing) on the same questions.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -125,9 +125,21 @@ class DSPyBaseline:
         """The row's name: ``dspy_bootstrap`` or ``dspy_labeled``."""
         return "dspy_bootstrap" if self.bootstrap else "dspy_labeled"
 
-    def compile(self, pool: Sequence[MCQExample]) -> tuple[Any, dict[str, Any]]:
+    def compile(self, pool: Sequence[MCQExample], *,
+                written: Iterable[Mapping[str, str]] = (),
+                on_written: Callable[[list[dict[str, str]]], None] | None = None,
+                ) -> tuple[Any, dict[str, Any]]:
         """The compiled program and its cost: ``model_calls`` (the optimiser's
-        requests), ``replies_generated`` and ``model_seconds``."""
+        requests), ``replies_generated`` and ``model_seconds``.
+
+        Args:
+            pool: The labelled pool the optimiser bootstraps from.
+            written: Reply records of an earlier compile (``on_written``'s), reused
+                where their key matches: same model, prompt, cap and stops. Defaults
+                to none. Used with prefetching only (the default).
+            on_written: Called with each new ``{"key", "reply"}`` record as soon as its
+                reply ends, e.g. to checkpoint it. Defaults to none.
+        """
         dspy = require_dspy()
         trainset = [to_dspy_example(q) for q in pool]
         random.Random(self.seed).shuffle(trainset)
@@ -155,21 +167,28 @@ class DSPyBaseline:
             # batches with the same result.
             return run_with_prefetch(self.backend, compiled, batch=self.prefetch,
                                      placeholder=failed_trace(), desc="DSPy bootstrap replies",
-                                     max_new_tokens=self.max_new_tokens)
+                                     max_new_tokens=self.max_new_tokens,
+                                     written={r["key"]: r["reply"] for r in written},
+                                     on_written=on_written)
         lm = dspy_lm(self.backend, self.max_new_tokens)
         program = compiled(lm)
         engine = engine_of(lm)
         return program, {"model_calls": engine.calls, "replies_generated": engine.calls,
                          "model_seconds": engine.seconds}
 
-    def build(self, pool: Sequence[MCQExample]) -> AmplifiedPrompt:
+    def build(self, pool: Sequence[MCQExample], *,
+              written: Iterable[Mapping[str, str]] = (),
+              on_written: Callable[[list[dict[str, str]]], None] | None = None,
+              ) -> AmplifiedPrompt:
         """Compile on ``pool`` and return the demonstrations as a prompt.
 
         The prompt's metadata records how many demonstrations are bootstrapped traces
         and how many are labelled fill, ``fallback`` when no trace passed (the row is
         then DSPy's labelled examples only), and the optimiser's model calls and seconds.
+        ``written`` and ``on_written`` checkpoint the optimiser's replies, as
+        :meth:`compile`'s.
         """
-        program, cost = self.compile(pool)
+        program, cost = self.compile(pool, written=written, on_written=on_written)
         by_id = {q.id: q for q in pool}
         by_text = {question_text(q): q for q in pool}
         examples = []

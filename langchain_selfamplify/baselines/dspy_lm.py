@@ -26,9 +26,10 @@ import contextlib
 import io
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from langchain_selfamplify.checkpoint import content_key
 from langchain_selfamplify.errors import MissingDependencyError
 from langchain_selfamplify.models.backend import ModelBackend
 from langchain_selfamplify.models.chat_format import Message, Prompt
@@ -157,9 +158,18 @@ class PrefetchedEngine(BackendEngine):
         return self.placeholder
 
 
+def reply_key(backend: ModelBackend, key: RequestKey) -> str:
+    """A reply's checkpoint key: the model, the rendered prompt, its cap and stops."""
+    prompt, cap, stops = key
+    return content_key({"method": "dspy", "model": backend.name, "prompt": prompt,
+                        "max_new_tokens": cap, "stop": list(stops)})
+
+
 def run_with_prefetch(backend: ModelBackend, run: Callable[[Any], T], *, batch: int,
                       placeholder: str, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-                      desc: str | None = None) -> tuple[T, dict[str, Any]]:
+                      desc: str | None = None, written: Mapping[str, str] | None = None,
+                      on_written: Callable[[list[dict[str, str]]], None] | None = None,
+                      ) -> tuple[T, dict[str, Any]]:
     """``run(lm)`` with the model's replies generated in batches instead of one call at
     a time, and the same result as one call at a time.
 
@@ -185,17 +195,24 @@ def run_with_prefetch(backend: ModelBackend, run: Callable[[Any], T], *, batch: 
         placeholder: The reply to a request not generated yet.
         max_new_tokens: Token cap of a reply. Defaults to :data:`DEFAULT_MAX_NEW_TOKENS`.
         desc: Progress-bar label of each round's generation.
+        written: Replies of an earlier run by :func:`reply_key` (``on_written``'s
+            records), taken instead of generating them again. Defaults to none.
+        on_written: Called with ``[{"key": ..., "reply": ...}]`` as each reply ends,
+            e.g. to checkpoint it, so a stopped run loses no finished reply.
+            Defaults to none.
 
     Returns:
         ``run``'s result and its cost: ``model_calls`` (the requests the program made),
-        ``replies_generated``, ``model_seconds`` (generating them), ``rounds``, and
+        ``replies_generated`` (this run's and the ``written`` ones it took, as
+        ``replies_reused``), ``model_seconds`` (generating them), ``rounds``, and
         ``longest_reply_tokens`` and ``replies_at_cap``: a batch decodes until its
         longest reply ends, so one reply that runs to the cap sets a round's time.
     """
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     replies: dict[RequestKey, str] = {}
-    seconds, rounds = 0.0, 0
+    stored = dict(written or {})
+    seconds, rounds, reused = 0.0, 0, 0
     while True:
         rounds += 1
         engine = PrefetchedEngine(backend, replies, placeholder, max_new_tokens)
@@ -208,16 +225,31 @@ def run_with_prefetch(backend: ModelBackend, run: Callable[[Any], T], *, batch: 
             lengths = {key: backend.count_tokens(reply, prompt=False)
                        for key, reply in replies.items()}
             return result, {"model_calls": engine.calls, "replies_generated": len(replies),
-                            "model_seconds": seconds, "rounds": rounds,
+                            "replies_reused": reused, "model_seconds": seconds,
+                            "rounds": rounds,
                             "longest_reply_tokens": max(lengths.values(), default=0),
                             "replies_at_cap": sum(length >= key[1]
                                                   for key, length in lengths.items())}
-        todo = list(dict.fromkeys(engine.missed))[:batch]
+        missed = list(dict.fromkeys(engine.missed))
+        found = {key: stored[reply_key(backend, key)] for key in missed
+                 if reply_key(backend, key) in stored}
+        if found:  # run the program on them first: it may need nothing more
+            replies.update(found)
+            reused += len(found)
+            continue
+        todo = missed[:batch]
         started = time.perf_counter()
         for (cap, stops), keys in _by_settings(todo).items():
+            def keep(index: int, reply: str, keys: list[RequestKey] = keys) -> None:
+                if keys[index] not in replies:
+                    replies[keys[index]] = reply
+                    if on_written is not None:
+                        on_written([{"key": reply_key(backend, keys[index]), "reply": reply}])
+
             generated = backend.generate([prompt for prompt, _, _ in keys], max_new_tokens=cap,
-                                         stop=list(stops), desc=desc)
-            replies.update(zip(keys, generated, strict=True))
+                                         stop=list(stops), desc=desc, on_reply=keep)
+            for index, reply in enumerate(generated):  # a backend may hand none over early
+                keep(index, reply)
         seconds += time.perf_counter() - started
 
 

@@ -52,6 +52,9 @@ __all__ = ["Cell", "GridConfig", "GridState", "PoolScores", "Splits", "answer_ce
 AUTO_COT_FILE = "auto_cot_rationales.jsonl"
 """Where a store keeps Auto-CoT's zero-shot rationales written so far."""
 
+DSPY_FILE = "dspy_replies.jsonl"
+"""Where a store keeps the DSPy optimiser's replies written so far."""
+
 
 def build_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: GridConfig,
                  pool_scores: PoolScores | None = None,
@@ -67,9 +70,9 @@ def build_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: Gri
             seed (reused, so the pool is scored once), and filled in by this one.
         store: A directory shared by the cells of the cell's dataset and seed (see
             :meth:`GridState.store`), where the pool scores, the Self-AMPLIFY
-            rationales and Auto-CoT's zero-shot rationales are checkpointed as they are
-            made and read back, so a stopped run, or a later run of other rows, redoes
-            none of them. Defaults to none.
+            rationales, Auto-CoT's zero-shot rationales and the DSPy optimiser's replies
+            are checkpointed as they are made and read back, so a stopped run, or a
+            later run of other rows, redoes none of them. Defaults to none.
     """
 
     fmt = config.answer_format
@@ -90,9 +93,14 @@ def build_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: Gri
     if cell.method in DSPY_METHODS:
         with stage("baseline_setup"):
             # a DSPy reply holds reasoning and an answer field: twice a rationale's cap
-            return DSPyBaseline(backend, n=config.shots, seed=cell.seed, answer_format=fmt,
+            dspy = DSPyBaseline(backend, n=config.shots, seed=cell.seed, answer_format=fmt,
                                 bootstrap=cell.method == "dspy_bootstrap",
-                                max_new_tokens=2 * config.max_rationale_tokens).build(pool)
+                                max_new_tokens=2 * config.max_rationale_tokens)
+            if store is None:
+                return dspy.build(pool)
+            return dspy.build(pool, written=read_jsonl(store / DSPY_FILE),
+                              on_written=lambda records: append_jsonl(store / DSPY_FILE,
+                                                                      records))
     if cell.method == "amplify":
         if not known and store is not None:  # amplify() below reads its store itself
             known = stored_pool_scores(store)
