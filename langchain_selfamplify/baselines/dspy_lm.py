@@ -231,8 +231,9 @@ def run_with_prefetch(backend: ModelBackend, run: Callable[[Any], T], *, batch: 
                             "replies_at_cap": sum(length >= key[1]
                                                   for key, length in lengths.items())}
         missed = list(dict.fromkeys(engine.missed))
-        found = {key: stored[reply_key(backend, key)] for key in missed
-                 if reply_key(backend, key) in stored}
+        checkpoint_keys = {key: reply_key(backend, key) for key in missed} if stored else {}
+        found = {key: stored[checkpoint_keys[key]] for key in missed
+                 if checkpoint_keys.get(key) in stored}
         if found:  # run the program on them first: it may need nothing more
             replies.update(found)
             reused += len(found)
