@@ -127,9 +127,9 @@ class RationaleGenerator(RunnableSerializable[Any, Any]):
         one example for perturbation methods) and each chunk is cached, and handed to
         ``on_chunk``, as soon as it is done, so an error or a stop loses no finished chunk;
         a generated rationale (Ph-CoT, Self_topk) is kept as soon as its reply ends, before
-        the rest of its batch. The
-        generator's lock guards only its cache: concurrent calls interleave, and an
-        example another call is explaining is waited for, not explained twice.
+        the rest of its batch. The generator's lock guards only its cache: concurrent
+        calls interleave, and an example another call is explaining is waited for, not
+        explained twice.
 
         Args:
             examples: The examples to explain.
