@@ -231,6 +231,12 @@ def test_summary_rows_comparisons_holm_family_and_verdict_lines(tmp_path):
     assert verdict_lines(summary, "io") == [
         "- **demo**: 1 of 2 Self-AMPLIFY rows beat IO (Self-AMPLIFY Ph-CoT (success)); 0 are "
         "worse; 2 of 3 rows are within reach of chance."]  # IO and Self_topk, near 25%
+    # a verdict on fewer seeds than the other rows' says so where it names the row
+    one_seed = {**summary, "comparisons": [
+        {**c, "seeds": 1} if c["method"] == "ph_cot" else c for c in summary["comparisons"]]}
+    assert verdict_lines(one_seed, "io")[0].startswith(
+        "- **demo**: 1 of 2 Self-AMPLIFY rows beat IO (Self-AMPLIFY Ph-CoT (success) at 1 of "
+        "3 seeds so far); 0 are worse;")
     # a dataset whose Self-AMPLIFY rows have not run yet says so, not "0 of 0 beat"
     only_io = {**summary, "comparisons": [],
                "rows": [r for r in summary["rows"] if r["method"] == "io"]}

@@ -148,6 +148,15 @@ def holm_caveat(comparison: dict[str, Any]) -> str:
             f"{comparison.get('family_size', 1)} planned tests)")
 
 
+def _named(comparison: dict[str, Any], most_seeds: int) -> str:
+    """A compared row's name, with its seeds when fewer than ``most_seeds`` (the most of
+    any row of its dataset): such a verdict rests on fewer runs than the others', with
+    less or no seed-to-seed spread in its interval yet."""
+    seeds = comparison.get("seeds", most_seeds)
+    return row_label(comparison["method"], comparison["strategy"]) + (
+        f" at {seeds} of {most_seeds} seeds so far" if seeds < most_seeds else "")
+
+
 def verdict_lines(summary: dict[str, Any], baseline: str = "io") -> list[str]:
     """One plain sentence per dataset: where the method rows beat ``baseline``, where
     they do not, and where the model is at chance, from the across-seed paired tests."""
@@ -158,9 +167,9 @@ def verdict_lines(summary: dict[str, Any], baseline: str = "io") -> list[str]:
         found = [c for c in summary["comparisons"] if c["dataset"] == dataset
                  and c["baseline"] == baseline and c["seed"] == "all"
                  and c["method"] not in BASELINES]
-        beats = [row_label(c["method"], c["strategy"]) for c in found if c["verdict"] == "beats"]
-        worse = [row_label(c["method"], c["strategy"]) for c in found
-                 if c["verdict"] == "worse than"]
+        most_seeds = max((c.get("seeds", 1) for c in found), default=1)
+        beats = [_named(c, most_seeds) for c in found if c["verdict"] == "beats"]
+        worse = [_named(c, most_seeds) for c in found if c["verdict"] == "worse than"]
         chance = [key for key, r in rows.items() if key[0] == dataset and r.get("at_chance")]
         flagged = [key for key, r in rows.items() if key[0] == dataset and r.get("flagged")]
         parts = ([f"{len(beats)} of {len(found)} Self-AMPLIFY rows beat {name}"
