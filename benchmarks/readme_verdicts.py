@@ -171,7 +171,8 @@ def capable_model_headline() -> str | None:
         return None
     grid = json.loads(path.read_text(encoding="utf-8"))["grids"][0]
     summary = grid["summary"]
-    rows = {(r["dataset"], r["method"]): r for r in summary["rows"]}
+    # keyed by strategy too: Ph-CoT's error row is another row of the same method
+    rows = {(r["dataset"], r["method"], r["strategy"]): r for r in summary["rows"]}
 
     def share(row: dict[str, Any]) -> str:
         a = row["accuracy"]
@@ -182,7 +183,8 @@ def capable_model_headline() -> str | None:
         if (c["method"], c["strategy"], c["baseline"], c["seed"]) != ("ph_cot", "success",
                                                                        "io", "all"):
             continue
-        io, ph_cot = rows[(c["dataset"], "io")], rows[(c["dataset"], "ph_cot")]
+        io = rows[(c["dataset"], c["baseline"], "random")]
+        ph_cot = rows[(c["dataset"], c["method"], c["strategy"])]
         cut = cut_share(ph_cot)
         cut_note = ("" if cut is None else
                     f" (its test-time rationales cut at their cap of at least "
@@ -199,7 +201,8 @@ def capable_model_headline() -> str | None:
                     / 60 for prompt in RESULTS.glob(
                         "paper_table_qwen_run/*/prompts/*__ph_cot__success__*.json"))
     answering = sorted(cell["seconds"] / 60 for cell in summary["cells"]
-                       if cell["method"] == "ph_cot" and cell["status"] == "done")
+                       if (cell["method"], cell["strategy"]) == ("ph_cot", "success")
+                       and cell["status"] == "done")
     if builds and answering:
         lines.append(
             f"- Why it is not the main job's default: on two CPU cores one 8-shot Ph-CoT "

@@ -310,6 +310,33 @@ def test_a_pooled_comparison_is_marked_partial_while_one_of_its_cells_runs():
     assert readme_verdicts.paired_scope(comparison, other) == "over 12 questions, 1 seed(s)"
 
 
+def test_the_capable_model_headline_reads_ph_cots_success_row_not_its_error_row(
+        tmp_path, monkeypatch):
+    import json
+
+    readme_verdicts = benchmark("readme_verdicts")
+
+    def row(method, strategy, value, seeds, cut):
+        return {"dataset": "d", "method": method, "strategy": strategy, "partial": 0,
+                "seeds": list(range(seeds)), "truncation_rates": [cut] * seeds if cut else [],
+                "accuracy": {"value": value, "ci_low": value - 0.05, "ci_high": value + 0.05}}
+
+    comparison = {"dataset": "d", "method": "ph_cot", "strategy": "success", "baseline": "io",
+                  "seed": "all", "n": 200, "seeds": 3, "difference": -0.09, "ci_low": -0.16,
+                  "ci_high": -0.02, "p_value": 0.016, "verdict": "no detectable difference"}
+    summary = {"rows": [row("io", "random", 0.60, 3, None),
+                        row("ph_cot", "success", 0.51, 3, 0.002),
+                        row("ph_cot", "error", 0.535, 1, 0.01)],  # after success, as in the run
+               "comparisons": [comparison], "cells": []}
+    (tmp_path / "paper_table_qwen.json").write_text(json.dumps({"grids": [{
+        "summary": summary, "config": {"max_rationale_tokens": 512, "test_size": 200}}]}))
+    monkeypatch.setattr(readme_verdicts, "RESULTS", tmp_path)
+    first = readme_verdicts.capable_model_headline().splitlines()[0]
+    assert first.startswith("- **d**: IO 60.0% [55.0%, 65.0%] over 3 seed(s), Self-AMPLIFY "
+                            "Ph-CoT (success) 51.0% [46.0%, 56.0%] over 3 (its test-time "
+                            "rationales cut at their cap of at least 512 tokens: 0.2%)")
+
+
 def test_the_paper_claim_says_whether_ph_cot_has_the_largest_gain_of_the_rows_run():
     readme_verdicts = benchmark("readme_verdicts")
 
