@@ -31,7 +31,7 @@ from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.deprecation import accepts_renamed_arguments
 from langchain_selfamplify.errors import SelectionError
 from langchain_selfamplify.models.answer_formats import score_answers
-from langchain_selfamplify.models.backend import ModelBackend
+from langchain_selfamplify.models.backend import ModelBackend, generate_each
 from langchain_selfamplify.prompting.amplified import AmplifiedPrompt
 from langchain_selfamplify.prompting.messages import question_text, zero_shot_prompt
 from langchain_selfamplify.wording import RATIONALE_STOP, AnswerFormat, answer_prefix
@@ -207,18 +207,14 @@ class AutoCoT:
         todo = [(key, ex) for key, ex in zip(keys, examples, strict=True) if key not in known]
         def keep(index: int, reply: str) -> None:
             key, example = todo[index]
-            if key in known:
-                return
             known[key] = f"{ZERO_SHOT_TRIGGER} {reply.strip()}".strip()
             if on_written is not None:
                 on_written([{"key": key, "example_id": example.id, "rationale": known[key]}])
 
         if todo:
             prompts = [zero_shot_prompt(self.backend, ex, ZERO_SHOT_TRIGGER) for _, ex in todo]
-            replies = self.backend.generate(prompts, max_new_tokens=self.max_new_tokens,
-                                            desc="Auto-CoT rationales", on_reply=keep)
-            for index, reply in enumerate(replies):  # a backend may hand none over early
-                keep(index, reply)
+            generate_each(self.backend, prompts, keep, max_new_tokens=self.max_new_tokens,
+                          desc="Auto-CoT rationales")
         return [known[key] for key in keys]
 
     def _scored_answer(self, example: MCQExample, rationale: str) -> str:

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from langchain_selfamplify.checkpoint import content_key
 from langchain_selfamplify.errors import MissingDependencyError
-from langchain_selfamplify.models.backend import ModelBackend
+from langchain_selfamplify.models.backend import ModelBackend, generate_each
 from langchain_selfamplify.models.chat_format import Message, Prompt
 
 COMPLETED = "[[ ## completed ## ]]"
@@ -242,15 +242,12 @@ def run_with_prefetch(backend: ModelBackend, run: Callable[[Any], T], *, batch: 
         started = time.perf_counter()
         for (cap, stops), keys in _by_settings(todo).items():
             def keep(index: int, reply: str, keys: list[RequestKey] = keys) -> None:
-                if keys[index] not in replies:
-                    replies[keys[index]] = reply
-                    if on_written is not None:
-                        on_written([{"key": reply_key(backend, keys[index]), "reply": reply}])
+                replies[keys[index]] = reply
+                if on_written is not None:
+                    on_written([{"key": reply_key(backend, keys[index]), "reply": reply}])
 
-            generated = backend.generate([prompt for prompt, _, _ in keys], max_new_tokens=cap,
-                                         stop=list(stops), desc=desc, on_reply=keep)
-            for index, reply in enumerate(generated):  # a backend may hand none over early
-                keep(index, reply)
+            generate_each(backend, [prompt for prompt, _, _ in keys], keep, max_new_tokens=cap,
+                          stop=list(stops), desc=desc)
         seconds += time.perf_counter() - started
 
 

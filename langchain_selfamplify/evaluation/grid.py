@@ -56,6 +56,16 @@ DSPY_FILE = "dspy_replies.jsonl"
 """Where a store keeps the DSPy optimiser's replies written so far."""
 
 
+def _checkpointed(store: Path | None, name: str) -> dict[str, Any]:
+    """A baseline builder's ``written=`` and ``on_written=``: the records of the store's
+    file ``name``, and appending new ones to it (nothing without a store)."""
+    if store is None:
+        return {}
+    path = store / name
+    return {"written": read_jsonl(path),
+            "on_written": lambda records: append_jsonl(path, records)}
+
+
 def build_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: GridConfig,
                  pool_scores: PoolScores | None = None,
                  store: Path | None = None) -> AmplifiedPrompt:
@@ -85,22 +95,14 @@ def build_prompt(backend: ModelBackend, cell: Cell, pool: list[Any], config: Gri
         auto_cot = AutoCoT(backend, n=config.shots, max_new_tokens=config.max_rationale_tokens,
                            seed=cell.seed, answer_format=fmt)
         with stage("baseline_setup"):
-            if store is None:
-                return auto_cot.build(pool)
-            return auto_cot.build(pool, written=read_jsonl(store / AUTO_COT_FILE),
-                                  on_written=lambda records: append_jsonl(
-                                      store / AUTO_COT_FILE, records))
+            return auto_cot.build(pool, **_checkpointed(store, AUTO_COT_FILE))
     if cell.method in DSPY_METHODS:
         with stage("baseline_setup"):
             # a DSPy reply holds reasoning and an answer field: twice a rationale's cap
             dspy = DSPyBaseline(backend, n=config.shots, seed=cell.seed, answer_format=fmt,
                                 bootstrap=cell.method == "dspy_bootstrap",
                                 max_new_tokens=2 * config.max_rationale_tokens)
-            if store is None:
-                return dspy.build(pool)
-            return dspy.build(pool, written=read_jsonl(store / DSPY_FILE),
-                              on_written=lambda records: append_jsonl(store / DSPY_FILE,
-                                                                      records))
+            return dspy.build(pool, **_checkpointed(store, DSPY_FILE))
     if cell.method == "amplify":
         if not known and store is not None:  # amplify() below reads its store itself
             known = stored_pool_scores(store)

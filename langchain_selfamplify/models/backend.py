@@ -136,6 +136,24 @@ BackendField = Annotated[ModelBackend, SkipValidation,
 field by field), and described in JSON schemas as an opaque object."""
 
 
+def generate_each(backend: ModelBackend, prompts: Sequence[Prompt],
+                  on_reply: Callable[[int, str], None], **kwargs: Any) -> list[str]:
+    """``backend.generate(prompts, **kwargs)`` with ``on_reply`` called exactly once per
+    prompt: as each reply ends where the backend hands replies over early, else when
+    they are all back (a backend that does not call ``on_reply``)."""
+    handed: set[int] = set()
+
+    def hand(index: int, reply: str) -> None:
+        if index not in handed:
+            handed.add(index)
+            on_reply(index, reply)
+
+    replies = backend.generate(prompts, on_reply=hand, **kwargs)
+    for index, reply in enumerate(replies):
+        hand(index, reply)
+    return replies
+
+
 def require(backend: ModelBackend, capability: str, needed_for: str, instead: str = "") -> None:
     """Fail when ``backend`` lacks ``capability``.
 

@@ -6,6 +6,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Sequence
 
 from langchain_selfamplify.data.example import MCQExample
+from langchain_selfamplify.models.backend import generate_each
 from langchain_selfamplify.prompting.messages import question_text
 from langchain_selfamplify.rationales.base import RationaleMethod
 
@@ -64,12 +65,13 @@ class PromptedRationale(RationaleMethod):
             for ex in examples
         ]
 
-        def replied(index: int, reply: str) -> None:
-            if on_each is not None:
-                on_each(index, self.to_rationale(examples[index], reply) or None)
+        rationales: list[str | None] = [None] * len(examples)
 
-        replies = self.backend.generate(prompts, max_new_tokens=self.max_new_tokens,
-                                        stop=self.stop() or None, desc=f"{self.name} rationales",
-                                        on_reply=replied)
-        return [self.to_rationale(example, reply) or None
-                for example, reply in zip(examples, replies, strict=True)]
+        def replied(index: int, reply: str) -> None:
+            rationales[index] = self.to_rationale(examples[index], reply) or None
+            if on_each is not None:
+                on_each(index, rationales[index])
+
+        generate_each(self.backend, prompts, replied, max_new_tokens=self.max_new_tokens,
+                      stop=self.stop() or None, desc=f"{self.name} rationales")
+        return rationales
