@@ -22,9 +22,9 @@ from langchain_selfamplify.data.loaders import load_pool_and_test
 from langchain_selfamplify.deprecation import accepts_renamed_arguments
 from langchain_selfamplify.errors import PromptFileError
 from langchain_selfamplify.evaluation.budget import check_context
+from langchain_selfamplify.evaluation.checkpointed import answer_with_checkpoint
 from langchain_selfamplify.evaluation.predict import (
     EvalResult,
-    answer_with_checkpoint,
     check_answer_options,
     summarize_predictions,
 )

@@ -329,11 +329,16 @@ def test_evaluation_reads_the_same_answers_fused_or_in_two_passes(tiny_slm, demo
                                                           abs=1e-5)
 
 
-def test_each_prediction_is_handed_over_as_soon_as_it_is_read(tiny_model_dir, demo_pool):
+@pytest.mark.parametrize("route", ["fused", "two passes", "generate"])
+def test_each_prediction_is_handed_over_as_soon_as_it_is_read(tiny_model_dir, demo_pool, route):
     """``on_prediction`` gets each answer while the others are still being decoded (so a
-    checkpoint can keep it), and gets every answer ``answer_questions`` returns."""
+    checkpoint can keep it), and gets every answer ``answer_questions`` returns: on the
+    fused pass, on the two-pass route (a served or chat model, an offload, the cloze
+    format), and in generate mode."""
     slm = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False,
                               decode_slots=2)
+    backend = _TwoPasses(slm) if route == "two passes" else slm
+    mode = "generate" if route == "generate" else "score"
     prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: look.") for ex in demo_pool[:3]])
     questions = demo_pool[10:18]
     handed, steps_then = [], []
@@ -343,11 +348,15 @@ def test_each_prediction_is_handed_over_as_soon_as_it_is_read(tiny_model_dir, de
         steps_then.append(slm.decode_stats.steps)
 
     slm.decode_stats.reset()
-    returned = answer_questions(slm, prompt, questions, max_rationale_tokens=10,
+    returned = answer_questions(backend, prompt, questions, max_rationale_tokens=10, mode=mode,
                                 on_prediction=keep)
     assert sorted(handed, key=lambda p: p.id) == sorted(returned, key=lambda p: p.id)
+    assert [p.id for p in returned] == [q.id for q in questions]
     assert steps_then[0] < slm.decode_stats.steps  # before the last decoding step
-    handed.clear()
-    reference = answer_questions(_TwoPasses(slm), prompt, questions, max_rationale_tokens=10,
-                                 on_prediction=handed.append)
-    assert handed == reference  # the two-pass route hands them over at its end, in order
+    unheard = answer_questions(backend, prompt, questions, max_rationale_tokens=10, mode=mode)
+    # Scored one at a time or in batches at the end: the same answers.
+    assert [p.rationale for p in unheard] == [p.rationale for p in returned]
+    assert [p.predicted for p in unheard] == [p.predicted for p in returned]
+    for alone, batched in zip(returned, unheard, strict=True):
+        assert list(alone.probs.values()) == pytest.approx(list(batched.probs.values()),
+                                                           abs=1e-5)

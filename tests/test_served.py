@@ -188,6 +188,47 @@ def test_generation_offloaded_to_the_server_scores_locally(served, default_slm, 
     assert offload.name == default_slm.name and offload.local_model is default_slm
 
 
+def test_an_offloaded_answer_is_scored_and_handed_over_as_its_reply_comes_back(
+        served, default_slm, demo_pool, monkeypatch):
+    """With ``on_prediction`` (the grid's checkpoint), each answer after a server-written
+    rationale is scored, and handed over, as that reply comes back, not once all are
+    back: a stop keeps them. The answers are those of scoring them all at the end."""
+    events: list[str] = []
+
+    class Recording:
+        def generate(self, prompts, on_reply=None, **kwargs):
+            def reply(index, text):
+                events.append("reply")
+                if on_reply is not None:
+                    on_reply(index, text)
+            return served.generate(prompts, on_reply=reply, **kwargs)
+
+    scoring = default_slm.score_choices
+
+    def counted(*args, **kwargs):
+        events.append("score")
+        return scoring(*args, **kwargs)
+
+    offload = GenerationOffload(default_slm, Recording())
+    prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: read the question.")
+                                       for ex in demo_pool[:2]])
+    questions = demo_pool[20:24]
+    at_end = answer_questions(offload, prompt, questions, max_rationale_tokens=16)
+    monkeypatch.setattr(default_slm, "score_choices", counted)
+    events.clear()
+    handed: list[tuple[str, int]] = []
+    each = answer_questions(offload, prompt, questions, max_rationale_tokens=16,
+                            on_prediction=lambda p: handed.append((p.id, len(events))))
+    assert events.count("reply") == events.count("score") == len(questions)
+    assert events.index("score") < len(events) - 2  # before the last reply was back
+    assert handed[0][1] < len(events)
+    assert sorted(h[0] for h in handed) == sorted(q.id for q in questions)
+    assert [a.rationale for a in each] == [a.rationale for a in at_end]
+    assert [a.predicted for a in each] == [a.predicted for a in at_end]
+    for one, batch in zip(each, at_end, strict=True):
+        assert list(one.probs.values()) == pytest.approx(list(batch.probs.values()), abs=1e-5)
+
+
 def test_cli_grid_with_generation_offloaded(server, tmp_path):
     result = CliRunner().invoke(app, [
         "evaluate", "--generate-url", server, "--methods", "io,ph_cot", "--strategies",

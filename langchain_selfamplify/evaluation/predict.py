@@ -11,11 +11,10 @@ test-time choice permutation and contextual calibration.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from langchain_selfamplify.data.example import MCQExample
 from langchain_selfamplify.deprecation import accepts_renamed_arguments
@@ -37,7 +36,7 @@ from langchain_selfamplify.models.answer_formats import (
     require_choice_texts,
     score_answers,
 )
-from langchain_selfamplify.models.backend import ModelBackend, require_local
+from langchain_selfamplify.models.backend import ModelBackend, generate_each, require_local
 from langchain_selfamplify.models.chat_format import Prompt
 from langchain_selfamplify.models.choice_scores import ChoiceScores
 from langchain_selfamplify.models.generation import generate_then_score
@@ -125,9 +124,11 @@ def answer_questions(
             probability by the one the prompt gives a content-free question ("N/A"),
             then renormalise. Letter format, score mode only.
         on_prediction: Called with each prediction as soon as it is made, e.g. to
-            checkpoint it: as each question's rationale ends and its answer is read,
-            with a local model writing rationales in the letter format (without
-            ``permute``); else once all are made. Defaults to none.
+            checkpoint it: as each question's rationale (or generated answer) ends and
+            its answer is read, on every backend; with ``permute``, once all are made.
+            Given one, the two-pass route (a served or chat model, an offload, the
+            cloze format) scores each answer on its own as its rationale comes back,
+            not in batches at the end. Defaults to none.
 
     Raises:
         ValueError: an option does not apply (see :func:`check_answer_options`).
@@ -163,6 +164,23 @@ def _announced(predictions: list[Prediction],
         for prediction in predictions:
             on_prediction(prediction)
     return predictions
+
+
+class _Made:
+    """Predictions made in any order, each handed to ``on_prediction`` at once and read
+    back in question order."""
+
+    def __init__(self, on_prediction: Callable[[Prediction], None] | None) -> None:
+        self.on_prediction = on_prediction
+        self.by_index: dict[int, Prediction] = {}
+
+    def add(self, index: int, prediction: Prediction) -> None:
+        self.by_index[index] = prediction
+        if self.on_prediction is not None:
+            self.on_prediction(prediction)
+
+    def in_order(self, count: int) -> list[Prediction]:
+        return [self.by_index[i] for i in range(count)]
 
 
 def check_answer_options(
@@ -232,8 +250,8 @@ def _answer(backend: ModelBackend, prompt: AmplifiedPrompt, questions: Sequence[
                      for q in questions]
     if mode == "generate":
         with stage("test_rationales"):
-            return _announced(_generate_and_parse(backend, prefix, conversations, questions,
-                                                  reserve), on_prediction)
+            return _generate_and_parse(backend, prefix, conversations, questions, reserve,
+                                       on_prediction)
     def scoring_prompt(index: int, rationale: str | None) -> Prompt:
         after = f"{rationale}\n{scored_after}" if rationale else scored_after
         return backend.format_prompt(conversations[index], after)
@@ -245,12 +263,11 @@ def _answer(backend: ModelBackend, prompt: AmplifiedPrompt, questions: Sequence[
             # One pass: the labels are read where the rationale's decoding reaches
             # "The answer is (", so this stage holds the answer scoring too.
             local = require_local(backend, "generate-then-score")
-            made: dict[int, Prediction] = {}
+            made = _Made(on_prediction)
 
             def made_one(index: int, reply: str, scores: ChoiceScores) -> None:
-                made[index] = _prediction(backend, questions[index], scores, reply.strip(),
-                                          cap, references)
-                _announced([made[index]], on_prediction)
+                made.add(index, _prediction(backend, questions[index], scores, reply.strip(),
+                                            cap, references))
 
             with stage("test_rationales"):
                 generate_then_score(
@@ -258,7 +275,12 @@ def _answer(backend: ModelBackend, prompt: AmplifiedPrompt, questions: Sequence[
                     [q.labels for q in questions], max_new_tokens=cap,
                     stop=rationale_stops(prompt), desc="Writing rationales and answers",
                     on_result=made_one)
-            return [made[i] for i in range(len(questions))]
+            return made.in_order(len(questions))
+        if on_prediction is not None:
+            # Each answer read as its rationale comes back, so a stop keeps it; scored
+            # one at a time (a served model scores each request on its own anyway).
+            return _answer_each(backend, prompt, questions, texts, scoring_prompt, cap,
+                                references, on_prediction)
         with stage("test_rationales"):
             written = backend.generate(texts, max_new_tokens=cap,
                                        stop=rationale_stops(prompt), desc="Writing rationales")
@@ -270,6 +292,29 @@ def _answer(backend: ModelBackend, prompt: AmplifiedPrompt, questions: Sequence[
     return _announced([_prediction(backend, q, s, r, cap, references)
                        for q, s, r in zip(questions, scores, rationales, strict=True)],
                       on_prediction)
+
+
+def _answer_each(backend: ModelBackend, prompt: AmplifiedPrompt,
+                 questions: Sequence[MCQExample], texts: Sequence[Prompt],
+                 scoring_prompt: Callable[[int, str], Prompt], cap: int,
+                 references: dict[tuple[str, ...], dict[str, float]] | None,
+                 on_prediction: Callable[[Prediction], None]) -> list[Prediction]:
+    """The two-pass route, each answer scored and handed over as its rationale ends
+    (``generate_each``), not once every rationale is written."""
+    made = _Made(on_prediction)
+
+    def answer_one(index: int, reply: str) -> None:
+        rationale = reply.strip()
+        with stage("answer_scoring"):
+            (scores,) = score_answers(backend, [scoring_prompt(index, rationale)],
+                                      [questions[index].choices], prompt.answer_format)
+        made.add(index, _prediction(backend, questions[index], scores, rationale, cap,
+                                    references))
+
+    with stage("test_rationales"):
+        generate_each(backend, texts, answer_one, max_new_tokens=cap,
+                      stop=rationale_stops(prompt), desc="Writing rationales")
+    return made.in_order(len(questions))
 
 
 def _prediction(backend: ModelBackend, question: MCQExample, scores: ChoiceScores,
@@ -288,16 +333,22 @@ def _prediction(backend: ModelBackend, question: MCQExample, scores: ChoiceScore
 
 
 def _generate_and_parse(backend: ModelBackend, prefix: str, conversations: Sequence[list[Any]],
-                        questions: Sequence[MCQExample], max_new_tokens: int
+                        questions: Sequence[MCQExample], max_new_tokens: int,
+                        on_prediction: Callable[[Prediction], None] | None
                         ) -> list[Prediction]:
+    """Generate mode: each whole answer parsed, and handed to ``on_prediction``, as its
+    reply comes back."""
     texts = [backend.format_prompt(messages, prefix) for messages in conversations]
-    replies = backend.generate(texts, max_new_tokens=max_new_tokens, desc="Answering")
-    predictions = []
-    for question, reply in zip(questions, replies, strict=True):
+    made = _Made(on_prediction)
+
+    def parse_one(index: int, reply: str) -> None:
+        question = questions[index]
         label = parse_answer(prefix + reply, question.labels, list(question.choices.values()))
-        predictions.append(Prediction(id=question.id, gold=question.answer, predicted=label,
-                                      correct=label == question.answer, rationale=reply))
-    return predictions
+        made.add(index, Prediction(id=question.id, gold=question.answer, predicted=label,
+                                   correct=label == question.answer, rationale=reply))
+
+    generate_each(backend, texts, parse_one, max_new_tokens=max_new_tokens, desc="Answering")
+    return made.in_order(len(questions))
 
 
 @accepts_renamed_arguments
@@ -310,58 +361,6 @@ def evaluate_prompt(
 ) -> EvalResult:
     """Accuracy (with 95% interval) of ``prompt`` on ``questions``."""
     return summarize_predictions(answer_questions(backend, prompt, questions, **kwargs), name)
-
-
-@accepts_renamed_arguments
-def answer_with_checkpoint(
-    backend: ModelBackend,
-    prompt: AmplifiedPrompt,
-    questions: Sequence[MCQExample],
-    path: str | os.PathLike[str],
-    *,
-    chunk_size: int = 64,
-    desc: str | None = None,
-    **kwargs: Any,
-) -> list[Prediction]:
-    """:func:`answer_questions`, appending each chunk's predictions to a JSONL checkpoint.
-
-    Whole chunks, so a resumed run answers the same groups of questions together as an
-    uninterrupted one and its results are byte-identical (``selfamplify run``'s
-    guarantee); the grid, whose cells run for hours, writes each answer as it is read
-    instead (``grid.answer_cell``).
-
-    Questions already in ``path`` (from an interrupted run) are not answered again.
-
-    Args:
-        backend: The model.
-        prompt: The few-shot prompt.
-        questions: Test questions.
-        path: The checkpoint file.
-        chunk_size: Questions per write. Defaults to 64 (the questions of one write
-            are decoded together).
-        desc: Progress-bar label.
-        **kwargs: Passed to :func:`answer_questions`.
-    """
-    from tqdm.auto import tqdm
-
-    from langchain_selfamplify.checkpoint import append_jsonl, read_jsonl
-
-    wanted = {q.id for q in questions}
-    done: dict[str, Prediction] = {}
-    for record in read_jsonl(path):
-        try:
-            prediction = Prediction.model_validate(record)
-        except ValidationError:
-            continue
-        if prediction.id in wanted:
-            done.setdefault(prediction.id, prediction)
-    todo = [q for q in questions if q.id not in done]
-    chunks = [todo[i : i + chunk_size] for i in range(0, len(todo), chunk_size)]
-    for chunk in tqdm(chunks, desc=desc, disable=not (desc and backend.show_progress), leave=False):
-        predictions = answer_questions(backend, prompt, chunk, **kwargs)
-        append_jsonl(path, [p.model_dump() for p in predictions])
-        done.update((p.id, p) for p in predictions)
-    return [done[q.id] for q in questions]
 
 
 def summarize_predictions(predictions: Sequence[Prediction], name: str) -> EvalResult:

@@ -120,7 +120,8 @@ class ModelBackend(Protocol):
 
         ``on_reply`` is called with ``(prompt index, continuation)`` as soon as each
         one is complete, so a caller can keep it before the others end (a backend that
-        only has them all at once calls it then)."""
+        only has them all at once calls it then). It may call the model itself (score
+        the answer after the reply) while the others are still being generated."""
         ...
 
     def score_choices(self, prompts: Sequence[Prompt], labels: Sequence[Sequence[str]], *,

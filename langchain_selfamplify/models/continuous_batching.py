@@ -35,6 +35,7 @@ import torch
 from langchain_selfamplify.models import heap
 from langchain_selfamplify.models.shared_prefix import (
     common_prefix_length,
+    outside_shared_prefix,
     shared_prefix_attention_for,
     shared_prefix_cache,
 )
@@ -254,7 +255,7 @@ def greedy_decode_shared_prefix(
                         row, [*token_lists[index], *tokens[:-1]],
                         follow_up(index, results[index]))
             if ended and follow_up is None:
-                _finish(slots, ended, on_done, results)
+                _finish(model, slots, ended, on_done, results)
             elif ended:
                 waiting.add(slots.take(ended))
             if waiting.rows and (waiting.rows >= follow_up_group or not (slots.rows or pending)):
@@ -262,7 +263,7 @@ def greedy_decode_shared_prefix(
                 logits = _feed_follow_ups(core, waiting)
                 for row in range(waiting.rows):
                     on_follow_up(waiting.prompt_of[row], logits[row])
-                _finish(waiting, list(range(waiting.rows)), on_done, results)
+                _finish(model, waiting, list(range(waiting.rows)), on_done, results)
             if ended or not slots.rows:
                 continue  # refill the freed slots before the next step
             _step(core, slots)
@@ -271,12 +272,16 @@ def greedy_decode_shared_prefix(
     return [results[i] for i in range(len(token_lists))]
 
 
-def _finish(slots: _Slots, rows: list[int], on_done: Callable[[int, list[int]], None] | None,
+def _finish(model: Any, slots: _Slots, rows: list[int],
+            on_done: Callable[[int, list[int]], None] | None,
             results: dict[int, list[int]]) -> None:
-    """Free the slots of ``rows``, whose prompts are complete (their replies in ``results``)."""
+    """Free the slots of ``rows``, whose prompts are complete (their replies in
+    ``results``). ``on_done`` runs with the model's own attention, so it may run the
+    model (score an answer after its reply) while the other rows wait."""
     if on_done is not None:
-        for row in rows:
-            on_done(slots.prompt_of[row], results[slots.prompt_of[row]])
+        with outside_shared_prefix(model):
+            for row in rows:
+                on_done(slots.prompt_of[row], results[slots.prompt_of[row]])
     slots.keep([row for row in range(slots.rows) if row not in rows])
 
 

@@ -28,6 +28,10 @@ NAME = "selfamplify_shared_prefix"
 
 _ACTIVE: contextvars.ContextVar[Any] = contextvars.ContextVar("shared_prefix_cache",
                                                               default=None)
+_OUTSIDE: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "attention_outside_shared_prefix", default=None)
+"""The attention implementation :func:`shared_prefix_attention_for` replaced, which
+:func:`outside_shared_prefix` puts back for its block."""
 _REGISTERED = False
 
 
@@ -226,11 +230,33 @@ def shared_prefix_attention_for(model: Any, cache: Any) -> Iterator[None]:
     config = model.config
     previous = config._attn_implementation
     token = _ACTIVE.set(cache)
+    outside = _OUTSIDE.set(previous if previous != NAME else _OUTSIDE.get())
     config._attn_implementation = NAME
     try:
         yield
     finally:
         config._attn_implementation = previous
+        _OUTSIDE.reset(outside)
+        _ACTIVE.reset(token)
+
+
+@contextlib.contextmanager
+def outside_shared_prefix(model: Any) -> Iterator[None]:
+    """Inside :func:`shared_prefix_attention_for`, run ``model`` with its own attention
+    for the block: for a callback that runs the model itself (scores the answer after a
+    reply) while the other replies are still being decoded."""
+    outside = _OUTSIDE.get()
+    if outside is None:  # not inside: nothing to suspend
+        yield
+        return
+    config = model.config
+    inside = config._attn_implementation
+    token = _ACTIVE.set(None)
+    config._attn_implementation = outside
+    try:
+        yield
+    finally:
+        config._attn_implementation = inside
         _ACTIVE.reset(token)
 
 
