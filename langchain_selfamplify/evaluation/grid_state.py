@@ -80,9 +80,12 @@ class GridState:
         return [q for q in test if q.id not in self.answered[cell.key]]
 
     def store(self, cell: Cell) -> Path:
-        """The checkpoint directory of the cell's dataset and seed: the pool scores and
-        Self-AMPLIFY rationales made so far, shared by the cells that use the same pool
-        (see :func:`~langchain_selfamplify.amplify.amplify`'s ``store``)."""
+        """The checkpoint directory of the cell's dataset and seed, shared by the cells
+        that use the same pool: the pool scores and Self-AMPLIFY rationales made so far
+        (``amplify.SCORES_FILE``, ``amplify.RATIONALES_FILE``; see
+        :func:`~langchain_selfamplify.amplify.amplify`'s ``store``), Auto-CoT's zero-shot
+        rationales and the DSPy optimiser's replies (``grid.AUTO_COT_FILE``,
+        ``grid.DSPY_FILE``)."""
         return self.out / "checkpoints" / f"{cell.dataset}__seed{cell.seed}"
 
     def prompt_path(self, cell: Cell) -> Path:

@@ -166,7 +166,7 @@ def _announced(predictions: list[Prediction],
     return predictions
 
 
-class _Made:
+class _AnswersInOrder:
     """Predictions made in any order, each handed to ``on_prediction`` at once and read
     back in question order."""
 
@@ -263,7 +263,7 @@ def _answer(backend: ModelBackend, prompt: AmplifiedPrompt, questions: Sequence[
             # One pass: the labels are read where the rationale's decoding reaches
             # "The answer is (", so this stage holds the answer scoring too.
             local = require_local(backend, "generate-then-score")
-            made = _Made(on_prediction)
+            made = _AnswersInOrder(on_prediction)
 
             def made_one(index: int, reply: str, scores: ChoiceScores) -> None:
                 made.add(index, _prediction(backend, questions[index], scores, reply.strip(),
@@ -301,7 +301,7 @@ def _answer_each(backend: ModelBackend, prompt: AmplifiedPrompt,
                  on_prediction: Callable[[Prediction], None]) -> list[Prediction]:
     """The two-pass route, each answer scored and handed over as its rationale ends
     (``generate_each``), not once every rationale is written."""
-    made = _Made(on_prediction)
+    made = _AnswersInOrder(on_prediction)
 
     def answer_one(index: int, reply: str) -> None:
         rationale = reply.strip()
@@ -339,7 +339,7 @@ def _generate_and_parse(backend: ModelBackend, prefix: str, conversations: Seque
     """Generate mode: each whole answer parsed, and handed to ``on_prediction``, as its
     reply comes back."""
     texts = [backend.format_prompt(messages, prefix) for messages in conversations]
-    made = _Made(on_prediction)
+    made = _AnswersInOrder(on_prediction)
 
     def parse_one(index: int, reply: str) -> None:
         question = questions[index]
