@@ -255,7 +255,7 @@ def main() -> None:
         f"Written {time.strftime('%Y-%m-%d')} by `{command_line()}`.",
         "",
         *_dtype_note(args.dtype, comma_list(args.models)),
-        "**Left out** (the full grid takes days on two CPU cores): "
+        "**Left out** of this report's command (not run yet, or not asked for): "
         f"{', '.join(left) or 'nothing'}. The whole table runs with `python "
         f"benchmarks/paper_table.py --name {args.name} --models {args.models} --formats "
         f"{args.formats} --datasets {','.join(datasets)} --methods {','.join(methods)} "
