@@ -78,8 +78,8 @@ checkpoint "Gemma table: CommonsenseQA in the cloze format, IO, Ph-CoT and DeepL
 # The rest of the paper's rows, cheapest first: the keyword rows at every seed, Auto-CoT
 # (a chain of thought per demonstration, like Ph-CoT's), the error strategy, and
 # KernelShap last: 200 model passes per demonstration make its prompt the dearest to
-# build (about 42 minutes per prompt here, and its two rows a third of the table;
-# docs/results/kernelshap_cost.md, docs/results/qwen_table_cost.md).
+# build (about 11 minutes per prompt on an AVX512 CPU, 41 on an AVX2 one:
+# docs/results/kernelshap_cost.md; its cells' share: docs/results/qwen_table_cost.md).
 ROWS=io,ph_cot,dspy_bootstrap,self_topk,deeplift,amplify
 $PY benchmarks/paper_table.py "${COMMON[@]}" --seeds 0,1,2 --datasets arc_challenge,commonsense_qa,social_iqa --methods $ROWS
 checkpoint "Qwen table: Self_topk, DeepLift and AMPLIFY, 3 seeds on the three datasets"
