@@ -253,8 +253,8 @@ def _paper_claim(grid: dict[str, Any]) -> list[str]:
 
 
 def _best_row_note(grid: dict[str, Any], dataset: str) -> str:
-    """Whether Ph-CoT (success) has the largest mean gain over IO among the Self-AMPLIFY
-    rows run on ``dataset`` (the paper's "best"), each over its own seeds; ``""`` with
+    """Which Self-AMPLIFY row run on ``dataset`` has the largest mean gain over IO, and
+    whether it is a Ph-CoT row (the paper's "best"), each over its own seeds; ``""`` with
     fewer than two rows. The rows are not paired with one another, so this orders
     point estimates; it tests nothing."""
     from langchain_selfamplify.evaluation.report import row_label
@@ -263,12 +263,23 @@ def _best_row_note(grid: dict[str, Any], dataset: str) -> str:
                   key=lambda c: c["difference"], reverse=True)
     if len(rows) < 2:
         return ""
-    best = (rows[0]["method"], rows[0]["strategy"]) == ("ph_cot", "success")
+    def label(c: dict[str, Any]) -> str:
+        return row_label(c["method"], c["strategy"]).removeprefix("Self-AMPLIFY ")
+
+    top = rows[0]
+    # The paper's Ph-CoT is a method, run with each strategy: an error row leading is
+    # Ph-CoT leading, though not the success row the line above tests.
+    if top["method"] != "ph_cot":
+        leader = f"no Ph-CoT row's is the largest ({label(top)}'s is)"
+    elif top["strategy"] == "success":
+        leader = "Ph-CoT (success)'s is the largest"
+    else:
+        leader = f"a Ph-CoT row's is the largest ({label(top)}'s, not Ph-CoT (success)'s)"
     return (f" Among the {len(rows)} Self-AMPLIFY rows run there, largest gain first: "
-            + "; ".join(f"{row_label(c['method'], c['strategy']).removeprefix('Self-AMPLIFY ')}"
-                        f" {100 * c['difference']:+.1f} pts ({c['seeds']} seed(s))" for c in rows)
-            + f": Ph-CoT's is {'the largest' if best else 'not the largest'} (point "
-            "estimates over each row's own seeds, not a paired test between rows).")
+            + "; ".join(f"{label(c)} {100 * c['difference']:+.1f} pts ({c['seeds']} seed(s))"
+                        for c in rows)
+            + f": {leader} (point estimates over each row's own seeds, not a paired test "
+            "between rows).")
 
 
 def _multiple_comparisons(tested: list[tuple[str, str, dict[str, Any]]]) -> list[str]:

@@ -351,9 +351,15 @@ def test_the_paper_claim_says_whether_ph_cot_has_the_largest_gain_of_the_rows_ru
     note = readme_verdicts._best_row_note(grid, "d")
     assert note.startswith(" Among the 2 Self-AMPLIFY rows run there, largest gain first: "
                            "DeepLift (success) -7.0 pts (1 seed(s)); Ph-CoT (success) -9.0")
-    assert "Ph-CoT's is not the largest" in note and "AMPLIFY" not in note.replace(
-        "Self-AMPLIFY", "")
+    assert "no Ph-CoT row's is the largest (DeepLift (success)'s is)" in note
+    assert "AMPLIFY" not in note.replace("Self-AMPLIFY", "")
     assert readme_verdicts._best_row_note(grid, "other") == ""  # one row: nothing to order
+    # Ph-CoT's error row leading is Ph-CoT leading, though not its success row.
+    grid["summary"]["comparisons"].append(comparison("ph_cot", "error", -0.05))
+    assert ("a Ph-CoT row's is the largest (Ph-CoT (error)'s, not Ph-CoT (success)'s)"
+            in readme_verdicts._best_row_note(grid, "d"))
+    grid["summary"]["comparisons"].append(comparison("ph_cot", "success", 0.01, dataset="d"))
+    assert "Ph-CoT (success)'s is the largest" in readme_verdicts._best_row_note(grid, "d")
 
 
 def test_the_dtype_speed_report_keeps_one_record_per_cpu_capability():
