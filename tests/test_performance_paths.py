@@ -360,3 +360,33 @@ def test_each_prediction_is_handed_over_as_soon_as_it_is_read(tiny_model_dir, de
     for alone, batched in zip(returned, unheard, strict=True):
         assert list(alone.probs.values()) == pytest.approx(list(batched.probs.values()),
                                                            abs=1e-5)
+
+
+def test_a_prediction_callback_may_run_the_model_while_the_others_are_decoded(tiny_model_dir,
+                                                                           demo_pool):
+    """The fused pass hands each answer over mid-decoding; a callback that runs the
+    model then (a caller scoring something of its own) gets the model's own answers, and
+    the decoding goes on unchanged."""
+    slm = SLM.from_pretrained(tiny_model_dir, device="cpu", show_progress=False,
+                              decode_slots=2)
+    prompt = AmplifiedPrompt(examples=[ex.with_rationale("Step 1: look.") for ex in demo_pool[:3]])
+    questions = demo_pool[10:18]
+    probe = [slm.format_prompt([{"role": "user", "content": demo_pool[20].question}],
+                               "The answer is (")]
+    alone = slm.score_choices(probe, [demo_pool[20].labels])[0].probs
+    reference = answer_questions(slm, prompt, questions, max_rationale_tokens=10)
+    during: list[list[float]] = []
+    steps_then: list[int] = []
+
+    def run_the_model(prediction):
+        steps_then.append(slm.decode_stats.steps)
+        during.append(slm.score_choices(probe, [demo_pool[20].labels])[0].probs)
+
+    slm.decode_stats.reset()
+    answered = answer_questions(slm, prompt, questions, max_rationale_tokens=10,
+                                on_prediction=run_the_model)
+    assert steps_then[0] < slm.decode_stats.steps  # called while others were decoding
+    assert [p.rationale for p in answered] == [p.rationale for p in reference]
+    assert [p.predicted for p in answered] == [p.predicted for p in reference]
+    for probs in during:
+        assert probs == pytest.approx(alone, abs=1e-5)

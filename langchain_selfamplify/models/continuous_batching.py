@@ -212,7 +212,8 @@ def greedy_decode_shared_prefix(
             to run in the reply's slot once the reply ends (see the module docstring).
             Defaults to none.
         on_follow_up: Called with a prompt's index and the logits ``(vocab,)`` after
-            its follow-up's last token. Required with ``follow_up``.
+            its follow-up's last token. Required with ``follow_up``. Like ``on_done``,
+            it runs with the model's own attention, so it may run the model.
         on_step: Called after each decoding step with the number of rows it decoded
             (the tokens it wrote), e.g. to show progress before the first reply ends.
 
@@ -261,8 +262,9 @@ def greedy_decode_shared_prefix(
             if waiting.rows and (waiting.rows >= follow_up_group or not (slots.rows or pending)):
                 assert on_follow_up is not None
                 logits = _feed_follow_ups(core, waiting)
-                for row in range(waiting.rows):
-                    on_follow_up(waiting.prompt_of[row], logits[row])
+                with outside_shared_prefix(model):  # as on_done, it may run the model
+                    for row in range(waiting.rows):
+                        on_follow_up(waiting.prompt_of[row], logits[row])
                 _finish(model, waiting, list(range(waiting.rows)), on_done, results)
             if ended or not slots.rows:
                 continue  # refill the freed slots before the next step
