@@ -293,6 +293,7 @@ def _multiple_comparisons(tested: list[tuple[str, str, dict[str, Any]]]) -> list
             "its interval to exclude 0 and its p-value to pass Holm's correction within its "
             f"table (families of {', '.join(map(str, sizes))} planned tests); ")
     line += ("; ".join(f"{m}, {f}, {c['dataset']}, {c['method']} ({c['strategy']}): "
-                       f"p={c['p_value']:.2g}, {c['verdict']} IO" for m, f, c in decided) + "."
+                       f"p={c['p_value']:.2g} over {c['seeds']} seed(s), {c['verdict']} IO"
+                       for m, f, c in decided) + "."
              if decided else "none passes.")
     return [line]

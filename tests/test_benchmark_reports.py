@@ -430,12 +430,14 @@ def test_the_dtype_agreement_compares_demonstrations_by_id_and_rationales_by_que
 def test_the_readme_names_each_verdict_against_io_with_a_p_value_that_is_not_zero():
     readme_verdicts = benchmark("readme_verdicts")
     tested = [("M", "letter", {"dataset": "d", "method": "self_topk", "strategy": "success",
-                               "p_value": 0.00031, "verdict": "worse than", "family_size": 24}),
+                               "p_value": 0.00031, "verdict": "worse than", "family_size": 24,
+                               "seeds": 1}),
               ("M", "letter", {"dataset": "d", "method": "ph_cot", "strategy": "success",
                                "p_value": 0.2, "verdict": "no detectable difference",
                                "family_size": 24})]
     [line] = readme_verdicts._multiple_comparisons(tested)
-    assert line.endswith("M, letter, d, self_topk (success): p=0.00031, worse than IO.")
+    assert line.endswith(
+        "M, letter, d, self_topk (success): p=0.00031 over 1 seed(s), worse than IO.")
     assert "These lists hold 2 paired" in line
 
 
