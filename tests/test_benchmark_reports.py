@@ -463,3 +463,17 @@ def test_the_capable_model_headline_names_the_other_rows_a_paired_test_tells_apa
     summary["comparisons"][1]["verdict"] = "no detectable difference"
     assert readme_verdicts.other_rows_line(summary).endswith(
         "none differs detectably from IO.")
+
+
+def test_the_rationale_lengths_report_names_each_cell_over_the_bound_and_sums_the_rest():
+    lengths = benchmark("qwen_rationale_lengths")
+    row = {"cap": 512, "n": 200}
+    tests = [{**row, "cell": "a", "cut": 1, "cut_share": 0.005},
+             {**row, "cell": "b", "cut": 12, "cut_share": 0.06}]
+    *over, total = lengths.test_time_verdicts(tests)
+    assert over == ["- test time, b: 6.0% reached the 512-token cap (**over the 5% bound**)"]
+    assert total == ("- test time, all 2 cells: 13 of 400 rationales reached their cap; "
+                     "1 cell(s) over the 5% bound (most: 6.0%, b)")
+    [total] = lengths.test_time_verdicts(tests[:1])
+    assert total.endswith("none over the 5% bound (most: 0.5%, a)")
+    assert lengths.test_time_verdicts([]) == []
