@@ -256,7 +256,7 @@ def markdown_report(cells: list[dict[str, Any]], projected: dict[str, dict[str, 
                     done: int, table_floor_hours: float,
                     finished: dict[str, dict[str, Any]],
                     explaining: float | None) -> str:
-    """The report's Markdown: the cells so far, their stages, the projection."""
+    """The report's Markdown: the cells run, their stages, the projection."""
     spent, floor = seconds_against_limit(cells)
     rows = [[c["cell"], c["questions"], "yes" if c["finished"] else "no",
              f"{c['seconds_per_question']:.1f}",
@@ -289,7 +289,7 @@ def markdown_report(cells: list[dict[str, Any]], projected: dict[str, dict[str, 
         "machine's. The first Ph-CoT chunks decoded 32 questions at a time, later ones "
         "100, and from ARC seed 2 on a whole cell's 200 (`benchmarks/qwen_table.sh`).",
         "",
-        "## Cells so far",
+        "## Cells run",
         "",
         markdown_table(["cell", "questions", "finished", "seconds per question",
                         "by chunk (questions), in order", "shared prefix tokens",
@@ -348,7 +348,7 @@ def markdown_report(cells: list[dict[str, Any]], projected: dict[str, dict[str, 
         "meet it here.",
         f"- Left: about **{left:.0f} hours**, {done} of "
         f"{prompts_per_row() * len(TABLE['rows'])} cells finished (at the projection's costs).",
-        f"- The tokens alone do not explain it: the cells so far ran {spent / 3600:.1f} "
+        f"- The tokens alone do not explain it: the cells ran {spent / 3600:.1f} "
         f"hours against a FLOP limit of {floor / 3600:.1f} hours for their tokens at the "
         f"peak of each cell's CPU ({spent / floor:.1f}x); at the fastest CPU's peak "
         "the whole table's tokens "
@@ -387,8 +387,10 @@ def main() -> None:
                                done=sum(done.values()), table_floor_hours=table_floor_hours,
                                finished=finished, explaining=explaining)
     spent, floor = seconds_against_limit(cells)
+    planned = prompts_per_row() * len(TABLE["rows"])
     headline = [{"target": "Capable-model table (Qwen2.5-Coder-1.5B, float32, 2 cores), "
-                           "projected from its cells so far",
+                           f"projected from its {sum(done.values())} of {planned} "
+                           "cells finished",
                  "result": f"{total:.0f} h ({spent / floor:.1f}x the FLOP limit of its "
                            "tokens)",
                  "goal": f"<= {TARGET_HOURS} h", "met": total <= TARGET_HOURS}]

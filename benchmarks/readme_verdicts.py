@@ -224,9 +224,9 @@ def other_rows_line(summary: dict[str, Any]) -> str:
               if (c["method"], c["strategy"]) != ("ph_cot", "success")]
     decided = [c for c in others if c["verdict"] != "no detectable difference"]
     if not decided:
-        return (f"- The other Self-AMPLIFY rows run so far ({len(others)} paired tests "
+        return (f"- The other Self-AMPLIFY rows run ({len(others)} paired tests "
                 "against IO): none differs detectably from IO.")
-    return (f"- The other Self-AMPLIFY rows run so far ({len(others)} paired tests against "
+    return (f"- The other Self-AMPLIFY rows run ({len(others)} paired tests against "
             "IO), where a paired test tells them apart: "
             + "; ".join(f"{c['dataset']}, {row_label(c['method'], c['strategy'])} "
                         f"{difference_text(c)} {paired_scope(c, summary)}: "
