@@ -253,10 +253,11 @@ def kernelshap_line(projected: dict[str, dict[str, Any]], explaining: float) -> 
 
 def markdown_report(cells: list[dict[str, Any]], projected: dict[str, dict[str, Any]], *,
                     params: int, peaks: dict[str, dict[str, Any]], total: float, left: float,
-                    done: int, table_floor_hours: float,
+                    done: int, planned: int, table_floor_hours: float,
                     finished: dict[str, dict[str, Any]],
                     explaining: float | None) -> str:
-    """The report's Markdown: the cells run, their stages, the projection."""
+    """The report's Markdown: the cells run (``done`` of the ``planned`` cells
+    finished), their stages, the projection."""
     spent, floor = seconds_against_limit(cells)
     rows = [[c["cell"], c["questions"], "yes" if c["finished"] else "no",
              f"{c['seconds_per_question']:.1f}",
@@ -346,8 +347,8 @@ def markdown_report(cells: list[dict[str, Any]], projected: dict[str, dict[str, 
         f"- Total: about **{total:.0f} hours** of two-core compute, "
         f"{total / TARGET_HOURS:.1f} times the {TARGET_HOURS}-hour target. It cannot "
         "meet it here.",
-        f"- Left: about **{left:.0f} hours**, {done} of "
-        f"{prompts_per_row() * len(TABLE['rows'])} cells finished (at the projection's costs).",
+        f"- Left: about **{left:.0f} hours**, {done} of {planned} cells finished (at the "
+        "projection's costs).",
         f"- The tokens alone do not explain it: the cells ran {spent / 3600:.1f} "
         f"hours against a FLOP limit of {floor / 3600:.1f} hours for their tokens at the "
         f"peak of each cell's CPU ({spent / floor:.1f}x); at the fastest CPU's peak "
@@ -382,14 +383,15 @@ def main() -> None:
     left = hours_left(projected, done)
     fastest = max(peak["gflops"] for peak in peaks.values())
     table_floor_hours = table_flop_limit_hours(cells, projected, params, fastest)
+    done_cells = sum(done.values())
+    planned = prompts_per_row() * len(TABLE["rows"])
     markdown = markdown_report(cells, projected, params=params, peaks=peaks,
-                               total=total, left=left,
-                               done=sum(done.values()), table_floor_hours=table_floor_hours,
+                               total=total, left=left, done=done_cells, planned=planned,
+                               table_floor_hours=table_floor_hours,
                                finished=finished, explaining=explaining)
     spent, floor = seconds_against_limit(cells)
-    planned = prompts_per_row() * len(TABLE["rows"])
     headline = [{"target": "Capable-model table (Qwen2.5-Coder-1.5B, float32, 2 cores), "
-                           f"projected from its {sum(done.values())} of {planned} "
+                           f"projected from its {done_cells} of {planned} "
                            "cells finished",
                  "result": f"{total:.0f} h ({spent / floor:.1f}x the FLOP limit of its "
                            "tokens)",
